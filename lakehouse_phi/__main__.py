@@ -1,0 +1,3 @@
+from lakehouse_phi.cli import main
+
+raise SystemExit(main())

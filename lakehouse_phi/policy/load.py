@@ -1,0 +1,323 @@
+"""Load a policy file: YAML -> typed model -> cross-reference checks, every problem of a file reported at once."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lakehouse_phi.errors import PolicyError, Problem
+from lakehouse_phi.policy.model import ColumnSpec, IngestRule, Policy, Rendering, TableSpec
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A checked policy with the SHA-256 of its bytes (recorded in audit events, table properties and SQL)."""
+
+    policy: Policy
+    sha256: str
+    path: str
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+
+# ------------------------------------------------------------------------------------------------------ YAML
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that reports a key written twice in one mapping instead of silently keeping the last."""
+
+    duplicates: list[Problem]
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            loader.duplicates.append(Problem(f"line {mark.line + 1}", f"key {key!r} appears twice in one mapping; "
+                                                                        "keep one"))
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    loader.duplicates = []
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PolicyError([Problem(place, f"not valid YAML: {getattr(exc, 'problem', exc)}")], source) from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise PolicyError(loader.duplicates, source)
+    return data
+
+
+# ------------------------------------------------------------------------------------------- pydantic errors
+def _unwrap(annotation: Any) -> Any:
+    """dict[str, X] -> X, list[X] -> X, X | None -> X."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    if origin in (dict, list):
+        return get_args(annotation)[-1]
+    return annotation
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    current: Any = root
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            current = _unwrap(current)  # a dict key or list index
+        while get_origin(current) in (Union, UnionType):
+            current = _unwrap(current)
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def place_of(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        place = place_of(prefix + loc)
+        if err["type"] == "extra_forbidden":
+            owner = _model_at(root, loc[:-1])
+            allowed = ", ".join(owner.model_fields) if owner else "see shared/design/policy.md"
+            out.append(Problem(place, f"unknown key {loc[-1]!r}; allowed: {allowed}"))
+        elif err["type"] == "missing":
+            out.append(Problem(place, "required, not found"))
+        elif err["type"] == "literal_error":
+            out.append(Problem(place, f"found {err.get('input')!r}; allowed: {err['ctx']['expected']}"))
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] not in ("value_error", "assertion_error") and "input" in err:
+                msg = f"{msg} (found {type(err['input']).__name__} {err['input']!r})"
+            out.append(Problem(place, msg))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- cross-references
+def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
+                problems: list[Problem]) -> None:
+    from lakehouse_phi.transforms import registry
+
+    try:
+        cls = registry.get(rule.strategy)
+    except KeyError as exc:
+        problems.append(Problem(f"{place}.strategy", str(exc.args[0])))
+        return
+    try:
+        params = cls.Params.model_validate(rule.params)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, cls.Params, tuple(place.split("."))))
+        return
+    if cls.accepts is not None and col.type not in cls.accepts:
+        problems.append(Problem(f"{place}.strategy", f"{rule.strategy} does not take a {col.type} column; it takes "
+                                                     f"{', '.join(cls.accepts)}"))
+    key = getattr(params, "key", None)
+    if cls.key_kind and key is not None and key not in policy.keys:
+        declared = ", ".join(policy.keys) or "none"
+        problems.append(Problem(f"{place}.key", f"found {key!r}, which is not declared under keys: "
+                                                f"(declared: {declared})"))
+    for other in cls.needs_columns(params):
+        if other not in policy.tables[table].columns:
+            problems.append(Problem(place, f"{rule.strategy} reads column {other!r}, which is not declared in "
+                                           f"tables.{table}.columns"))
+    if rule.strategy == "keep" and col.phi and not rule.justification:
+        problems.append(Problem(place, "strategy keep on a PHI column needs justification: (why it may stay raw)"))
+    if rule.justification is not None and rule.strategy != "keep":
+        problems.append(Problem(f"{place}.justification", "justification is only for strategy keep"))
+
+
+def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
+    from lakehouse_phi.transforms import registry
+
+    base = f"tables.{name}"
+    outputs: dict[str, str] = {}
+    for cname, col in table.columns.items():
+        cplace = f"{base}.columns.{cname}"
+        if col.phi and col.ingest is None:
+            problems.append(Problem(f"{cplace}.ingest", f"column is PHI ({col.phi}) but has no ingest strategy; "
+                                                        "add one (e.g. hmac, encrypt, suppress)"))
+        _check_rule(policy, name, cname, col, col.effective_ingest, f"{cplace}.ingest", problems)
+        outputs.setdefault(cname, cplace)
+        for dname, drule in col.derive.items():
+            dplace = f"{cplace}.derive.{dname}"
+            if dname in outputs or dname in table.columns:
+                problems.append(Problem(dplace, f"output column {dname!r} is already produced elsewhere in {base}"))
+            outputs.setdefault(dname, dplace)
+            _check_rule(policy, name, dname, col, drule, dplace, problems)
+    for i, key_col in enumerate(table.record_key):
+        if key_col not in table.columns:
+            problems.append(Problem(f"{base}.record_key.{i}", f"found {key_col!r}, not a declared column"))
+            continue
+        strategy = table.columns[key_col].effective_ingest.strategy
+        cls = registry.STRATEGIES.get(strategy)
+        if cls is not None and (not cls.deterministic or strategy in ("suppress", "redact")):
+            problems.append(Problem(f"{base}.record_key.{i}", f"column {key_col!r} is masked with {strategy}, which "
+                                                              "does not give one stable value per record; use hmac, "
+                                                              "fpe or keep for a merge key"))
+
+
+def _ingest_rule_of(policy: Policy, ref: str) -> tuple[ColumnSpec, IngestRule] | None:
+    table, column = ref.split(".", 1)
+    spec = policy.tables.get(table)
+    if spec is None:
+        return None
+    if column in spec.columns:
+        return spec.columns[column], spec.columns[column].effective_ingest
+    for col in spec.columns.values():
+        if column in col.derive:
+            return col, col.derive[column]
+    return None
+
+
+_RENDER_TYPES = {
+    "redact": ("string",), "partial": ("string",), "zip3": ("string",), "decrypt": ("string",),
+    "generalize_date": ("date", "timestamp"), "age_cap": ("int", "long", "double"),
+}
+
+
+def _check_rendering(policy: Policy, mask_type: str, r: Rendering, place: str, problems: list[Problem]) -> None:
+    allowed = _RENDER_TYPES.get(r.kind)
+    if allowed and not (mask_type in allowed or (r.kind == "age_cap" and mask_type.startswith("decimal"))):
+        problems.append(Problem(place, f"{r.kind} does not return a {mask_type}; it applies to {', '.join(allowed)} "
+                                       "columns"))
+    if r.kind != "decrypt":
+        return
+    found = _ingest_rule_of(policy, r.arg)
+    if found is None:
+        problems.append(Problem(place, f"decrypt names {r.arg!r}, which is no ingest column (TABLE.COLUMN under "
+                                       "tables:)"))
+        return
+    _, rule = found
+    if rule.strategy != "encrypt":
+        problems.append(Problem(place, f"decrypt names {r.arg!r}, whose ingest strategy is {rule.strategy}, not "
+                                       "encrypt: there is no ciphertext to open"))
+        return
+    key = rule.params.get("key")
+    spec = policy.keys.get(key) if isinstance(key, str) else None
+    if spec is not None and spec.provider != "databricks":
+        problems.append(Problem(place, f"decrypt needs the key of {r.arg!r} ({key!r}) in a databricks secret scope "
+                                       f"so SQL can read it with secret(); its provider is {spec.provider}"))
+
+
+def _check_governance(policy: Policy, problems: list[Problem]) -> None:
+    gov = policy.governance
+    if gov is None:
+        return
+    groups = set(policy.groups)
+
+    def check_groups(names: list[str], place: str) -> None:
+        for i, g in enumerate(names):
+            if g not in groups:
+                problems.append(Problem(f"{place}.{i}", f"found group {g!r}, not declared under groups: "
+                                                        f"(declared: {', '.join(sorted(groups)) or 'none'})"))
+
+    for tname, table in gov.tables.items():
+        tplace = f"governance.tables.{tname}"
+        for cname, mask in table.masks.items():
+            mplace = f"{tplace}.masks.{cname}"
+            for i, rule in enumerate(mask.rules):
+                check_groups(rule.to, f"{mplace}.rules.{i}.to")
+                _check_rendering(policy, mask.type, rule.show, f"{mplace}.rules.{i}.show", problems)
+            _check_rendering(policy, mask.type, mask.otherwise, f"{mplace}.otherwise", problems)
+        if table.row_filter is not None:
+            for i, rule in enumerate(table.row_filter.rules):
+                check_groups(rule.to, f"{tplace}.row_filter.rules.{i}.to")
+            for cname in table.row_filter.types:
+                if cname not in table.row_filter.columns:
+                    problems.append(Problem(f"{tplace}.row_filter.types.{cname}", "not one of row_filter.columns"))
+
+
+def check_policy(policy: Policy) -> list[Problem]:
+    """Cross-reference checks the schema alone cannot express."""
+    problems: list[Problem] = []
+    for name, table in policy.tables.items():
+        _check_table(policy, name, table, problems)
+    _check_governance(policy, problems)
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------------- entry
+def _salvage(data: dict) -> Policy | None:
+    """The sections of a policy that parse on their own, so cross-references are checked even when another part
+    of the file has a shape error (all problems of a file are reported together)."""
+    from lakehouse_phi.policy.model import Governance, KeySpec
+
+    def ok(model: type[BaseModel], value: Any) -> bool:
+        try:
+            model.model_validate(value)
+            return True
+        except ValidationError:
+            return False
+
+    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+    tables = data.get("tables") if isinstance(data.get("tables"), dict) else {}
+    groups = data.get("groups") if isinstance(data.get("groups"), dict) else {}
+    salvaged = {
+        "version": 1,
+        "name": "salvaged",
+        # a malformed key still counts as declared, so its users are not reported a second time
+        "keys": {k: (v if ok(KeySpec, v) else {"provider": "env", "ref": "unparsed"}) for k, v in keys.items()},
+        "groups": {k: str(v) for k, v in groups.items()},
+        "tables": {k: v for k, v in tables.items() if ok(TableSpec, v)},
+        "governance": data.get("governance") if ok(Governance, data.get("governance")) else None,
+    }
+    try:
+        return Policy.model_validate(salvaged)
+    except ValidationError:
+        return None
+
+
+def policy_from_data(data: Any, source: str = "policy") -> Policy:
+    if not isinstance(data, dict):
+        raise PolicyError([Problem("", f"the file must hold a mapping at the top, found {type(data).__name__}")],
+                          source)
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = _problems_from(exc, Policy)
+        salvaged = _salvage(data)
+        if salvaged is not None:
+            problems += check_policy(salvaged)
+        raise PolicyError(problems, source) from None
+    problems = check_policy(policy)
+    if problems:
+        raise PolicyError(problems, source)
+    return policy
+
+
+def load_policy(path: str | Path) -> LoadedPolicy:
+    """Read, parse and check a policy file. Raises :class:`PolicyError` listing every problem with its place."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise PolicyError([Problem(str(p), f"cannot read the policy file ({exc.strerror or type(exc).__name__})")],
+                          str(p)) from None
+    data = parse_yaml(raw.decode("utf-8", errors="replace"), str(p))
+    return LoadedPolicy(policy=policy_from_data(data, str(p)), sha256=hashlib.sha256(raw).hexdigest(), path=str(p))

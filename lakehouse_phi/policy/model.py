@@ -1,0 +1,300 @@
+"""The typed policy model of ``shared/design/policy.md``.
+
+Parsing (this module) checks shapes and types; :mod:`lakehouse_phi.policy.load` then runs the cross-reference
+checks (keys, groups, strategies' parameters, decrypt targets) and reports every problem of a file at once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Policy column types. ``decimal(p,s)`` is matched by :data:`DECIMAL_RE`.
+SIMPLE_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp")
+DECIMAL_RE = re.compile(r"^decimal\(\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)$")
+
+#: HIPAA identifier categories (45 CFR 164.514(b)(2)) plus the clinical ones a lakehouse sees in practice.
+PHI_CATEGORIES = (
+    "name", "address", "zip", "date", "date_of_birth", "age", "phone", "fax", "email", "ssn",
+    "medical_record_number", "health_plan_number", "account_number", "license_number", "vehicle_id",
+    "device_id", "url", "ip", "biometric", "photo", "free_text", "other",
+)
+
+#: A SQL identifier part as the generated SQL accepts it (quoted with backticks there).
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def normalize_type(value: str) -> str:
+    """Lower-case and canonical spacing: ``Decimal(10, 2)`` -> ``decimal(10,2)``."""
+    text = value.strip().lower()
+    m = DECIMAL_RE.match(text)
+    if m:
+        return f"decimal({int(m.group(1))},{int(m.group(2))})"
+    return text
+
+
+def check_type(value: str) -> str:
+    text = normalize_type(value)
+    m = DECIMAL_RE.match(text)
+    if m:
+        p, s = int(m.group(1)), int(m.group(2))
+        if not 1 <= p <= 38 or s > p:
+            raise ValueError(f"found {value!r}; decimal needs 1 <= precision <= 38 and scale <= precision")
+        return text
+    if text not in SIMPLE_TYPES:
+        allowed = ", ".join(SIMPLE_TYPES + ("decimal(p,s)",))
+        raise ValueError(f"found {value!r}; allowed: {allowed}")
+    return text
+
+
+class Strict(BaseModel):
+    """Unknown keys anywhere are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------------------- keys
+class KeySpec(Strict):
+    provider: Literal["env", "file", "databricks", "aws-secrets-manager"]
+    ref: str = Field(min_length=1)
+    version: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _databricks_ref(self) -> KeySpec:
+        if self.provider == "databricks" and not re.fullmatch(r"[^/\s]+/[^/\s]+", self.ref):
+            raise ValueError(f"found ref {self.ref!r}; a databricks key ref is 'scope/key'")
+        return self
+
+    @property
+    def databricks_scope_key(self) -> tuple[str, str]:
+        scope, key = self.ref.split("/", 1)
+        return scope, key
+
+
+# -------------------------------------------------------------------------------------------- ingest rules
+class IngestRule(BaseModel):
+    """``{strategy: NAME, **params}``; ``ingest: NAME`` is shorthand for ``{strategy: NAME}``.
+
+    ``params`` are checked against the strategy's own parameter model by the loader, which knows the registry.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str
+    justification: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"strategy": data}
+        if isinstance(data, dict):
+            if "params" in data:
+                raise ValueError("write a strategy's parameters beside 'strategy', not under 'params'")
+            if "strategy" not in data:
+                raise ValueError("found no 'strategy'; write {strategy: NAME, ...parameters} or just NAME")
+            params = {k: v for k, v in data.items() if k not in ("strategy", "justification")}
+            out = {"strategy": data["strategy"], "params": params}
+            if "justification" in data:
+                out["justification"] = data["justification"]
+            return out
+        return data
+
+
+class ColumnSpec(Strict):
+    type: str = "string"
+    required: bool = False
+    pattern: str | None = None
+    phi: str | None = None
+    ingest: IngestRule | None = None
+    derive: dict[str, IngestRule] = Field(default_factory=dict)
+    description: str | None = None
+
+    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from None
+        return v
+
+    @field_validator("phi")
+    @classmethod
+    def _phi(cls, v: str | None) -> str | None:
+        if v is not None and v not in PHI_CATEGORIES:
+            raise ValueError(f"found {v!r}; allowed: {', '.join(PHI_CATEGORIES)}")
+        return v
+
+    @property
+    def effective_ingest(self) -> IngestRule:
+        """The rule applied at ingest: declared, or ``keep`` for a non-PHI column with none."""
+        return self.ingest or IngestRule(strategy="keep")
+
+
+class SourceSpec(Strict):
+    format: Literal["csv", "json", "parquet"]
+    path: str = Field(min_length=1)
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _stringify(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
+        return v
+
+
+class PhiScanSpec(Strict):
+    """Extension: sample non-PHI string columns for values that look like SSNs, emails or phone numbers."""
+
+    sample_rows: int = Field(default=10_000, ge=0)
+    on_detect: Literal["warn", "fail"] = "warn"
+
+
+class TableSpec(Strict):
+    source: SourceSpec
+    bronze: str = Field(min_length=1)
+    quarantine: str | None = None
+    record_key: list[str] = Field(default_factory=list)
+    on_unclassified: Literal["fail", "drop"] = "fail"
+    phi_scan: PhiScanSpec = Field(default_factory=PhiScanSpec)
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+
+    @property
+    def quarantine_target(self) -> str:
+        return self.quarantine or f"{self.bronze}_quarantine"
+
+
+# ------------------------------------------------------------------------------------------------ governance
+#: Renderings a mask may use, with the shape of their parameter.
+RENDERINGS = ("raw", "hide", "redact", "partial", "generalize_date", "zip3", "age_cap", "decrypt")
+
+
+class Rendering(BaseModel):
+    """``raw`` | ``hide`` | ``zip3`` | ``age_cap`` | ``{redact: CONST}`` | ``{partial: {...}}`` |
+    ``{generalize_date: year|quarter|month}`` | ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    arg: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if isinstance(data, Rendering):
+            return data
+        if isinstance(data, str):
+            kind, arg = data, None
+        elif isinstance(data, dict) and len(data) == 1:
+            kind, arg = next(iter(data.items()))
+        else:
+            raise ValueError(f"found {data!r}; a rendering is a name or a mapping with exactly one key "
+                             f"({', '.join(RENDERINGS)})")
+        if kind not in RENDERINGS:
+            raise ValueError(f"found {kind!r}; allowed: {', '.join(RENDERINGS)}")
+        if kind in ("raw", "hide", "zip3") and arg is not None:
+            raise ValueError(f"'{kind}' takes no parameter")
+        if kind == "redact" and not isinstance(arg, str):
+            raise ValueError("redact takes a constant string, e.g. {redact: '***'}")
+        if kind == "generalize_date" and arg not in ("year", "quarter", "month"):
+            raise ValueError(f"found {arg!r}; generalize_date takes year, quarter or month")
+        if kind == "partial":
+            if not isinstance(arg, dict):
+                raise ValueError("partial takes a mapping, e.g. {partial: {keep_last: 4}}")
+            unknown = set(arg) - {"keep_first", "keep_last", "mask_char", "keep_domain"}
+            if unknown:
+                raise ValueError(f"unknown partial parameter(s) {sorted(unknown)}; allowed: keep_first, keep_last, "
+                                 "mask_char, keep_domain")
+            for k in ("keep_first", "keep_last"):
+                if k in arg and (not isinstance(arg[k], int) or isinstance(arg[k], bool) or arg[k] < 0):
+                    raise ValueError(f"partial.{k} must be a whole number >= 0")
+            if "mask_char" in arg and (not isinstance(arg["mask_char"], str) or len(arg["mask_char"]) != 1):
+                raise ValueError("partial.mask_char must be one character")
+        if kind == "age_cap":
+            if arg is None:
+                arg = {"cap": 90}
+            if not (isinstance(arg, dict) and set(arg) <= {"cap"} and isinstance(arg.get("cap", 90), int)):
+                raise ValueError("age_cap takes no parameter or {cap: N}")
+            arg = {"cap": int(arg.get("cap", 90))}
+        if kind == "decrypt" and not (isinstance(arg, str) and re.fullmatch(r"[^.\s]+\.[^.\s]+", arg)):
+            raise ValueError(f"found {arg!r}; decrypt names the ingest column as TABLE.COLUMN")
+        return {"kind": kind, "arg": arg}
+
+
+class MaskRule(Strict):
+    to: list[str] = Field(min_length=1)
+    show: Rendering
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class MaskSpec(Strict):
+    type: str = "string"
+    rules: list[MaskRule] = Field(default_factory=list)
+    otherwise: Rendering = Field(default_factory=lambda: Rendering.model_validate("hide"))
+
+    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
+
+
+class FilterRule(Strict):
+    to: list[str] = Field(min_length=1)
+    where: str = Field(min_length=1)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _bool(cls, v: Any) -> Any:
+        return ("true" if v else "false") if isinstance(v, bool) else v
+
+
+class RowFilterSpec(Strict):
+    columns: list[str] = Field(min_length=1)
+    #: Optional types of the filter columns (default string), for the generated function signature.
+    types: dict[str, str] = Field(default_factory=dict)
+    rules: list[FilterRule] = Field(default_factory=list)
+    otherwise: str = "false"
+
+    @field_validator("otherwise", mode="before")
+    @classmethod
+    def _bool(cls, v: Any) -> Any:
+        return ("true" if v else "false") if isinstance(v, bool) else v
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k: check_type(t) for k, t in v.items()}
+
+
+class GovernedTable(Strict):
+    masks: dict[str, MaskSpec] = Field(default_factory=dict)
+    row_filter: RowFilterSpec | None = None
+
+
+class Governance(Strict):
+    function_schema: str
+    tables: dict[str, GovernedTable] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------------ root
+class Policy(Strict):
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    keys: dict[str, KeySpec] = Field(default_factory=dict)
+    groups: dict[str, str] = Field(default_factory=dict)
+    tables: dict[str, TableSpec] = Field(default_factory=dict)
+    governance: Governance | None = None

@@ -1,0 +1,1 @@
+"""Masking strategies as vectorized transforms over Arrow arrays (no Spark)."""
