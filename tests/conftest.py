@@ -31,3 +31,13 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def sail():
+    """A pysail Spark Connect session (real Delta tables without the Delta JVM jars), beside ``spark``."""
+    from lakehouse_phi.spark.session import remote_session, start_sail
+
+    session = remote_session(start_sail())
+    yield session
+    session.stop()

@@ -1,0 +1,94 @@
+"""Getting a Spark session without assuming one kind: an active one (spark-submit, Databricks notebooks and jobs),
+classic local, local Spark Connect, a remote Spark Connect URL, or pysail (a Spark Connect server from PyPI that
+reads and writes Delta, used locally where the Delta JVM jars cannot be fetched).
+
+Nothing here touches ``sparkContext``: Databricks serverless and shared clusters have none.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from typing import Any
+
+ENGINES = ("auto", "active", "local", "connect", "sail")
+
+_sail_server: Any = None
+
+
+def is_connect(spark: Any) -> bool:
+    """True for a Spark Connect session (Databricks serverless/shared, pysail, ``remote(...)``)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _local_builder(builder: Any, app: str) -> Any:
+    return (builder.appName(app)
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+
+
+def start_sail() -> str:
+    """Start (once per process) an in-process pysail Spark Connect server; return its ``sc://`` URL."""
+    global _sail_server
+    if _sail_server is None:
+        try:
+            from pysail.spark import SparkConnectServer
+        except ImportError:
+            from lakehouse_phi.errors import UsageError
+
+            raise UsageError("engine 'sail' needs pysail: pip install 'lakehouse-phi[local]'") from None
+        server = SparkConnectServer(ip="127.0.0.1", port=0)
+        server.start(background=True)
+        atexit.register(server.stop)
+        _sail_server = server
+    host, port = _sail_server.listening_address
+    return f"sc://{host}:{port}"
+
+
+def remote_session(url: str) -> Any:
+    """A Spark Connect session to ``url``; may coexist with a classic session in the same process."""
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    return ConnectSession.builder.remote(url).getOrCreate()
+
+
+def get_session(engine: str = "auto", app: str = "lakehouse-phi") -> Any:
+    """Return a Spark session.
+
+    Args:
+        engine: ``active`` (the running session; spark-submit and Databricks), ``local`` (classic ``local[2]``),
+            ``connect`` (local Spark Connect, ``remote("local[2]")``), ``sail`` (pysail, Delta-capable), an
+            ``sc://host:port`` URL, or ``auto``: the active session if there is one, else ``sail`` when pysail is
+            installed (real Delta tables locally), else ``local``.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    if engine in ("auto", "active"):
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        if engine == "active":
+            from lakehouse_phi.errors import UsageError
+
+            raise UsageError("engine 'active': no active Spark session (run under spark-submit or in a notebook)")
+        try:
+            import pysail  # noqa: F401
+
+            engine = "sail"
+        except ImportError:
+            engine = "local"
+    if engine == "sail":
+        return remote_session(start_sail())
+    if engine.startswith("sc://"):
+        return remote_session(engine)
+    if engine == "connect":
+        return _local_builder(SparkSession.builder.remote("local[2]"), app).getOrCreate()
+    if engine == "local":
+        return _local_builder(SparkSession.builder.master("local[2]"), app).getOrCreate()
+    from lakehouse_phi.errors import UsageError
+
+    raise UsageError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)} or an sc://host:port URL")
