@@ -1,14 +1,18 @@
-"""Ages above ``cap - 1`` become ``cap``."""
+"""Ages above ``cap - 1`` become ``cap`` (HIPAA Safe Harbor: ages over 89 are aggregated into 90+).
+
+Same type as the input (int, long, double); ``89.5`` with the default cap becomes ``90``. NULL and NaN stay.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
+import pyarrow.compute as pc
+from pydantic import Field
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
+from lakehouse_phi.transforms.base import Params, Strategy
+
 
 class AgeCapParams(Params):
     cap: int = Field(default=90, ge=1)
@@ -22,4 +26,6 @@ class AgeCap(Strategy):
     accepts = ("int", "long", "double")
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("age_cap: contract only; implementation pending")
+        cap = self.params.cap  # type: ignore[attr-defined]
+        over = pc.greater(values, pa.scalar(cap - 1, values.type))
+        return pc.if_else(over, pa.scalar(cap, values.type), values)

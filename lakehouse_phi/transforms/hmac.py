@@ -1,17 +1,135 @@
-"""Lowercase hex HMAC-SHA256(key, UTF-8 of the normalized value): 64 characters."""
+"""Lowercase hex HMAC-SHA256(key, UTF-8 of the normalized value): 64 characters.
+
+``normalize``:
+
+* ``none`` - the value as is;
+* ``strip`` - leading and trailing whitespace removed;
+* ``lower`` - stripped, then lowercased (``"  Ann@X.org "`` and ``"ann@x.org"`` give the same hash);
+* ``digits`` - only the ASCII digits 0-9 kept (``"555-01-2345"`` and ``"555012345"`` agree; a value with no
+  digit hashes the empty string).
+
+A non-string input is first turned into its canonical string (:func:`canonical_strings`): integers and decimals
+in plain decimal, doubles as Arrow prints them (``1.5``, ``1e+20``), booleans ``true``/``false``, dates
+``YYYY-MM-DD``, timestamps ISO 8601 in UTC with microseconds (``2024-01-02T03:04:05.000000Z``).
+
+Speed: the inner and outer SHA-256 pad states are computed once per key and ``copy()``-ed per value, about
+twice as fast as ``hmac.digest`` (which redoes the key pads on every call).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal  # noqa: F401
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Literal
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
+import pyarrow.compute as pc
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
+from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy
+
+_SHA256_BLOCK = 64
+
 
 class HmacParams(KeyedParams):
     normalize: Literal["none", "strip", "lower", "digits"] = "none"
+
+
+def canonical_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The canonical string of every value (see the module docstring); NULL stays NULL."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    t = values.type
+    if pa.types.is_string(t):
+        return values
+    if pa.types.is_large_string(t):
+        return values.cast(pa.string())
+    if pa.types.is_timestamp(t):
+        utc = values.cast(pa.timestamp("us", tz="UTC"))
+        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
+    return pc.cast(values, pa.string())
+
+
+def _normalize(values: pa.Array, how: str) -> pa.Array:
+    if how == "strip":
+        return pc.utf8_trim_whitespace(values)
+    if how == "lower":
+        return pc.utf8_lower(pc.utf8_trim_whitespace(values))
+    if how == "digits":
+        return pc.replace_substring_regex(values, pattern=r"[^0-9]+", replacement="")
+    return values
+
+
+class HmacSha256:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer pad states precomputed once."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __repr__(self) -> str:  # never the key
+        return "HmacSha256(key=***)"
+
+    def digests(self, messages: Iterable[bytes | None]) -> list[bytes | None]:
+        """Raw 32-byte MACs; None stays None."""
+        inner, outer = self._inner.copy, self._outer.copy
+        out: list[bytes | None] = []
+        append = out.append
+        for m in messages:
+            if m is None:
+                append(None)
+                continue
+            h = inner()
+            h.update(m)
+            o = outer()
+            o.update(h.digest())
+            append(o.digest())
+        return out
+
+    def hexdigests(self, messages: Iterable[bytes | None]) -> list[str | None]:
+        """Lowercase hex MACs; None stays None."""
+        inner, outer = self._inner.copy, self._outer.copy
+        out: list[str | None] = []
+        append = out.append
+        for m in messages:
+            if m is None:
+                append(None)
+                continue
+            h = inner()
+            h.update(m)
+            o = outer()
+            o.update(h.digest())
+            append(o.hexdigest())
+        return out
+
+
+def require_key(strategy: Strategy) -> bytes:
+    """The key bytes a keyed strategy was built with; a clear error (without material) when there are none."""
+    if not strategy._key:
+        ctx = strategy.ctx
+        raise ValueError(f"{strategy.name} on {ctx.table}.{ctx.column}: no key bytes were given; resolve key "
+                         f"'{strategy.params.key}' with lakehouse_phi.keys.providers.load_key and pass its "  # type: ignore[attr-defined]
+                         "material")
+    return strategy._key
+
+
+def _utf8(values: pa.Array) -> list[bytes | None]:
+    """The UTF-8 bytes of every string (the cast to binary is zero-copy)."""
+    return values.cast(pa.binary()).to_pylist()
+
+
+def hmac_hex_many(key: bytes, values: list[str | None]) -> list[str | None]:
+    """Lowercase hex HMAC-SHA256(key, UTF-8 of each value); None stays None."""
+    return HmacSha256(key).hexdigests(None if v is None else v.encode("utf-8") for v in values)
+
+
+def hmac_digest_many(key: bytes, values: pa.Array) -> list[bytes | None]:
+    """Raw HMAC-SHA256(key, UTF-8 of the canonical string of each value) for an Arrow array of any type."""
+    return HmacSha256(key).digests(_utf8(canonical_strings(values)))
 
 
 class Hmac(Strategy):
@@ -21,5 +139,14 @@ class Hmac(Strategy):
     deterministic = True
     accepts = None
 
+    def __init__(self, params: HmacParams, ctx: ColumnContext, key: bytes | None = None) -> None:
+        super().__init__(params, ctx, key)
+        self._mac = HmacSha256(require_key(self))
+
+    @classmethod
+    def output_type(cls, params: HmacParams, input_type: str) -> str:  # type: ignore[override]
+        return "string"
+
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("hmac: contract only; implementation pending")
+        text = _normalize(canonical_strings(values), self.params.normalize)  # type: ignore[attr-defined]
+        return pa.array(self._mac.hexdigests(_utf8(text)), pa.string())

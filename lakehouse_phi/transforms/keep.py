@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
-
+from lakehouse_phi.transforms.base import NoParams, Strategy
 
 
 class Keep(Strategy):
@@ -20,4 +17,4 @@ class Keep(Strategy):
     accepts = None
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("keep: contract only; implementation pending")
+        return values

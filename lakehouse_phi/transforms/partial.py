@@ -1,14 +1,27 @@
-"""Mask all but the first/last characters; same length. ``keep_domain`` keeps an email's ``@domain``."""
+"""Mask all but the first/last characters; same length. ``keep_domain`` keeps an email's ``@domain``.
+
+Lengths count Unicode code points; every masked character becomes ``mask_char``, so the output has exactly the
+input's length. When ``keep_first + keep_last`` reaches the length, keeping them would reveal the whole value,
+so the value is masked entirely (``partial(keep_last=4)`` on ``"1234"`` gives ``"****"``).
+
+With ``keep_domain: true`` the value is split at its last ``@``: the domain is kept, ``keep_first`` /
+``keep_last`` apply to the local part (``jane.doe@x.org`` with keep_first 1 -> ``j*******@x.org``). A value
+without ``@`` is masked entirely.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
+import pyarrow.compute as pc
+from pydantic import Field
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
+from lakehouse_phi.transforms.base import Params, Strategy
+from lakehouse_phi.transforms.hmac import canonical_strings
+
+_EMAIL = r"(?s)^(?P<local>.*)@(?P<domain>[^@]*)$"
+
 
 class PartialParams(Params):
     keep_first: int = Field(default=0, ge=0)
@@ -24,5 +37,31 @@ class Partial(Strategy):
     deterministic = True
     accepts = ("string",)
 
+    @classmethod
+    def output_type(cls, params: PartialParams, input_type: str) -> str:  # type: ignore[override]
+        return "string"
+
+    def _mask_all(self, values: pa.Array) -> pa.Array:
+        return pc.binary_repeat(pa.scalar(self.params.mask_char, pa.string()), pc.utf8_length(values))  # type: ignore[attr-defined]
+
+    def _mask(self, values: pa.Array) -> pa.Array:
+        p: PartialParams = self.params  # type: ignore[assignment]
+        kf, kl = p.keep_first, p.keep_last
+        length = pc.utf8_length(values)
+        if kf + kl == 0:
+            return self._mask_all(values)
+        first = pc.utf8_slice_codeunits(values, start=0, stop=kf)
+        last = pc.utf8_slice_codeunits(values, start=-kl) if kl else pa.nulls(len(values), pa.string()).fill_null("")
+        middle = pc.binary_repeat(pa.scalar(p.mask_char, pa.string()),
+                                  pc.max_element_wise(pc.subtract(length, kf + kl), 0))
+        kept = pc.binary_join_element_wise(first, middle, last, "")
+        return pc.if_else(pc.greater(length, kf + kl), kept, self._mask_all(values))
+
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("partial: contract only; implementation pending")
+        text = canonical_strings(values)
+        if not self.params.keep_domain:  # type: ignore[attr-defined]
+            return self._mask(text)
+        parts = pc.extract_regex(text, pattern=_EMAIL)
+        local, domain = pc.struct_field(parts, "local"), pc.struct_field(parts, "domain")
+        email = pc.binary_join_element_wise(self._mask(local), domain, "@")
+        return pc.if_else(pc.is_valid(parts), email, self._mask_all(text))

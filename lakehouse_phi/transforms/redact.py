@@ -1,14 +1,15 @@
-"""Output a constant string (default ``[REDACTED]``)."""
+"""Output a constant string (default ``[REDACTED]``); NULL stays NULL. The output is a string column."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
+import pyarrow.compute as pc
+from pydantic import ConfigDict, Field
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
+from lakehouse_phi.transforms.base import Params, Strategy
+
 
 class RedactParams(Params):
     with_: str = Field(default="[REDACTED]", alias="with")
@@ -22,5 +23,10 @@ class Redact(Strategy):
     deterministic = True
     accepts = None
 
+    @classmethod
+    def output_type(cls, params: RedactParams, input_type: str) -> str:  # type: ignore[override]
+        return "string"
+
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("redact: contract only; implementation pending")
+        const = pa.scalar(self.params.with_, pa.string())  # type: ignore[attr-defined]
+        return pc.if_else(pc.is_valid(values), const, pa.scalar(None, pa.string()))

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
-
+from lakehouse_phi.transforms.base import NoParams, Strategy
 
 
 class Suppress(Strategy):
@@ -20,4 +17,4 @@ class Suppress(Strategy):
     accepts = None
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("suppress: contract only; implementation pending")
+        return pa.nulls(len(values), values.type)

@@ -1,15 +1,22 @@
-"""First three digits of a US ZIP; 000 for Safe Harbor restricted prefixes; NULL if not a ZIP."""
+"""First three digits of a US ZIP; ``000`` for the Safe Harbor restricted prefixes; NULL if not a ZIP.
+
+A ZIP is ``12345``, ``12345-6789`` or ``123456789``, with optional surrounding whitespace; anything else
+(``1234``, ``12345 6789``, ``ABCDE``) is not a ZIP and gives NULL. The restricted prefixes are the 17 three-digit
+ZIP areas with 20,000 or fewer people (2000 Census) listed by HHS for 45 CFR 164.514(b)(2)(i)(B).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
+import pyarrow.compute as pc
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
+from lakehouse_phi.transforms.base import NoParams, Strategy
 
+RESTRICTED_PREFIXES = ("036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878",
+                       "879", "884", "890", "893")
+_ZIP = r"^\s*(?P<zip3>[0-9]{3})[0-9]{2}(?:-?[0-9]{4})?\s*$"
 
 
 class Zip3(Strategy):
@@ -19,5 +26,13 @@ class Zip3(Strategy):
     deterministic = True
     accepts = ("string",)
 
+    @classmethod
+    def output_type(cls, params: NoParams, input_type: str) -> str:  # type: ignore[override]
+        return "string"
+
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("zip3: contract only; implementation pending")
+        if not pa.types.is_string(values.type):
+            values = values.cast(pa.string())
+        found = pc.struct_field(pc.extract_regex(values, pattern=_ZIP), "zip3")
+        restricted = pc.is_in(found, value_set=pa.array(RESTRICTED_PREFIXES, pa.string()))
+        return pc.if_else(restricted, pa.scalar("000", pa.string()), found)
