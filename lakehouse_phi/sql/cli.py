@@ -1,0 +1,90 @@
+"""``lakehouse-phi compile POLICY --target databricks|dynamic-views|all [--out DIR] [--check] [--format text|json]``.
+
+Without ``--out`` the SQL goes to stdout. With ``--out`` the files are written to ``DIR/<target>/``; with
+``--check`` as well, nothing is written and the exit code says whether ``DIR`` holds exactly what the policy
+compiles to (0) or not (1, naming each differing file). An invalid policy exits 2 with every problem and its place.
+No PySpark is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PolicyError
+
+_TARGET_CHOICES = ("databricks", "dynamic-views", "all")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from lakehouse_phi.cli import add_format
+
+    p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
+    p.add_argument("--target", choices=_TARGET_CHOICES, default="databricks",
+                   help="databricks (Unity Catalog masks and row filters, default), dynamic-views, or all")
+    p.add_argument("--out", metavar="DIR", help="write DIR/<target>/apply.sql and rollback.sql (e.g. sql_policies)")
+    p.add_argument("--check", action="store_true",
+                   help="with --out: write nothing; exit 1 if DIR differs from what POLICY compiles to")
+    add_format(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.sql.compile import compile_ir, differences, write
+    from lakehouse_phi.sql.dialects import TARGETS
+    from lakehouse_phi.sql.ir import build_ir
+
+    as_json = args.format == "json"
+    if args.check and not args.out:
+        print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
+        return EXIT_USAGE
+    targets = list(TARGETS) if args.target == "all" else [args.target]
+    try:
+        loaded = load_policy(args.policy)
+        ir = build_ir(loaded)
+    except PolicyError as exc:
+        if as_json:
+            print(json.dumps({"policy": args.policy, "valid": False,
+                              "problems": [{"place": p.place, "message": p.message} for p in exc.problems]},
+                             indent=2))
+            return EXIT_USAGE
+        raise
+    compiled = [compile_ir(ir, t) for t in targets]
+    files = {rel: text for c in compiled for rel, text in c.files().items()}
+    head = {"policy": args.policy, "name": loaded.name, "sha256": loaded.sha256, "targets": targets}
+
+    if args.out is None:
+        if as_json:
+            head["statements"] = {c.target: {which: [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in sts]
+                                             for which, sts in (("apply", c.apply), ("rollback", c.rollback))}
+                                  for c in compiled}
+            print(json.dumps(head, indent=2))
+        else:
+            for rel, text in files.items():
+                print(f"-- ===== {rel}")
+                print(text)
+        return EXIT_OK
+
+    out = Path(args.out)
+    if args.check:
+        diff = differences(files, out, targets)
+        if as_json:
+            print(json.dumps({**head, "out": str(out), "up_to_date": not diff, "differences": diff}, indent=2))
+        elif diff:
+            print(f"{out}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate with "
+                  f"lakehouse-phi compile {args.policy} --target {args.target} --out {out}", file=sys.stderr)
+            for d in diff:
+                print(f"  - {d}", file=sys.stderr)
+        else:
+            print(f"{out}: up to date with {args.policy} (sha256 {loaded.sha256[:12]}…)", file=sys.stderr)
+        return EXIT_REFUSED if diff else EXIT_OK
+
+    written = write(files, out)
+    if as_json:
+        print(json.dumps({**head, "out": str(out), "written": [str(p) for p in written]}, indent=2))
+    else:
+        for p in written:
+            print(f"wrote {p}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,41 @@
+"""Dynamic views, for workspaces and engines without Unity Catalog masks: the same functions, applied in
+``CREATE OR REPLACE VIEW <table>_governed`` (same catalog and schema) with the row filter as its ``WHERE``.
+
+The policy does not list a table's unmasked columns, so the view selects ``* EXCEPT (masked columns)`` followed by
+each masked column through its function (Databricks SQL and open-source Spark 4 both support ``* EXCEPT``): the
+masked columns move to the end of the view's column list. The row filter reads the table's own (unmasked) values,
+as a Unity Catalog row filter does. Readers must be granted the view, not the table.
+"""
+
+from __future__ import annotations
+
+from lakehouse_phi.sql.generator import Generator, Statement
+from lakehouse_phi.sql.ir import Name, TableIR
+from lakehouse_phi.sql.quoting import ident
+
+#: appended to the governed table's name
+VIEW_SUFFIX = "_governed"
+
+
+def view_name(table: Name) -> Name:
+    return Name(table.parts[:-1] + (table.leaf + VIEW_SUFFIX,))
+
+
+class DynamicViews(Generator):
+    target = "dynamic-views"
+
+    def bind(self, table: TableIR) -> list[Statement]:
+        select = "*"
+        if table.masks:
+            masked = ", ".join(ident(m.column) for m in table.masks)
+            calls = "".join(f",\n  {self.call(m.name, [m.column])} AS {ident(m.column)}" for m in table.masks)
+            select = f"* EXCEPT ({masked}){calls}"
+        sql = f"CREATE OR REPLACE VIEW {view_name(table.name).sql()} AS\nSELECT {select}\nFROM {table.name.sql()}"
+        rf = table.row_filter
+        if rf is not None:
+            sql += f"\nWHERE {self.call(rf.name, [c for c, _ in rf.params])}"
+        return [Statement(sql, "create_view", f"{table.name} governed view")]
+
+    def unbind(self, table: TableIR) -> list[Statement]:
+        return [Statement(f"DROP VIEW IF EXISTS {view_name(table.name).sql()}", "drop_view",
+                          f"{table.name} governed view")]
