@@ -263,6 +263,19 @@ def check_policy(policy: Policy) -> list[Problem]:
 
 
 # ----------------------------------------------------------------------------------------------------- entry
+def _salvage_table(table: Any, ok: Any) -> dict | None:
+    """A table with its unparseable columns and unknown keys left out, or None if even that does not parse."""
+    from lakehouse_phi.policy.model import ColumnSpec
+
+    if ok(TableSpec, table):
+        return table
+    if not isinstance(table, dict) or not isinstance(table.get("columns"), dict):
+        return None
+    kept = {k: v for k, v in table.items() if k in TableSpec.model_fields}
+    kept["columns"] = {c: v for c, v in table["columns"].items() if ok(ColumnSpec, v)}
+    return kept if kept["columns"] and ok(TableSpec, kept) else None
+
+
 def _salvage(data: dict) -> Policy | None:
     """The sections of a policy that parse on their own, so cross-references are checked even when another part
     of the file has a shape error (all problems of a file are reported together)."""
@@ -284,7 +297,7 @@ def _salvage(data: dict) -> Policy | None:
         # a malformed key still counts as declared, so its users are not reported a second time
         "keys": {k: (v if ok(KeySpec, v) else {"provider": "env", "ref": "unparsed"}) for k, v in keys.items()},
         "groups": {k: str(v) for k, v in groups.items()},
-        "tables": {k: v for k, v in tables.items() if ok(TableSpec, v)},
+        "tables": {k: t for k, t in ((k, _salvage_table(v, ok)) for k, v in tables.items()) if t is not None},
         "governance": data.get("governance") if ok(Governance, data.get("governance")) else None,
     }
     try:

@@ -48,6 +48,17 @@ def start_sail() -> str:
     return f"sc://{host}:{port}"
 
 
+def is_sail(spark: Any) -> bool:
+    """True for a session connected to this process's pysail server."""
+    if _sail_server is None or not is_connect(spark):
+        return False
+    host, port = _sail_server.listening_address
+    try:
+        return f"{host}:{port}" in str(spark.client._builder.url)
+    except Exception:
+        return True
+
+
 def remote_session(url: str) -> Any:
     """A Spark Connect session to ``url``; may coexist with a classic session in the same process."""
     from pyspark.sql.connect.session import SparkSession as ConnectSession

@@ -1,0 +1,26 @@
+# The README's two commands: `make demo` (set up + run the demo) and `make test` (set up + run the tests).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/lakehouse-phi: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[spark,local,test]"
+	touch $@
+
+setup: $(BIN)/lakehouse-phi
+
+demo: setup
+	$(BIN)/lakehouse-phi demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,27 @@
+"""spark-submit entry for the bronze ingest job.
+
+    spark-submit --master local[2] jobs/bronze_ingest.py conf/policy.yaml --table patients --input ... --bronze ...
+
+Takes the same arguments as ``lakehouse-phi ingest`` and runs on the session spark-submit configured
+(``SparkSession.builder.getOrCreate()``), so the cluster's settings are the ones the config validator checks.
+"""
+
+import sys
+
+from pyspark.sql import SparkSession
+
+from lakehouse_phi.cli import build_parser
+from lakehouse_phi.errors import LakehousePhiError
+from lakehouse_phi.spark import cli as ingest_cli
+
+if __name__ == "__main__":
+    argv = ["ingest", *sys.argv[1:]]
+    args = build_parser(argv).parse_args(argv)
+    spark = SparkSession.builder.appName("lakehouse-phi-bronze-ingest").getOrCreate()
+    try:
+        code = ingest_cli.run(args, spark=spark)
+    except LakehousePhiError as exc:
+        print(f"lakehouse-phi ingest: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    spark.stop()
+    sys.exit(code)

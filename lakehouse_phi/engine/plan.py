@@ -1,0 +1,197 @@
+"""A table's policy compiled into one fused pass over an Arrow RecordBatch: parse -> check -> mask.
+
+This is the engine the Spark binding runs inside ``mapInArrow`` (one Python pass over all columns of a table, one
+Arrow batch at a time) and that tests and benchmarks run directly, without Spark. Like DQX's
+``apply_checks_and_split``, every row comes out once, with a structured ``_phi_errors`` list: empty for a bronze
+row, one ``{column, rule, message}`` per failure for a quarantined one. A value that failed a check is never
+emitted: its outputs are NULL, and the reason names the column and rule, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse_phi.engine.types import arrow_type, parse, spark_ddl
+from lakehouse_phi.keys.providers import KeyKind, KeyRing
+from lakehouse_phi.policy.load import LoadedPolicy
+from lakehouse_phi.policy.model import TableSpec
+from lakehouse_phi.transforms import registry
+from lakehouse_phi.transforms.base import ColumnContext, Strategy
+
+ERRORS_COL = "_phi_errors"
+SOURCE_FILE_COL = "_source_file"
+ERROR_TYPE = pa.struct([("column", pa.string()), ("rule", pa.string()), ("message", pa.string())])
+ERRORS_FIELD = pa.field(ERRORS_COL, pa.list_(ERROR_TYPE))
+ERRORS_DDL = f"{ERRORS_COL} array<struct<column:string,rule:string,message:string>>"
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One bronze column: ``source`` masked by ``strategy`` into ``name`` of ``policy_type``."""
+
+    name: str
+    source: str
+    strategy: Strategy
+    policy_type: str
+    key_name: str | None
+    key_version: int | None
+
+
+def key_needs(table: TableSpec) -> list[tuple[str, KeyKind]]:
+    """The keys (name, kind) a table's strategies need, known before any data is read."""
+    needs = []
+    for col in table.columns.values():
+        for rule in (col.effective_ingest, *col.derive.values()):
+            cls = registry.get(rule.strategy)
+            if cls.key_kind and "key" in rule.params:
+                needs.append((rule.params["key"], cls.key_kind))
+    return needs
+
+
+def _pattern_checker(pattern: str):
+    """Vectorized with RE2 (pyarrow) when the pattern is RE2-compatible, else Python ``re`` per value."""
+    try:
+        pc.match_substring_regex(pa.array(["x"]), pattern)
+        return lambda values: pc.match_substring_regex(values, pattern)
+    except pa.ArrowInvalid:
+        compiled = re.compile(pattern)
+        return lambda values: pa.array([None if v is None else bool(compiled.search(v)) for v in values.to_pylist()],
+                                       pa.bool_())
+
+
+class TablePlan:
+    """The fused parse/check/mask function of one policy table, bound to its keys.
+
+    Args:
+        loaded: the checked policy.
+        table: the entry name under ``tables:``.
+        keys: resolved key material (see :func:`key_needs` and :func:`lakehouse_phi.keys.load_keys`).
+    """
+
+    def __init__(self, loaded: LoadedPolicy, table: str, keys: KeyRing) -> None:
+        self.loaded = loaded
+        self.table = table
+        self.spec = loaded.policy.tables[table]
+        self.input_columns = list(self.spec.columns)
+        self._patterns = {c: _pattern_checker(s.pattern) for c, s in self.spec.columns.items() if s.pattern}
+        self.outputs: list[OutputColumn] = []
+        for cname, col in self.spec.columns.items():
+            for out_name, rule in ((cname, col.effective_ingest), *col.derive.items()):
+                cls = registry.get(rule.strategy)
+                params = cls.Params.model_validate(rule.params)
+                key_name = getattr(params, "key", None) if cls.key_kind else None
+                key = keys[key_name] if key_name else None
+                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type)
+                self.outputs.append(OutputColumn(
+                    name=out_name, source=cname, strategy=cls(params, ctx, key.material if key else None),
+                    policy_type=cls.output_type(params, col.type), key_name=key_name,
+                    key_version=key.version if key else None))
+        self.output_schema = pa.schema([pa.field(o.name, arrow_type(o.policy_type)) for o in self.outputs])
+
+    # ------------------------------------------------------------------------------------------------ schema
+    def result_schema(self, passthrough: Iterable[str] = ()) -> pa.Schema:
+        fields = list(self.output_schema) + [ERRORS_FIELD]
+        fields += [pa.field(p, pa.string()) for p in passthrough]
+        return pa.schema(fields)
+
+    def result_ddl(self, passthrough: Iterable[str] = ()) -> str:
+        """The Spark DDL schema of :meth:`process` output (for ``mapInArrow``)."""
+        cols = [f"`{o.name}` {spark_ddl(o.policy_type)}" for o in self.outputs]
+        cols.append(ERRORS_DDL)
+        cols += [f"`{p}` string" for p in passthrough]
+        return ", ".join(cols)
+
+    def column_report(self) -> dict[str, dict]:
+        """Per output column ``{strategy, key_version}`` for the audit event (names and versions, never keys)."""
+        return {o.name: {"strategy": o.strategy.name, "key_version": o.key_version} for o in self.outputs}
+
+    # ------------------------------------------------------------------------------------------------ process
+    def process(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+        """Parse, check and mask one batch. Columns beyond the declared ones are passed through as strings only
+        if they are bookkeeping (``_source_file``); the caller has already stopped on or dropped undeclared ones."""
+        n = batch.num_rows
+        failures: list[tuple[np.ndarray, str, str, str]] = []  # (row indexes, column, rule, message)
+        typed: dict[str, pa.Array] = {}
+        for cname, col in self.spec.columns.items():
+            raw = batch.column(cname)
+            raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+            values, failed = parse(raw, col.type)
+            bad = failed
+            if col.type != "string":
+                failures.append((_rows(failed), cname, "type", f"not a valid {col.type}"))
+            if col.required:
+                missing = pc.is_null(values) if col.type == "string" else pc.and_(pc.is_null(values),
+                                                                                   pc.invert(failed))
+                failures.append((_rows(missing), cname, "required", "required value is missing"))
+            if cname in self._patterns:
+                text = values if col.type == "string" else pc.cast(raw, pa.string())
+                mismatch = pc.invert(pc.fill_null(self._patterns[cname](text), True))
+                mismatch = pc.and_(mismatch, pc.is_valid(text))
+                failures.append((_rows(mismatch), cname, "pattern", "does not match the declared pattern"))
+                bad = pc.or_(bad, mismatch)
+            if pc.any(bad).as_py():
+                values = pc.if_else(bad, pa.scalar(None, values.type), values)
+            typed[cname] = values
+        columns = []
+        for out in self.outputs:
+            values = typed[out.source]
+            invalid = out.strategy.invalid(values)
+            if invalid is not None:
+                invalid = pc.fill_null(invalid, False)
+                failures.append((_rows(invalid), out.source, out.strategy.name,
+                                 f"value cannot be masked by {out.strategy.name} into {out.name}"))
+                if pc.any(invalid).as_py():
+                    values = pc.if_else(invalid, pa.scalar(None, values.type), values)
+            others = {c: typed[c] for c in out.strategy.needs_columns(out.strategy.params)}
+            result = out.strategy.apply(values, others)
+            if isinstance(result, pa.ChunkedArray):
+                result = result.combine_chunks()
+            columns.append(result.cast(self.output_schema.field(out.name).type))
+        columns.append(_errors_array(n, failures))
+        names = [o.name for o in self.outputs] + [ERRORS_COL]
+        if SOURCE_FILE_COL in batch.schema.names:
+            src = batch.column(SOURCE_FILE_COL)
+            columns.append(src.combine_chunks() if isinstance(src, pa.ChunkedArray) else src)
+            names.append(SOURCE_FILE_COL)
+        return pa.RecordBatch.from_arrays(columns, names=names)
+
+    def process_iter(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The ``mapInArrow`` function body."""
+        for batch in batches:
+            if batch.num_rows:
+                yield self.process(batch)
+
+
+def _rows(mask: pa.Array) -> np.ndarray:
+    """Indexes where ``mask`` is True (NULL counts as False)."""
+    return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
+
+
+def _errors_array(n: int, failures: list[tuple[np.ndarray, str, str, str]]) -> pa.Array:
+    """A ``list<struct<column, rule, message>>`` with one entry per failure, in policy order within a row."""
+    failures = [f for f in failures if len(f[0])]
+    if not failures:
+        return pa.array([[]] * n, pa.list_(ERROR_TYPE)) if n < 64 else _empty_lists(n)
+    rows = np.concatenate([f[0] for f in failures])
+    which = np.concatenate([np.full(len(f[0]), i, dtype=np.int32) for i, f in enumerate(failures)])
+    order = np.lexsort((which, rows))
+    rows, which = rows[order], which[order]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(offsets, rows + 1, 1)
+    offsets = np.cumsum(offsets, dtype=np.int32)
+    dictionary = [(f[1], f[2], f[3]) for f in failures]
+    structs = pa.StructArray.from_arrays(
+        [pa.array([dictionary[w][k] for w in which], pa.string()) for k in range(3)],
+        fields=list(ERROR_TYPE))
+    return pa.ListArray.from_arrays(pa.array(offsets), structs)
+
+
+def _empty_lists(n: int) -> pa.Array:
+    structs = pa.StructArray.from_arrays([pa.array([], pa.string())] * 3, fields=list(ERROR_TYPE))
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), structs)

@@ -1,0 +1,133 @@
+"""Policy types: their Arrow and Spark forms, and vectorized parsing of landing strings into them.
+
+Parsing never raises on bad data: it returns the typed array (NULL where a value did not parse) and a boolean
+array of failures, so the row can be quarantined with a reason that names the column and rule, never the value.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse_phi.policy.model import DECIMAL_RE
+
+_INT_RE = r"^\s*[+-]?\d+\s*$"
+_FLOAT_RE = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_TS_RE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+_BOOL_TRUE = ["true", "t", "yes", "y", "1"]
+_BOOL_FALSE = ["false", "f", "no", "n", "0"]
+_INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def arrow_type(policy_type: str) -> pa.DataType:
+    m = DECIMAL_RE.match(policy_type)
+    if m:
+        return pa.decimal128(int(m.group(1)), int(m.group(2)))
+    return {
+        "string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(),
+        "boolean": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
+    }[policy_type]
+
+
+def spark_ddl(policy_type: str) -> str:
+    """The Spark SQL type name (``decimal(p,s)`` stays as is)."""
+    return {"long": "bigint", "int": "int"}.get(policy_type, policy_type)
+
+
+def _fail_where(ok: pa.Array, values: pa.Array) -> pa.Array:
+    """Failure = a non-NULL input that did not parse."""
+    return pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(ok, False)))
+
+
+def _null_unless(ok: pa.Array, values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.fill_null(ok, False), values, pa.scalar(None, values.type))
+
+
+def parse(values: pa.Array, policy_type: str) -> tuple[pa.Array, pa.Array]:
+    """Parse landing strings into ``policy_type``.
+
+    Returns:
+        ``(typed, failed)``: ``typed`` has the Arrow type of :func:`arrow_type` with NULL where parsing failed;
+        ``failed`` is True exactly where a non-NULL value did not parse. Empty or blank strings count as NULL.
+    """
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        values = pc.cast(values, pa.string())
+    values = values.cast(pa.string()) if pa.types.is_large_string(values.type) else values
+    blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+    values = pc.if_else(pc.fill_null(blank, False), pa.scalar(None, pa.string()), values)
+    target = arrow_type(policy_type)
+    if policy_type == "string":
+        return values, pa.array([False] * len(values), pa.bool_())
+    stripped = pc.utf8_trim_whitespace(values)
+    if policy_type in _INT_RANGES:
+        # shape first, at most 19 significant digits, then an exact range check through decimal(38,0)
+        significant = pc.utf8_length(pc.replace_substring_regex(stripped, r"^[+-]?0*", ""))
+        ok = pc.and_(pc.match_substring_regex(stripped, _INT_RE), pc.less_equal(significant, 19))
+        exact = pc.cast(_null_unless(ok, stripped), pa.decimal128(38, 0))
+        lo, hi = (pa.scalar(b).cast(pa.decimal128(38, 0)) for b in _INT_RANGES[policy_type])
+        ok = pc.and_(ok, pc.and_(pc.greater_equal(exact, lo), pc.less_equal(exact, hi)))
+        typed = pc.cast(_null_unless(ok, exact), target)
+        return typed, _fail_where(ok, values)
+    if policy_type == "double":
+        ok = pc.match_substring_regex(stripped, _FLOAT_RE)
+        typed = pc.cast(_null_unless(ok, stripped), target)
+        return typed, _fail_where(ok, values)
+    if policy_type == "boolean":
+        low = pc.utf8_lower(stripped)
+        is_t, is_f = pc.is_in(low, pa.array(_BOOL_TRUE)), pc.is_in(low, pa.array(_BOOL_FALSE))
+        ok = pc.or_(is_t, is_f)
+        typed = _null_unless(ok, is_t)
+        return typed, _fail_where(ok, values)
+    if policy_type == "date":
+        shape = pc.match_substring_regex(stripped, _DATE_RE)
+        parsed = pc.strptime(_null_unless(shape, stripped), format="%Y-%m-%d", unit="s", error_is_null=True)
+        # strptime normalizes 2021-02-30 to 2021-03-02: require the round trip to give the same text back
+        back = pc.strftime(parsed, format="%Y-%m-%d")
+        ok = pc.and_(shape, pc.equal(back, stripped))
+        typed = pc.cast(_null_unless(ok, parsed), pa.date32())
+        return typed, _fail_where(ok, values)
+    if policy_type == "timestamp":
+        return _parse_timestamp(stripped, values)
+    if pa.types.is_decimal(target):
+        p, s = target.precision, target.scale
+        pattern = rf"^[+-]?\d{{1,{p - s}}}(\.\d{{0,{s}}})?$" if s else rf"^[+-]?\d{{1,{p}}}\.?$"
+        if p - s == 0:
+            pattern = rf"^[+-]?0?\.\d{{1,{s}}}$"
+        ok = pc.match_substring_regex(stripped, pattern)
+        cleaned = pc.replace_substring_regex(_null_unless(ok, stripped), r"\.$", "")
+        typed = pc.cast(pc.cast(cleaned, pa.decimal128(38, s)), target)
+        return typed, _fail_where(ok, values)
+    raise ValueError(f"unknown policy type {policy_type!r}")  # pragma: no cover - the model forbids it
+
+
+def _parse_timestamp(stripped: pa.Array, values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """ISO-8601 ``YYYY-MM-DD[ T]HH:MM[:SS[.f]][Z|±HH:MM]``; without an offset the value is taken as UTC."""
+    shape = pc.match_substring_regex(stripped, _TS_RE)
+    text = _null_unless(shape, stripped)
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d{2}-\d{2}) ", r"\1T")
+    text = pc.replace_substring_regex(text, r"T(\d{2}:\d{2})(Z|[+-]|$)", r"T\1:00\2")
+    text = pc.replace_substring_regex(text, r"([+-]\d{2})(\d{2})$", r"\1:\2")
+    has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:\d{2})$")
+    text = pc.if_else(pc.fill_null(has_zone, False), text, pc.binary_join_element_wise(text, "Z", ""))
+    out, ok = [], []
+    # Arrow's ISO-8601 cast is all-or-nothing: cast the whole array, and only on failure find the bad values.
+    try:
+        typed = pc.cast(text, pa.timestamp("us", tz="UTC"))
+        ok_arr = pc.is_valid(typed)
+    except pa.ArrowInvalid:
+        for v in text.to_pylist():
+            if v is None:
+                out.append(None)
+                ok.append(False)
+                continue
+            try:
+                out.append(pc.cast(pa.array([v]), pa.timestamp("us", tz="UTC"))[0].as_py())
+                ok.append(True)
+            except pa.ArrowInvalid:
+                out.append(None)
+                ok.append(False)
+        typed = pa.array(out, pa.timestamp("us", tz="UTC"))
+        ok_arr = pa.array(ok, pa.bool_())
+    return typed, _fail_where(pc.and_(shape, ok_arr), values)

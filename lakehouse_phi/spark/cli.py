@@ -1,0 +1,113 @@
+"""``lakehouse-phi ingest POLICY --table T [...]``: the bronze ingest job on the current or a local Spark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from lakehouse_phi.errors import EXIT_OK, UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from lakehouse_phi.cli import add_format
+
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--table", required=True, help="the entry under tables: to ingest")
+    p.add_argument("--input", help="read the source from this path instead of source.path")
+    p.add_argument("--bronze", help="bronze table name or path (default: the policy's)")
+    p.add_argument("--quarantine", help="quarantine table name or path (default: the policy's, or <bronze>_quarantine)")
+    p.add_argument("--audit", help="audit trail: a .jsonl file or a Delta table/path (default: beside bronze)")
+    p.add_argument("--engine", default="auto",
+                   help="active | local | connect | sail | sc://host:port | auto (default: the active session, "
+                        "else pysail when installed, else local)")
+    p.add_argument("--table-format", choices=("auto", "delta", "parquet"), default="auto",
+                   help="auto (default): delta where the engine has Delta, else parquet")
+    p.add_argument("--allow-insecure", action="store_true",
+                   help="local runs only: proceed despite insecure-config errors (printed and audited)")
+    p.add_argument("--key", action="append", default=[], metavar="NAME=PROVIDER:REF",
+                   help="use another provider for a key this run, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK (version kept)")
+    add_format(p)
+
+
+def parse_key_overrides(items: list[str], policy: Any) -> dict:
+    from lakehouse_phi.policy.model import KeySpec
+
+    out = {}
+    for item in items:
+        name, sep, rest = item.partition("=")
+        provider, sep2, ref = rest.partition(":")
+        if not (sep and sep2 and name and ref):
+            raise UsageError(f"--key {item!r}: write NAME=PROVIDER:REF, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK")
+        if name not in policy.keys:
+            raise UsageError(f"--key {item!r}: no key {name!r} under keys: (declared: {', '.join(policy.keys)})")
+        try:
+            out[name] = KeySpec(provider=provider, ref=ref, version=policy.keys[name].version)
+        except ValueError:
+            raise UsageError(f"--key {item!r}: provider must be env, file, databricks or aws-secrets-manager") from None
+    return out
+
+
+def default_table_format(spark: Any) -> str:
+    """Delta on Databricks, on a Spark with the Delta extension, and on pysail; parquet elsewhere."""
+    from lakehouse_phi.spark.session import is_sail
+
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION") or is_sail(spark):
+        return "delta"
+    try:
+        if "delta" in (spark.conf.get("spark.sql.extensions", "") or "").lower():
+            return "delta"
+    except Exception:
+        pass
+    return "parquet"
+
+
+def run(args: argparse.Namespace, spark: Any = None) -> int:
+    from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
+    from lakehouse_phi.spark.session import get_session
+
+    loaded = load_policy(args.policy)  # an invalid policy stops here: exit 2, before Spark starts
+    overrides = parse_key_overrides(args.key, loaded.policy)
+    if args.table not in loaded.policy.tables:
+        raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
+    spark = spark or get_session(args.engine)
+    fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
+    progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
+    result = run_ingest(spark, loaded, args.table, IngestOptions(
+        input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
+        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress))
+    summary = {
+        "run_id": result.run_id, "table": result.table, "table_format": fmt, "rows_read": result.rows_read,
+        "rows_written": result.rows_written, "rows_inserted": result.rows_inserted,
+        "rows_quarantined": result.rows_quarantined, "quarantine_reasons": result.quarantine_reasons,
+        "columns": result.columns, "phi_scan": result.phi_scan, "bronze": result.bronze,
+        "quarantine": result.quarantine, "audit": result.audit, "audit_hash": result.event.get("hash"),
+    }
+    if args.format == "json":
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print_summary(summary)
+    return EXIT_OK
+
+
+def print_summary(s: dict, console: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    console.print(f"[bold]{s['table']}[/]: read {s['rows_read']:,} · bronze {s['rows_written']:,} "
+                  f"({s['rows_inserted']:,} new) · quarantined {s['rows_quarantined']:,} → {s['bronze']} "
+                  f"[{s['table_format']}]")
+    if s["quarantine_reasons"]:
+        t = Table("column", "rule", "rows", title="quarantined by reason", title_justify="left")
+        for k, n in sorted(s["quarantine_reasons"].items()):
+            col, rule = k.split(":", 1)
+            t.add_row(col, rule, f"{n:,}")
+        console.print(t)
+    t = Table("column", "strategy", "key version", title="strategies", title_justify="left")
+    for col, info in s["columns"].items():
+        t.add_row(col, info["strategy"], "" if info["key_version"] is None else str(info["key_version"]))
+    console.print(t)

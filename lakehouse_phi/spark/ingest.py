@@ -1,0 +1,408 @@
+"""The bronze ingest job: pre-flight -> keys -> read -> drift check -> PHI scan -> parse/check/mask in one
+``mapInArrow`` pass -> quarantine -> bronze (merged on ``record_key``) -> audit event.
+
+The same function runs from the CLI, ``spark-submit`` (:mod:`lakehouse_phi.spark.submit`) and Databricks
+notebooks, on classic Spark and on Spark Connect (nothing here touches ``sparkContext``). Raw values stay inside
+Spark's executors: the driver only ever sees counts, and messages name columns, rules and files, never values.
+"""
+
+from __future__ import annotations
+
+import getpass
+import glob
+import hashlib
+import json
+import os
+import re
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
+from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
+from lakehouse_phi.keys.providers import Fetchers, load_keys
+from lakehouse_phi.policy.load import LoadedPolicy
+from lakehouse_phi.policy.model import KeySpec
+from lakehouse_phi.spark.session import is_connect
+
+RUN_ID_COL = "_ingest_run_id"
+INGESTED_AT_COL = "_ingested_at"
+QUARANTINED_AT_COL = "_quarantined_at"
+TABLE_FORMATS = ("delta", "parquet")
+
+#: Patterns for the scan of non-PHI columns (Java regex, evaluated by Spark on a sample; only counts come back).
+SCAN_PATTERNS = {
+    "ssn": r"\b\d{3}-\d{2}-\d{4}\b",
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    "phone": r"(\+1[ .-]?)?(\(\d{3}\)\s?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b",
+}
+
+
+@dataclass
+class IngestOptions:
+    """Where the job reads and writes, and how. ``None`` means: as the policy says.
+
+    Attributes:
+        input_path: overrides ``tables.<t>.source.path``.
+        bronze: a table name or a path (anything with ``/`` or a URI scheme is a path).
+        quarantine: defaults to the policy's ``quarantine`` or ``<bronze>_quarantine``.
+        audit: a ``.jsonl`` file or a Delta table/path; defaults beside bronze (see :func:`default_audit_target`).
+        table_format: ``delta`` (Databricks, Delta-enabled Spark, pysail) or ``parquet``.
+        allow_insecure: run despite ``error`` findings of the config validator (printed and audited).
+        key_overrides: replace a key's provider/ref for this run (e.g. a local env var for a databricks key);
+            the policy's version is kept.
+    """
+
+    input_path: str | None = None
+    bronze: str | None = None
+    quarantine: str | None = None
+    audit: str | None = None
+    table_format: str = "delta"
+    allow_insecure: bool = False
+    run_id: str | None = None
+    actor: str | None = None
+    key_overrides: Mapping[str, KeySpec] = field(default_factory=dict)
+    fetchers: Fetchers | None = None
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass
+class IngestResult:
+    run_id: str
+    table: str
+    rows_read: int
+    rows_written: int
+    rows_inserted: int
+    rows_quarantined: int
+    quarantine_reasons: dict[str, int]
+    columns: dict[str, dict]
+    phi_scan: dict[str, dict[str, int]]
+    conf_findings: list[dict]
+    bronze: str
+    quarantine: str
+    audit: str
+    event: dict
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def is_path(target: str) -> bool:
+    return "/" in target or "\\" in target or bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target))
+
+
+def _local(path: str) -> str | None:
+    """The local filesystem path of ``path`` or None for a remote URI."""
+    if path.startswith("file:"):
+        return re.sub(r"^file:(//)?", "", path)
+    return None if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path) else path
+
+
+def default_audit_target(bronze: str, table_format: str) -> str:
+    """Beside bronze: ``<dir>/_lakehouse_phi_audit`` (Delta) or ``.jsonl`` (parquet); ``<schema>.lakehouse_phi_audit``
+    for a table name."""
+    if is_path(bronze):
+        parent = bronze.rstrip("/").rsplit("/", 1)[0] if "/" in bronze.rstrip("/") else "."
+        return f"{parent}/_lakehouse_phi_audit" + (".jsonl" if table_format != "delta" else "")
+    parts = bronze.split(".")
+    return ".".join(parts[:-1] + ["lakehouse_phi_audit"])
+
+
+def _spark_error(exc: BaseException) -> str:
+    """The error class of a Spark exception, never its message (which may quote data)."""
+    for getter in ("getCondition", "getErrorClass"):
+        fn = getattr(exc, getter, None)
+        if callable(fn):
+            try:
+                value = fn()
+                if value:
+                    return str(value)
+            except Exception:  # pragma: no cover
+                pass
+    m = re.match(r"^\s*\[([A-Z0-9_.]+)\]", str(exc))
+    return m.group(1) if m else type(exc).__name__
+
+
+def _target_ref(target: str, table_format: str) -> str:
+    return f"{table_format}.`{target}`" if is_path(target) else target
+
+
+def _exists(spark: Any, target: str, table_format: str) -> bool:
+    if not is_path(target):
+        return bool(spark.catalog.tableExists(target))
+    local = _local(target)
+    if local is not None:
+        return os.path.isdir(os.path.join(local, "_delta_log")) if table_format == "delta" else (
+            os.path.isdir(local) and any(f.endswith(".parquet") for f in os.listdir(local)))
+    try:
+        spark.read.format(table_format).load(target).schema  # noqa: B018 - analysis only
+        return True
+    except Exception:
+        return False
+
+
+def _read_target(spark: Any, target: str, table_format: str) -> Any:
+    return spark.read.format(table_format).load(target) if is_path(target) else spark.table(target)
+
+
+def _write(df: Any, target: str, table_format: str, options: Mapping[str, str] | None = None) -> None:
+    writer = df.write.format(table_format).mode("append")
+    for k, v in (options or {}).items():
+        writer = writer.option(k, v)
+    if is_path(target):
+        writer.save(target)
+    else:
+        writer.saveAsTable(target)
+
+
+def set_table_properties(spark: Any, target: str, props: Mapping[str, str]) -> None:
+    """``ALTER TABLE … SET TBLPROPERTIES`` on a Delta table name or path. Where an engine cannot alter a path
+    (pysail), the path is registered under a session-local name first."""
+    assignments = ", ".join(f"'{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in sorted(props.items()))
+    try:
+        spark.sql(f"ALTER TABLE {_target_ref(target, 'delta')} SET TBLPROPERTIES ({assignments})")
+        return
+    except Exception:
+        if not is_path(target):
+            raise
+    local = _local(target)
+    location = os.path.abspath(local) if local is not None else target
+    alias = "lakehouse_phi_t_" + hashlib.sha256(location.encode()).hexdigest()[:16]
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {alias} USING delta LOCATION '{location}'")
+    spark.sql(f"ALTER TABLE {alias} SET TBLPROPERTIES ({assignments})")
+
+
+# --------------------------------------------------------------------------------------------------- reading
+def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> Any:
+    """Read the landing data with a ``_source_file`` column (``_metadata.file_path`` where the engine has it,
+    else one read per file, tagged). Raises :class:`JobRefused` naming the path and the Spark error class."""
+    reader = spark.read.format(fmt).options(**options)
+    try:
+        df = reader.load(path)
+        columns = df.columns
+    except Exception as exc:
+        raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); check "
+                         f"source.path and source.format, or pass --input") from None
+    from pyspark.sql import functions as F
+
+    try:
+        tagged = df.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
+        tagged.schema  # noqa: B018 - forces analysis on Spark Connect
+        return tagged, columns
+    except Exception:
+        pass
+    local = _local(path)
+    files = sorted(f for f in glob.glob(os.path.join(local, "**", "*"), recursive=True)
+                   if os.path.isfile(f) and not os.path.basename(f).startswith(("_", ".")))
+    if local is None or not files:
+        return df.withColumn(SOURCE_FILE_COL, F.lit(None).cast("string")), columns
+    parts = [spark.read.format(fmt).options(**options).load(f).withColumn(SOURCE_FILE_COL, F.lit(f"file:{f}"))
+             for f in files]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part, allowMissingColumns=True)
+    return out, columns
+
+
+# -------------------------------------------------------------------------------------------------- the job
+def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOptions | None = None) -> IngestResult:
+    """Run the bronze ingest for ``tables.<table>`` of the policy. See the module docstring for the steps.
+
+    Raises:
+        UsageError: unknown table or bad options (exit 2).
+        JobRefused / KeyMaterialError: the job will not run (exit 1); nothing was written to bronze.
+    """
+    opts = options or IngestOptions()
+    policy = loaded.policy
+    if table not in policy.tables:
+        raise UsageError(f"no table {table!r} under tables: in {loaded.path} (declared: {', '.join(policy.tables)})")
+    if opts.table_format not in TABLE_FORMATS:
+        raise UsageError(f"table format {opts.table_format!r}; allowed: {', '.join(TABLE_FORMATS)}")
+    spec = policy.tables[table]
+    run_id = opts.run_id or str(uuid.uuid4())
+    actor = opts.actor or _actor()
+    say = opts.progress or (lambda _msg: None)
+    bronze = opts.bronze or spec.bronze
+    quarantine = opts.quarantine or (f"{bronze}_quarantine" if opts.bronze else spec.quarantine_target)
+    audit_target = opts.audit or default_audit_target(bronze, opts.table_format)
+    source_path = opts.input_path or spec.source.path
+    fmt = opts.table_format
+    details: dict[str, Any] = {"engine": "spark-connect" if is_connect(spark) else "spark-classic",
+                               "table_format": fmt, "allow_insecure": opts.allow_insecure,
+                               "source_format": spec.source.format}
+    base_event = dict(run_id=run_id, actor=actor, policy_name=policy.name, policy_sha256=loaded.sha256, table=table)
+
+    try:
+        # 1. pre-flight: the config validator, before any data is read
+        say("checking the Spark configuration")
+        findings = _preflight(spark, [source_path, bronze, quarantine, audit_target], opts, details)
+        # 2. keys, before any data is read
+        say("resolving keys")
+        key_specs = {**policy.keys, **opts.key_overrides}
+        keys = load_keys(key_specs, key_needs(spec), opts.fetchers)
+        plan = TablePlan(loaded, table, keys)
+        # 3. read and check the source's columns against the policy
+        say(f"reading {spec.source.format} from {source_path}")
+        df, source_columns = read_source(spark, spec.source.format, source_path, spec.source.options)
+        declared = list(spec.columns)
+        undeclared = [c for c in source_columns if c not in spec.columns and not c.startswith("_corrupt")]
+        missing = [c for c in declared if c not in source_columns]
+        if missing:
+            raise JobRefused(f"declared column(s) missing from the source {source_path}: {', '.join(missing)}; "
+                             f"fix the extract or the policy's tables.{table}.columns")
+        if undeclared:
+            if spec.on_unclassified == "fail":
+                raise JobRefused(f"source column(s) not declared in tables.{table}.columns: {', '.join(undeclared)}; "
+                                 "declare each (with phi: and an ingest strategy if it may hold PHI) or set "
+                                 f"tables.{table}.on_unclassified: drop")
+            details["dropped_columns"] = undeclared
+        from pyspark.sql import functions as F
+
+        selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
+        # 4. sampled scan of non-PHI columns for values that look like PHI
+        scan = _phi_scan(selected, spec)
+        details["phi_scan"] = scan
+        flagged = {c: k for c, k in scan.items() if any(k.values())}
+        if flagged and spec.phi_scan.on_detect == "fail":
+            summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
+                                for c, k in flagged.items())
+            raise JobRefused(f"non-PHI column(s) hold values that look like PHI ({summary}); classify them with phi: "
+                             f"and a strategy, or set tables.{table}.phi_scan.on_detect: warn")
+        if flagged:
+            print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
+                  f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
+        # 5. parse, check and mask in one Arrow pass
+        masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
+        if not is_connect(spark):
+            masked = masked.persist()
+        has_errors = F.size(F.col(ERRORS_COL)) > 0
+        say("masking, checking and counting")
+        counts = {bool(r[0]): int(r[1]) for r in masked.groupBy(has_errors.alias("q")).count().collect()}
+        rows_quarantined, rows_valid = counts.get(True, 0), counts.get(False, 0)
+        reasons: dict[str, int] = {}
+        if rows_quarantined:
+            exploded = masked.where(has_errors).select(F.explode(ERRORS_COL).alias("e"))
+            for r in exploded.groupBy("e.column", "e.rule").count().collect():
+                reasons[f"{r[0]}:{r[1]}"] = int(r[2])
+        # 6. quarantine (masked like bronze) then bronze (merged on the record key)
+        now = F.current_timestamp()
+        if rows_quarantined:
+            say(f"writing {rows_quarantined} quarantined rows")
+            q = masked.where(has_errors).withColumn(RUN_ID_COL, F.lit(run_id)).withColumn(QUARANTINED_AT_COL, now)
+            _write(q, quarantine, fmt)
+        say(f"merging {rows_valid} rows into bronze")
+        valid = (masked.where(~has_errors).drop(ERRORS_COL)
+                 .withColumn(RUN_ID_COL, F.lit(run_id)).withColumn(INGESTED_AT_COL, now))
+        rows_inserted = _merge_bronze(spark, valid, bronze, fmt, spec.record_key, run_id)
+        if fmt == "delta":
+            set_table_properties(spark, bronze, {
+                "lakehouse_phi.policy_name": policy.name, "lakehouse_phi.policy_sha256": loaded.sha256,
+                "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+                "lakehouse_phi.last_run_id": run_id})
+        if not is_connect(spark):
+            masked.unpersist()
+    except LakehousePhiError as exc:
+        if not isinstance(exc, UsageError):
+            _audit_refusal(spark, audit_target, base_event, exc, details)
+        raise
+    # 7. the audit event: counts, never values
+    from lakehouse_phi.audit.events import new_event
+    from lakehouse_phi.audit.sinks import open_sink
+
+    details.update(rows_inserted=rows_inserted, quarantine_reasons=reasons, bronze=bronze, quarantine=quarantine,
+                   conf_findings=[f["rule"] for f in findings])
+    event = new_event(event="ingest", rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
+                      rows_quarantined=rows_quarantined, columns=plan.column_report(), details=details, **base_event)
+    sealed = open_sink(audit_target, spark).append(event)
+    return IngestResult(run_id=run_id, table=table, rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
+                        rows_inserted=rows_inserted, rows_quarantined=rows_quarantined, quarantine_reasons=reasons,
+                        columns=plan.column_report(), phi_scan=details["phi_scan"], conf_findings=findings,
+                        bronze=bronze, quarantine=quarantine, audit=audit_target, event=sealed)
+
+
+def _actor() -> str:
+    for var in ("LAKEHOUSE_PHI_ACTOR", "DATABRICKS_USER", "USER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict) -> list[dict]:
+    from lakehouse_phi.confcheck import check_session
+
+    report = check_session(spark, paths)
+    findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__) for f in report.findings]
+    errors = [f for f in findings if f.get("severity") == "error"]
+    details["conf_errors"] = sorted({f["rule"] for f in errors})
+    if errors and not opts.allow_insecure:
+        lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
+        raise JobRefused(f"insecure Spark configuration, {len(errors)} error finding(s): {lines}. Fix the settings "
+                         "(see `lakehouse-phi check-conf`), or for a local run only pass --allow-insecure")
+    if errors:
+        print(f"lakehouse-phi: WARNING: --allow-insecure: running despite {len(errors)} insecure setting(s): "
+              f"{', '.join(details['conf_errors'])} (recorded in the audit event)", file=sys.stderr)
+    return findings
+
+
+def _phi_scan(selected: Any, spec: Any) -> dict[str, dict[str, int]]:
+    """Counts of sampled values of non-PHI string columns that match SSN/email/phone patterns."""
+    from pyspark.sql import functions as F
+
+    cols = [c for c, s in spec.columns.items()
+            if s.phi is None and s.type == "string" and s.effective_ingest.strategy == "keep"]
+    if not cols or spec.phi_scan.sample_rows == 0:
+        return {}
+    aggs = [F.sum(F.col(f"`{c}`").rlike(p).cast("int")).alias(f"{c}\u0001{k}")
+            for c in cols for k, p in SCAN_PATTERNS.items()]
+    row = selected.limit(spec.phi_scan.sample_rows).agg(*aggs).collect()[0]
+    out: dict[str, dict[str, int]] = {}
+    for name, value in row.asDict().items():
+        c, k = name.split("\u0001")
+        out.setdefault(c, {})[k] = int(value or 0)
+    return out
+
+
+def _merge_bronze(spark: Any, valid: Any, bronze: str, fmt: str, record_key: list[str], run_id: str) -> int:
+    """Insert the rows whose record key bronze does not hold yet; return how many were inserted."""
+    if record_key:
+        valid = valid.dropDuplicates(record_key)
+    if not _exists(spark, bronze, fmt):
+        _write(valid, bronze, fmt)
+        return _read_target(spark, bronze, fmt).count()
+    before = _read_target(spark, bronze, fmt).count()
+    if not record_key:
+        _write(valid, bronze, fmt)
+    elif fmt == "delta":
+        view = f"lakehouse_phi_src_{run_id.replace('-', '')}"
+        valid.createOrReplaceTempView(view)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in record_key)
+        spark.sql(f"MERGE INTO {_target_ref(bronze, 'delta')} AS t USING {view} AS s ON {on} "
+                  "WHEN NOT MATCHED THEN INSERT *")
+        spark.catalog.dropTempView(view)
+    else:
+        existing = _read_target(spark, bronze, fmt).select(*record_key)
+        _write(valid.join(existing, on=record_key, how="left_anti"), bronze, fmt)
+    return _read_target(spark, bronze, fmt).count() - before
+
+
+def _audit_refusal(spark: Any, target: str, base_event: dict, exc: BaseException, details: dict) -> None:
+    """Every run leaves an audit event, refused ones too (the message names places and rules, never values)."""
+    try:
+        from lakehouse_phi.audit.events import new_event
+        from lakehouse_phi.audit.sinks import open_sink
+
+        reason = "key" if isinstance(exc, KeyMaterialError) else "refused"
+        event = new_event(event="ingest_refused", rows_read=0, rows_written=0, rows_quarantined=0, columns={},
+                          details={**details, "reason": reason, "message": str(exc)[:2000]}, **base_event)
+        open_sink(target, spark).append(event)
+    except Exception as audit_exc:  # the refusal itself is what the user must see
+        print(f"lakehouse-phi: could not record the refusal in the audit trail {target} "
+              f"({type(audit_exc).__name__})", file=sys.stderr)
+
+
+def timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat()
