@@ -1,0 +1,28 @@
+"""The config validator: refuse insecure Spark, S3A and Databricks cluster settings before a job runs.
+
+Importing it never imports PySpark. Typical pre-flight use::
+
+    from lakehouse_phi.confcheck import check_session
+    report = check_session(spark, paths=["s3a://phi-bronze/patients"])
+    report.raise_on_errors()          # JobRefused (exit 1) naming every error finding
+"""
+
+from lakehouse_phi.confcheck.check import Finding, NotApplied, Report, check, check_policy, check_session
+from lakehouse_phi.confcheck.rules import RULES, RULES_BY_ID, Rule
+from lakehouse_phi.confcheck.sources import (
+    ClusterPolicy,
+    Settings,
+    Value,
+    parse_conf_pairs,
+    parse_properties,
+    parse_submit_args,
+    read_cluster_json,
+    read_session,
+    read_spark_defaults,
+)
+
+__all__ = [
+    "RULES", "RULES_BY_ID", "ClusterPolicy", "Finding", "NotApplied", "Report", "Rule", "Settings", "Value",
+    "check", "check_policy", "check_session", "parse_conf_pairs", "parse_properties", "parse_submit_args",
+    "read_cluster_json", "read_session", "read_spark_defaults",
+]

@@ -1,0 +1,456 @@
+"""The checker: :data:`~lakehouse_phi.confcheck.rules.RULES` over :class:`Settings`, a cluster policy or a session.
+
+Settings are read as Spark and Hadoop read them:
+
+* ``spark.hadoop.X`` is Hadoop's ``X``; a bare ``fs.s3a.…`` key counts where it reaches Hadoop (a live session, a
+  Databricks cluster) and then wins over the ``spark.hadoop.`` form, as Spark lays session settings over the Hadoop
+  configuration; spark-submit ignores bare keys in a properties file or ``--conf``, and so does the checker;
+* values are trimmed and compared without case (``TRUE ``, ``True`` and ``sse-kms`` are accepted);
+* for each bucket: ``fs.s3a.bucket.<bucket>.<current>``, ``…<legacy>``, ``fs.s3a.<current>``, ``fs.s3a.<legacy>``
+  — the first one set wins (an empty per-bucket value still overrides, as in Hadoop);
+* buckets come from the job's ``s3a://``, ``s3://`` and ``s3n://`` paths (all served by S3A on Databricks and
+  open-source Spark; EMRFS's own ``fs.s3.*`` encryption settings are not read). No S3 path: no S3A rule applies.
+
+Secrets are never shown: credential values print as ``***``, and so does an ``encryption.key`` that is not a
+well-formed KMS key name (it may be an SSE-C key).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from lakehouse_phi.confcheck.rules import (
+    KMS_KEY_RE,
+    REDACT_KEY_RE,
+    RULES,
+    Absent,
+    AtLeast,
+    Check,
+    KmsKey,
+    Requirement,
+    Rule,
+    Severity,
+)
+from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_session
+from lakehouse_phi.errors import JobRefused, UsageError
+
+MASK = "***"
+HADOOP_PREFIX = "spark.hadoop."
+#: Spark settings that hand environment variables to the driver or executors
+_ENV_PREFIXES = ("spark.executorEnv.", "spark.yarn.appMasterEnv.", "spark.kubernetes.driverEnv.")
+_LOCAL_MASTER = re.compile(r"^\s*local(\[[^\]]*\])?\s*$", re.IGNORECASE)
+_S3_PATH = re.compile(r"^(?:s3a|s3n|s3)://([^/?#]*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule. ``value`` is what was seen (``None``: unset; secrets as ``***``); ``source`` is where the
+    winning value came from (a file and line, ``--conf``, a cluster JSON place, ``session``) or, when unset, the
+    place that lacks it."""
+
+    rule: str
+    severity: Severity
+    setting: str
+    value: str | None
+    fix: str
+    bucket: str | None = None
+    source: str | None = None
+
+    def __str__(self) -> str:
+        where = f" [bucket {self.bucket}]" if self.bucket else ""
+        seen = "(unset)" if self.value is None else repr(self.value)
+        return f"{self.severity} {self.rule}{where}: {self.setting} = {seen}; fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class NotApplied:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...] = ()
+    not_applied: tuple[NotApplied, ...] = ()
+    buckets: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warn"]
+
+    @property
+    def ok(self) -> bool:
+        """No ``error`` finding (warnings do not stop a job)."""
+        return not self.errors
+
+    def merged(self, *others: Report) -> Report:
+        """This report and ``others`` together; repeated findings and notes kept once."""
+        parts = (self, *others)
+        return Report(tuple(dict.fromkeys(f for r in parts for f in r.findings)),
+                      tuple(dict.fromkeys(n for r in parts for n in r.not_applied)),
+                      tuple(dict.fromkeys(b for r in parts for b in r.buckets)),
+                      tuple(dict.fromkeys(s for r in parts for s in r.sources)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "errors": len(self.errors), "warnings": len(self.warnings),
+                "findings": [asdict(f) for f in self.findings],
+                "not_applied": [asdict(n) for n in self.not_applied],
+                "buckets": list(self.buckets), "sources": list(self.sources)}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def raise_on_errors(self) -> None:
+        """Raise :class:`JobRefused` (exit 1) naming every ``error`` finding; no secret value is in the message."""
+        if self.errors:
+            lines = "\n".join(f"  - {f}" for f in self.errors)
+            raise JobRefused(f"insecure configuration, {len(self.errors)} error finding(s):\n{lines}")
+
+
+# ---------------------------------------------------------------- reading settings as Spark and Hadoop do
+
+
+@dataclass
+class _Hadoop:
+    """Hadoop's view of the settings: hadoop key -> (key as written, value)."""
+
+    keys: dict[str, tuple[str, Value]] = field(default_factory=dict)
+    ignored: dict[str, tuple[str, Value]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Hadoop:
+        view = cls()
+        for key, value in settings.conf.items():
+            if key.startswith(HADOOP_PREFIX):
+                view.keys.setdefault(key[len(HADOOP_PREFIX):], (key, value))
+        for key, value in settings.conf.items():
+            if not key.startswith("spark."):
+                (view.keys if value.bare_applies else view.ignored)[key] = (key, value)
+        return view
+
+    def s3a(self, bucket: str, req: Requirement) -> tuple[str, Value] | None:
+        suffixes = (req.setting, req.legacy) if req.legacy else (req.setting,)
+        for prefix in (f"fs.s3a.bucket.{bucket}.", "fs.s3a."):
+            for suffix in suffixes:
+                if (hit := self.keys.get(prefix + suffix)) is not None:
+                    return hit
+        return None
+
+    def ignored_note(self, bucket: str, req: Requirement) -> str:
+        suffixes = (req.setting, req.legacy) if req.legacy else (req.setting,)
+        for prefix in (f"fs.s3a.bucket.{bucket}.", "fs.s3a."):
+            for suffix in suffixes:
+                if (hit := self.ignored.get(prefix + suffix)) is not None:
+                    return (f" ({hit[0]} in {hit[1].source} is ignored by spark-submit: only "
+                            f"{HADOOP_PREFIX}{hit[0]} reaches Hadoop)")
+        return ""
+
+
+def shown(setting: str, value: str | None, check: Check | None = None) -> str | None:
+    """The value as a report may show it."""
+    if value is None:
+        return None
+    if isinstance(check, Absent) or REDACT_KEY_RE.search(setting):
+        return MASK
+    if isinstance(check, KmsKey) or setting.endswith((".encryption.key", ".server-side-encryption.key")):
+        return value if KMS_KEY_RE.match(value.strip()) else MASK
+    return value
+
+
+def buckets_of(paths: Iterable[str]) -> tuple[list[str], list[Finding]]:
+    """The S3 buckets a job touches, and a finding for each path that carries credentials (``user:secret@``)."""
+    buckets: dict[str, None] = {}
+    findings: list[Finding] = []
+    for path in paths:
+        match = _S3_PATH.match(path.strip())
+        if match is None:
+            continue
+        userinfo, at, bucket = match[1].rpartition("@")
+        scheme = path.strip().split(":", 1)[0].lower()
+        if not bucket:
+            raise UsageError(f"path {scheme}://{'***@' if at else ''}…: no bucket name; "
+                             f"write {scheme}://<bucket>/<key>")
+        if at:
+            findings.append(_finding(_CREDENTIALS, _CREDENTIALS.requires[0], f"path {scheme}://***@{bucket}/…",
+                                     MASK, bucket=bucket, fix_setting="the credentials in the path"))
+        buckets.setdefault(bucket)
+    return list(buckets), findings
+
+
+def is_local_master(master: str | None) -> bool:
+    """``local``, ``local[4]``, ``local[*, 4]``: driver and executors share one JVM (``local-cluster`` does not)."""
+    return master is not None and _LOCAL_MASTER.match(master) is not None
+
+
+def _finding(rule: Rule, req: Requirement, setting: str, value: str | None, *, bucket: str | None = None,
+             source: str | None = None, fix_setting: str | None = None, note: str = "") -> Finding:
+    fix = rule.fix.format(setting=fix_setting or setting, secure=req.secure) + note
+    return Finding(rule.id, rule.severity, setting, value, fix, bucket, source)
+
+
+_CREDENTIALS = next(r for r in RULES if r.id == "s3a-static-credentials")
+
+
+# ---------------------------------------------------------------- checking settings
+
+
+def _check_spark_rule(rule: Rule, settings: Settings) -> list[Finding]:
+    out = []
+    for req in rule.requires:
+        got = settings.get(req.setting)
+        raw = got.value if got else None
+        if not req.check.ok(raw):
+            out.append(_finding(rule, req, req.setting, shown(req.setting, raw, req.check),
+                                source=got.source if got else None))
+    return out
+
+
+def _check_bucket_rule(rule: Rule, hadoop: _Hadoop, bucket: str) -> list[Finding]:
+    out = []
+    for req in rule.requires:
+        hit = hadoop.s3a(bucket, req)
+        if hit is None:
+            default = f"{HADOOP_PREFIX}fs.s3a.{req.setting}"
+            out.append(_finding(rule, req, default, None, bucket=bucket, note=hadoop.ignored_note(bucket, req)))
+        elif not req.check.ok(hit[1].value):
+            out.append(_finding(rule, req, hit[0], shown(hit[0], hit[1].value, req.check), bucket=bucket,
+                                source=hit[1].source))
+    return out
+
+
+def _check_credentials(rule: Rule, settings: Settings) -> list[Finding]:
+    out = []
+    hadoop_globs = [r for r in rule.requires if not r.setting.startswith("env:")]
+    env_globs = [r for r in rule.requires if r.setting.startswith("env:")]
+    env: list[tuple[str, str, Value]] = []  # (variable, key as written, value)
+    for key, value in settings.conf.items():
+        env_prefix = next((p for p in _ENV_PREFIXES if key.startswith(p)), None)
+        if env_prefix:
+            env.append((key[len(env_prefix):], key, value))
+            continue
+        hkey = key[len(HADOOP_PREFIX):] if key.startswith(HADOOP_PREFIX) else key
+        if hkey.startswith("spark."):
+            continue
+        req = next((r for r in hadoop_globs if fnmatchcase(hkey, r.setting)), None)
+        if req is not None and not req.check.ok(value.value):
+            out.append(_finding(rule, req, key, MASK, source=value.source))
+    if settings.cluster_spec is not None:
+        env.extend((name, f"spark_env_vars.{name}", v) for name, v in settings.cluster_spec.env.items())
+    for name, key, value in env:
+        req = next((r for r in env_globs if fnmatchcase(name, r.setting[4:])), None)
+        if req is not None and not req.check.ok(value.value):
+            out.append(_finding(rule, req, key, MASK, source=value.source))
+    return out
+
+
+def _check_spec_rule(rule: Rule, settings: Settings) -> list[Finding]:
+    spec = settings.cluster_spec
+    assert spec is not None
+    out = []
+    for req in rule.requires:
+        got = spec.attrs.get(req.setting)
+        if not req.check.ok(got.value if got else None):
+            out.append(_finding(rule, req, req.setting, got.value if got else None,
+                                source=got.source if got else spec.label))
+    return out
+
+
+def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
+    """Check settings against every rule.
+
+    Args:
+        settings: from :mod:`~lakehouse_phi.confcheck.sources` (or a plain ``{key: value}`` mapping, read like a
+            live session's settings).
+        paths: the job's input and output URIs; their S3 buckets are the ones the S3A rules check.
+        cluster: whether executors run on other hosts (``rpc-encryption`` applies). ``None`` infers it: a local
+            ``spark.master`` (``local``, ``local[N]``, ``local[*, N]``) is not a cluster; a Databricks cluster
+            spec with another master, another master, or no master at all (a spark-defaults file for a cluster)
+            is one.
+
+    Returns:
+        the findings, and the rules that did not apply with the reason.
+    """
+    if not isinstance(settings, Settings):
+        settings = Settings.from_mapping(settings)
+    buckets, findings = buckets_of(paths)
+    master = settings.get("spark.master")
+    if cluster is None:
+        cluster = not is_local_master(master.value if master else None)
+    hadoop = _Hadoop.of(settings)
+    not_applied: list[NotApplied] = []
+    for rule in RULES:
+        if rule.scope == "spark":
+            findings += _check_spark_rule(rule, settings)
+        elif rule.scope == "cluster":
+            if cluster:
+                findings += _check_spark_rule(rule, settings)
+            else:
+                shown_master = master.value.strip() if master else "local"
+                not_applied.append(NotApplied(rule.id, f"local master {shown_master}: driver and executors share "
+                                                       "one JVM, so no RPC leaves the host"))
+        elif rule.scope == "bucket":
+            if buckets:
+                for bucket in buckets:
+                    findings += _check_bucket_rule(rule, hadoop, bucket)
+            else:
+                not_applied.append(NotApplied(rule.id, "no s3a://, s3:// or s3n:// path given (--paths)"))
+        elif rule.scope == "anywhere":
+            findings += _check_credentials(rule, settings)
+        elif rule.scope == "cluster-spec":
+            if settings.cluster_spec is not None:
+                findings += _check_spec_rule(rule, settings)
+            else:
+                not_applied.append(NotApplied(rule.id, "no Databricks cluster spec given (--cluster-json)"))
+    return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), settings.sources)
+
+
+def probe_keys(paths: Iterable[str] = ()) -> list[str]:
+    """Every key the rules read for these paths (for sessions that cannot list their settings)."""
+    buckets, _ = buckets_of(paths)
+    keys = ["spark.master"]
+    for rule in RULES:
+        for req in rule.requires:
+            if rule.scope in ("spark", "cluster"):
+                keys.append(req.setting)
+            elif rule.scope == "bucket":
+                for prefix in ("fs.s3a.", *(f"fs.s3a.bucket.{b}." for b in buckets)):
+                    for suffix in filter(None, (req.setting, req.legacy)):
+                        keys += [prefix + suffix, HADOOP_PREFIX + prefix + suffix]
+            elif rule.scope == "anywhere" and "*" not in req.setting and not req.setting.startswith("env:"):
+                keys += [req.setting, HADOOP_PREFIX + req.setting]
+    return keys
+
+
+def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
+    """Read a live SparkSession's settings (classic or Spark Connect; ``sparkContext`` untouched), then :func:`check`."""
+    paths = list(paths)
+    return check(read_session(spark, probe=probe_keys(paths)), paths, cluster)
+
+
+# ---------------------------------------------------------------- checking a cluster policy
+
+
+def _policy_path(rule: Rule, req: Requirement) -> list[str]:
+    if rule.scope in ("spark", "cluster"):
+        return [f"spark_conf.{req.setting}"]
+    if rule.scope == "bucket":
+        return [f"spark_conf.{HADOOP_PREFIX}fs.s3a.{s}" for s in filter(None, (req.setting, req.legacy))]
+    if rule.scope == "cluster-spec":
+        return [req.setting]
+    if req.setting.startswith("env:"):
+        return [f"spark_env_vars.{req.setting[4:]}"]
+    return [] if "*" in req.setting else [f"spark_conf.{HADOOP_PREFIX}{req.setting}"]
+
+
+def _exposure(element: Mapping[str, Any] | None, check: Check) -> str | None:
+    """How a user under this policy element could end up with an insecure value, or ``None`` if they cannot."""
+    secret = isinstance(check, Absent)
+    if element is None:
+        return None if secret else "not in the policy: a user may set any value or leave it unset"
+    kind = element.get("type")
+    value = _policy_str(element.get("value"))
+    values = [_policy_str(v) for v in element.get("values") or []]
+    optional = bool(element.get("isOptional"))
+    problems: list[str] = []
+    if kind == "fixed":
+        if not check.ok(value):
+            problems.append("fixed to an insecure value")
+    elif kind == "forbidden":
+        if not check.ok(None):
+            problems.append("forbidden, so it stays at its insecure default")
+    elif kind == "unlimited":
+        if not secret:
+            problems.append("unlimited: a user may set any value")
+    elif kind == "allowlist":
+        bad = [v for v in values if not check.ok(v)]
+        if bad:
+            problems.append(f"the allowlist admits {', '.join(repr(shown_v(v, check)) for v in bad)}")
+    elif kind == "blocklist":
+        if not secret:
+            problems.append("a blocklist admits every other spelling and value (e.g. 'FALSE', ' false')")
+    elif kind == "regex":
+        try:
+            pattern = re.compile(str(element.get("pattern", "")))
+        except re.error:
+            problems.append("its regex does not compile")
+        else:
+            bad = [p for p in check.probes if p is not None and pattern.fullmatch(p)]
+            if bad:
+                problems.append(f"the regex admits {', '.join(repr(shown_v(v, check)) for v in bad)}")
+    elif kind == "range":
+        minimum = element.get("minValue")
+        if not isinstance(check, AtLeast):
+            problems.append("a range cannot pin this setting")
+        elif not isinstance(minimum, (int, float)) or minimum < check.minimum:
+            problems.append(f"the range admits values below {check.minimum}")
+    if optional and kind != "fixed" and not check.ok(None):
+        problems.append("optional, and unset is insecure")
+    default = _policy_str(element.get("defaultValue"))
+    if default is not None and kind != "fixed" and not check.ok(default):
+        problems.append(f"its default {shown_v(default, check)!r} is insecure")
+    return "; ".join(problems) or None
+
+
+def _policy_str(value: Any) -> str | None:
+    """A policy value as the setting it becomes (JSON ``true`` is ``"true"``)."""
+    if value is None:
+        return None
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def shown_v(value: str, check: Check) -> str:
+    return shown("", value, check) or ""
+
+
+def _masked_element(element: Mapping[str, Any], check: Check) -> str:
+    masked = {k: ([shown_v(str(x), check) for x in v] if k == "values" else
+                  shown_v(str(v), check) if k in ("value", "defaultValue") and not isinstance(v, bool) else v)
+              for k, v in element.items()}
+    return json.dumps(masked, sort_keys=True)
+
+
+def check_policy(policy: ClusterPolicy, paths: Iterable[str] = (), cluster: bool = True) -> Report:
+    """Check a Databricks cluster policy: a setting the policy lets a user change to an insecure value is a finding.
+
+    Each rule's settings are looked up as ``spark_conf.<key>`` (``spark_conf.spark.hadoop.fs.s3a.<suffix>`` for S3A,
+    the current name first, else the legacy one), ``spark_env_vars.<VAR>`` or a spec attribute such as
+    ``enable_local_disk_encryption``. Credentials are findings only where the policy itself holds a plain value
+    (a policy cannot forbid every per-bucket key). Per-bucket S3A keys cannot be pinned by a policy; the global
+    ones are checked when the job touches S3 (``paths``).
+    """
+    buckets, findings = buckets_of(paths)
+    not_applied: list[NotApplied] = []
+    for rule in RULES:
+        if rule.scope == "bucket" and not buckets:
+            not_applied.append(NotApplied(rule.id, "no s3a://, s3:// or s3n:// path given (--paths)"))
+            continue
+        if rule.scope == "cluster" and not cluster:
+            continue
+        for req in rule.requires:
+            candidates = _policy_path(rule, req)
+            if not candidates:
+                continue
+            path = next((p for p in candidates if p in policy.elements), candidates[0])
+            element = policy.elements.get(path)
+            problem = _exposure(element, req.check)
+            if problem is None:
+                continue
+            if isinstance(req.check, Absent):
+                fix = f"{problem}; remove {path} from the policy or make it {{\"type\": \"forbidden\"}}"
+            else:
+                pinned = {"type": "fixed", "value": True if rule.scope == "cluster-spec" else req.secure}
+                fix = f"{problem}; pin it: \"{path}\": {json.dumps(pinned)}"
+            findings.append(Finding(rule.id, rule.severity, path,
+                                    None if element is None else _masked_element(element, req.check),
+                                    fix, None, policy.label))
+    return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), (policy.label,))
