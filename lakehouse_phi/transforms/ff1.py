@@ -8,8 +8,10 @@ Two paths compute the same function:
 * :meth:`FF1.encrypt` / :meth:`FF1.decrypt` follow Algorithms 7 and 8 step by step (any length, radix 2..36).
 * :meth:`FF1.encrypt_many` batches numeral strings of the same length: the CBC-MAC of ``P`` and of the constant
   leading blocks of ``Q`` is computed once per length, and each Feistel round encrypts the one varying block of
-  every value in a single AES-ECB call. It is used whenever ``b <= 12`` (radix 10: up to 57 numerals), else it
-  falls back to the step-by-step path. Tests check both paths agree.
+  every value in a single AES-ECB call. When ``radix ** v <= 2 ** 32`` (radix 10: up to 18 numerals; SSNs,
+  phone and card numbers) the halves live in numpy ``uint64`` arrays and a round is a handful of array
+  operations (:meth:`FF1.rounds_u64`); up to ``b <= 12`` (radix 10: 57 numerals) they are Python ints; longer
+  inputs take the step-by-step path. Tests check all paths agree.
 
 Numerals are the characters ``0-9a-z`` (the first ``radix`` of them), as in the NIST samples. Minimum length is
 the SP 800-38G Rev. 1 domain rule ``radix ** n >= 1_000_000`` (six decimal digits). Error messages state lengths
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -146,6 +149,39 @@ class FF1:
         frm = int.from_bytes
         return [frm(out[k:k + _BLOCK], "big") >> shift for k in range(0, len(out), _BLOCK)]
 
+    def u64_ok(self, n: int) -> bool:
+        """True when :meth:`rounds_u64` handles length ``n`` (both halves below 2**32, so b <= 4 and d = 8)."""
+        return self.radix ** (n - n // 2) <= 2**32
+
+    def rounds_u64(self, a: np.ndarray, b: np.ndarray, n: int, tweak: bytes = b"",
+                   decrypt: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The ten Feistel rounds over arrays of NUM_radix(A) and NUM_radix(B) (``uint64``) for length ``n``.
+
+        Requires :meth:`u64_ok`. Returns the output halves as ``uint64`` arrays (``STR`` is the caller's job).
+        """
+        self._check(n)
+        if not self.u64_ok(n):
+            raise ValueError(f"FF1 rounds_u64 handles halves below 2**32; {n} numerals is too long")
+        u, v, bb_len, d, state, const = self._batch_prefix(n, tweak)  # type: ignore[misc]
+        assert d == 8 and bb_len <= 4
+        mods = (np.uint64(self.radix**u), np.uint64(self.radix**v))
+        a = np.asarray(a, dtype=np.uint64)
+        b = np.asarray(b, dtype=np.uint64)
+        blocks = np.empty((len(a), 2), dtype=">u8")
+        order = reversed(range(_ROUNDS)) if decrypt else range(_ROUNDS)
+        for i in order:
+            fixed = state ^ const ^ (i << (8 * bb_len))
+            blocks[:, 0] = fixed >> 64
+            blocks[:, 1] = np.uint64(fixed & 0xFFFFFFFFFFFFFFFF) ^ (a if decrypt else b)
+            r = np.frombuffer(self._ecb.update(blocks.tobytes()), dtype=">u8")
+            mod = mods[i % 2]
+            y = r[0::2].astype(np.uint64) % mod  # d = 8: the first 8 bytes of R
+            if decrypt:
+                a, b = (b + mod - y) % mod, a
+            else:
+                a, b = b, (a + y) % mod
+        return a, b
+
     def encrypt_many(self, xs: Sequence[str], tweak: bytes = b"") -> list[str]:
         """:meth:`encrypt` of every string in ``xs`` (each within the domain), batched by length."""
         return self._many(xs, tweak, decrypt=False)
@@ -169,6 +205,13 @@ class FF1:
                 continue
             u, v, b, d, state, const = pre
             radix = self.radix
+            if self.u64_ok(n):
+                ha = np.fromiter((self._num(xs[k][:u]) for k in idx), dtype=np.uint64, count=len(idx))
+                hb = np.fromiter((self._num(xs[k][u:]) for k in idx), dtype=np.uint64, count=len(idx))
+                ra, rb = self.rounds_u64(ha, hb, n, tweak, decrypt)
+                for k, x, y in zip(idx, ra.tolist(), rb.tolist()):
+                    out[k] = _str_radix(x, radix, u) + _str_radix(y, radix, v)
+                continue
             mod_u, mod_v = radix**u, radix**v
             a = [self._num(xs[k][:u]) for k in idx]
             bb = [self._num(xs[k][u:]) for k in idx]

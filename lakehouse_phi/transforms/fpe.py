@@ -5,12 +5,17 @@ column's AES key and ``tweak`` (hex bytes, default empty), and put back in the s
 character is unchanged, so ``123-45-6789`` becomes ``ddd-dd-dddd``. A value with fewer than 6 digits is outside
 FF1's domain (Rev. 1: ``10**n >= 10**6``): :meth:`Fpe.invalid` marks it (its row goes to quarantine) and
 :meth:`Fpe.apply` returns NULL for it.
+
+Vectorized: digit strings are grouped by length and split into halves with Arrow; up to 18 digits the FF1 rounds
+run on numpy arrays (:meth:`.ff1.FF1.rounds_u64`). Non-digits are put back per *shape* (the value with every
+digit replaced by ``0``, e.g. ``000-00-0000``): one Arrow concatenation per distinct shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
@@ -20,22 +25,64 @@ from lakehouse_phi.transforms.ff1 import FF1
 from lakehouse_phi.transforms.hmac import canonical_strings, require_key
 
 MIN_DIGITS = 6
+#: Beyond this many distinct shapes in a batch, the remaining values are put back one by one.
+MAX_SHAPES = 64
 
 
 class FpeParams(KeyedParams):
     tweak: str = Field(default="", pattern=r"^([0-9a-fA-F]{2})*$")
 
 
-def _digits(values: pa.Array) -> pa.Array:
-    return pc.replace_substring_regex(canonical_strings(values), pattern=r"[^0-9]+", replacement="")
+def _digits(text: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(text, pattern=r"[^0-9]+", replacement="")
 
 
-def _put_back(template: str, digits: str) -> str:
-    """``template`` with its digits replaced, in order, by ``digits``."""
-    if len(template) == len(digits):
-        return digits
+def _put_back_one(template: str, digits: str) -> str:
     it = iter(digits)
     return "".join(next(it) if "0" <= ch <= "9" else ch for ch in template)
+
+
+def _pieces(shape: str) -> list[tuple[bool, int, int, str]]:
+    """Runs of a shape: (is_digits, start in the digit string, stop, literal text)."""
+    runs: list[tuple[bool, int, int, str]] = []
+    pos = 0
+    k = 0
+    while k < len(shape):
+        j = k
+        is_digit = shape[k] == "0"
+        while j < len(shape) and (shape[j] == "0") == is_digit:
+            j += 1
+        if is_digit:
+            runs.append((True, pos, pos + j - k, ""))
+            pos += j - k
+        else:
+            runs.append((False, 0, 0, shape[k:j]))
+        k = j
+    return runs
+
+
+def _put_back(text: pa.Array, digits: pa.Array, enc: pa.Array) -> pa.Array:
+    """``text`` with its digits replaced, in order, by ``enc`` (all three arrays non-NULL, same length)."""
+    plain = pc.equal(pc.utf8_length(text), pc.utf8_length(digits))
+    if pc.all(plain).as_py():
+        return enc
+    out = enc
+    shapes = pc.replace_substring_regex(text, pattern=r"[0-9]", replacement="0").dictionary_encode()
+    for code, shape in enumerate(shapes.dictionary.to_pylist()[:MAX_SHAPES]):
+        if "0" * len(shape) == shape:
+            continue
+        mask = pc.equal(shapes.indices, code)
+        sub = pc.filter(enc, mask)
+        parts = [pc.utf8_slice_codeunits(sub, start=a, stop=b) if dig else pa.scalar(lit, pa.string())
+                 for dig, a, b, lit in _pieces(shape)]
+        joined = pc.binary_join_element_wise(*parts, pa.scalar("", pa.string()))
+        out = pc.replace_with_mask(out, mask, joined)
+    if len(shapes.dictionary) > MAX_SHAPES:
+        rest = pc.greater_equal(shapes.indices, MAX_SHAPES)
+        one = [_put_back_one(t, e) for t, e in zip(pc.filter(text, rest).to_pylist(),
+                                                    pc.filter(enc, rest).to_pylist())]
+        out = pc.replace_with_mask(out, rest, pa.array(one, pa.string()))
+    return out
 
 
 class Fpe(Strategy):
@@ -56,7 +103,7 @@ class Fpe(Strategy):
 
     def invalid(self, values: pa.Array) -> pa.Array:
         """True where a non-NULL value has fewer than 6 digits."""
-        return pc.fill_null(pc.less(pc.utf8_length(_digits(values)), MIN_DIGITS), False)
+        return pc.fill_null(pc.less(pc.utf8_length(_digits(canonical_strings(values))), MIN_DIGITS), False)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
         return self._run(values, decrypt=False)
@@ -65,16 +112,33 @@ class Fpe(Strategy):
         """The inverse of :meth:`apply` (for tests and authorised re-identification)."""
         return self._run(values, decrypt=True)
 
+    def _crypt_digits(self, digits: pa.Array, decrypt: bool) -> pa.Array:
+        """FF1 over every digit string (each at least 6 digits), grouped by length."""
+        lengths = pc.utf8_length(digits)
+        out = pa.nulls(len(digits), pa.string())
+        for n in pc.unique(lengths).to_pylist():
+            mask = pc.equal(lengths, n)
+            sub = pc.filter(digits, mask)
+            if self._ff1.u64_ok(n):
+                u = n // 2
+                a = pc.cast(pc.utf8_slice_codeunits(sub, start=0, stop=u), pa.uint64()).to_numpy()
+                b = pc.cast(pc.utf8_slice_codeunits(sub, start=u), pa.uint64()).to_numpy()
+                ra, rb = self._ff1.rounds_u64(a, b, n, self._tweak, decrypt)
+                sa = pc.utf8_lpad(pa.array(ra).cast(pa.string()), width=u, padding="0")
+                sb = pc.utf8_lpad(pa.array(rb).cast(pa.string()), width=n - u, padding="0")
+                done = pc.binary_join_element_wise(sa, sb, pa.scalar("", pa.string()))
+            else:
+                many = self._ff1.decrypt_many if decrypt else self._ff1.encrypt_many
+                done = pa.array(many(sub.to_pylist(), self._tweak), pa.string())
+            out = pc.replace_with_mask(out, mask, done)
+        return out
+
     def _run(self, values: pa.Array, decrypt: bool) -> pa.Array:
         text = canonical_strings(values)
         digits = _digits(text)
         ok = pc.fill_null(pc.greater_equal(pc.utf8_length(digits), MIN_DIGITS), False)
-        idx = pc.indices_nonzero(ok).to_pylist()
-        out: list[str | None] = [None] * len(text)
-        if idx:
-            many = self._ff1.decrypt_many if decrypt else self._ff1.encrypt_many
-            done = many(pc.filter(digits, ok).to_pylist(), self._tweak)
-            templates = pc.filter(text, ok).to_pylist()
-            for k, t, d in zip(idx, templates, done):
-                out[k] = _put_back(t, d)
-        return pa.array(out, pa.string())
+        if not pc.any(ok).as_py():
+            return pa.nulls(len(text), pa.string())
+        d_ok = pc.filter(digits, ok)
+        merged = _put_back(pc.filter(text, ok), d_ok, self._crypt_digits(d_ok, decrypt))
+        return pc.replace_with_mask(pa.nulls(len(text), pa.string()), ok, merged)
