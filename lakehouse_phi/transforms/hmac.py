@@ -110,10 +110,9 @@ class HmacSha256:
 def require_key(strategy: Strategy) -> bytes:
     """The key bytes a keyed strategy was built with; a clear error (without material) when there are none."""
     if not strategy._key:
-        ctx = strategy.ctx
+        ctx, key_name = strategy.ctx, getattr(strategy.params, "key", "?")
         raise ValueError(f"{strategy.name} on {ctx.table}.{ctx.column}: no key bytes were given; resolve key "
-                         f"'{strategy.params.key}' with lakehouse_phi.keys.providers.load_key and pass its "  # type: ignore[attr-defined]
-                         "material")
+                         f"'{key_name}' with lakehouse_phi.keys.providers.load_key and pass its material")
     return strategy._key
 
 

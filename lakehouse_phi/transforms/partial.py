@@ -42,7 +42,8 @@ class Partial(Strategy):
         return "string"
 
     def _mask_all(self, values: pa.Array) -> pa.Array:
-        return pc.binary_repeat(pa.scalar(self.params.mask_char, pa.string()), pc.utf8_length(values))  # type: ignore[attr-defined]
+        mask_char = pa.scalar(self.params.mask_char, pa.string())  # type: ignore[attr-defined]
+        return pc.binary_repeat(mask_char, pc.utf8_length(values))
 
     def _mask(self, values: pa.Array) -> pa.Array:
         p: PartialParams = self.params  # type: ignore[assignment]
@@ -51,7 +52,7 @@ class Partial(Strategy):
         if kf + kl == 0:
             return self._mask_all(values)
         first = pc.utf8_slice_codeunits(values, start=0, stop=kf)
-        last = pc.utf8_slice_codeunits(values, start=-kl) if kl else pa.nulls(len(values), pa.string()).fill_null("")
+        last = pc.utf8_slice_codeunits(values, start=-kl) if kl else pa.scalar("", pa.string())
         middle = pc.binary_repeat(pa.scalar(p.mask_char, pa.string()),
                                   pc.max_element_wise(pc.subtract(length, kf + kl), 0))
         kept = pc.binary_join_element_wise(first, middle, last, "")
