@@ -1,20 +1,38 @@
-"""Replace each detected identifier in free text by its tag, e.g. ``[SSN]``."""
+"""Replace each detected identifier in free text by its tag, e.g. ``[SSN]``.
+
+The detectors are the regular expressions of :mod:`.detectors`, applied one after the other in
+:data:`~.detectors.ORDER` with ``pyarrow.compute.replace_substring_regex`` (RE2, over the whole column). On 20,000
+generated notes this is several times faster than one combined Python ``re`` alternation with a callback, for the
+same spans (``benchmarks/scrub_eval.py --compare`` measures both).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal  # noqa: F401
+from typing import Literal
 
 import pyarrow as pa
-from pydantic import ConfigDict, Field  # noqa: F401
+import pyarrow.compute as pc
+from pydantic import Field
 
-from lakehouse_phi.transforms.base import KeyedParams, NoParams, Params, Strategy  # noqa: F401
+from lakehouse_phi.transforms.base import Params, Strategy
+from lakehouse_phi.transforms.detectors import ORDER, PATTERNS, TAGS
 
 DETECTORS = ("ssn", "phone", "email", "mrn", "date", "url", "ip")
 
 
 class ScrubTextParams(Params):
     detectors: list[Literal["ssn", "phone", "email", "mrn", "date", "url", "ip"]] = Field(default_factory=lambda: list(DETECTORS))
+
+
+def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str] = DETECTORS
+          ) -> pa.Array | pa.ChunkedArray:
+    """``values`` with every match of the chosen detectors replaced by its tag; NULL stays NULL."""
+    out = values
+    for name in ORDER:
+        if name in detectors:
+            out = pc.replace_substring_regex(out, pattern=PATTERNS[name], replacement=TAGS[name])
+    return out
 
 
 class ScrubText(Strategy):
@@ -25,4 +43,10 @@ class ScrubText(Strategy):
     accepts = ("string",)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        raise NotImplementedError("scrub_text: contract only; implementation pending")
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+                or pa.types.is_null(values.type)):
+            raise TypeError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: expected a string column, got "
+                            f"{values.type}; declare the column as type: string")
+        if pa.types.is_null(values.type):
+            return values.cast(pa.string())
+        return scrub(values, tuple(self.params.detectors))
