@@ -1,0 +1,408 @@
+"""Where audit events are kept: an append-only JSON-lines file, or an append-only Delta table.
+
+* :class:`JsonlSink` appends one canonical JSON line per event under an exclusive ``flock``, so two runs on the
+  same machine cannot both chain onto the same last event, and fsyncs it.
+* :class:`DeltaSink` writes through Spark (classic or Spark Connect; no ``sparkContext``) to a Delta table created
+  with ``delta.appendOnly=true``. Each row has typed columns for querying and ``record``, the canonical JSON of the
+  whole sealed event, which is what is verified. Rows of a Delta table have no order: the order is the chain
+  (``seq`` and ``prev_hash`` inside the hashed record), so a changed ``seq`` breaks the hash and a moved one breaks
+  the links. Appends go through ``MERGE ... WHEN NOT MATCHED`` on ``seq``, so two concurrent writers conflict instead
+  of silently forking the chain; a fork that slips through is refused on the next append and named by ``verify``.
+
+Reading for verification needs no Spark: JSON lines directly, a local Delta directory through ``deltalake``
+(delta-rs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from lakehouse_phi.audit.chain import VerifyResult, canonical_json, event_hash, seal, verify
+from lakehouse_phi.errors import JobRefused, UsageError
+
+#: Typed columns of the Delta trail (besides ``record``), in table order, with their Spark SQL types.
+DELTA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("seq", "BIGINT"), ("event_id", "STRING"), ("run_id", "STRING"), ("ts", "STRING"), ("actor", "STRING"),
+    ("event", "STRING"), ("policy_name", "STRING"), ("policy_sha256", "STRING"), ("table", "STRING"),
+    ("rows_read", "BIGINT"), ("rows_written", "BIGINT"), ("rows_quarantined", "BIGINT"),
+    ("prev_hash", "STRING"), ("hash", "STRING"), ("record", "STRING"),
+)
+JSONL_SUFFIXES = (".jsonl", ".json")
+_NOT_FOUND_MARKERS = ("not found", "does not exist", "no commit files", "not a delta table", "path_not_found",
+                      "delta_missing_delta_table", "table_or_view_not_found", "is not a delta table")
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    def last(self) -> dict | None:
+        """The last sealed event, or None for an empty or missing trail."""
+
+    def append(self, event: dict) -> dict:
+        """Seal ``event`` after :meth:`last` and write it; return the sealed event."""
+
+    def read_all(self) -> list[dict]:
+        """Every sealed event, in chain order."""
+
+
+def _check_tail(prev: dict | None, where: str) -> None:
+    """Refuse to chain onto a last event that does not match its own hash (the trail was damaged)."""
+    if prev is None:
+        return
+    try:
+        intact = isinstance(prev.get("hash"), str) and event_hash(prev) == prev["hash"]
+    except (TypeError, ValueError):
+        intact = False
+    if not intact:
+        raise JobRefused(f"audit trail {where}: its last event does not match its hash, so nothing can be chained "
+                         f"onto it; run `lakehouse-phi audit verify {where}` and restore the trail")
+
+
+# --------------------------------------------------------------------------------------------------- JSON lines
+def _parse_line(line: bytes) -> dict | None:
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _read_jsonl(path: Path) -> list[dict | None]:
+    """Every non-blank line, parsed; None for a line that is not a JSON object (verify names it)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"audit trail {path}: no such file; pass the .jsonl file the ingest job wrote "
+                         "(--audit)") from None
+    except OSError as exc:
+        raise UsageError(f"audit trail {path}: cannot read it ({exc.strerror}); check the path and "
+                         "permissions") from None
+    return [_parse_line(line) for line in data.split(b"\n") if line.strip()]
+
+
+def _last_line(fd: int, path: Path) -> dict | None:
+    """The last event of an open JSON-lines file, reading backwards from the end."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    block, tail = 1 << 16, b""
+    pos = size
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        body = tail.rstrip(b"\n")
+        if b"\n" in body or pos == 0:
+            break
+    if not tail.endswith(b"\n"):
+        raise JobRefused(f"audit trail {path}: the last line is incomplete (an interrupted write or an edit); run "
+                         f"`lakehouse-phi audit verify {path}` before appending")
+    body = tail.rstrip(b"\n")
+    last = body.rsplit(b"\n", 1)[-1]
+    if not last.strip():
+        return None
+    event = _parse_line(last)
+    if event is None:
+        raise JobRefused(f"audit trail {path}: the last line is not a JSON object; run "
+                         f"`lakehouse-phi audit verify {path}`")
+    return event
+
+
+class JsonlSink:
+    """An append-only JSON-lines audit trail (one canonical JSON object per line)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"JsonlSink({str(self.path)!r})"
+
+    def last(self) -> dict | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return _last_line(fd, self.path)
+        finally:
+            os.close(fd)
+
+    def append(self, event: dict) -> dict:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until close: read-last, seal and write are one step
+            prev = _last_line(fd, self.path)
+            _check_tail(prev, str(self.path))
+            sealed = seal(event, prev)
+            data = (canonical_json(sealed) + "\n").encode("utf-8")
+            written = os.write(fd, data)
+            if written != len(data):  # pragma: no cover - a full disk
+                raise JobRefused(f"audit trail {self.path}: short write; free disk space and verify the trail")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:  # make the new directory entry durable too
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        return sealed
+
+    def read_all(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        events = _read_jsonl(self.path)
+        for n, ev in enumerate(events):
+            if ev is None:
+                raise UsageError(f"audit trail {self.path}: event {n} is not a JSON object; run "
+                                 f"`lakehouse-phi audit verify {self.path}`")
+        return events  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------------- Delta
+def _is_path(target: str) -> bool:
+    """A path or URI (has ``/``) rather than a table name such as ``catalog.schema.table``."""
+    return "/" in target or target.startswith(".")
+
+
+def _is_not_found(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(m in text for m in _NOT_FOUND_MARKERS)
+
+
+def _is_concurrency_conflict(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "concurrent" in text or "conflict" in text
+
+
+def _delta_row(sealed: dict) -> tuple:
+    values = {name: sealed.get(name) for name, _ in DELTA_COLUMNS[:-1]}
+    values["record"] = canonical_json(sealed)
+    return tuple(values[name] for name, _ in DELTA_COLUMNS)
+
+
+class DeltaSink:
+    """An append-only Delta audit trail at a path (``/...``, ``s3://...``, ``dbfs:/...``) or a table name.
+
+    Args:
+        spark: a SparkSession, classic or Spark Connect.
+        target: a path/URI (anything with ``/``) or a table name (``catalog.schema.table``).
+        location: for a table name only, where to create it (engines such as pysail need one; Unity Catalog
+            managed tables do not).
+    """
+
+    retries = 3
+
+    def __init__(self, spark: Any, target: str, location: str | None = None) -> None:
+        if spark is None:
+            raise UsageError(f"audit trail {target}: a Delta trail needs a Spark session; pass spark=, or use a "
+                             ".jsonl path for a JSON-lines trail")
+        self.spark, self.target = spark, target
+        self.is_path = _is_path(target)
+        self.ident = f"delta.`{target}`" if self.is_path else target
+        self.location = location
+
+    def __repr__(self) -> str:
+        return f"DeltaSink({self.target!r})"
+
+    def _df(self) -> Any:
+        """The trail as a DataFrame, or None when the table does not exist yet."""
+        reader = self.spark.read.format("delta")
+        try:
+            df = reader.load(self.target) if self.is_path else self.spark.table(self.target)
+            df.schema  # noqa: B018 - forces analysis on Spark Connect, where reading is lazy
+            return df
+        except Exception as exc:  # noqa: BLE001 - Spark raises many types for "no such table"
+            if _is_not_found(exc):
+                return None
+            raise
+
+    def _rows_at(self, seq: int) -> list[Any]:
+        df = self._df()
+        return [] if df is None else df.filter(df["seq"] == seq).select("hash").collect()
+
+    def last(self) -> dict | None:
+        df = self._df()
+        if df is None:
+            return None
+        rows = df.orderBy(df["seq"].desc()).limit(2).select("seq", "record").collect()
+        if not rows:
+            return None
+        if len(rows) == 2 and rows[0]["seq"] == rows[1]["seq"]:
+            raise JobRefused(f"audit trail {self.target}: two events record seq {rows[0]['seq']} (a fork); run "
+                             f"`lakehouse-phi audit verify {self.target}`")
+        event = _parse_line(rows[0]["record"].encode("utf-8")) if rows[0]["record"] else None
+        if event is None:
+            raise JobRefused(f"audit trail {self.target}: the record of its last event is not a JSON object; run "
+                             f"`lakehouse-phi audit verify {self.target}`")
+        return event
+
+    def _create(self, df: Any) -> None:
+        """Create the table append-only with the first event (or empty, then merge)."""
+        cols = ", ".join(f"`{name}` {typ}" for name, typ in DELTA_COLUMNS)
+        props = "TBLPROPERTIES ('delta.appendOnly'='true')"
+        if not self.is_path:
+            loc = f" LOCATION '{self.location}'" if self.location else ""
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.target} ({cols}) USING delta{loc} {props}").collect()
+            return
+        try:  # Delta Lake and Databricks: create the empty table by path
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident} ({cols}) USING delta {props}").collect()
+        except Exception:  # noqa: BLE001 - engines without path DDL (pysail): the first write creates it
+            df.write.format("delta").mode("append").option("delta.appendOnly", "true").save(self.target)
+
+    def append(self, event: dict) -> dict:
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+        schema = StructType([StructField(n, LongType() if t == "BIGINT" else StringType()) for n, t in DELTA_COLUMNS])
+        for _attempt in range(self.retries):
+            prev = self.last()
+            _check_tail(prev, self.target)
+            sealed = seal(event, prev)
+            df = self.spark.createDataFrame([_delta_row(sealed)], schema=schema)
+            if prev is None and self._df() is None:
+                self._create(df)
+            if not self._rows_at(sealed["seq"]):
+                view = f"lakehouse_phi_audit_{uuid.uuid4().hex}"
+                df.createOrReplaceTempView(view)
+                try:
+                    self.spark.sql(f"MERGE INTO {self.ident} AS t USING {view} AS s ON t.seq = s.seq "
+                                   "WHEN NOT MATCHED THEN INSERT *").collect()
+                except Exception as exc:  # noqa: BLE001
+                    if not _is_concurrency_conflict(exc):
+                        raise
+                finally:
+                    self.spark.catalog.dropTempView(view)
+            hashes = {r["hash"] for r in self._rows_at(sealed["seq"])}
+            if hashes == {sealed["hash"]}:
+                return sealed
+            if sealed["hash"] in hashes:
+                raise JobRefused(f"audit trail {self.target}: another writer appended seq {sealed['seq']} at the "
+                                 "same time (a fork); run `lakehouse-phi audit verify` and serialize the writers")
+            # another writer took this seq first: chain after it
+        raise JobRefused(f"audit trail {self.target}: could not append after {self.retries} attempts (concurrent "
+                         "writers); retry the run")
+
+    def read_all(self) -> list[dict]:
+        df = self._df()
+        if df is None:
+            return []
+        rows = [r.asDict() for r in df.select(*[n for n, _ in DELTA_COLUMNS]).collect()]
+        return _strict(_events_from_rows(rows)[0], self.target)
+
+
+def _strict(events: list[dict | None], where: str) -> list[dict]:
+    for n, ev in enumerate(events):
+        if ev is None:
+            raise UsageError(f"audit trail {where}: event {n} is not a JSON object; run "
+                             f"`lakehouse-phi audit verify {where}`")
+    return events  # type: ignore[return-value]
+
+
+def _events_from_rows(rows: list[dict]) -> tuple[list[dict | None], list[str | None]]:
+    """Parse ``record`` of each Delta row and put them in chain order (the seq inside the hashed record).
+
+    Returns the events (None where a record is unreadable) and, per event, which typed column disagrees with its
+    record (None when all agree).
+    """
+    parsed = []
+    for row in rows:
+        record = row.get("record")
+        event = _parse_line(record.encode("utf-8")) if isinstance(record, str) else None
+        mismatch = None
+        if event is None:
+            mismatch = "record"
+        else:
+            for name, _ in DELTA_COLUMNS[:-1]:
+                if row.get(name) != event.get(name):
+                    mismatch = name
+                    break
+        seq = event.get("seq") if event is not None else row.get("seq")
+        key = (0, seq, str(event.get("hash"))) if isinstance(seq, int) else (1, 0, "")
+        parsed.append((key, event, mismatch))
+    parsed.sort(key=lambda t: t[0])
+    return [p[1] for p in parsed], [p[2] for p in parsed]
+
+
+def _delta_rows_local(path: Path) -> list[dict]:
+    try:
+        from deltalake import DeltaTable
+    except ImportError:
+        raise UsageError(f"audit trail {path}: reading a Delta trail without Spark needs deltalake: "
+                         "pip install 'lakehouse-phi[local]'") from None
+    try:
+        table = DeltaTable(str(path)).to_pyarrow_table(columns=[n for n, _ in DELTA_COLUMNS])
+    except Exception as exc:  # noqa: BLE001 - delta-rs raises several types
+        raise UsageError(f"audit trail {path}: not a readable Delta audit table ({type(exc).__name__}); pass the "
+                         "directory the ingest job wrote (--audit)") from None
+    return table.to_pylist()
+
+
+def _is_jsonl(target: str) -> bool:
+    return target.lower().endswith(JSONL_SUFFIXES)
+
+
+def open_sink(target: str, spark: Any = None) -> AuditSink:
+    """A JSON-lines sink for ``*.jsonl`` / ``*.json``; a Delta sink (through ``spark``) for anything else.
+
+    Raises:
+        UsageError: a Delta target without a Spark session.
+    """
+    if _is_jsonl(str(target)):
+        return JsonlSink(target)
+    if spark is None:
+        raise UsageError(f"audit trail {target}: not a .jsonl/.json file, so it is a Delta table, which needs a "
+                         "Spark session; pass spark=, or give a path ending in .jsonl")
+    return DeltaSink(spark, target)
+
+
+def _trail_rows(target: str, spark: Any) -> tuple[list[dict | None], list[str | None]]:
+    """Events in stored/chain order plus per-event typed-column disagreement (Delta only)."""
+    if _is_jsonl(target):
+        events = _read_jsonl(Path(target))
+        return events, [None] * len(events)
+    local = Path(target)
+    if (local / "_delta_log").is_dir():
+        return _events_from_rows(_delta_rows_local(local))
+    if spark is None:
+        what = "no such file or directory" if not local.exists() else "not a .jsonl file or a Delta directory"
+        raise UsageError(f"audit trail {target}: {what}; pass the .jsonl file or the Delta directory the ingest "
+                         "job wrote (a Delta table name needs a Spark session)")
+    df = DeltaSink(spark, target)._df()
+    if df is None:
+        raise UsageError(f"audit trail {target}: no such Delta table; check the name or path")
+    return _events_from_rows([r.asDict() for r in df.select(*[n for n, _ in DELTA_COLUMNS]).collect()])
+
+
+def read_trail(target: str, spark: Any = None) -> list[dict]:
+    """Every event of a trail in chain order: a ``.jsonl`` file directly, a local Delta directory through delta-rs
+    (no Spark), or a Delta path/table name through ``spark``. Delta rows are ordered by the ``seq`` inside their
+    hashed ``record``; :func:`~lakehouse_phi.audit.chain.verify` still catches moved events through the links.
+
+    Raises:
+        UsageError: the trail is missing or unreadable, or an event is not a JSON object.
+    """
+    return _strict(_trail_rows(str(target), spark)[0], str(target))
+
+
+def verify_trail(target: str, spark: Any = None) -> VerifyResult:
+    """Read and verify a trail; for Delta also check every typed column agrees with the hashed ``record``.
+
+    Raises:
+        UsageError: the trail is missing or unreadable.
+    """
+    events, mismatches = _trail_rows(str(target), spark)
+    result = verify(events)  # type: ignore[arg-type]
+    bad_col = next((i for i, m in enumerate(mismatches) if m is not None and events[i] is not None), None)
+    if bad_col is not None and (result.ok or bad_col < (result.first_bad or 0)):
+        ev = events[bad_col] or {}
+        return VerifyResult(False, len(events), bad_col, ev.get("event_id"),
+                            f"typed column {mismatches[bad_col]!r} disagrees with the hashed record", ev.get("seq"))
+    return result
