@@ -272,10 +272,10 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
         settings: from :mod:`~lakehouse_phi.confcheck.sources` (or a plain ``{key: value}`` mapping, read like a
             live session's settings).
         paths: the job's input and output URIs; their S3 buckets are the ones the S3A rules check.
-        cluster: whether executors run on other hosts (``rpc-encryption`` applies). ``None`` infers it: a local
-            ``spark.master`` (``local``, ``local[N]``, ``local[*, N]``) is not a cluster; a Databricks cluster
-            spec with another master, another master, or no master at all (a spark-defaults file for a cluster)
-            is one.
+        cluster: whether executors run on other hosts (``rpc-encryption`` applies). ``None`` infers it from
+            ``spark.master``: ``local``, ``local[N]`` or ``local[*, N]`` (Databricks single node) is not a cluster;
+            any other master, or none at all (a spark-defaults file or cluster spec usually leaves it to the
+            launcher; a Spark Connect server may not report it), is one.
 
     Returns:
         the findings, and the rules that did not apply with the reason.
@@ -326,13 +326,14 @@ def probe_keys(paths: Iterable[str] = ()) -> list[str]:
                 for prefix in ("fs.s3a.", *(f"fs.s3a.bucket.{b}." for b in buckets)):
                     for suffix in filter(None, (req.setting, req.legacy)):
                         keys += [prefix + suffix, HADOOP_PREFIX + prefix + suffix]
-            elif rule.scope == "anywhere" and "*" not in req.setting and not req.setting.startswith("env:"):
-                keys += [req.setting, HADOOP_PREFIX + req.setting]
+            elif rule.scope == "anywhere" and not req.setting.startswith("env:"):
+                names = [req.setting.replace("*", b) for b in buckets] if "*" in req.setting else [req.setting]
+                keys += [k for name in names for k in (name, HADOOP_PREFIX + name)]
     return keys
 
 
 def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
-    """Read a live SparkSession's settings (classic or Spark Connect; ``sparkContext`` untouched), then :func:`check`."""
+    """Read a live SparkSession's settings (classic or Spark Connect, ``sparkContext`` untouched), then check them."""
     paths = list(paths)
     return check(read_session(spark, probe=probe_keys(paths)), paths, cluster)
 

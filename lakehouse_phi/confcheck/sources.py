@@ -149,14 +149,16 @@ def parse_submit_args(argv: Iterable[str], spark_defaults: str | Path | None = N
     """The settings a ``spark-submit`` command line gives its application.
 
     Reads ``--conf k=v``, ``--conf=k=v``, ``-c k=v``, ``--properties-file FILE`` (which replaces
-    ``spark_defaults``) and ``--master`` (which wins over ``spark.master``). Parsing stops at the application
+    ``spark_defaults`` unless ``--load-spark-defaults`` is given, Spark 4) and ``--master`` (which wins over
+    ``spark.master``). Parsing stops at the application
     (the first non-option argument): what follows belongs to the application, not to Spark.
     """
     args = list(argv)
     if args and Path(args[0]).name in ("spark-submit", "spark-submit.cmd", "pyspark", "spark-shell"):
         args = args[1:]
     pairs: list[str] = []
-    props: str | Path | None = spark_defaults
+    props: str | Path | None = None
+    load_defaults = False
     master: str | None = None
     i = 0
     while i < len(args):
@@ -164,6 +166,7 @@ def parse_submit_args(argv: Iterable[str], spark_defaults: str | Path | None = N
         if not arg.startswith("-"):
             break  # the primary resource: the rest are application arguments
         name, eq, inline = arg.partition("=")
+        load_defaults = load_defaults or arg == "--load-spark-defaults"
         if name in _SUBMIT_WITH_VALUE:
             if eq:
                 value = inline
@@ -178,8 +181,10 @@ def parse_submit_args(argv: Iterable[str], spark_defaults: str | Path | None = N
             elif name == "--master":
                 master = value
         i += 1
-    settings = read_spark_defaults(props) if props is not None else Settings()
-    settings = settings.merged(parse_conf_pairs(pairs, "spark-submit --conf"))
+    files = [spark_defaults] if spark_defaults is not None and (props is None or load_defaults) else []
+    files += [props] if props is not None else []
+    settings = Settings().merged(*(read_spark_defaults(f) for f in files),
+                                 parse_conf_pairs(pairs, "spark-submit --conf"))
     if master is not None:
         settings = settings.merged(Settings({"spark.master": Value(master, "spark-submit --master", False)},
                                             sources=("spark-submit --master",)))

@@ -57,7 +57,8 @@ def policy(overrides: dict[str, dict | None]) -> ClusterPolicy:
 CASES: list[tuple[str, object, list[str], list[str]]] = [
     # --- io-encryption, values trimmed and compared without case
     ("secure baseline", SECURE, BRONZE, []),
-    ("nothing set, on a cluster", {}, [], ["io-encryption", "io-encryption-key-size", "rpc-encryption", "rpc-encryption"]),
+    ("nothing set, on a cluster", {}, [],
+     ["io-encryption", "io-encryption-key-size", "rpc-encryption", "rpc-encryption"]),
     ("io 'TRUE ' accepted", with_({"spark.io.encryption.enabled": "TRUE "}), [], []),
     ("io 'True' accepted", with_({"spark.io.encryption.enabled": "True"}), [], []),
     ("io tab-padded ' true\\t' accepted", with_({"spark.io.encryption.enabled": " true\t"}), [], []),
@@ -158,7 +159,8 @@ CASES: list[tuple[str, object, list[str], list[str]]] = [
     ("cluster spec with JSON true", cluster_from_json({"spark_conf": SECURE, "enable_local_disk_encryption": True},
                                                       "cluster.json"), BRONZE, []),
     ("cluster spec env credentials", cluster_from_json(
-        {"spark_conf": SECURE, "enable_local_disk_encryption": True, "spark_env_vars": {"AWS_ACCESS_KEY_ID": ACCESS_KEY}},
+        {"spark_conf": SECURE, "enable_local_disk_encryption": True,
+         "spark_env_vars": {"AWS_ACCESS_KEY_ID": ACCESS_KEY}},
         "cluster.json"), [], ["s3a-static-credentials"]),
     # --- cluster policies: a setting a user may change to an insecure value
     ("secure policy", policy({}), BRONZE, []),

@@ -78,6 +78,19 @@ def test_submit_args(tmp_path):
         parse_submit_args(["--conf"])
 
 
+def test_submit_properties_file_replaces_defaults_unless_asked(tmp_path):
+    defaults, props = tmp_path / "spark-defaults.conf", tmp_path / "p.conf"
+    defaults.write_text("spark.authenticate true\nspark.io.encryption.enabled false\n")
+    props.write_text("spark.io.encryption.enabled true\n")
+    assert values(parse_submit_args(["app.py"], spark_defaults=defaults)) == {
+        "spark.authenticate": "true", "spark.io.encryption.enabled": "false"}
+    assert values(parse_submit_args(["--properties-file", str(props), "app.py"], spark_defaults=defaults)) == {
+        "spark.io.encryption.enabled": "true"}
+    assert values(parse_submit_args(["--load-spark-defaults", "--properties-file", str(props), "app.py"],
+                                    spark_defaults=defaults)) == {
+        "spark.authenticate": "true", "spark.io.encryption.enabled": "true"}
+
+
 def test_merge_precedence():
     a = Settings.from_mapping({"k": "file", "only_a": "1"}, "a")
     b = Settings.from_mapping({"k": "cluster"}, "b")
