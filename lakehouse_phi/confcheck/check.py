@@ -61,6 +61,9 @@ class Finding:
     bucket: str | None = None
     source: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     def __str__(self) -> str:
         where = f" [bucket {self.bucket}]" if self.bucket else ""
         seen = "(unset)" if self.value is None else repr(self.value)
@@ -103,7 +106,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "errors": len(self.errors), "warnings": len(self.warnings),
-                "findings": [asdict(f) for f in self.findings],
+                "findings": [f.to_dict() for f in self.findings],
                 "not_applied": [asdict(n) for n in self.not_applied],
                 "buckets": list(self.buckets), "sources": list(self.sources)}
 

@@ -293,3 +293,4 @@ def test_report_json_shape():
     assert doc["findings"] == [{"rule": "io-encryption", "severity": "error", "setting": "spark.io.encryption.enabled",
                                 "value": None, "fix": doc["findings"][0]["fix"], "bucket": None, "source": None}]
     assert doc["buckets"] == ["phi-bronze"]
+    assert check(conf("spark.io.encryption.enabled")).findings[0].to_dict() == doc["findings"][0]
