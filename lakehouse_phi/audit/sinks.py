@@ -18,6 +18,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -33,8 +35,10 @@ DELTA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("prev_hash", "STRING"), ("hash", "STRING"), ("record", "STRING"),
 )
 JSONL_SUFFIXES = (".jsonl", ".json")
-_NOT_FOUND_MARKERS = ("not found", "does not exist", "no commit files", "not a delta table", "path_not_found",
-                      "delta_missing_delta_table", "table_or_view_not_found", "is not a delta table")
+#: How engines say "no Delta table at this path" (pysail, Delta Lake, Databricks). Kept narrow on purpose: taking
+#: an existing trail for a missing one would start a second chain at seq 0.
+_NOT_FOUND_MARKERS = ("no commit files found", "path_not_found", "path does not exist", "delta_path_does_not_exist",
+                      "delta_missing_delta_table", "is not a delta table")
 
 
 @runtime_checkable
@@ -180,7 +184,7 @@ def _is_not_found(exc: Exception) -> bool:
 
 def _is_concurrency_conflict(exc: Exception) -> bool:
     text = f"{type(exc).__name__} {exc}".lower()
-    return "concurrent" in text or "conflict" in text
+    return any(m in text for m in ("concurrent", "conflict", "failed to commit transaction"))
 
 
 def _delta_row(sealed: dict) -> tuple:
@@ -199,7 +203,7 @@ class DeltaSink:
             managed tables do not).
     """
 
-    retries = 3
+    retries = 8
 
     def __init__(self, spark: Any, target: str, location: str | None = None) -> None:
         if spark is None:
@@ -215,9 +219,10 @@ class DeltaSink:
 
     def _df(self) -> Any:
         """The trail as a DataFrame, or None when the table does not exist yet."""
-        reader = self.spark.read.format("delta")
+        if not self.is_path and not self.spark.catalog.tableExists(self.target):
+            return None
         try:
-            df = reader.load(self.target) if self.is_path else self.spark.table(self.target)
+            df = self.spark.read.format("delta").load(self.target) if self.is_path else self.spark.table(self.target)
             df.schema  # noqa: B018 - forces analysis on Spark Connect, where reading is lazy
             return df
         except Exception as exc:  # noqa: BLE001 - Spark raises many types for "no such table"
@@ -262,7 +267,7 @@ class DeltaSink:
         from pyspark.sql.types import LongType, StringType, StructField, StructType
 
         schema = StructType([StructField(n, LongType() if t == "BIGINT" else StringType()) for n, t in DELTA_COLUMNS])
-        for _attempt in range(self.retries):
+        for _attempt in range(self.retries):  # noqa: B007
             prev = self.last()
             _check_tail(prev, self.target)
             sealed = seal(event, prev)
@@ -278,6 +283,7 @@ class DeltaSink:
                 except Exception as exc:  # noqa: BLE001
                     if not _is_concurrency_conflict(exc):
                         raise
+                    time.sleep(random.uniform(0.05, 0.3) * (_attempt + 1))  # another writer won; back off
                 finally:
                     self.spark.catalog.dropTempView(view)
             hashes = {r["hash"] for r in self._rows_at(sealed["seq"])}
