@@ -337,7 +337,9 @@ def _events_from_rows(rows: list[dict]) -> tuple[list[dict | None], list[str | N
     return [p[1] for p in parsed], [p[2] for p in parsed]
 
 
-def _delta_rows_local(path: Path) -> list[dict]:
+def _delta_rows_local(path: str | Path) -> list[dict]:
+    """Rows of a Delta trail through delta-rs (no Spark); object-store URIs use the usual environment
+    credentials."""
     try:
         from deltalake import DeltaTable
     except ImportError:
@@ -375,8 +377,8 @@ def _trail_rows(target: str, spark: Any) -> tuple[list[dict | None], list[str | 
         events = _read_jsonl(Path(target))
         return events, [None] * len(events)
     local = Path(target)
-    if (local / "_delta_log").is_dir():
-        return _events_from_rows(_delta_rows_local(local))
+    if (local / "_delta_log").is_dir() or (spark is None and "://" in target):  # delta-rs: local, s3://, abfss://
+        return _events_from_rows(_delta_rows_local(target))
     if spark is None:
         what = "no such file or directory" if not local.exists() else "not a .jsonl file or a Delta directory"
         raise UsageError(f"audit trail {target}: {what}; pass the .jsonl file or the Delta directory the ingest "
@@ -389,7 +391,8 @@ def _trail_rows(target: str, spark: Any) -> tuple[list[dict | None], list[str | 
 
 def read_trail(target: str, spark: Any = None) -> list[dict]:
     """Every event of a trail in chain order: a ``.jsonl`` file directly, a local Delta directory through delta-rs
-    (no Spark), or a Delta path/table name through ``spark``. Delta rows are ordered by the ``seq`` inside their
+    (no Spark; also ``s3://``/``abfss://`` URIs with environment credentials), or a Delta path/table name through
+    ``spark``. Delta rows are ordered by the ``seq`` inside their
     hashed ``record``; :func:`~lakehouse_phi.audit.chain.verify` still catches moved events through the links.
 
     Raises:
