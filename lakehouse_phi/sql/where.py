@@ -117,6 +117,10 @@ def check_where(text: str, columns: list[str]) -> WhereCheck:
         problems.append("comments (-- or /* */) are not allowed")
     if any(t.token_type == TokenType.SEMICOLON for t in tokens):
         problems.append("';' is not allowed: a where is one expression, not a statement")
+    strings = [t for t in tokens if t.token_type == TokenType.STRING]
+    if any(b.start == a.end + 1 for a, b in zip(strings, strings[1:])):
+        problems.append("write a quote inside a string as \\' ('' is read as an escaped quote by Spark but as two "
+                        "strings by sqlglot)")
     if problems:
         return WhereCheck(None, tuple(problems))
     try:

@@ -1,0 +1,175 @@
+"""Every rendering's SQL gives, on local Spark, exactly what the ingest strategy of the same name gives in Arrow.
+
+Renderings not in the worked example (zip3, partial with keep_first / keep_domain / mask_char, generalize_date on
+timestamps and dates, age_cap on double / long / decimal) and a group name and redact constant full of quotes,
+backslashes and comment markers, all compiled from one test policy and executed as temporary functions.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
+from lakehouse_phi.sql.dialects import Databricks
+from lakehouse_phi.sql.ir import build_ir
+from lakehouse_phi.sql.quoting import string
+from lakehouse_phi.transforms import registry
+from lakehouse_phi.transforms.base import ColumnContext
+
+pytestmark = pytest.mark.spark
+
+TRICKY_GROUP = "o'brien \\ \"team\" -- /* x */ ; `tick`"
+TRICKY_CONST = "it's a \\ \"test\" ☃ -- /* */ ; \\n `x`"
+
+
+def _policy() -> LoadedPolicy:
+    data = yaml.safe_load(Path("conf/policy.yaml").read_text())
+    data["groups"]["tricky"] = TRICKY_GROUP
+    data["governance"] = {"function_schema": "main.governance", "tables": {"main.silver.extras": {"masks": {
+        "zip": {"otherwise": "zip3"},
+        "email": {"otherwise": {"partial": {"keep_first": 1, "keep_domain": True}}},
+        "email2": {"otherwise": {"partial": {"keep_first": 1, "keep_last": 1, "keep_domain": True,
+                                             "mask_char": "#"}}},
+        "code": {"otherwise": {"partial": {"keep_first": 2, "keep_last": 2, "mask_char": "x"}}},
+        "code0": {"otherwise": {"partial": {}}},
+        "seen_m": {"type": "timestamp", "otherwise": {"generalize_date": "month"}},
+        "seen_q": {"type": "timestamp", "otherwise": {"generalize_date": "quarter"}},
+        "seen_y": {"type": "timestamp", "otherwise": {"generalize_date": "year"}},
+        "visit": {"type": "date", "otherwise": {"generalize_date": "quarter"}},
+        "weight": {"type": "double", "otherwise": "age_cap"},
+        "big_age": {"type": "long", "otherwise": {"age_cap": {"cap": 85}}},
+        "dec_age": {"type": "decimal(5,1)", "otherwise": "age_cap"},
+        "label": {"rules": [{"to": ["tricky"], "show": "raw"}], "otherwise": {"redact": TRICKY_CONST}},
+    }, "row_filter": {"columns": ["label"], "rules": [{"to": ["tricky"], "where": "label LIKE 'it\\'s%'"}],
+                      "otherwise": "label IS NULL"}}}}
+    return LoadedPolicy(policy_from_data(data, "test"), "0" * 64, "test")
+
+
+STRINGS = {
+    "zip": ["12345", "03601", " 03601-1234 ", "123456789", "1234", "12345 6789", "ABCDE", "", None, "\t82301\n",
+            "12345-678", "89300", "1234567890", "٠١٢٣٤"],
+    "email": ["jane.doe@x.org", "a@b", "@x.org", "no-at-sign", "two@at@x.org", "Zoë@exämple.de", "", None, "j@",
+              "ab\n@x.org", "日本@例え.jp"],
+    "code": ["ABCDEFG", "ABCD", "ABCDE", "A", "", None, "ÄÖÜßéè", "日本語テキスト", "a😀b😀c"],
+}
+STRINGS["email2"] = STRINGS["email"]
+STRINGS["code0"] = STRINGS["code"]
+TIMES = [datetime(2021, 5, 17, 13, 45, 12, 123456, tzinfo=timezone.utc),
+         datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc), datetime(2020, 1, 1, tzinfo=timezone.utc),
+         datetime(2021, 12, 31, 23, 30, tzinfo=timezone.utc), datetime(1900, 3, 1, 1, tzinfo=timezone.utc), None]
+DATES = [date(2021, 5, 17), date(1969, 12, 31), date(2020, 3, 31), date(2020, 4, 1), None]
+WEIGHTS = [89.0, 89.5, 90.0, 120.3, float("nan"), None, -1.0]
+BIG = [84, 85, 86, 10**12, None]
+
+
+@pytest.fixture(scope="module")
+def extras(spark):
+    ir = build_ir(_policy())
+    gen = Databricks()
+    _as_role(spark, set())  # a temporary SQL function checks at creation that the functions it calls exist
+    for fn in ir.functions:
+        spark.sql(gen.create_function(fn, temporary=True).sql)
+    yield {fn.name.leaf: fn for fn in ir.functions}
+    for fn in ir.functions:
+        spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS {fn.name.leaf}")
+    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS is_account_group_member")
+
+
+def _as_role(spark, groups: set[str]) -> None:
+    """Here ``is_account_group_member`` is a temporary SQL function (no Python worker: these tests check
+    renderings, not the binding, which ``test_sql_exec.py`` does with a Python UDF)."""
+    body = f"g IN ({', '.join(string(x) for x in sorted(groups))})" if groups else "FALSE"
+    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS is_account_group_member")
+    spark.sql(f"CREATE TEMPORARY FUNCTION is_account_group_member(g STRING) RETURNS BOOLEAN RETURN {body}")
+
+
+def _ingest(kind: str, params: dict, values: pa.Array) -> list:
+    cls = registry.get(kind)
+    strategy = cls(cls.Params.model_validate(params), ColumnContext("extras", "c", "c"))
+    return strategy.apply(values).to_pylist()
+
+
+def _sql_values(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", arg: str = "v") -> list:
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], f"i INT, v {sql_type}")
+    df.createOrReplaceTempView("sqlx_values")
+    rows = spark.sql(f"SELECT i, {wrap.format(f'{fn}({arg})')} AS m FROM sqlx_values ORDER BY i").collect()
+    return [r.m for r in rows]
+
+
+@pytest.mark.parametrize("column,kind,params", [
+    ("zip", "zip3", {}),
+    ("email", "partial", {"keep_first": 1, "keep_domain": True}),
+    ("email2", "partial", {"keep_first": 1, "keep_last": 1, "keep_domain": True, "mask_char": "#"}),
+    ("code", "partial", {"keep_first": 2, "keep_last": 2, "mask_char": "x"}),
+    ("code0", "partial", {}),
+])
+def test_string_renderings_match_ingest(spark, extras, column, kind, params):
+    _as_role(spark, set())
+    values = STRINGS[column]
+    got = _sql_values(spark, f"mask_extras_{column}", values, "STRING")
+    assert got == _ingest(kind, params, pa.array(values, pa.string()))
+
+
+def test_string_renderings_spot_values(spark, extras):
+    _as_role(spark, set())
+    assert _sql_values(spark, "mask_extras_zip", ["03601", " 12345-6789 ", "1234", None], "STRING") == \
+        ["000", "123", None, None]
+    assert _sql_values(spark, "mask_extras_email", ["jane.doe@x.org", "two@at@x.org", "nope"], "STRING") == \
+        ["j*******@x.org", "t*****@x.org", "****"]
+    assert _sql_values(spark, "mask_extras_code", ["ABCDEFG", "ABCD"], "STRING") == ["ABxxxFG", "xxxx"]
+
+
+@pytest.mark.parametrize("column,unit", [("seen_m", "month"), ("seen_q", "quarter"), ("seen_y", "year")])
+def test_timestamps_truncate_in_utc_whatever_the_session_zone(spark, extras, column, unit):
+    _as_role(spark, set())
+    micros = [None if t is None else int(t.timestamp()) * 1_000_000 + t.microsecond for t in TIMES]
+    expected = _ingest("generalize_date", {"to": unit}, pa.array(micros, pa.timestamp("us", tz="UTC")).cast(
+        pa.int64()).cast(pa.timestamp("us", tz="UTC")))
+    expected_micros = [None if t is None else int(t.timestamp()) * 1_000_000 + t.microsecond for t in expected]
+    old = spark.conf.get("spark.sql.session.timeZone")
+    try:
+        for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
+            spark.conf.set("spark.sql.session.timeZone", zone)
+            got = _sql_values(spark, f"mask_extras_{column}", micros, "BIGINT",
+                              wrap="unix_micros({})", arg="timestamp_micros(v)")
+            assert got == expected_micros, zone
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", old)
+
+
+def test_dates_truncate(spark, extras):
+    _as_role(spark, set())
+    got = _sql_values(spark, "mask_extras_visit", DATES, "DATE")
+    assert got == _ingest("generalize_date", {"to": "quarter"}, pa.array(DATES, pa.date32()))
+    assert got == [date(2021, 4, 1), date(1969, 10, 1), date(2020, 1, 1), date(2020, 4, 1), None]
+
+
+def test_age_cap_double_long_decimal(spark, extras):
+    _as_role(spark, set())
+    got = _sql_values(spark, "mask_extras_weight", WEIGHTS, "DOUBLE")
+    want = _ingest("age_cap", {"cap": 90}, pa.array(WEIGHTS, pa.float64()))
+    assert [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in got] == \
+        [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in want] == \
+        [89.0, 90.0, 90.0, 90.0, "nan", None, -1.0]
+    got = _sql_values(spark, "mask_extras_big_age", BIG, "BIGINT")
+    assert got == _ingest("age_cap", {"cap": 85}, pa.array(BIG, pa.int64())) == [84, 85, 85, 85, None]
+    got = _sql_values(spark, "mask_extras_dec_age", [Decimal("89.0"), Decimal("89.5"), None], "DECIMAL(5,1)")
+    assert got == [Decimal("89.0"), Decimal("90.0"), None]
+
+
+def test_a_tricky_group_and_constant_stay_literals(spark, extras):
+    """Quotes, backslashes, comment markers and backticks in a group name and a redact constant are inert."""
+    values = ["it's me", "other", None]
+    _as_role(spark, {TRICKY_GROUP})
+    assert _sql_values(spark, "mask_extras_label", values, "STRING") == values
+    assert _sql_values(spark, "filter_extras", values, "STRING") == [True, False, None]
+    _as_role(spark, {"o'brien"})
+    assert _sql_values(spark, "mask_extras_label", values, "STRING") == [TRICKY_CONST, TRICKY_CONST, None]
+    assert _sql_values(spark, "filter_extras", values, "STRING") == [False, False, True]
