@@ -20,19 +20,57 @@ def fixed_width(chars: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def zero_padded(values: np.ndarray, width: int) -> pa.StringArray:
-    """Non-negative integers as decimal strings of exactly ``width`` digits (leading zeros kept)."""
+def digit_matrix(values: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers -> ``(n, width)`` uint8 ASCII digits, zero-padded on the left."""
     values = np.asarray(values, dtype=np.int64)
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return fixed_width(((values[:, None] // powers) % 10 + 48).astype(np.uint8))
+    return ((values[:, None] // powers) % 10 + 48).astype(np.uint8)
+
+
+def zero_padded(values: np.ndarray, width: int) -> pa.StringArray:
+    """Non-negative integers as decimal strings of exactly ``width`` digits (leading zeros kept)."""
+    return fixed_width(digit_matrix(values, width))
+
+
+def random_digits(rng: np.random.Generator, n: int, width: int, first_min: int = 0) -> np.ndarray:
+    """``(n, width)`` random ASCII digits; the first is at least ``first_min``."""
+    chars = rng.integers(48, 58, size=(n, width), dtype=np.uint8)
+    if first_min and width:
+        chars[:, 0] = rng.integers(48 + first_min, 58, size=n, dtype=np.uint8)
+    return chars
 
 
 def digits(rng: np.random.Generator, n: int, width: int, first_min: int = 0) -> pa.StringArray:
     """Random digit strings; the first digit is at least ``first_min``."""
-    chars = rng.integers(48, 58, size=(n, width), dtype=np.uint8)
-    if first_min and width:
-        chars[:, 0] = rng.integers(48 + first_min, 58, size=n, dtype=np.uint8)
-    return fixed_width(chars)
+    return fixed_width(random_digits(rng, n, width, first_min))
+
+
+def templated(templates: Sequence[str], form: np.ndarray, chars: np.ndarray, hole: str = "#") -> pa.StringArray:
+    """Row ``i`` is ``templates[form[i]]`` with its ``hole`` placeholders filled, in order, from ``chars[i]``.
+
+    E.g. templates ``("(###) ###-####", "###.###.####")`` and 10 digits per row give phone numbers in two
+    layouts, built as one byte matrix instead of one concatenation per piece and layout.
+    """
+    width = np.array([len(t) for t in templates], dtype=np.int64)
+    w_max = int(width.max())
+    literal = np.zeros((len(templates), w_max), dtype=np.uint8)
+    source = np.full((len(templates), w_max), -1, dtype=np.int64)
+    for t, text in enumerate(templates):
+        raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        literal[t, : len(raw)] = raw
+        holes = np.flatnonzero(raw == ord(hole))
+        if len(holes) > chars.shape[1]:
+            raise ValueError(f"templated: {text!r} has {len(holes)} placeholders, rows have {chars.shape[1]}")
+        source[t, holes] = np.arange(len(holes))
+    form = np.asarray(form, dtype=np.int64)
+    src = source[form]
+    filled = np.take_along_axis(chars, np.maximum(src, 0), axis=1) if chars.shape[1] else literal[form]
+    out = np.where(src >= 0, filled, literal[form])
+    w = width[form]
+    data = out[np.arange(w_max)[None, :] < w[:, None]]
+    offsets = np.zeros(len(form) + 1, dtype=np.int32)
+    np.cumsum(w, out=offsets[1:])
+    return pa.StringArray.from_buffers(len(form), pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)))
 
 
 def pick(rng: np.random.Generator, n: int, vocab: Sequence[str], weights: Sequence[float] | None = None

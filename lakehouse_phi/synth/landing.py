@@ -25,19 +25,21 @@ LANDING: dict[str, tuple[str, str, str]] = {
     "claims": ("landing/claims", "parquet", ".parquet"),
 }
 
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"  # control characters without a short JSON escape
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 
 
 def _json_string(col: pa.Array) -> pa.Array:
     """JSON string literals (with quotes) for a string column; NULL -> ``null``."""
-    if pc.any(pc.match_substring_regex(col, _CONTROL)).as_py():
-        lits = pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
+    if not pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py():
+        esc = col  # the common case: ids, dates, generated notes
+    elif pc.any(pc.match_substring_regex(col, _CONTROL)).as_py():
+        return pa.array(["null" if v is None else json.dumps(v, ensure_ascii=False) for v in col.to_pylist()])
     else:
         esc = col
         for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
             esc = pc.replace_substring(esc, old, new)
-        lits = pc.binary_join_element_wise('"', esc, '"', "")
-    return pc.fill_null(lits, "null")
+    return pc.fill_null(pc.binary_join_element_wise('"', esc, '"', ""), "null")
 
 
 def json_lines(batch: pa.RecordBatch | pa.Table) -> bytes:

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.synth import vocab
-from lakehouse_phi.synth._vec import concat, digits, fixed_width, pick, zero_padded
+from lakehouse_phi.synth._vec import (concat, digit_matrix, digits, fixed_width, pick, random_digits, templated,
+                                      zero_padded)
 
 IDENTIFIER_KINDS: tuple[str, ...] = ("ssn", "phone", "email", "mrn", "date", "url", "ip")
 
@@ -38,29 +39,30 @@ def _choose(rng: np.random.Generator, options: list[pa.Array], p: list[float] | 
     return pc.choose(pa.array(rng.choice(len(options), size=n, p=p).astype(np.int8)), *options)
 
 
+_SSN_FORMS = ("###-##-####", "### ## ####", "#########")
+_PHONE_FORMS = ("(###) ###-####", "###-###-####", "###.###.####", "+1 ### ### ####", "(###)###-####",
+                "1-###-###-####", "### ### ####", "##########")
+_PHONE_P = np.array([0.25, 0.25, 0.15, 0.15, 0.08, 0.06, 0.06])
+
+
 def ssn_values(rng: np.random.Generator, n: int, dash_rate: float = 0.6, space_rate: float = 0.0) -> pa.Array:
     """Valid-looking SSNs (area 001-899 but not 666, group 01-99, serial 0001-9999): ``123-45-6789`` with
     probability ``dash_rate``, ``123 45 6789`` with ``space_rate``, else ``123456789``."""
     area = rng.integers(1, 900, size=n)
     area[area == 666] = 667
-    a, g, s = zero_padded(area, 3), zero_padded(rng.integers(1, 100, size=n), 2), \
-        zero_padded(rng.integers(1, 10000, size=n), 4)
-    return _choose(rng, [concat(a, "-", g, "-", s), concat(a, " ", g, " ", s), concat(a, g, s)],
-                   [dash_rate, space_rate, 1 - dash_rate - space_rate])
+    number = area * 1_000_000 + rng.integers(1, 100, size=n) * 10_000 + rng.integers(1, 10000, size=n)
+    form = rng.choice(3, size=n, p=[dash_rate, space_rate, 1 - dash_rate - space_rate])
+    return templated(_SSN_FORMS, form, digit_matrix(number, 9))
 
 
 def phone_values(rng: np.random.Generator, n: int, bare: bool = False) -> pa.Array:
     """NANP numbers as ``(555) 123-4567``, ``555-123-4567``, ``555.123.4567``, ``+1 555 123 4567``,
     ``(555)123-4567``, ``1-555-123-4567``, ``555 123 4567`` (and, when ``bare``, ``5551234567``)."""
-    a, e, line = digits(rng, n, 3, 2), digits(rng, n, 3, 2), digits(rng, n, 4)
-    forms = [concat("(", a, ") ", e, "-", line), concat(a, "-", e, "-", line), concat(a, ".", e, ".", line),
-             concat("+1 ", a, " ", e, " ", line), concat("(", a, ")", e, "-", line),
-             concat("1-", a, "-", e, "-", line), concat(a, " ", e, " ", line)]
-    p = [0.25, 0.25, 0.15, 0.15, 0.08, 0.06, 0.06]
-    if bare:
-        forms.append(concat(a, e, line))
-        p = [x * 0.85 for x in p] + [0.15]
-    return _choose(rng, forms, p)
+    chars = random_digits(rng, n, 10)
+    chars[:, 0] = rng.integers(ord("2"), ord("9") + 1, size=n)  # area code and exchange start with 2-9
+    chars[:, 3] = rng.integers(ord("2"), ord("9") + 1, size=n)
+    p = np.append(_PHONE_P * 0.85, 0.15) if bare else np.append(_PHONE_P, 0.0)
+    return templated(_PHONE_FORMS, rng.choice(len(_PHONE_FORMS), size=n, p=p / p.sum()), chars)
 
 
 def email_values(rng: np.random.Generator, n: int) -> pa.Array:
@@ -76,9 +78,9 @@ def email_values(rng: np.random.Generator, n: int) -> pa.Array:
 
 
 def mrn_values(rng: np.random.Generator, n: int) -> pa.Array:
-    d = digits(rng, n, 7)
-    return _choose(rng, [concat("MRN", d), concat("MRN: ", d), concat("MRN ", d), concat("MRN#", d),
-                         concat("mrn ", d)], [0.55, 0.2, 0.1, 0.1, 0.05])
+    form = rng.choice(5, size=n, p=[0.55, 0.2, 0.1, 0.1, 0.05])
+    return templated(("MRN_______", "MRN: _______", "MRN _______", "MRN#_______", "mrn _______"), form,
+                     random_digits(rng, n, 7), hole="_")
 
 
 def date_values(rng: np.random.Generator, n: int) -> pa.Array:

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.synth import vocab
-from lakehouse_phi.synth._vec import (EPOCH_DAY, affine_bijection, concat, day_number, digits, iso_dates, permute,
-                                      pick, with_nulls, zero_padded)
+from lakehouse_phi.synth._vec import (EPOCH_DAY, affine_bijection, concat, day_number, digit_matrix, digits, iso_dates,
+                                      permute, pick, templated, with_nulls, zero_padded)
 from lakehouse_phi.synth.notes import generate_notes, phone_values, ssn_values
 
 #: Ages and the dates relative to them are as of this day.
@@ -55,16 +55,14 @@ class _PatientKeys:
         return cls(affine_bijection(rng, 10**7), affine_bijection(rng, 10**10), int(rng.integers(0, 1 << 30)))
 
     def mrn(self, idx: np.ndarray) -> pa.Array:
-        return concat("MRN", zero_padded(permute(idx, self.mrn_ab, 10**7), 7))
+        return templated(("MRN#######",), np.zeros(len(idx), np.int64),
+                         digit_matrix(permute(idx, self.mrn_ab, 10**7), 7))
 
     def member_id(self, idx: np.ndarray) -> pa.Array:
         """10-digit member ids in three dash layouts; 1 patient in 20 has none (NULL), the same in every table."""
         num = permute(idx, self.member_ab, 10**10)
-        d = zero_padded(num, 10)
-        parts = [pc.utf8_slice_codeunits(d, a, b) for a, b in ((0, 3), (3, 6), (6, 10), (0, 4), (4, 8), (8, 10))]
-        forms = [d, concat(parts[0], "-", parts[1], "-", parts[2]), concat(parts[3], "-", parts[4], "-", parts[5])]
-        form = ((idx.astype(np.int64) * 7 + self.member_form) % 3).astype(np.int8)
-        out = pc.choose(pa.array(form), *forms)
+        form = (idx.astype(np.int64) * 7 + self.member_form) % 3
+        out = templated(("##########", "###-###-####", "####-####-##"), form, digit_matrix(num, 10))
         return pc.if_else(pa.array(num % 20 == 0), pa.scalar(None, pa.string()), out)
 
 
@@ -306,7 +304,7 @@ def generate_table(table: str, rows: int, seed: int = 0, malformed_rate: float =
     if rows < 0 or not 0.0 <= malformed_rate <= 1.0:
         raise ValueError("synth: rows must be >= 0 and malformed_rate within [0, 1]")
     patients = rows if table == "patients" else (patients if patients is not None else max(1, rows // 2))
-    if patients < 1:
+    if patients < 1 and table != "patients":
         raise ValueError("synth: patients must be >= 1")
     _check_patients(patients)
     keys = _PatientKeys.of(seed)
