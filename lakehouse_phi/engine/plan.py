@@ -77,6 +77,7 @@ class TablePlan:
     def __init__(self, loaded: LoadedPolicy, table: str, keys: KeyRing) -> None:
         self.loaded = loaded
         self.table = table
+        self._keys = keys
         self.spec = loaded.policy.tables[table]
         self.input_columns = list(self.spec.columns)
         self._patterns = {c: _pattern_checker(s.pattern) for c, s in self.spec.columns.items() if s.pattern}
@@ -93,6 +94,14 @@ class TablePlan:
                     policy_type=cls.output_type(params, col.type), key_name=key_name,
                     key_version=key.version if key else None))
         self.output_schema = pa.schema([pa.field(o.name, arrow_type(o.policy_type)) for o in self.outputs])
+
+    def __reduce__(self):
+        """Pickle as (policy, table, keys) and rebuild on the executor: strategies hold precomputed cipher and
+        HMAC states that cannot be pickled (and need not be shipped)."""
+        return (TablePlan, (self.loaded, self.table, self._keys))
+
+    def __repr__(self) -> str:
+        return f"TablePlan(table={self.table!r}, outputs={[o.name for o in self.outputs]})"
 
     # ------------------------------------------------------------------------------------------------ schema
     def result_schema(self, passthrough: Iterable[str] = ()) -> pa.Schema:

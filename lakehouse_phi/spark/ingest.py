@@ -26,7 +26,7 @@ from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
-from lakehouse_phi.spark.session import is_connect
+from lakehouse_phi.spark.session import functions, is_connect
 
 RUN_ID_COL = "_ingest_run_id"
 INGESTED_AT_COL = "_ingested_at"
@@ -184,8 +184,7 @@ def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> 
     except Exception as exc:
         raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); check "
                          f"source.path and source.format, or pass --input") from None
-    from pyspark.sql import functions as F
-
+    F = functions(spark)
     try:
         tagged = df.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
         tagged.schema  # noqa: B018 - forces analysis on Spark Connect
@@ -197,7 +196,8 @@ def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> 
                    if os.path.isfile(f) and not os.path.basename(f).startswith(("_", ".")))
     if local is None or not files:
         return df.withColumn(SOURCE_FILE_COL, F.lit(None).cast("string")), columns
-    parts = [spark.read.format(fmt).options(**options).load(f).withColumn(SOURCE_FILE_COL, F.lit(f"file:{f}"))
+    parts = [spark.read.format(fmt).options(**options).load(f)
+             .withColumn(SOURCE_FILE_COL, F.lit("file:" + os.path.abspath(f)))
              for f in files]
     out = parts[0]
     for part in parts[1:]:
@@ -257,7 +257,7 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
                                  "declare each (with phi: and an ingest strategy if it may hold PHI) or set "
                                  f"tables.{table}.on_unclassified: drop")
             details["dropped_columns"] = undeclared
-        from pyspark.sql import functions as F
+        F = functions(spark)
 
         selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
         # 4. sampled scan of non-PHI columns for values that look like PHI
@@ -295,11 +295,6 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         valid = (masked.where(~has_errors).drop(ERRORS_COL)
                  .withColumn(RUN_ID_COL, F.lit(run_id)).withColumn(INGESTED_AT_COL, now))
         rows_inserted = _merge_bronze(spark, valid, bronze, fmt, spec.record_key, run_id)
-        if fmt == "delta":
-            set_table_properties(spark, bronze, {
-                "lakehouse_phi.policy_name": policy.name, "lakehouse_phi.policy_sha256": loaded.sha256,
-                "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
-                "lakehouse_phi.last_run_id": run_id})
         if not is_connect(spark):
             masked.unpersist()
     except LakehousePhiError as exc:
@@ -315,6 +310,13 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
     event = new_event(event="ingest", rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
                       rows_quarantined=rows_quarantined, columns=plan.column_report(), details=details, **base_event)
     sealed = open_sink(audit_target, spark).append(event)
+    if fmt == "delta":
+        # provenance, and an anchor for the audit chain (whose tail alone could be truncated unnoticed)
+        set_table_properties(spark, bronze, {
+            "lakehouse_phi.policy_name": policy.name, "lakehouse_phi.policy_sha256": loaded.sha256,
+            "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+            "lakehouse_phi.last_run_id": run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
+            "lakehouse_phi.audit_hash": sealed["hash"]})
     return IngestResult(run_id=run_id, table=table, rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
                         rows_inserted=rows_inserted, rows_quarantined=rows_quarantined, quarantine_reasons=reasons,
                         columns=plan.column_report(), phi_scan=details["phi_scan"], conf_findings=findings,
@@ -350,8 +352,7 @@ def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict)
 
 def _phi_scan(selected: Any, spec: Any) -> dict[str, dict[str, int]]:
     """Counts of sampled values of non-PHI string columns that match SSN/email/phone patterns."""
-    from pyspark.sql import functions as F
-
+    F = functions(selected.sparkSession)
     cols = [c for c, s in spec.columns.items()
             if s.phi is None and s.type == "string" and s.effective_ingest.strategy == "keep"]
     if not cols or spec.phi_scan.sample_rows == 0:

@@ -25,6 +25,8 @@ def is_connect(spark: Any) -> bool:
 def _local_builder(builder: Any, app: str) -> Any:
     return (builder.appName(app)
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.log.level", "ERROR")
             .config("spark.sql.shuffle.partitions", "2")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
@@ -40,12 +42,23 @@ def start_sail() -> str:
             from lakehouse_phi.errors import UsageError
 
             raise UsageError("engine 'sail' needs pysail: pip install 'lakehouse-phi[local]'") from None
+        os.environ.setdefault("RUST_LOG", "error")  # pysail logs through Rust's env logger
         server = SparkConnectServer(ip="127.0.0.1", port=0)
         server.start(background=True)
         atexit.register(server.stop)
         _sail_server = server
     host, port = _sail_server.listening_address
     return f"sc://{host}:{port}"
+
+
+def functions(spark: Any) -> Any:
+    """``pyspark.sql.functions`` for this session's kind: a Spark Connect session made beside a classic one in the
+    same process (tests, the demo) must build its columns with the Connect module."""
+    if is_connect(spark):
+        from pyspark.sql.connect import functions as F
+    else:
+        from pyspark.sql import functions as F
+    return F
 
 
 def is_sail(spark: Any) -> bool:
