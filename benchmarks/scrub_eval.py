@@ -16,7 +16,6 @@ import sys
 import time
 
 import numpy as np
-import pyarrow as pa
 
 from lakehouse_phi.synth.notes import generate_notes
 from lakehouse_phi.synth.scrub_eval import combined_python_scrub, evaluate

@@ -37,7 +37,8 @@ PATTERNS: dict[str, str] = {
              rf"|\b(?:0?[1-9]|1[0-2])\.{_DAY}\.{_YEAR}\b"
              rf"|\b{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\b"
              rf"|\b(?i:{_MONTH})\.?\s+{_DAY}(?:st|nd|rd|th)?,?\s+{_YEAR}\b"
-             rf"|\b{_DAY}\s+(?i:{_MONTH})\.?,?\s+{_YEAR}\b"),
+             rf"|\b{_DAY}\s+(?i:{_MONTH})\.?,?\s+{_YEAR}\b"
+             rf"|\b(?i:{_MONTH})\.?\s+{_DAY}(?:st|nd|rd|th)?\b"),  # month and day without a year
 }
 
 #: Order of application in ``scrub_text``.

@@ -22,7 +22,8 @@ DETECTORS = ("ssn", "phone", "email", "mrn", "date", "url", "ip")
 
 
 class ScrubTextParams(Params):
-    detectors: list[Literal["ssn", "phone", "email", "mrn", "date", "url", "ip"]] = Field(default_factory=lambda: list(DETECTORS))
+    detectors: list[Literal["ssn", "phone", "email", "mrn", "date", "url", "ip"]] = Field(
+        default_factory=lambda: list(DETECTORS))
 
 
 def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str] = DETECTORS
