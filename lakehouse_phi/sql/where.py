@@ -44,7 +44,8 @@ _ALLOWED = _OPERATORS + _FUNCTION_NODES
 _CAST_TYPES = {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.INT, exp.DataType.Type.BIGINT,
                exp.DataType.Type.SMALLINT, exp.DataType.Type.TINYINT, exp.DataType.Type.DOUBLE,
                exp.DataType.Type.FLOAT, exp.DataType.Type.DECIMAL, exp.DataType.Type.BOOLEAN,
-               exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP}
+               exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP,
+               exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPNTZ}
 #: Top-level nodes that yield a boolean (or may: a boolean column, CASE, IF, COALESCE).
 _BOOLEAN_TOP = (exp.Boolean, exp.Predicate, exp.Connector, exp.Not, exp.Xor, exp.Column, exp.Case, exp.If,
                 exp.Coalesce, exp.StartsWith)

@@ -173,3 +173,39 @@ def test_a_tricky_group_and_constant_stay_literals(spark, extras):
     _as_role(spark, {"o'brien"})
     assert _sql_values(spark, "mask_extras_label", values, "STRING") == [TRICKY_CONST, TRICKY_CONST, None]
     assert _sql_values(spark, "filter_extras", values, "STRING") == [False, False, True]
+
+
+#: Accepted wheres (as in tests/unit/test_sql_where.py): sqlglot's normalized form must mean on Spark exactly
+#: what the author's text means on Spark.
+WHERES = ["true", "s IN ('NY', 'NJ')", "s IS NOT NULL", "coalesce(n, 0) < 30 AND s = 'NY'",
+          "upper(s) = 'NY' OR lower(s) LIKE 'n%'", "n BETWEEN 1 AND 10",
+          "CASE WHEN n > 1 THEN s = 'NY' ELSE FALSE END", "year(d) >= 2020 AND month(d) = 1",
+          "d > date_add(date'2021-01-01', -30)", "trim(s) <> '' AND length(s) < 5", "substring(s, 1, 1) = 'N'",
+          "s rlike '^N'", "n % 2 = 0 AND n * 2 - 1 > 0", "s = 'it\\'s'", "cast(n as string) = '1'",
+          "if(n > 1, true, false)", "datediff(d, date'2020-01-01') > 3", "s <=> NULL", "quarter(d) = 1",
+          "date_trunc('MONTH', d) = d", "left(s, 1) = 'N' AND right(s, 1) = 'Y'", "s || 'x' = 'NYx'",
+          "startswith(s, 'N')", "floor(n / 2) = 1 AND ceil(n / 2) = 2", "abs(n - 5) > 2",
+          "to_date('2020-01-01') = d", "day(d) = 1", "date_sub(d, 1) < d", "s ILIKE 'ny'",
+          "cast(d as timestamp) < current_timestamp()"]
+ROWS = [("NY", date(2020, 1, 1), 3), ("nj", date(2021, 5, 17), 12), ("it's", date(2019, 12, 31), None),
+        (None, None, 0), ("", date(2020, 2, 1), 2)]
+
+
+def test_normalized_wheres_mean_what_was_written(spark):
+    from lakehouse_phi.sql.where import check_where
+
+    spark.createDataFrame(list(enumerate(ROWS)), "i INT, r STRUCT<s: STRING, d: DATE, n: INT>") \
+        .selectExpr("i", "r.s AS s", "r.d AS d", "r.n AS n").createOrReplaceTempView("sqlx_where")
+    probes, direct = [], []
+    for k, where in enumerate(WHERES):
+        checked = check_where(where, ["s", "d", "n"])
+        assert checked.sql is not None, (where, checked.problems)
+        spark.sql(f"CREATE OR REPLACE TEMPORARY FUNCTION sqlx_probe{k}(s STRING, d DATE, n INT) RETURNS BOOLEAN "
+                  f"RETURN ({checked.sql})")
+        probes.append(f"sqlx_probe{k}(s, d, n) AS f{k}")
+        direct.append(f"({where}) AS w{k}")
+    got = spark.sql(f"SELECT i, {', '.join(probes + direct)} FROM sqlx_where ORDER BY i").collect()
+    assert len(got) == len(ROWS)
+    for k, where in enumerate(WHERES):
+        assert [r[f"f{k}"] for r in got] == [r[f"w{k}"] for r in got], where
+        spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS sqlx_probe{k}")
