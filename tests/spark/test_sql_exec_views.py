@@ -21,6 +21,7 @@ import yaml
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
 from lakehouse_phi.sql.compile import compile_policy
 from lakehouse_phi.sql.quoting import string
+from lakehouse_phi.sql.session import apply, dry_run, rollback
 from lakehouse_phi.transforms.base import ColumnContext
 from lakehouse_phi.transforms.encrypt import Encrypt
 
@@ -32,7 +33,7 @@ GROUPS = {"admins": {"phi-admins"}, "billing": {"phi-billing"}, "clinicians": {"
           "researchers": {"research-analysts"}, "nobody": set()}
 
 
-def _policy() -> LoadedPolicy:
+def _policy(change=None) -> LoadedPolicy:
     data = yaml.safe_load(Path("conf/policy.yaml").read_text())
     gov = data["governance"]
     gov["function_schema"] = f"spark_catalog.{SCHEMAS['governance']}"
@@ -41,6 +42,8 @@ def _policy() -> LoadedPolicy:
         _, schema, table = name.split(".")
         renamed[f"spark_catalog.{SCHEMAS[schema]}.{table}"] = spec
     gov["tables"] = renamed
+    if change is not None:
+        change(renamed)
     return LoadedPolicy(policy_from_data(data, "test"), "1" * 64, "test")
 
 
@@ -79,8 +82,9 @@ def views(spark, tmp_path_factory):
     spark.createDataFrame([(1, "medicare", "ACCT-000123", Decimal("12.50")), (2, "Aetna", "99", Decimal("1.00"))],
                           "id INT, payer STRING, account_number STRING, amount DECIMAL(12,2)",
                           ).write.format("parquet").saveAsTable(f"spark_catalog.{gold}.claims")
-    for st in compiled.apply:
-        spark.sql(st.sql)
+    lines: list[str] = []
+    assert apply(spark, compiled, progress=lines.append) == len(compiled.apply) == 13
+    assert lines[0] == "[1/13] create_function main.silver.patients.ssn".replace("main.silver", f"spark_catalog.{silver}")
     yield compiled
     for schema in SCHEMAS.values():
         spark.sql(f"DROP DATABASE IF EXISTS spark_catalog.{schema} CASCADE")
@@ -133,19 +137,43 @@ def test_encounters_and_claims_views_per_role(spark, views, role, encounters, cl
 
 
 def test_apply_is_idempotent_and_rollback_removes_everything(spark, views):
-    for st in views.apply:  # a second apply replaces in place
-        spark.sql(st.sql)
+    apply(spark, views)  # a second apply replaces in place
     _bind(spark, GROUPS["billing"])
     assert len(_read(spark, P_VIEW)) == 2
     show = f"SHOW USER FUNCTIONS IN spark_catalog.{SCHEMAS['governance']}"
     assert len([r[0] for r in spark.sql(show).collect() if SCHEMAS["governance"] in r[0]]) == 10
-    for st in views.rollback:
-        spark.sql(st.sql)
+    assert rollback(spark, views) == 13
     for schema in ("silver", "gold"):
         left = [r.tableName for r in spark.sql(f"SHOW TABLES IN spark_catalog.{SCHEMAS[schema]}").collect()]
         assert not [t for t in left if t.endswith("_governed")]
     assert not [r[0] for r in spark.sql(show).collect() if SCHEMAS["governance"] in r[0]]
-    for st in views.rollback:  # rollback twice is harmless
-        spark.sql(st.sql)
-    for st in views.apply:  # and apply works again afterwards (other tests in this module may run later)
-        spark.sql(st.sql)
+    rollback(spark, views)  # rollback twice is harmless
+    apply(spark, views)  # and apply works again afterwards
+
+
+def test_dry_run_passes_on_the_real_tables(spark, views):
+    for target in ("dynamic-views", "databricks"):
+        assert dry_run(spark, compile_policy(_policy(), target)) == []
+
+
+def test_dry_run_finds_type_mismatch_missing_column_missing_table_and_bad_body(spark, views):
+    silver = f"spark_catalog.{SCHEMAS['silver']}"
+
+    def change(tables):
+        tables[f"{silver}.patients"]["masks"]["age"]["type"] = "long"
+        tables[f"{silver}.patients"]["masks"]["nope"] = {"otherwise": "hide"}
+        tables[f"{silver}.missing"] = {"masks": {"x": {"otherwise": "hide"}}}
+
+    bad = _policy(change)
+    problems = dry_run(spark, compile_policy(bad, "databricks"))
+    assert f"{silver}.patients.age: the table has int, the policy says bigint" in problems
+    assert f"{silver}.patients.nope: no such column" in problems
+    assert any(p.startswith(f"{silver}.missing: cannot read the table") for p in problems)
+    spark.sql("DROP FUNCTION spark_catalog.default.secret")  # the engine now refuses the decrypt body
+    try:
+        problems = dry_run(spark, compile_policy(_policy(), "databricks"))
+        assert [p.split(":")[0] for p in problems] == [f"spark_catalog.{SCHEMAS['governance']}.mask_patients_ssn"]
+    finally:
+        key = string(base64.b64encode(KEY).decode())
+        spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.secret(s STRING, k STRING) RETURNS STRING "
+                  f"RETURN CASE WHEN s = 'phi-keys' AND k = 'ssn-dek' THEN {key} END")

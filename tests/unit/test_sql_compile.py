@@ -64,18 +64,8 @@ def test_sql_policies_folder_is_what_the_worked_example_compiles_to(capsys):
 
 
 # ------------------------------------------------------------------------------------- what sqlglot parses
-_ID = r"`(?:[^`]|``)+`"
-_NAME = rf"{_ID}(?:\.{_ID}){{0,2}}"
-#: The Unity Catalog statements sqlglot 30 parses only as an opaque Command: checked by these, in full.
-STRICT = {
-    "set_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} SET MASK {_NAME}"),
-    "set_row_filter": re.compile(rf"ALTER TABLE {_NAME} SET ROW FILTER {_NAME} ON \({_ID}(?:, {_ID})*\)"),
-    "drop_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} DROP MASK"),
-    "drop_row_filter": re.compile(rf"ALTER TABLE {_NAME} DROP ROW FILTER"),
-}
-#: Statements sqlglot models, and the node it must parse each into.
-PARSED = {"create_function": (exp.Create, "FUNCTION"), "create_view": (exp.Create, "VIEW"),
-          "drop_function": (exp.Drop, "FUNCTION"), "drop_view": (exp.Drop, "VIEW")}
+from lakehouse_phi.sql.generator import Statement  # noqa: E402
+from lakehouse_phi.sql.verify import PARSED, STRICT, verify  # noqa: E402
 
 
 def _statements():
@@ -90,6 +80,7 @@ def _statements():
                          ids=lambda v: v if isinstance(v, str) else getattr(v, "kind", ""))
 def test_every_statement_parses_or_matches_the_strict_check(which, target, st):
     assert ";" not in st.sql.replace("';'", "")  # one statement each
+    assert verify(st) is None
     if st.kind in STRICT:
         assert STRICT[st.kind].fullmatch(st.sql), st.sql
         tree = sqlglot.parse(st.sql, read="databricks")
@@ -106,6 +97,19 @@ def test_every_statement_parses_or_matches_the_strict_check(which, target, st):
     # sqlglot's rendering of it is a fixpoint: nothing was swallowed as opaque text
     again = tree.sql(dialect="databricks")
     assert sqlglot.parse_one(again, read="databricks").sql(dialect="databricks") == again
+
+
+@pytest.mark.parametrize("st", [
+    Statement("ALTER TABLE `t` ALTER COLUMN `c` SET MASK `f`; DROP TABLE `t`", "set_mask"),
+    Statement("ALTER TABLE t ALTER COLUMN `c` SET MASK `f`", "set_mask"),
+    Statement("ALTER TABLE `t` SET ROW FILTER `f` ON (`a`, b)", "set_row_filter"),
+    Statement("ALTER TABLE `t` DROP ROW FILTER -- x", "drop_row_filter"),
+    Statement("CREATE OR REPLACE FUNCTION `f`(`x` STRING) RETURNS STRING RETURN `x`; SELECT 1", "create_function"),
+    Statement("DROP TABLE `f`", "drop_function"),
+    Statement("SELECT 1", "select"),
+])
+def test_verify_refuses_malformed_statements(st):
+    assert verify(st) is not None
 
 
 def test_function_bodies_call_only_builtins_and_the_two_bindings():

@@ -1,0 +1,87 @@
+"""Run compiled governance SQL on a Spark session (a Databricks notebook, or local Spark in tests).
+
+No PySpark import here: ``spark`` is whatever session the caller has. ``progress`` receives one line per step
+(statement kinds and the governed object, never data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lakehouse_phi.errors import JobRefused
+from lakehouse_phi.sql.compile import Compiled
+from lakehouse_phi.sql.dialects import TARGETS
+from lakehouse_phi.sql.generator import Statement
+from lakehouse_phi.sql.verify import verify
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def dry_run(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> list[str]:
+    """Everything that can be checked without changing the catalog; the problems found (empty: ready to apply).
+
+    1. every statement, statically (:func:`lakehouse_phi.sql.verify.verify`);
+    2. every function body, by the engine: created as a session-scoped temporary function and dropped again (this
+       resolves every built-in, ``is_account_group_member`` and ``secret``, and checks the return type);
+    3. every governed table exists, with each masked and row-filter column of the type the policy declares.
+    """
+    problems = [f"{st.about}: {msg}" for st in compiled.apply + compiled.rollback if (msg := verify(st))]
+    progress(f"static check: {len(compiled.apply) + len(compiled.rollback)} statements, {len(problems)} problems")
+    gen = TARGETS[compiled.target]()
+    for fn in compiled.ir.functions:
+        try:
+            spark.sql(gen.create_function(fn, temporary=True).sql)
+            spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS `{fn.name.leaf}`")
+        except Exception as exc:  # noqa: BLE001 - the engine's own message, which names no data
+            problems.append(f"{fn.name}: the engine refuses the function: {str(exc).splitlines()[0][:300]}")
+    progress(f"function bodies: {sum(1 for _ in compiled.ir.functions)} checked by the engine")
+    for table in compiled.ir.tables:
+        try:
+            schema = {f.name.lower(): f.dataType.simpleString() for f in spark.table(table.name.sql()).schema.fields}
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{table.name}: cannot read the table ({str(exc).splitlines()[0][:200]})")
+            continue
+        wanted = [(m.column, m.sql_type) for m in table.masks]
+        if table.row_filter is not None:
+            wanted += list(table.row_filter.params)
+        for col, sql_type in wanted:
+            found = schema.get(col.lower())
+            if found is None:
+                problems.append(f"{table.name}.{col}: no such column")
+            elif found.replace(" ", "").lower() != _spark_type(sql_type):
+                problems.append(f"{table.name}.{col}: the table has {found}, the policy says {sql_type.lower()}")
+    progress(f"tables: {len(compiled.ir.tables)} checked; {len(problems)} problems in all")
+    return problems
+
+
+def _spark_type(sql_type: str) -> str:
+    return {"STRING": "string", "INT": "int", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean",
+            "DATE": "date", "TIMESTAMP": "timestamp"}.get(sql_type, sql_type.lower().replace(" ", ""))
+
+
+def run_statements(spark: Any, statements: list[Statement], progress: Progress = _quiet) -> int:
+    """Run ``statements`` in order with ``spark.sql``; stop at the first failure (raised as :class:`JobRefused`
+    naming the statement). Returns how many ran."""
+    for i, st in enumerate(statements, 1):
+        progress(f"[{i}/{len(statements)}] {st.kind} {st.about}")
+        try:
+            spark.sql(st.sql)
+        except Exception as exc:  # noqa: BLE001
+            raise JobRefused(f"statement {i} ({st.kind} {st.about}) failed; statements 1..{i - 1} were applied. "
+                             f"Engine: {str(exc).splitlines()[0][:300]}") from None
+    return len(statements)
+
+
+def apply(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> int:
+    """Create the functions, then bind them (idempotent: applying twice gives the same state)."""
+    return run_statements(spark, compiled.apply, progress)
+
+
+def rollback(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> int:
+    """Unbind, then drop the functions (``IF EXISTS``: harmless when already rolled back)."""
+    return run_statements(spark, compiled.rollback, progress)
