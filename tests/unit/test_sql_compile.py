@@ -232,3 +232,15 @@ def test_validate_reports_where_problems_through_build_ir(tmp_path):
     done = _run("validate", str(bad))
     assert done.returncode == 2
     assert "governance.tables.main.silver.patients.row_filter.rules.2.where: unknown column 'ssn'" in done.stderr
+
+
+def test_governance_notebook_is_a_databricks_source_notebook_using_the_api():
+    text = (ROOT / "notebooks" / "02_governance.py").read_text()
+    assert text.startswith("# Databricks notebook source\n")
+    assert text.count("# COMMAND ----------") >= 6
+    tree = compile(text, "02_governance.py", "exec", flags=0, dont_inherit=True)
+    assert tree is not None
+    import lakehouse_phi.sql.session as session
+
+    for name in ("apply", "dry_run", "rollback"):
+        assert f"{name}(spark, compiled" in text and callable(getattr(session, name))
