@@ -22,6 +22,7 @@ dbutils.widgets.text("input", "", "Landing path (blank: the policy's)")
 dbutils.widgets.text("bronze", "", "Bronze table or path (blank: the policy's)")
 dbutils.widgets.text("quarantine", "", "Quarantine table or path (blank: the policy's)")
 dbutils.widgets.text("audit", "", "Audit table or path (blank: beside bronze)")
+dbutils.widgets.dropdown("allow_insecure", "false", ["false", "true"], "Local runs only: allow insecure config")
 
 # COMMAND ----------
 
@@ -44,6 +45,7 @@ result = run_ingest(spark, loaded, dbutils.widgets.get("table"), IngestOptions(
     quarantine=widget("quarantine"),
     audit=widget("audit"),
     table_format="delta",
+    allow_insecure=dbutils.widgets.get("allow_insecure") == "true",
     fetchers=Fetchers(dbutils=lambda: dbutils),
     progress=print,
 ))

@@ -27,18 +27,16 @@ from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
 from lakehouse_phi.spark.session import functions, is_connect
+from lakehouse_phi.transforms import detectors
 
 RUN_ID_COL = "_ingest_run_id"
 INGESTED_AT_COL = "_ingested_at"
 QUARANTINED_AT_COL = "_quarantined_at"
 TABLE_FORMATS = ("delta", "parquet")
 
-#: Patterns for the scan of non-PHI columns (Java regex, evaluated by Spark on a sample; only counts come back).
-SCAN_PATTERNS = {
-    "ssn": r"\b\d{3}-\d{2}-\d{4}\b",
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
-    "phone": r"(\+1[ .-]?)?(\(\d{3}\)\s?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b",
-}
+#: The scrub_text detectors that the sampled scan of non-PHI columns applies (RE2 patterns that Java's regex reads
+#: the same way; evaluated by Spark, only counts come back).
+SCAN_DETECTORS = ("ssn", "email", "phone")
 
 
 @dataclass
@@ -177,13 +175,18 @@ def set_table_properties(spark: Any, target: str, props: Mapping[str, str]) -> N
 def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> Any:
     """Read the landing data with a ``_source_file`` column (``_metadata.file_path`` where the engine has it,
     else one read per file, tagged). Raises :class:`JobRefused` naming the path and the Spark error class."""
+    fix = "check source.path and source.format, or pass --input"
+    local = _local(path)
+    if local is not None and not glob.glob(local):
+        raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {fix}")
     reader = spark.read.format(fmt).options(**options)
     try:
         df = reader.load(path)
         columns = df.columns
     except Exception as exc:
-        raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); check "
-                         f"source.path and source.format, or pass --input") from None
+        raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); {fix}") from None
+    if not columns:  # some engines read a missing or empty location as an empty frame
+        raise JobRefused(f"cannot read the source {path!r} as {fmt}: no columns (empty or missing); {fix}")
     F = functions(spark)
     try:
         tagged = df.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
@@ -191,7 +194,6 @@ def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> 
         return tagged, columns
     except Exception:
         pass
-    local = _local(path)
     files = sorted(f for f in glob.glob(os.path.join(local, "**", "*"), recursive=True)
                    if os.path.isfile(f) and not os.path.basename(f).startswith(("_", ".")))
     if local is None or not files:
@@ -206,6 +208,51 @@ def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> 
 
 
 # -------------------------------------------------------------------------------------------------- the job
+@dataclass
+class Prepared:
+    """The masked frame of one ingest (one row per source row, ``_phi_errors`` empty for bronze rows)."""
+
+    selected: Any
+    masked: Any
+    dropped: list[str]
+    phi_scan: dict[str, dict[str, int]]
+
+
+def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
+    """Read the source, stop on schema drift, scan non-PHI columns, and bind the fused mask pass (lazily).
+
+    Raises:
+        JobRefused: unreadable source, a declared column missing, an undeclared column under
+            ``on_unclassified: fail``, or PHI-looking values in non-PHI columns under ``phi_scan.on_detect: fail``.
+    """
+    spec, table = plan.spec, plan.table
+    df, source_columns = read_source(spark, spec.source.format, source_path, spec.source.options)
+    declared = list(spec.columns)
+    undeclared = [c for c in source_columns if c not in spec.columns and not c.startswith("_corrupt")]
+    missing = [c for c in declared if c not in source_columns]
+    if missing:
+        raise JobRefused(f"declared column(s) missing from the source {source_path}: {', '.join(missing)}; "
+                         f"fix the extract or the policy's tables.{table}.columns")
+    if undeclared and spec.on_unclassified == "fail":
+        raise JobRefused(f"source column(s) not declared in tables.{table}.columns: {', '.join(undeclared)}; "
+                         "declare each (with phi: and an ingest strategy if it may hold PHI) or set "
+                         f"tables.{table}.on_unclassified: drop")
+    F = functions(spark)
+    selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
+    scan = _phi_scan(selected, spec)
+    flagged = {c: k for c, k in scan.items() if any(k.values())}
+    if flagged and spec.phi_scan.on_detect == "fail":
+        summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
+                            for c, k in flagged.items())
+        raise JobRefused(f"non-PHI column(s) hold values that look like PHI ({summary}); classify them with phi: "
+                         f"and a strategy, or set tables.{table}.phi_scan.on_detect: warn")
+    if flagged:
+        print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
+              f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
+    masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
+    return Prepared(selected=selected, masked=masked, dropped=undeclared, phi_scan=scan)
+
+
 def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOptions | None = None) -> IngestResult:
     """Run the bronze ingest for ``tables.<table>`` of the policy. See the module docstring for the steps.
 
@@ -242,38 +289,14 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         key_specs = {**policy.keys, **opts.key_overrides}
         keys = load_keys(key_specs, key_needs(spec), opts.fetchers)
         plan = TablePlan(loaded, table, keys)
-        # 3. read and check the source's columns against the policy
+        # 3-5. read, check the source's columns against the policy, scan non-PHI columns, and mask
         say(f"reading {spec.source.format} from {source_path}")
-        df, source_columns = read_source(spark, spec.source.format, source_path, spec.source.options)
-        declared = list(spec.columns)
-        undeclared = [c for c in source_columns if c not in spec.columns and not c.startswith("_corrupt")]
-        missing = [c for c in declared if c not in source_columns]
-        if missing:
-            raise JobRefused(f"declared column(s) missing from the source {source_path}: {', '.join(missing)}; "
-                             f"fix the extract or the policy's tables.{table}.columns")
-        if undeclared:
-            if spec.on_unclassified == "fail":
-                raise JobRefused(f"source column(s) not declared in tables.{table}.columns: {', '.join(undeclared)}; "
-                                 "declare each (with phi: and an ingest strategy if it may hold PHI) or set "
-                                 f"tables.{table}.on_unclassified: drop")
-            details["dropped_columns"] = undeclared
+        prepared = prepare(spark, plan, source_path)
+        masked = prepared.masked
+        details["phi_scan"] = prepared.phi_scan
+        if prepared.dropped:
+            details["dropped_columns"] = prepared.dropped
         F = functions(spark)
-
-        selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
-        # 4. sampled scan of non-PHI columns for values that look like PHI
-        scan = _phi_scan(selected, spec)
-        details["phi_scan"] = scan
-        flagged = {c: k for c, k in scan.items() if any(k.values())}
-        if flagged and spec.phi_scan.on_detect == "fail":
-            summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
-                                for c, k in flagged.items())
-            raise JobRefused(f"non-PHI column(s) hold values that look like PHI ({summary}); classify them with phi: "
-                             f"and a strategy, or set tables.{table}.phi_scan.on_detect: warn")
-        if flagged:
-            print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
-                  f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
-        # 5. parse, check and mask in one Arrow pass
-        masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
         if not is_connect(spark):
             masked = masked.persist()
         has_errors = F.size(F.col(ERRORS_COL)) > 0
@@ -319,7 +342,7 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
             "lakehouse_phi.audit_hash": sealed["hash"]})
     return IngestResult(run_id=run_id, table=table, rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
                         rows_inserted=rows_inserted, rows_quarantined=rows_quarantined, quarantine_reasons=reasons,
-                        columns=plan.column_report(), phi_scan=details["phi_scan"], conf_findings=findings,
+                        columns=plan.column_report(), phi_scan=prepared.phi_scan, conf_findings=findings,
                         bronze=bronze, quarantine=quarantine, audit=audit_target, event=sealed)
 
 
@@ -358,7 +381,7 @@ def _phi_scan(selected: Any, spec: Any) -> dict[str, dict[str, int]]:
     if not cols or spec.phi_scan.sample_rows == 0:
         return {}
     aggs = [F.sum(F.col(f"`{c}`").rlike(p).cast("int")).alias(f"{c}\u0001{k}")
-            for c in cols for k, p in SCAN_PATTERNS.items()]
+            for c in cols for k, p in ((k, detectors.PATTERNS[k]) for k in SCAN_DETECTORS)]
     row = selected.limit(spec.phi_scan.sample_rows).agg(*aggs).collect()[0]
     out: dict[str, dict[str, int]] = {}
     for name, value in row.asDict().items():
