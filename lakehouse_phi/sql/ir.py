@@ -145,7 +145,7 @@ class _Checker:
         self.problems.append(Problem(place, message))
 
     def ident(self, value: str, place: str, what: str) -> bool:
-        if IDENT_RE.match(value) and len(value) <= MAX_IDENT:
+        if IDENT_RE.fullmatch(value) and len(value) <= MAX_IDENT:  # fullmatch: `$` alone allows a final \n
             return True
         self.add(place, f"{what} {value!r} is not a plain SQL identifier (letters, digits and _, not starting with a "
                         f"digit, at most {MAX_IDENT} characters); rename it")

@@ -84,7 +84,7 @@ def test_table_name_injections_exit_2(tmp_path, capsys, table):
     assert f"governance.tables.{table}" in err
 
 
-@pytest.mark.parametrize("column", ["ss`n", "ssn'", "ssn) RETURN 1; --", "s sn", "1ssn"])
+@pytest.mark.parametrize("column", ["ss`n", "ssn'", "ssn) RETURN 1; --", "s sn", "1ssn", "ssn\n"])
 def test_mask_column_injections_exit_2(tmp_path, capsys, column):
     data = _data()
     masks = data["governance"]["tables"][PATIENTS]["masks"]
