@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 #: Policy column types. ``decimal(p,s)`` is matched by :data:`DECIMAL_RE`.
 SIMPLE_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp")
@@ -102,6 +102,14 @@ class IngestRule(BaseModel):
                 out["justification"] = data["justification"]
             return out
         return data
+
+    @model_serializer
+    def _as_written(self) -> dict[str, Any]:
+        """Dump in the policy file's shape: ``{strategy, **params[, justification]}``."""
+        out: dict[str, Any] = {"strategy": self.strategy, **self.params}
+        if self.justification is not None:
+            out["justification"] = self.justification
+        return out
 
 
 class ColumnSpec(Strict):
@@ -227,6 +235,11 @@ class Rendering(BaseModel):
         if kind == "decrypt" and not (isinstance(arg, str) and re.fullmatch(r"[^.\s]+\.[^.\s]+", arg)):
             raise ValueError(f"found {arg!r}; decrypt names the ingest column as TABLE.COLUMN")
         return {"kind": kind, "arg": arg}
+
+    @model_serializer
+    def _as_written(self) -> str | dict[str, Any]:
+        """Dump in the policy file's shape: ``NAME`` or ``{NAME: ARG}``."""
+        return self.kind if self.arg is None else {self.kind: self.arg}
 
 
 class MaskRule(Strict):

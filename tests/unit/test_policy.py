@@ -135,3 +135,9 @@ def test_decrypt_needs_a_databricks_key():
 def test_unreadable_policy_file_exit_2(tmp_path):
     out = run_cli("validate", str(tmp_path / "missing.yaml"))
     assert out.returncode == 2 and "cannot read" in out.stderr
+
+
+def test_a_dumped_policy_loads_back():
+    policy = load_policy(EXAMPLE).policy
+    again = policy_from_data(policy.model_dump(by_alias=True, exclude_none=True))
+    assert again == policy
