@@ -286,3 +286,31 @@ def test_databricks_notebook_code_runs_locally(sail, tmp_path):
     result = ns["result"]
     assert result.rows_read == 300 == result.rows_written + result.rows_quarantined
     assert len(delta_rows(tmp_path / "bronze")) == result.rows_written
+
+
+# ------------------------------------------------------------------------------ PHI-looking values in non-PHI columns
+def _policy_with_scan(tmp: Path, on_detect: str) -> Path:
+    text = EXAMPLE.read_text().replace(
+        "    record_key: [claim_id]\n", f"    record_key: [claim_id]\n    phi_scan: {{sample_rows: 1000, on_detect: {on_detect}}}\n")
+    path = tmp / f"policy-{on_detect}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("on_detect", ["warn", "fail"])
+def test_phi_looking_values_in_a_non_phi_column_are_reported(tmp_path, on_detect):
+    claims = synth.generate("claims", 300, seed=4)
+    claims = synth.inject(claims, "payer", "call 555-201-7788 or jane.roe@mail.example", list(range(0, 300, 10)))
+    synth.write_tables(tmp_path, {"claims": claims})
+    out = cli("ingest", str(_policy_with_scan(tmp_path, on_detect)), "--table", "claims", "--engine", "sail",
+              "--allow-insecure", "--input", str(tmp_path / "landing" / "claims"), "--bronze", str(tmp_path / "bronze"),
+              "--audit", str(tmp_path / "audit.jsonl"), "--format", "json")
+    event = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
+    assert "555-201-7788" not in out.stderr + out.stdout + json.dumps(event)
+    if on_detect == "warn":
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads(out.stdout)["phi_scan"]["payer"] == {"ssn": 0, "email": 30, "phone": 30}
+        assert event["details"]["phi_scan"]["payer"]["phone"] == 30 and "payer" in out.stderr
+    else:
+        assert out.returncode == 1 and "payer: 30 email, 30 phone" in out.stderr
+        assert event["event"] == "ingest_refused" and not (tmp_path / "bronze").exists()
