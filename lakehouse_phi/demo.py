@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     out_console.print(s)
     out_console.print(f"audit trail {audit}: {'intact' if verified.ok else 'BROKEN: ' + verified.reason}, "
                       f"{verified.events} events · governance SQL: {len(compiled)} files in {root / 'sql'} · {elapsed:.1f} s")
-    out_console.print(f"bronze tables under {root / 'bronze'} ({fmt}); read them with Spark or "
-                      f"`python -c \"import deltalake; print(deltalake.DeltaTable('{root / 'bronze' / tables[0]}')"
-                      ".to_pyarrow_table())\"`")
+    out_console.print(f"bronze tables under {root / 'bronze'} ({fmt}); read them with Spark, or delta-rs: "
+                      f"`python -c \"from lakehouse_phi.deltars import read_delta; "
+                      f"print(read_delta('{root / 'bronze' / tables[0]}'))\"`")
     summary.update(audit=audit, audit_ok=verified.ok, audit_events=verified.events, sql=compiled,
                    table_format=fmt, seconds=round(elapsed, 1), conf_errors=conf_errors)
     if args.format == "json":

@@ -341,12 +341,12 @@ def _delta_rows_local(path: str | Path) -> list[dict]:
     """Rows of a Delta trail through delta-rs (no Spark); object-store URIs use the usual environment
     credentials."""
     try:
-        from deltalake import DeltaTable
+        from lakehouse_phi.deltars import read_delta
     except ImportError:
         raise UsageError(f"audit trail {path}: reading a Delta trail without Spark needs deltalake: "
                          "pip install 'lakehouse-phi[local]'") from None
     try:
-        table = DeltaTable(str(path)).to_pyarrow_table(columns=[n for n, _ in DELTA_COLUMNS])
+        table = read_delta(path, [n for n, _ in DELTA_COLUMNS])
     except Exception as exc:  # noqa: BLE001 - delta-rs raises several types
         raise UsageError(f"audit trail {path}: not a readable Delta audit table ({type(exc).__name__}); pass the "
                          "directory the ingest job wrote (--audit)") from None

@@ -15,6 +15,7 @@ from deltalake.exceptions import CommitFailedError  # noqa: E402
 
 from lakehouse_phi.audit import DeltaSink, canonical_json, new_event, open_sink, read_trail, verify, verify_trail  # noqa: E402
 from lakehouse_phi.audit.chain import event_hash  # noqa: E402
+from lakehouse_phi.deltars import read_delta  # noqa: E402
 from lakehouse_phi.audit.sinks import DELTA_COLUMNS  # noqa: E402
 from lakehouse_phi.errors import JobRefused  # noqa: E402
 
@@ -39,7 +40,7 @@ def trail(sail, tmp_path_factory):
 
 
 def rows_of(path: str) -> list[dict]:
-    return DeltaTable(path).to_pyarrow_table().to_pylist()
+    return read_delta(path).to_pylist()
 
 
 def copy_with(rows: list[dict], dest: str, mode: str = "error") -> str:

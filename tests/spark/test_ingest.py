@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from lakehouse_phi.deltars import read_delta
+
 from lakehouse_phi import synth
 from lakehouse_phi.engine.plan import ERRORS_COL, TablePlan, key_needs
 from lakehouse_phi.keys.providers import Fetchers, load_keys
@@ -40,7 +42,7 @@ def options(tmp: Path, table: str, **kw) -> IngestOptions:
 
 
 def delta_rows(path: Path) -> list[dict]:
-    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    return read_delta(path).to_pylist()
 
 
 @pytest.fixture(scope="module")
