@@ -54,7 +54,7 @@ def cells(path: Path) -> list[str]:
 def run_notebook(path: Path, spark: Any, widgets: dict[str, str], secrets: dict[tuple[str, str], str]) -> dict:
     shown: list[Any] = []
     ns: dict[str, Any] = {"spark": spark, "dbutils": LocalDbutils(widgets, secrets), "display": shown.append,
-                          "__name__": "__notebook__"}
+                          "displayHTML": shown.append, "__name__": "__notebook__"}
     for source in cells(path):
         exec(compile(source, str(path), "exec"), ns)  # noqa: S102 - the notebook under test
     ns["_displayed"] = shown
