@@ -1,0 +1,78 @@
+"""Microbenchmarks without Spark, on one core: every ingest strategy over generated values, the fused
+``TablePlan.process`` of ``patients``, and a cProfile of it.
+
+Each strategy is measured as the plan binds it to the first column of the example policy that uses it (so with
+that column's parameters and a realistic value mix), on values already parsed to the column's type.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from lakehouse_phi import synth
+from lakehouse_phi.engine.plan import TablePlan
+from lakehouse_phi.engine.types import parse
+
+from bench_data import example_policy, plan_for
+
+
+def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _typed(plan: TablePlan, data: pa.Table) -> dict[str, pa.Array]:
+    return {c: parse(data.column(c).combine_chunks(), s.type)[0] for c, s in plan.spec.columns.items()}
+
+
+def strategy_rates(values: int = 200_000, seed: int = 7) -> dict[str, float]:
+    """Values per second of each strategy (name -> rate), best of 3, on ``values`` values."""
+    loaded = example_policy()
+    rates: dict[str, float] = {}
+    for table in ("patients", "encounters", "claims"):
+        plan = plan_for(loaded, table)
+        typed = _typed(plan, synth.generate(table, values, seed=seed, patients=max(1, values // 3)))
+        for out in plan.outputs:
+            name = out.strategy.name
+            if name in rates:
+                continue
+            column = typed[out.source]
+            others = {c: typed[c] for c in out.strategy.needs_columns(out.strategy.params)}
+
+            def run(s=out.strategy, v=column, o=others):
+                bad = s.invalid(v)
+                s.apply(v, o)
+                return bad
+
+            run()
+            rates[name] = values / best_of(run)
+    return rates
+
+
+def plan_rate(rows: int = 100_000, seed: int = 7) -> tuple[float, list[dict]]:
+    """Rows per second of the fused ``patients`` plan on one core, and its top costs by cProfile (own time)."""
+    plan = plan_for(example_policy(), "patients")
+    batch = synth.generate("patients", rows, seed=seed).combine_chunks().to_batches()[0]
+    plan.process(batch)
+    rate = rows / best_of(lambda: plan.process(batch))
+    prof = cProfile.Profile()
+    prof.enable()
+    plan.process(batch)
+    prof.disable()
+    stats = pstats.Stats(prof, stream=io.StringIO()).sort_stats("tottime")
+    top = []
+    for (file, line, func), (_cc, calls, own, cum, _callers) in sorted(
+            stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:10]:
+        where = f"{file.rsplit('/site-packages/', 1)[-1].rsplit('/lakehouse_phi/', 1)[-1]}:{line}"
+        top.append({"function": f"{where}({func})", "calls": calls, "own_s": round(own, 4), "cum_s": round(cum, 4)})
+    return rate, top
