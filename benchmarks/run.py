@@ -39,7 +39,8 @@ from micro import plan_rate, strategy_rates  # noqa: E402
 
 TARGETS = {"hmac_vs_sha2": (">=", 0.3), "hmac_vs_row_udf": (">=", 2.0), "policy_vs_row_udf": (">=", 2.5),
            "masked_vs_unmasked": ("<=", 1.3)}
-QUERY = ("SELECT state, year(dob) AS birth_year, count(*) AS n, avg(age) AS mean_age, max(phone) AS a_phone "
+#: Patients per state and birth year: how many, their mean age, how many have a phone on file (adults only).
+QUERY = ("SELECT state, year(dob) AS birth_year, count(*) AS patients, avg(age) AS mean_age, count(phone) AS phones "
          "FROM {table} WHERE age >= 18 GROUP BY state, year(dob)")
 ROLE_GROUPS = ("phi-billing",)
 #: Arrow batch size for the mapInArrow variants (spark.sql.execution.arrow.maxRecordsPerBatch).
@@ -220,10 +221,14 @@ def governed_query(spark, silver: Path, repeat: int, say) -> dict:
     spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW governed_patients AS SELECT {select} FROM silver_patients{where}")
     masked_sql, plain_sql = QUERY.format(table="governed_patients"), QUERY.format(table="silver_patients")
     say("timing the governed query")
-    for sql in (masked_sql, plain_sql):
-        spark.sql(sql).collect()
-    masked = timed(lambda: spark.sql(masked_sql).collect(), repeat)
-    plain = timed(lambda: spark.sql(plain_sql).collect(), repeat)
+    # sub-second queries: warm both up twice, then alternate them so both see the same machine state
+    masked, plain = float("inf"), float("inf")
+    for _ in range(2):
+        for sql in (masked_sql, plain_sql):
+            spark.sql(sql).collect()
+    for _ in range(max(5, repeat)):
+        masked = min(masked, timed(lambda: spark.sql(masked_sql).collect(), 1))
+        plain = min(plain, timed(lambda: spark.sql(plain_sql).collect(), 1))
     plan = spark.sql(masked_sql)._jdf.queryExecution().optimizedPlan().toString()
     return {"masked_query_s": round(masked, 4), "unmasked_query_s": round(plain, 4), "query": QUERY,
             "query_role_groups": list(ROLE_GROUPS),
