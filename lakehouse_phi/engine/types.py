@@ -6,6 +6,7 @@ array of failures, so the row can be quarantined with a reason that names the co
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -58,7 +59,7 @@ def parse(values: pa.Array, policy_type: str) -> tuple[pa.Array, pa.Array]:
     values = pc.if_else(pc.fill_null(blank, False), pa.scalar(None, pa.string()), values)
     target = arrow_type(policy_type)
     if policy_type == "string":
-        return values, pa.array([False] * len(values), pa.bool_())
+        return values, pa.array(np.zeros(len(values), dtype=bool))
     stripped = pc.utf8_trim_whitespace(values)
     if policy_type in _INT_RANGES:
         # shape first, at most 19 significant digits, then an exact range check through decimal(38,0)
@@ -81,7 +82,13 @@ def parse(values: pa.Array, policy_type: str) -> tuple[pa.Array, pa.Array]:
         return typed, _fail_where(ok, values)
     if policy_type == "date":
         shape = pc.match_substring_regex(stripped, _DATE_RE)
-        parsed = pc.strptime(_null_unless(shape, stripped), format="%Y-%m-%d", unit="s", error_is_null=True)
+        candidates = _null_unless(shape, stripped)
+        try:  # fast path: Arrow's cast rejects a whole batch with any impossible date (2021-02-30, month 13)
+            typed = pc.cast(candidates, pa.date32())
+            return typed, _fail_where(pc.is_valid(typed), values)
+        except pa.ArrowInvalid:
+            pass
+        parsed = pc.strptime(candidates, format="%Y-%m-%d", unit="s", error_is_null=True)
         # strptime normalizes 2021-02-30 to 2021-03-02: require the round trip to give the same text back
         back = pc.strftime(parsed, format="%Y-%m-%d")
         ok = pc.and_(shape, pc.equal(back, stripped))

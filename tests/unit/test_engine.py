@@ -92,3 +92,17 @@ def test_result_schema_matches_output(patients_plan):
     assert batch.schema.equals(patients_plan.result_schema()), batch.schema
     assert key_needs(patients_plan.spec) and patients_plan.column_report()["ssn"] == {"strategy": "encrypt",
                                                                                      "key_version": 3}
+
+
+@pytest.mark.parametrize("batch", [
+    ["2024-02-29", "1999-12-31", None, "  2000-01-01 "],      # every value valid: Arrow's cast takes the batch
+    ["2024-02-29", "2019-02-29", "2021-04-31", "2000-01-01"],  # impossible days: the strict round-trip path
+])
+def test_both_date_paths_agree_on_what_is_a_date(batch):
+    typed, bad = parse(pa.array(batch, pa.string()), "date")
+    strict = {"2024-02-29", "1999-12-31", "2000-01-01"}
+    for raw, value, failed in zip(batch, typed.to_pylist(), bad.to_pylist()):
+        ok = raw is not None and raw.strip() in strict
+        assert (value is not None) == ok and failed == (raw is not None and not ok)
+        if ok:
+            assert str(value) == raw.strip()
