@@ -7,9 +7,7 @@ policy) is read from the environment for a local run, the way the tests do it.
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import yaml
 
 from lakehouse_phi.engine.plan import TablePlan, key_needs
 from lakehouse_phi.keys.providers import Fetchers, KeyRing, load_keys
+from lakehouse_phi.keys.local import local_keys, local_var
 from lakehouse_phi.policy.load import LoadedPolicy, load_policy, policy_from_data
 from lakehouse_phi.policy.model import KeySpec
 
@@ -28,25 +27,15 @@ POLICY_PATH = ROOT / "conf" / "policy.yaml"
 PARQUET_FILES = 8
 
 
-def _b64(label: str) -> str:
-    return base64.b64encode(hashlib.sha256(label.encode()).digest()).decode()
-
-
 def demo_env() -> tuple[dict[str, str], dict[str, KeySpec]]:
-    """An environment holding a test key for every key of the example policy, and the override that reads the
-    ``databricks``-provider key ``phi-dek`` from that environment."""
-    env = {
-        "LAKEHOUSE_PHI_PSEUDONYM_KEY": _b64("pseudonym"),
-        "LAKEHOUSE_PHI_DATE_SHIFT_KEY": _b64("date-shift"),
-        "LAKEHOUSE_PHI_FPE_KEY": _b64("fpe"),
-        "LAKEHOUSE_PHI_DEK": _b64("dek"),
-    }
-    return env, {"phi-dek": KeySpec(provider="env", ref="LAKEHOUSE_PHI_DEK", version=3)}
+    """Fixed local keys for every key of the example policy, and the override that reads the ``databricks``-provider
+    key ``phi-dek`` from that environment."""
+    return local_keys(example_policy().policy, seed="lakehouse-phi-benchmark")
 
 
 def dek_b64() -> str:
-    """Standard base64 of the test ``phi-dek`` (what ``secret('phi-keys', 'ssn-dek')`` returns in the benchmark)."""
-    return demo_env()[0]["LAKEHOUSE_PHI_DEK"]
+    """Standard base64 of the local ``phi-dek`` (what ``secret('phi-keys', 'ssn-dek')`` returns in the benchmark)."""
+    return demo_env()[0][local_var("phi-dek")]
 
 
 def example_policy() -> LoadedPolicy:

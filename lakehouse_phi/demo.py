@@ -8,10 +8,8 @@ random, made for this process only.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import shutil
 import sys
 import time
@@ -35,20 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def _demo_keys(policy: Any) -> dict:
-    """Random key material for every key of the policy, in this process's environment; databricks-provider keys
-    are read from the environment for this local run."""
-    from lakehouse_phi.policy.model import KeySpec
-
-    overrides = {}
-    for name, spec in policy.keys.items():
-        var = spec.ref if spec.provider == "env" else "LAKEHOUSE_PHI_DEMO_" + name.upper().replace("-", "_")
-        os.environ[var] = base64.b64encode(secrets.token_bytes(32)).decode()
-        if spec.provider != "env":
-            overrides[name] = KeySpec(provider="env", ref=var, version=spec.version)
-    return overrides
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -56,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lakehouse_phi.audit.sinks import verify_trail
     from lakehouse_phi.confcheck import check_session
+    from lakehouse_phi.keys.local import local_keys
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.spark.cli import default_table_format
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
@@ -69,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.out).resolve()
     for sub in ("landing", "bronze", "quarantine", "audit", "sql"):
         shutil.rmtree(root / sub, ignore_errors=True)
-    overrides = _demo_keys(loaded.policy)
+    env, overrides = local_keys(loaded.policy)  # random, for this process only
+    os.environ.update(env)
     tables = list(loaded.policy.tables)
     results, summary = {}, {"policy": loaded.name, "policy_sha256": loaded.sha256, "out": str(root), "tables": {}}
 

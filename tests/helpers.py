@@ -1,28 +1,20 @@
-"""Test helpers: fixed demo keys and the example policy's path."""
+"""Test helpers: the example policy's path and fixed local keys for it."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from pathlib import Path
 
+from lakehouse_phi.keys.local import local_keys, local_var
+from lakehouse_phi.policy import load_policy
 from lakehouse_phi.policy.model import KeySpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "conf" / "policy.yaml"
-
-
-def _b64(label: str) -> str:
-    return base64.b64encode(hashlib.sha256(label.encode()).digest()).decode()
+#: where the local runs read the databricks-provider key ``phi-dek`` from
+DEK_VAR = local_var("phi-dek")
 
 
 def demo_env() -> tuple[dict[str, str], dict[str, KeySpec]]:
-    """Environment with a key for every key of the example policy, and the override that reads the
-    databricks-provider key from the environment for local runs."""
-    env = {
-        "LAKEHOUSE_PHI_PSEUDONYM_KEY": _b64("pseudonym"),
-        "LAKEHOUSE_PHI_DATE_SHIFT_KEY": _b64("date-shift"),
-        "LAKEHOUSE_PHI_FPE_KEY": _b64("fpe"),
-        "LAKEHOUSE_PHI_DEK": _b64("dek"),
-    }
-    return env, {"phi-dek": KeySpec(provider="env", ref="LAKEHOUSE_PHI_DEK", version=3)}
+    """Fixed key material for every key of the example policy (the same in every process), and the override that
+    reads the databricks-provider key from the environment."""
+    return local_keys(load_policy(EXAMPLE).policy, seed="lakehouse-phi-tests")

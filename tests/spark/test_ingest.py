@@ -21,10 +21,10 @@ from lakehouse_phi.engine.plan import ERRORS_COL, TablePlan, key_needs
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.spark.ingest import IngestOptions, prepare, run_ingest
-from tests.helpers import EXAMPLE, ROOT, demo_env
+from tests.helpers import DEK_VAR, EXAMPLE, ROOT, demo_env
 
 ENV, OVERRIDES = demo_env()
-KEY_ARGS = ["--key", "phi-dek=env:LAKEHOUSE_PHI_DEK"]
+KEY_ARGS = ["--key", f"phi-dek=env:{DEK_VAR}"]
 BIN = Path(sys.executable).parent
 
 
@@ -278,11 +278,11 @@ def test_databricks_notebook_code_runs_locally(sail, tmp_path):
     from tests.notebook import run_notebook
 
     synth.write_landing(tmp_path, {"claims": 300}, seed=8, malformed_rate=0.02)
-    secrets = {("phi-keys", "ssn-dek"): ENV["LAKEHOUSE_PHI_DEK"]}
+    secrets = {("phi-keys", "ssn-dek"): ENV[DEK_VAR]}
     widgets = {"policy": str(EXAMPLE), "table": "claims", "input": str(tmp_path / "landing" / "claims"),
                "bronze": str(tmp_path / "bronze"), "quarantine": str(tmp_path / "quarantine"),
                "audit": str(tmp_path / "audit")}
-    os.environ.update({k: v for k, v in ENV.items() if k != "LAKEHOUSE_PHI_DEK"})
+    os.environ.update({k: v for k, v in ENV.items() if k != DEK_VAR})
     widgets["allow_insecure"] = "true"  # pysail reports no io-encryption setting; a local run says so explicitly
     ns = run_notebook(ROOT / "notebooks" / "01_bronze_ingest.py", spark=sail, widgets=widgets, secrets=secrets)
     result = ns["result"]
