@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_data import (ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes,  # noqa: E402
                         plan_for, write_landing_parquet)
+from micro import best_of as timed  # noqa: E402
 from micro import plan_rate, strategy_rates  # noqa: E402
 
 TARGETS = {"hmac_vs_sha2": (">=", 0.3), "hmac_vs_row_udf": (">=", 2.0), "policy_vs_row_udf": (">=", 2.5),
@@ -111,15 +112,6 @@ def start_spark():
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     return spark
-
-
-def timed(action, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def noop(df) -> None:
