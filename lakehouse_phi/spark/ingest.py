@@ -18,7 +18,6 @@ import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
@@ -426,7 +425,3 @@ def _audit_refusal(spark: Any, target: str, base_event: dict, exc: BaseException
     except Exception as audit_exc:  # the refusal itself is what the user must see
         print(f"lakehouse-phi: could not record the refusal in the audit trail {target} "
               f"({type(audit_exc).__name__})", file=sys.stderr)
-
-
-def timestamp() -> str:
-    return datetime.now(timezone.utc).isoformat()
