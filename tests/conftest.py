@@ -41,3 +41,26 @@ def sail():
     session = remote_session(start_sail())
     yield session
     session.stop()
+
+
+_SPARK_DIR = os.path.join(os.path.dirname(__file__), "spark")
+_SLOW_FILES = ("test_benchmark_smoke.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Lanes by folder: everything under ``tests/spark`` is ``spark`` (it starts a JVM or a Spark Connect server);
+    the benchmark smoke test is also ``slow`` (run apart: ``pytest -m slow``). Tests on the classic session run
+    before those on Spark Connect / pysail, so the classic JVM never starts on a machine loaded by gRPC servers."""
+    for item in items:
+        path = str(item.fspath)
+        if path.startswith(_SPARK_DIR):
+            item.add_marker(pytest.mark.spark)
+        if os.path.basename(path) in _SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+    def order(item) -> int:
+        if not str(item.fspath).startswith(_SPARK_DIR):
+            return 0
+        return 1 if "spark" in getattr(item, "fixturenames", ()) else 2
+
+    items.sort(key=order)

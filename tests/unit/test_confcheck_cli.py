@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -117,8 +116,8 @@ def test_invalid_json_exit_2(capsys, tmp_path):
     assert "not valid JSON" in capsys.readouterr().err
 
 
-def test_no_pyspark_and_fast():
-    """check-conf must not import PySpark and must answer in well under a second (measured loosely here)."""
+def test_no_pyspark():
+    """check-conf must not import PySpark (its speed is measured in benchmarks/run.py, not here)."""
     script = (
         "import sys, time; t = time.perf_counter()\n"
         "from lakehouse_phi.cli import main\n"
@@ -128,8 +127,5 @@ def test_no_pyspark_and_fast():
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules\n"
         "print('ELAPSED', time.perf_counter() - t, file=sys.stderr)\n"
     )
-    start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    wall = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
-    assert wall < 3.0, f"check-conf took {wall:.2f}s"
