@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
-from lakehouse_phi.policy.model import ColumnSpec, IngestRule, Policy, Rendering, TableSpec
+from lakehouse_phi.policy.model import RESERVED_COLUMNS, ColumnSpec, IngestRule, Policy, Rendering, TableSpec
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,10 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
                                            f"tables.{table}.columns"))
     if rule.strategy == "keep" and col.phi and not rule.justification:
         problems.append(Problem(place, "strategy keep on a PHI column needs justification: (why it may stay raw)"))
+    if rule.strategy == "keep" and col.phi and not col.pattern and out_col in policy.tables[table].columns:
+        problems.append(Problem(place.rsplit(".", 1)[0] + ".pattern",
+                                "strategy keep on a PHI column needs a pattern: so that a value shifted in from "
+                                "another column cannot pass raw (e.g. pattern: '^\\d{3}-\\d{3}-\\d{4}$')"))
     if rule.justification is not None and rule.strategy != "keep":
         problems.append(Problem(f"{place}.justification", "justification is only for strategy keep"))
 
@@ -170,6 +174,16 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
                 problems.append(Problem(dplace, f"output column {dname!r} is already produced elsewhere in {base}"))
             outputs.setdefault(dname, dplace)
             _check_rule(policy, name, dname, col, drule, dplace, problems)
+    for cname in table.columns:
+        if cname in RESERVED_COLUMNS:
+            problems.append(Problem(f"{base}.columns.{cname}", f"{cname!r} is reserved for a column the package adds "
+                                                               f"({', '.join(RESERVED_COLUMNS)}); rename it"))
+    for cname, col in table.columns.items():
+        for dname in col.derive:
+            if dname in RESERVED_COLUMNS:
+                problems.append(Problem(f"{base}.columns.{cname}.derive.{dname}",
+                                        f"{dname!r} is reserved for a column the package adds; rename it"))
+    _check_incremental(policy, name, table, problems)
     for i, key_col in enumerate(table.record_key):
         if key_col not in table.columns:
             problems.append(Problem(f"{base}.record_key.{i}", f"found {key_col!r}, not a declared column"))
@@ -180,6 +194,47 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
             problems.append(Problem(f"{base}.record_key.{i}", f"column {key_col!r} is masked with {strategy}, which "
                                                               "does not give one stable value per record; use hmac, "
                                                               "fpe or keep for a merge key"))
+
+
+def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
+    """The second wave's table keys: incremental bronze, safe release, retention."""
+    base = f"tables.{name}"
+    keys = ", ".join(policy.keys) or "none"
+    if table.sequence_by is not None:
+        if table.bronze_mode != "latest":
+            problems.append(Problem(f"{base}.sequence_by", "sequence_by orders versions of a key for bronze_mode: "
+                                                           "latest; remove it or set bronze_mode: latest"))
+        if table.sequence_by not in table.columns:
+            problems.append(Problem(f"{base}.sequence_by", f"found {table.sequence_by!r}, not a declared column"))
+    if table.bronze_mode == "latest" and not table.record_key:
+        problems.append(Problem(f"{base}.bronze_mode", "bronze_mode: latest keeps one row per record key; declare "
+                                                       f"{base}.record_key"))
+    fp = table.fingerprint_key_name
+    if fp is None:
+        problems.append(Problem(f"{base}.fingerprint_key", "no key for _row_fingerprint: the table has no hmac to "
+                                                           "take it from; name an HMAC key (fingerprint_key: NAME)"))
+    elif fp not in policy.keys:
+        problems.append(Problem(f"{base}.fingerprint_key", f"found {fp!r}, which is not declared under keys: "
+                                                           f"(declared: {keys})"))
+    qi = [c for c, s in table.columns.items() if s.quasi_identifier]
+    sensitive = [c for c, s in table.columns.items() if s.sensitive]
+    for c, s in table.columns.items():
+        if s.quasi_identifier and s.sensitive:
+            problems.append(Problem(f"{base}.columns.{c}", "a column is a quasi_identifier or sensitive, not both"))
+    if table.risk is not None:
+        if not qi:
+            problems.append(Problem(f"{base}.risk", "risk needs at least one column with quasi_identifier: true"))
+        if table.risk.l > 1 and not sensitive:
+            problems.append(Problem(f"{base}.risk.l", "l > 1 needs at least one column with sensitive: true"))
+    if table.export is not None:
+        outputs = {o for c, s in table.columns.items() for o in (c, *s.derive)}
+        for i, c in enumerate(table.export.columns):
+            if c not in outputs:
+                problems.append(Problem(f"{base}.export.columns.{i}", f"found {c!r}, not a bronze output column of "
+                                                                      f"{base}"))
+        if table.export.signing_key not in policy.keys:
+            problems.append(Problem(f"{base}.export.signing_key", f"found {table.export.signing_key!r}, which is not "
+                                                                  f"declared under keys: (declared: {keys})"))
 
 
 def _ingest_rule_of(policy: Policy, ref: str) -> tuple[ColumnSpec, IngestRule] | None:
@@ -259,6 +314,9 @@ def check_policy(policy: Policy) -> list[Problem]:
     for name, table in policy.tables.items():
         _check_table(policy, name, table, problems)
     _check_governance(policy, problems)
+    if policy.audit is not None and policy.audit.key not in policy.keys:
+        problems.append(Problem("audit.key", f"found {policy.audit.key!r}, which is not declared under keys: "
+                                             f"(declared: {', '.join(policy.keys) or 'none'})"))
     return problems
 
 
@@ -279,7 +337,7 @@ def _salvage_table(table: Any, ok: Any) -> dict | None:
 def _salvage(data: dict) -> Policy | None:
     """The sections of a policy that parse on their own, so cross-references are checked even when another part
     of the file has a shape error (all problems of a file are reported together)."""
-    from lakehouse_phi.policy.model import Governance, KeySpec
+    from lakehouse_phi.policy.model import AuditSpec, Governance, KeySpec
 
     def ok(model: type[BaseModel], value: Any) -> bool:
         try:
@@ -299,6 +357,7 @@ def _salvage(data: dict) -> Policy | None:
         "groups": {k: str(v) for k, v in groups.items()},
         "tables": {k: t for k, t in ((k, _salvage_table(v, ok)) for k, v in tables.items()) if t is not None},
         "governance": data.get("governance") if ok(Governance, data.get("governance")) else None,
+        "audit": data.get("audit") if ok(AuditSpec, data.get("audit")) else None,
     }
     try:
         return Policy.model_validate(salvaged)

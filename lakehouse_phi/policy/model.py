@@ -22,6 +22,10 @@ PHI_CATEGORIES = (
     "device_id", "url", "ip", "biometric", "photo", "free_text", "other",
 )
 
+#: Columns the package adds to bronze and quarantine rows: a policy may not declare them.
+RESERVED_COLUMNS = ("_phi_errors", "_source_file", "_ingest_run_id", "_ingested_at", "_quarantined_at",
+                    "_row_fingerprint", "_key_versions")
+
 #: A SQL identifier part as the generated SQL accepts it (quoted with backticks there).
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -56,10 +60,28 @@ class Strict(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------------- keys
+KEY_PROVIDERS = ("env", "file", "databricks", "aws-secrets-manager", "aws-kms")
+
+
 class KeySpec(Strict):
-    provider: Literal["env", "file", "databricks", "aws-secrets-manager"]
+    """A named key: where its material is (``provider``/``ref``), its ``version``, and older versions still readable
+    (``previous: {VERSION: REF}``, same provider)."""
+
+    provider: Literal["env", "file", "databricks", "aws-secrets-manager", "aws-kms"]
     ref: str = Field(min_length=1)
     version: int = Field(default=1, ge=1)
+    previous: dict[int, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _previous_versions(self) -> KeySpec:
+        for v, ref in self.previous.items():
+            if v < 1 or v >= self.version:
+                raise ValueError(f"previous version {v} must be between 1 and version - 1 ({self.version - 1})")
+            if not isinstance(ref, str) or not ref:
+                raise ValueError(f"previous version {v} needs a non-empty ref")
+            if self.provider == "databricks" and not re.fullmatch(r"[^/\s]+/[^/\s]+", ref):
+                raise ValueError(f"found previous ref {ref!r} (version {v}); a databricks key ref is 'scope/key'")
+        return self
 
     @model_validator(mode="after")
     def _databricks_ref(self) -> KeySpec:
@@ -120,6 +142,10 @@ class ColumnSpec(Strict):
     ingest: IngestRule | None = None
     derive: dict[str, IngestRule] = Field(default_factory=dict)
     description: str | None = None
+    #: Safe release: a quasi-identifier (part of the equivalence class for k-anonymity) / a sensitive attribute
+    #: (l-diversity is measured over it).
+    quasi_identifier: bool = False
+    sensitive: bool = False
 
     _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
 
@@ -166,6 +192,21 @@ class PhiScanSpec(Strict):
     on_detect: Literal["warn", "fail"] = "warn"
 
 
+class RiskSpec(Strict):
+    """Safe release: the smallest equivalence class (``k``) and the fewest distinct sensitive values within a class
+    (``l``) a released table must reach."""
+
+    k: int = Field(default=2, ge=1)
+    l: int = Field(default=1, ge=1)  # noqa: E741 - the literature's name
+
+
+class ExportSpec(Strict):
+    """Safe release: the columns an export may carry, and the key (an Ed25519 PKCS#8 PEM) that signs it."""
+
+    columns: list[str] = Field(min_length=1)
+    signing_key: str = Field(min_length=1)
+
+
 class TableSpec(Strict):
     source: SourceSpec
     bronze: str = Field(min_length=1)
@@ -174,10 +215,38 @@ class TableSpec(Strict):
     on_unclassified: Literal["fail", "drop"] = "fail"
     phi_scan: PhiScanSpec = Field(default_factory=PhiScanSpec)
     columns: dict[str, ColumnSpec] = Field(min_length=1)
+    # --- incremental bronze
+    #: history: every distinct version of a record is kept | latest: one row per record key (MERGE).
+    bronze_mode: Literal["history", "latest"] = "history"
+    #: latest only: the column that orders several versions of one key within a batch (newest wins).
+    sequence_by: str | None = None
+    #: The key of ``_row_fingerprint``; default: the key of the record key's hmac.
+    fingerprint_key: str | None = None
+    #: Above this fraction of quarantined rows the job writes no bronze rows and exits 1.
+    max_quarantine_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: hash (default): ``_source_file`` holds a keyed hash of the path | path: the path itself.
+    source_file: Literal["hash", "path"] = "hash"
+    # --- safe release
+    risk: RiskSpec | None = None
+    export: ExportSpec | None = None
+    # --- key lifecycle
+    retention_days: int | None = Field(default=None, ge=1)
 
     @property
     def quarantine_target(self) -> str:
         return self.quarantine or f"{self.bronze}_quarantine"
+
+    @property
+    def fingerprint_key_name(self) -> str | None:
+        """``fingerprint_key``, else the key of the record key's hmac, else the first hmac key of the table."""
+        if self.fingerprint_key:
+            return self.fingerprint_key
+        hmac_keys = [(name, rule.params.get("key")) for name, col in self.columns.items()
+                     for rule in (col.effective_ingest, *col.derive.values()) if rule.strategy == "hmac"]
+        for name, key in hmac_keys:
+            if name in self.record_key and isinstance(key, str):
+                return key
+        return next((key for _, key in hmac_keys if isinstance(key, str)), None)
 
 
 # ------------------------------------------------------------------------------------------------ governance
@@ -304,10 +373,29 @@ class Governance(Strict):
 
 
 # ------------------------------------------------------------------------------------------------------ root
+class AuditSpec(Strict):
+    """``audit: {key: NAME}``: events are sealed with HMAC-SHA256 under that key."""
+
+    key: str = Field(min_length=1)
+
+
+#: A policy name: it reaches table properties, SQL headers and audit events, so only a safe charset.
+POLICY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
 class Policy(Strict):
     version: Literal[1]
     name: str = Field(min_length=1)
+    audit: AuditSpec | None = None
     keys: dict[str, KeySpec] = Field(default_factory=dict)
     groups: dict[str, str] = Field(default_factory=dict)
     tables: dict[str, TableSpec] = Field(default_factory=dict)
     governance: Governance | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not POLICY_NAME_RE.fullmatch(v):
+            raise ValueError(f"found {v!r}; a policy name is 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or "
+                             "digit)")
+        return v

@@ -137,10 +137,14 @@ def test_redact_constant_and_policy_name(tmp_path, capsys):
     lits = [lit.this for lit in sqlglot.parse_one(fn, read="databricks").find_all(exp.Literal) if lit.is_string]
     assert "x'); DROP TABLE t; --" in lits
     data["governance"]["tables"][PATIENTS]["masks"]["ssn"]["otherwise"] = {"redact": "${hivevar:x}"}
-    data["name"] = "clinical\nDROP TABLE x; --"
     rc, _, err = _compile(tmp_path, data, capsys)
     assert rc == 2
-    assert f"governance.tables.{PATIENTS}.masks.ssn.otherwise" in err and "name: policy name" in err
+    assert f"governance.tables.{PATIENTS}.masks.ssn.otherwise" in err
+    for bad_name in ("clinical\nDROP TABLE x; --", "x', 'lakehouse_phi.audit_hash' = 'forged", "a b", ""):
+        data["name"] = bad_name
+        rc, _, err = _compile(tmp_path, data, capsys)
+        assert rc == 2
+        assert "  - name: " in err, err
 
 
 def test_every_problem_is_reported_together():
