@@ -1,7 +1,7 @@
 """The bronze ingest job: pre-flight -> keys -> read -> drift check -> PHI scan -> parse/check/mask in one
 ``mapInArrow`` pass -> quarantine -> bronze (merged on ``record_key``) -> audit event.
 
-The same function runs from the CLI, ``spark-submit`` (:mod:`lakehouse_phi.spark.submit`) and Databricks
+The same function runs from the CLI, ``spark-submit`` (``jobs/bronze_ingest.py``) and Databricks
 notebooks, on classic Spark and on Spark Connect (nothing here touches ``sparkContext``). Raw values stay inside
 Spark's executors: the driver only ever sees counts, and messages name columns, rules and files, never values.
 """
@@ -9,11 +9,8 @@ Spark's executors: the driver only ever sees counts, and messages name columns, 
 from __future__ import annotations
 
 import getpass
-import glob
-import hashlib
 import json
 import os
-import re
 import sys
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,7 +22,10 @@ from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
+from lakehouse_phi.spark.read import read_source
 from lakehouse_phi.spark.session import functions, is_connect
+from lakehouse_phi.spark.targets import (_exists, _read_target, _target_ref, _write,
+                                         default_audit_target, set_table_properties)
 from lakehouse_phi.transforms import detectors
 
 RUN_ID_COL = "_ingest_run_id"
@@ -82,128 +82,6 @@ class IngestResult:
     quarantine: str
     audit: str
     event: dict
-
-
-# ------------------------------------------------------------------------------------------------- helpers
-def is_path(target: str) -> bool:
-    return "/" in target or "\\" in target or bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target))
-
-
-def _local(path: str) -> str | None:
-    """The local filesystem path of ``path`` or None for a remote URI."""
-    if path.startswith("file:"):
-        return re.sub(r"^file:(//)?", "", path)
-    return None if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path) else path
-
-
-def default_audit_target(bronze: str, table_format: str) -> str:
-    """Beside bronze: ``<dir>/_lakehouse_phi_audit`` (Delta) or ``.jsonl`` (parquet); ``<schema>.lakehouse_phi_audit``
-    for a table name."""
-    if is_path(bronze):
-        parent = bronze.rstrip("/").rsplit("/", 1)[0] if "/" in bronze.rstrip("/") else "."
-        return f"{parent}/_lakehouse_phi_audit" + (".jsonl" if table_format != "delta" else "")
-    parts = bronze.split(".")
-    return ".".join(parts[:-1] + ["lakehouse_phi_audit"])
-
-
-def _spark_error(exc: BaseException) -> str:
-    """The error class of a Spark exception, never its message (which may quote data)."""
-    for getter in ("getCondition", "getErrorClass"):
-        fn = getattr(exc, getter, None)
-        if callable(fn):
-            try:
-                value = fn()
-                if value:
-                    return str(value)
-            except Exception:  # pragma: no cover
-                pass
-    m = re.match(r"^\s*\[([A-Z0-9_.]+)\]", str(exc))
-    return m.group(1) if m else type(exc).__name__
-
-
-def _target_ref(target: str, table_format: str) -> str:
-    return f"{table_format}.`{target}`" if is_path(target) else target
-
-
-def _exists(spark: Any, target: str, table_format: str) -> bool:
-    if not is_path(target):
-        return bool(spark.catalog.tableExists(target))
-    local = _local(target)
-    if local is not None:
-        return os.path.isdir(os.path.join(local, "_delta_log")) if table_format == "delta" else (
-            os.path.isdir(local) and any(f.endswith(".parquet") for f in os.listdir(local)))
-    try:
-        spark.read.format(table_format).load(target).schema  # noqa: B018 - analysis only
-        return True
-    except Exception:
-        return False
-
-
-def _read_target(spark: Any, target: str, table_format: str) -> Any:
-    return spark.read.format(table_format).load(target) if is_path(target) else spark.table(target)
-
-
-def _write(df: Any, target: str, table_format: str, options: Mapping[str, str] | None = None) -> None:
-    writer = df.write.format(table_format).mode("append")
-    for k, v in (options or {}).items():
-        writer = writer.option(k, v)
-    if is_path(target):
-        writer.save(target)
-    else:
-        writer.saveAsTable(target)
-
-
-def set_table_properties(spark: Any, target: str, props: Mapping[str, str]) -> None:
-    """``ALTER TABLE … SET TBLPROPERTIES`` on a Delta table name or path. Where an engine cannot alter a path
-    (pysail), the path is registered under a session-local name first."""
-    assignments = ", ".join(f"'{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in sorted(props.items()))
-    try:
-        spark.sql(f"ALTER TABLE {_target_ref(target, 'delta')} SET TBLPROPERTIES ({assignments})")
-        return
-    except Exception:
-        if not is_path(target):
-            raise
-    local = _local(target)
-    location = os.path.abspath(local) if local is not None else target
-    alias = "lakehouse_phi_t_" + hashlib.sha256(location.encode()).hexdigest()[:16]
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {alias} USING delta LOCATION '{location}'")
-    spark.sql(f"ALTER TABLE {alias} SET TBLPROPERTIES ({assignments})")
-
-
-# --------------------------------------------------------------------------------------------------- reading
-def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> Any:
-    """Read the landing data with a ``_source_file`` column (``_metadata.file_path`` where the engine has it,
-    else one read per file, tagged). Raises :class:`JobRefused` naming the path and the Spark error class."""
-    fix = "check source.path and source.format, or pass --input"
-    local = _local(path)
-    if local is not None and not glob.glob(local):
-        raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {fix}")
-    reader = spark.read.format(fmt).options(**options)
-    try:
-        df = reader.load(path)
-        columns = df.columns
-    except Exception as exc:
-        raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); {fix}") from None
-    if not columns:  # some engines read a missing or empty location as an empty frame
-        raise JobRefused(f"cannot read the source {path!r} as {fmt}: no columns (empty or missing); {fix}")
-    F = functions(spark)
-    try:
-        tagged = df.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
-        tagged.schema  # noqa: B018 - forces analysis on Spark Connect
-        return tagged, columns
-    except Exception:
-        pass
-    files = sorted(f for f in glob.glob(os.path.join(local, "**", "*"), recursive=True)
-                   if os.path.isfile(f) and not os.path.basename(f).startswith(("_", ".")))
-    if local is None or not files:
-        return df.withColumn(SOURCE_FILE_COL, F.lit(None).cast("string")), columns
-    parts = [spark.read.format(fmt).options(**options).load(f)
-             .withColumn(SOURCE_FILE_COL, F.lit("file:" + os.path.abspath(f)))
-             for f in files]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part, allowMissingColumns=True)
-    return out, columns
 
 
 # -------------------------------------------------------------------------------------------------- the job
