@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakehouse_phi.engine.drift import check_drift
 from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
@@ -104,16 +105,8 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
     """
     spec, table = plan.spec, plan.table
     df, source_columns = read_source(spark, spec.source.format, source_path, spec.source.options)
+    drift = check_drift(spec, table, source_columns, source_path)
     declared = list(spec.columns)
-    undeclared = [c for c in source_columns if c not in spec.columns and not c.startswith("_corrupt")]
-    missing = [c for c in declared if c not in source_columns]
-    if missing:
-        raise JobRefused(f"declared column(s) missing from the source {source_path}: {', '.join(missing)}; "
-                         f"fix the extract or the policy's tables.{table}.columns")
-    if undeclared and spec.on_unclassified == "fail":
-        raise JobRefused(f"source column(s) not declared in tables.{table}.columns: {', '.join(undeclared)}; "
-                         "declare each (with phi: and an ingest strategy if it may hold PHI) or set "
-                         f"tables.{table}.on_unclassified: drop")
     F = functions(spark)
     selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
     scan = _phi_scan(selected, spec)
@@ -127,7 +120,7 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
         print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
               f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
     masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
-    return Prepared(selected=selected, masked=masked, dropped=undeclared, phi_scan=scan)
+    return Prepared(selected=selected, masked=masked, dropped=drift.dropped, phi_scan=scan)
 
 
 def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOptions | None = None) -> IngestResult:
