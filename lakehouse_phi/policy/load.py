@@ -130,9 +130,9 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
         problems.append(Problem(f"{place}.strategy", str(exc.args[0])))
         return
     try:
-        params = cls.Params.model_validate(rule.params)
+        params = cls.params_model.model_validate(rule.params)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, cls.Params, tuple(place.split("."))))
+        problems.extend(_problems_from(exc, cls.params_model, tuple(place.split("."))))
         return
     if cls.accepts is not None and col.type not in cls.accepts:
         problems.append(Problem(f"{place}.strategy", f"{rule.strategy} does not take a {col.type} column; it takes "

@@ -19,15 +19,12 @@ RESTRICTED_PREFIXES = ("036", "059", "063", "102", "203", "556", "692", "790", "
 _ZIP = r"^\s*(?P<zip3>[0-9]{3})[0-9]{2}(?:-?[0-9]{4})?\s*$"
 
 
-class Zip3(Strategy):
+class Zip3(Strategy[NoParams]):
     name = "zip3"
-    Params = NoParams
-    key_kind = None
-    deterministic = True
     accepts = ("string",)
 
     @classmethod
-    def output_type(cls, params: NoParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: NoParams, input_type: str) -> str:
         return "string"
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:

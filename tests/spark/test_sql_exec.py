@@ -47,7 +47,7 @@ def governed(spark):
     as_role(spark, set())
     for fn in ir.functions:
         spark.sql(gen.create_function(fn, temporary=True).sql)
-    ciphertext = Encrypt(Encrypt.Params(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
+    ciphertext = Encrypt(Encrypt.params_model(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
         pa.array(list(SSN.values()), pa.string())).to_pylist()
     assert all(c != p for c, p in zip(ciphertext, SSN.values()) if p)
     spark.createDataFrame(

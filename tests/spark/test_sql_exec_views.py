@@ -67,7 +67,7 @@ def views(spark, tmp_path_factory):
               f"RETURN CASE WHEN s = 'phi-keys' AND k = 'ssn-dek' THEN {key} END")
     _bind(spark, set())
     ssn = ["123-45-6789", None, "987654321"]
-    cipher = Encrypt(Encrypt.Params(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
+    cipher = Encrypt(Encrypt.params_model(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
         pa.array(ssn, pa.string())).to_pylist()
     silver, gold = SCHEMAS["silver"], SCHEMAS["gold"]
     spark.createDataFrame(
