@@ -23,6 +23,7 @@ from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import IDENT_RE, Rendering
 from lakehouse_phi.sql.quoting import CONTROL_RE, qualified, sql_type
 from lakehouse_phi.sql.where import check_where
+from lakehouse_phi.transforms.partial import PartialParams
 
 #: Identifier length limit of Unity Catalog names.
 MAX_IDENT = 255
@@ -187,13 +188,11 @@ class _Checker:
             self.text(r.arg, place, "redact constant")
             return Show("redact", r.arg)
         if r.kind == "partial":
-            arg = {"keep_first": 0, "keep_last": 0, "mask_char": "*", "keep_domain": False, **r.arg}
+            arg = PartialParams.model_validate(r.arg).model_dump()  # the written parameters with defaults
             self.text(arg["mask_char"], place, "partial.mask_char")
             return Show("partial", arg)
         if r.kind == "decrypt":
             return Show("decrypt", self.decrypt_key(r.arg, place))
-        if r.kind == "age_cap" and r.arg["cap"] < 1:
-            self.add(place, "age_cap.cap must be at least 1")
         return Show(r.kind, r.arg)
 
     def decrypt_key(self, ref: str, place: str) -> DecryptKey | None:
