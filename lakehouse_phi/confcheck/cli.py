@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lakehouse_phi.confcheck.check import Report, check, check_policy
+    from lakehouse_phi.confcheck.check import Report, check, check_cluster_policy
     from lakehouse_phi.confcheck.sources import (
         ClusterPolicy,
         Settings,
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     reports: list[Report] = [check(base.merged(c, overrides), args.paths) for c in clusters]
     if not clusters and (args.spark_conf or args.conf or args.spark_submit):
         reports.append(check(base.merged(overrides), args.paths))
-    reports += [check_policy(p, args.paths) for p in policies]
+    reports += [check_cluster_policy(p, args.paths) for p in policies]
     report = reports[0].merged(*reports[1:])
     if args.format == "json":
         print(report.to_json())

@@ -24,10 +24,8 @@ def collect_problems(path: str) -> tuple[object | None, list[Problem]]:
         loaded = load_policy(path)
     except PolicyError as exc:
         return None, exc.problems
-    try:
-        from lakehouse_phi.sql.ir import build_ir
-    except ImportError:  # the compiler is optional for validation
-        return loaded, []
+    from lakehouse_phi.sql.ir import build_ir
+
     try:
         build_ir(loaded)
     except PolicyError as exc:

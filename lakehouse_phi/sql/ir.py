@@ -96,16 +96,6 @@ class RowFilterFunction:
 
 
 @dataclass(frozen=True)
-class Binding:
-    """``SET MASK`` (``column`` set) or ``SET ROW FILTER`` (``columns`` set) of ``function`` on ``table``."""
-
-    table: Name
-    function: Name
-    column: str | None = None
-    columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class TableIR:
     name: Name
     masks: tuple[MaskFunction, ...]
@@ -126,13 +116,6 @@ class PolicyIR:
             if t.row_filter is not None:
                 yield t.row_filter
 
-    @property
-    def bindings(self) -> Iterator[Binding]:
-        for t in self.tables:
-            for m in t.masks:
-                yield Binding(t.name, m.name, column=m.column)
-            if t.row_filter is not None:
-                yield Binding(t.name, t.row_filter.name, columns=tuple(c for c, _ in t.row_filter.params))
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -173,7 +156,7 @@ class _Checker:
 
     def groups(self, logical: list[str], place: str) -> tuple[str, ...]:
         out = []
-        for i, g in enumerate(logical):
+        for g in logical:
             account = self.policy.groups.get(g)
             if account is None:  # reported by the loader; keep going
                 continue
