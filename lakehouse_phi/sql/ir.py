@@ -20,7 +20,7 @@ from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import IDENT_RE, Rendering
+from lakehouse_phi.policy.model import IDENT_RE, Governance, GovernedTable, Rendering, RowFilterSpec
 from lakehouse_phi.sql.quoting import CONTROL_RE, qualified, sql_type
 from lakehouse_phi.sql.where import check_where
 from lakehouse_phi.transforms.partial import PartialParams
@@ -118,16 +118,22 @@ class PolicyIR:
 
 
 
-# ---------------------------------------------------------------------------------------------------- checks
-class _Checker:
+# ---------------------------------------------------------------------------------------------------- building
+class _IRBuilder:
+    """Builds the IR of one policy step by step, collecting every problem instead of stopping at the first."""
+
     def __init__(self, loaded: LoadedPolicy) -> None:
         self.loaded = loaded
         self.policy = loaded.policy
         self.problems: list[Problem] = []
+        self.schema: Name | None = None
+        #: lower-case generated function name -> the place it was generated for
+        self.functions: dict[str, str] = {}
 
     def add(self, place: str, message: str) -> None:
         self.problems.append(Problem(place, message))
 
+    # ------------------------------------------------------------------ values
     def ident(self, value: str, place: str, what: str) -> bool:
         if IDENT_RE.fullmatch(value) and len(value) <= MAX_IDENT:  # fullmatch: `$` alone allows a final \n
             return True
@@ -198,6 +204,84 @@ class _Checker:
         ok = self.text(scope, place, "secret scope") & self.text(secret, place, "secret key")
         return DecryptKey(scope, secret, ref) if ok else None
 
+    def where(self, text: str, columns: list[str], place: str) -> str | None:
+        if CONTROL_RE.search(text.replace("\n", " ").replace("\t", " ").replace("\r", " ")):
+            self.add(place, "contains a control character; remove it")
+            return None
+        result = check_where(text, columns)
+        for msg in result.problems:
+            self.add(place, msg)
+        return result.sql
+
+    # ------------------------------------------------------------------ steps
+    def table_names(self, gov: Governance) -> dict[str, Name]:
+        """Governed table (as written) -> its checked name; a table written twice (any case) is a problem."""
+        names: dict[str, Name] = {}
+        for written in gov.tables:
+            n = self.name(written, f"governance.tables.{written}", "governed table", (1, 2, 3))
+            if n is not None:
+                names[written] = n
+        seen: dict[tuple[str, ...], str] = {}
+        for written, n in names.items():
+            key = tuple(p.lower() for p in n.parts)
+            if key in seen:
+                self.add(f"governance.tables.{written}", f"same table as {seen[key]!r} (names are case-insensitive)")
+            seen.setdefault(key, written)
+        return names
+
+    def function_name(self, stem: str, place: str) -> Name | None:
+        """``<function_schema>.<stem>``, unless the schema is invalid or the name is too long or already taken."""
+        if self.schema is None:
+            return None
+        if len(stem) > MAX_IDENT:
+            self.add(place, f"the generated function name {stem!r} is longer than {MAX_IDENT} characters")
+            return None
+        if stem in self.functions:
+            self.add(place, f"the generated function name {stem!r} is also generated for {self.functions[stem]}; "
+                            "rename a column so the names differ")
+            return None
+        self.functions[stem] = place
+        return Name(self.schema.parts + (stem,))
+
+    def masks(self, tname: Name | None, stem: str, spec: GovernedTable, tplace: str) -> list[MaskFunction]:
+        out: list[MaskFunction] = []
+        seen_cols: dict[str, str] = {}
+        for col, mask in spec.masks.items():
+            mplace = f"{tplace}.masks.{col}"
+            col_ok = self.ident(col, mplace, "column")
+            if col.lower() in seen_cols:
+                self.add(mplace, f"column {col!r} is masked twice (also as {seen_cols[col.lower()]!r}; names are "
+                                 "case-insensitive)")
+                col_ok = False
+            seen_cols.setdefault(col.lower(), col)
+            cases = tuple((self.groups(r.to, f"{mplace}.rules.{i}.to"), self.show(r.show, f"{mplace}.rules.{i}.show"))
+                          for i, r in enumerate(mask.rules))
+            otherwise = self.show(mask.otherwise, f"{mplace}.otherwise")
+            fname = self.function_name(f"mask_{stem}_{col.lower()}", mplace) if tname and col_ok else None
+            if fname is not None and tname is not None:
+                out.append(MaskFunction(fname, tname, col, sql_type(mask.type), cases, otherwise))
+        return out
+
+    def row_filter(self, tname: Name | None, stem: str, rf: RowFilterSpec, tplace: str) -> RowFilterFunction | None:
+        fplace = f"{tplace}.row_filter"
+        cols_ok = True
+        lowered: set[str] = set()
+        for i, col in enumerate(rf.columns):
+            cols_ok &= self.ident(col, f"{fplace}.columns.{i}", "column")
+            if col.lower() in lowered:
+                self.add(f"{fplace}.columns.{i}", f"column {col!r} is listed twice")
+                cols_ok = False
+            lowered.add(col.lower())
+        cases = [(self.groups(r.to, f"{fplace}.rules.{i}.to"),
+                  self.where(r.where, rf.columns, f"{fplace}.rules.{i}.where")) for i, r in enumerate(rf.rules)]
+        otherwise = self.where(rf.otherwise, rf.columns, f"{fplace}.otherwise")
+        fname = self.function_name(f"filter_{stem}", fplace) if tname and cols_ok else None
+        checked = tuple((groups, where) for groups, where in cases if where is not None)
+        if fname is None or tname is None or otherwise is None or len(checked) < len(cases):
+            return None  # a problem was recorded
+        params = tuple((col, sql_type(rf.types.get(col, "string"))) for col in rf.columns)
+        return RowFilterFunction(fname, tname, params, checked, otherwise)
+
 
 def _function_names(tables: dict[str, Name]) -> dict[str, str]:
     """Governed table (as written) -> the table part of its function names (see the module docstring)."""
@@ -215,97 +299,26 @@ def _function_names(tables: dict[str, Name]) -> dict[str, str]:
 
 def build_ir(loaded: LoadedPolicy) -> PolicyIR:
     """Resolve and check ``loaded.policy.governance``. Raises :class:`PolicyError` listing every problem."""
-    c = _Checker(loaded)
+    b = _IRBuilder(loaded)
     pol = loaded.policy
-    c.text(pol.name, "name", "policy name")
+    b.text(pol.name, "name", "policy name")
     gov = pol.governance
     if gov is None:
-        if c.problems:
-            raise PolicyError(c.problems, loaded.path)
+        if b.problems:
+            raise PolicyError(b.problems, loaded.path)
         return PolicyIR(pol.name, loaded.sha256, Name(("governance",)), ())
-    schema = c.name(gov.function_schema, "governance.function_schema", "function_schema", (1, 2))
-    names: dict[str, Name] = {}
-    for written in gov.tables:
-        n = c.name(written, f"governance.tables.{written}", "governed table", (1, 2, 3))
-        if n is not None:
-            names[written] = n
-    seen_tables: dict[tuple[str, ...], str] = {}
-    for written, n in names.items():
-        key = tuple(p.lower() for p in n.parts)
-        if key in seen_tables:
-            c.add(f"governance.tables.{written}", f"same table as {seen_tables[key]!r} (names are case-insensitive)")
-        seen_tables.setdefault(key, written)
+    b.schema = b.name(gov.function_schema, "governance.function_schema", "function_schema", (1, 2))
+    names = b.table_names(gov)
     stems = _function_names(names)
-    functions: dict[str, str] = {}  # lower-case function name -> place
-
-    def function_name(stem: str, place: str) -> Name | None:
-        if schema is None:
-            return None
-        if len(stem) > MAX_IDENT:
-            c.add(place, f"the generated function name {stem!r} is longer than {MAX_IDENT} characters")
-            return None
-        if stem in functions:
-            c.add(place, f"the generated function name {stem!r} is also generated for {functions[stem]}; rename a "
-                         "column so the names differ")
-            return None
-        functions[stem] = place
-        return Name(schema.parts + (stem,))
-
     tables: list[TableIR] = []
     for written, spec in gov.tables.items():
         tplace = f"governance.tables.{written}"
         tname = names.get(written)
-        masks: list[MaskFunction] = []
-        seen_cols: dict[str, str] = {}
-        for col, mask in spec.masks.items():
-            mplace = f"{tplace}.masks.{col}"
-            col_ok = c.ident(col, mplace, "column")
-            if col.lower() in seen_cols:
-                c.add(mplace, f"column {col!r} is masked twice (also as {seen_cols[col.lower()]!r}; names are "
-                              "case-insensitive)")
-                col_ok = False
-            seen_cols.setdefault(col.lower(), col)
-            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show"))
-                          for i, r in enumerate(spec.masks[col].rules))
-            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise")
-            fname = function_name(f"mask_{stems[written]}_{col.lower()}", mplace) if tname and col_ok else None
-            if fname is not None and tname is not None:
-                masks.append(MaskFunction(fname, tname, col, sql_type(mask.type), cases, otherwise))
-        row_filter = None
-        rf = spec.row_filter
-        if rf is not None:
-            fplace = f"{tplace}.row_filter"
-            cols_ok = True
-            lowered: set[str] = set()
-            for i, col in enumerate(rf.columns):
-                cols_ok &= c.ident(col, f"{fplace}.columns.{i}", "column")
-                if col.lower() in lowered:
-                    c.add(f"{fplace}.columns.{i}", f"column {col!r} is listed twice")
-                    cols_ok = False
-                lowered.add(col.lower())
-            rcases = []
-            for i, r in enumerate(rf.rules):
-                groups = c.groups(r.to, f"{fplace}.rules.{i}.to")
-                rcases.append((groups, _where(c, r.where, rf.columns, f"{fplace}.rules.{i}.where")))
-            otherwise_where = _where(c, rf.otherwise, rf.columns, f"{fplace}.otherwise")
-            fname = function_name(f"filter_{stems[written]}", fplace) if tname and cols_ok else None
-            if fname is not None and tname is not None:
-                params = tuple((col, sql_type(rf.types.get(col, "string"))) for col in rf.columns)
-                row_filter = RowFilterFunction(fname, tname, params, tuple(rcases), otherwise_where)  # type: ignore[arg-type]
+        masks = b.masks(tname, stems.get(written, ""), spec, tplace)
+        row_filter = (b.row_filter(tname, stems.get(written, ""), spec.row_filter, tplace)
+                      if spec.row_filter is not None else None)
         if tname is not None:
             tables.append(TableIR(tname, tuple(masks), row_filter))
-    if c.problems:
-        raise PolicyError(c.problems, loaded.path)
-    assert schema is not None
-    return PolicyIR(pol.name, loaded.sha256, schema, tuple(tables))
-
-
-def _where(c: _Checker, text: str, columns: list[str], place: str) -> str | None:
-    if CONTROL_RE.search(text.replace("\n", " ").replace("\t", " ").replace("\r", " ")):
-        c.add(place, "contains a control character; remove it")
-        return None
-    result = check_where(text, columns)
-    for msg in result.problems:
-        c.add(place, msg)
-    return result.sql
-
+    if b.problems or b.schema is None:
+        raise PolicyError(b.problems, loaded.path)
+    return PolicyIR(pol.name, loaded.sha256, b.schema, tuple(tables))
