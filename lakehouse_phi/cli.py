@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from lakehouse_phi import __version__
+from lakehouse_phi.cli_common import add_format, add_verbosity
 from lakehouse_phi.errors import EXIT_USAGE, LakehousePhiError
+
+__all__ = ["COMMANDS", "add_format", "build_parser", "main"]  # add_format: kept for spark/cli.py and demo.py
 
 #: command -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but never a traceback
+    def error(self, message: str) -> NoReturn:  # exit 2 with the usage, as argparse does, but never a traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -38,6 +42,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = next((a for a in argv if a in COMMANDS), None)
     parser = _Parser(prog="lakehouse-phi", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"lakehouse-phi {__version__}")
+    add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():
@@ -46,11 +51,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser
-
-
-def add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for people (default) or JSON on stdout")
 
 
 def main(argv: list[str] | None = None) -> int:

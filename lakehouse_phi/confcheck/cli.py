@@ -16,7 +16,7 @@ from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("--spark-conf", metavar="FILE", help="a spark-defaults file (KEY VALUE or KEY=VALUE lines)")
     p.add_argument("--cluster-json", metavar="FILE", action="append", default=[],

@@ -10,7 +10,7 @@ from lakehouse_phi.errors import EXIT_OK, EXIT_USAGE, PolicyError, Problem
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     add_format(p)

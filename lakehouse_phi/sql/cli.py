@@ -19,7 +19,7 @@ _TARGET_CHOICES = ("databricks", "dynamic-views", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGET_CHOICES, default="databricks",

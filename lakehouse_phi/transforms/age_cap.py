@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from lakehouse_phi.hipaa import AGE_CAP
 from lakehouse_phi.transforms.base import Params, Strategy
 
 
 class AgeCapParams(Params):
-    cap: int = Field(default=90, ge=1)
+    cap: int = Field(default=AGE_CAP, ge=1)
 
 
 class AgeCap(Strategy[AgeCapParams]):
