@@ -306,6 +306,13 @@ def _check_governance(policy: Policy, problems: list[Problem]) -> None:
             for cname in table.row_filter.types:
                 if cname not in table.row_filter.columns:
                     problems.append(Problem(f"{tplace}.row_filter.types.{cname}", "not one of row_filter.columns"))
+    for i, grant in enumerate(gov.grants):
+        check_groups(grant.to, f"governance.grants.{i}.to")
+        for key in ("select", "modify"):
+            for j, name in enumerate(getattr(grant, key)):
+                if len(name.split(".")) != 3:
+                    problems.append(Problem(f"governance.grants.{i}.{key}.{j}", f"found {name!r}; a grant names a "
+                                                                                  "table as CATALOG.SCHEMA.TABLE"))
 
 
 def check_policy(policy: Policy) -> list[Problem]:

@@ -383,11 +383,37 @@ class RowFilterSpec(Strict):
 class GovernedTable(Strict):
     masks: dict[str, MaskSpec] = Field(default_factory=dict)
     row_filter: RowFilterSpec | None = None
+    #: What the governed relation is: each kind has its own ``ALTER`` form (a materialized view or streaming table
+    #: is altered with ``ALTER MATERIALIZED VIEW`` / ``ALTER STREAMING TABLE``).
+    kind: Literal["table", "materialized_view", "streaming_table"] = "table"
+
+
+class GrantSpec(Strict):
+    """``{to: [GROUP, ...], select: [TABLE, ...], modify: [TABLE, ...]}``: who may read (``select``) and who may
+    also write (``modify``: SELECT and MODIFY) which tables. For ``dynamic-views`` a ``select`` on a governed table
+    becomes SELECT on its ``_governed`` view and a REVOKE on the table."""
+
+    to: list[str] = Field(min_length=1)
+    select: list[str] = Field(default_factory=list)
+    modify: list[str] = Field(default_factory=list)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _something(self) -> GrantSpec:
+        if not self.select and not self.modify:
+            raise ValueError("a grant needs select: or modify: (the tables it grants)")
+        return self
 
 
 class Governance(Strict):
     function_schema: str
     tables: dict[str, GovernedTable] = Field(default_factory=dict)
+    #: Unity Catalog privileges, granted after the masks and filters are in place (see :class:`GrantSpec`).
+    grants: list[GrantSpec] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------------ root

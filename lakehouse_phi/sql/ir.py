@@ -20,8 +20,8 @@ from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import IDENT_RE, Governance, GovernedTable, Rendering, RowFilterSpec
-from lakehouse_phi.sql.quoting import CONTROL_RE, qualified, sql_type
+from lakehouse_phi.policy.model import IDENT_RE, Rendering, TableSpec
+from lakehouse_phi.sql.quoting import CONTROL_RE, qualified
 from lakehouse_phi.sql.where import check_where
 from lakehouse_phi.transforms.partial import PartialParams
 
@@ -69,30 +69,44 @@ class MaskFunction:
     name: Name
     table: Name
     column: str
-    #: The column's Spark SQL type, which the function returns (``STRING``, ``DECIMAL(12,2)``...).
-    sql_type: str
+    #: The column's (normalized) policy type, which the function takes and returns (``string``,
+    #: ``decimal(12,2)``...); each generator names it in its own SQL (:attr:`Generator.TYPE_MAPPING`).
+    type: str
     #: (account group names, rendering), tried in order.
     cases: tuple[tuple[tuple[str, ...], Show], ...]
     otherwise: Show
 
     @property
     def params(self) -> tuple[tuple[str, str], ...]:
-        return ((self.column, self.sql_type),)
+        return ((self.column, self.type),)
 
     @property
     def returns(self) -> str:
-        return self.sql_type
+        return self.type
 
 
 @dataclass(frozen=True)
 class RowFilterFunction:
     name: Name
     table: Name
+    #: (column, policy type)
     params: tuple[tuple[str, str], ...]
     #: (account group names, normalized where), tried in order.
     cases: tuple[tuple[tuple[str, ...], str], ...]
     otherwise: str
-    returns = "BOOLEAN"
+    returns = "boolean"
+
+
+@dataclass(frozen=True)
+class ColumnMeta:
+    """What a column's metadata says about it: the PHI category (``None`` when not known), how it is protected
+    (the ingest strategy), and the function masking it (governed tables)."""
+
+    column: str
+    phi: str | None
+    protection: str | None
+    mask: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,27 @@ class TableIR:
     name: Name
     masks: tuple[MaskFunction, ...]
     row_filter: RowFilterFunction | None
+    #: ``table`` | ``materialized_view`` | ``streaming_table``
+    kind: str = "table"
+    #: every masked column (policy order), with what is known about it
+    columns: tuple[ColumnMeta, ...] = ()
+
+
+@dataclass(frozen=True)
+class BronzeIR:
+    """A bronze table written by ingest (``tables.<t>.bronze``) and its PHI columns (including derived ones)."""
+
+    name: Name
+    columns: tuple[ColumnMeta, ...]
+
+
+@dataclass(frozen=True)
+class GrantIR:
+    """``GRANT <privileges> ON TABLE <table> TO <principal>`` (an account group name, as written)."""
+
+    privileges: tuple[str, ...]
+    table: Name
+    principal: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +143,8 @@ class PolicyIR:
     sha256: str
     function_schema: Name
     tables: tuple[TableIR, ...] = field(default_factory=tuple)
+    bronze: tuple[BronzeIR, ...] = field(default_factory=tuple)
+    grants: tuple[GrantIR, ...] = field(default_factory=tuple)
 
     @property
     def functions(self) -> Iterator[MaskFunction | RowFilterFunction]:
@@ -117,23 +154,16 @@ class PolicyIR:
                 yield t.row_filter
 
 
-
-# ---------------------------------------------------------------------------------------------------- building
-class _IRBuilder:
-    """Builds the IR of one policy step by step, collecting every problem instead of stopping at the first."""
-
+# ---------------------------------------------------------------------------------------------------- checks
+class _Checker:
     def __init__(self, loaded: LoadedPolicy) -> None:
         self.loaded = loaded
         self.policy = loaded.policy
         self.problems: list[Problem] = []
-        self.schema: Name | None = None
-        #: lower-case generated function name -> the place it was generated for
-        self.functions: dict[str, str] = {}
 
     def add(self, place: str, message: str) -> None:
         self.problems.append(Problem(place, message))
 
-    # ------------------------------------------------------------------ values
     def ident(self, value: str, place: str, what: str) -> bool:
         if IDENT_RE.fullmatch(value) and len(value) <= MAX_IDENT:  # fullmatch: `$` alone allows a final \n
             return True
@@ -162,7 +192,7 @@ class _IRBuilder:
 
     def groups(self, logical: list[str], place: str) -> tuple[str, ...]:
         out = []
-        for g in logical:
+        for i, g in enumerate(logical):
             account = self.policy.groups.get(g)
             if account is None:  # reported by the loader; keep going
                 continue
@@ -204,84 +234,6 @@ class _IRBuilder:
         ok = self.text(scope, place, "secret scope") & self.text(secret, place, "secret key")
         return DecryptKey(scope, secret, ref) if ok else None
 
-    def where(self, text: str, columns: list[str], place: str) -> str | None:
-        if CONTROL_RE.search(text.replace("\n", " ").replace("\t", " ").replace("\r", " ")):
-            self.add(place, "contains a control character; remove it")
-            return None
-        result = check_where(text, columns)
-        for msg in result.problems:
-            self.add(place, msg)
-        return result.sql
-
-    # ------------------------------------------------------------------ steps
-    def table_names(self, gov: Governance) -> dict[str, Name]:
-        """Governed table (as written) -> its checked name; a table written twice (any case) is a problem."""
-        names: dict[str, Name] = {}
-        for written in gov.tables:
-            n = self.name(written, f"governance.tables.{written}", "governed table", (1, 2, 3))
-            if n is not None:
-                names[written] = n
-        seen: dict[tuple[str, ...], str] = {}
-        for written, n in names.items():
-            key = tuple(p.lower() for p in n.parts)
-            if key in seen:
-                self.add(f"governance.tables.{written}", f"same table as {seen[key]!r} (names are case-insensitive)")
-            seen.setdefault(key, written)
-        return names
-
-    def function_name(self, stem: str, place: str) -> Name | None:
-        """``<function_schema>.<stem>``, unless the schema is invalid or the name is too long or already taken."""
-        if self.schema is None:
-            return None
-        if len(stem) > MAX_IDENT:
-            self.add(place, f"the generated function name {stem!r} is longer than {MAX_IDENT} characters")
-            return None
-        if stem in self.functions:
-            self.add(place, f"the generated function name {stem!r} is also generated for {self.functions[stem]}; "
-                            "rename a column so the names differ")
-            return None
-        self.functions[stem] = place
-        return Name(self.schema.parts + (stem,))
-
-    def masks(self, tname: Name | None, stem: str, spec: GovernedTable, tplace: str) -> list[MaskFunction]:
-        out: list[MaskFunction] = []
-        seen_cols: dict[str, str] = {}
-        for col, mask in spec.masks.items():
-            mplace = f"{tplace}.masks.{col}"
-            col_ok = self.ident(col, mplace, "column")
-            if col.lower() in seen_cols:
-                self.add(mplace, f"column {col!r} is masked twice (also as {seen_cols[col.lower()]!r}; names are "
-                                 "case-insensitive)")
-                col_ok = False
-            seen_cols.setdefault(col.lower(), col)
-            cases = tuple((self.groups(r.to, f"{mplace}.rules.{i}.to"), self.show(r.show, f"{mplace}.rules.{i}.show"))
-                          for i, r in enumerate(mask.rules))
-            otherwise = self.show(mask.otherwise, f"{mplace}.otherwise")
-            fname = self.function_name(f"mask_{stem}_{col.lower()}", mplace) if tname and col_ok else None
-            if fname is not None and tname is not None:
-                out.append(MaskFunction(fname, tname, col, sql_type(mask.type), cases, otherwise))
-        return out
-
-    def row_filter(self, tname: Name | None, stem: str, rf: RowFilterSpec, tplace: str) -> RowFilterFunction | None:
-        fplace = f"{tplace}.row_filter"
-        cols_ok = True
-        lowered: set[str] = set()
-        for i, col in enumerate(rf.columns):
-            cols_ok &= self.ident(col, f"{fplace}.columns.{i}", "column")
-            if col.lower() in lowered:
-                self.add(f"{fplace}.columns.{i}", f"column {col!r} is listed twice")
-                cols_ok = False
-            lowered.add(col.lower())
-        cases = [(self.groups(r.to, f"{fplace}.rules.{i}.to"),
-                  self.where(r.where, rf.columns, f"{fplace}.rules.{i}.where")) for i, r in enumerate(rf.rules)]
-        otherwise = self.where(rf.otherwise, rf.columns, f"{fplace}.otherwise")
-        fname = self.function_name(f"filter_{stem}", fplace) if tname and cols_ok else None
-        checked = tuple((groups, where) for groups, where in cases if where is not None)
-        if fname is None or tname is None or otherwise is None or len(checked) < len(cases):
-            return None  # a problem was recorded
-        params = tuple((col, sql_type(rf.types.get(col, "string"))) for col in rf.columns)
-        return RowFilterFunction(fname, tname, params, checked, otherwise)
-
 
 def _function_names(tables: dict[str, Name]) -> dict[str, str]:
     """Governed table (as written) -> the table part of its function names (see the module docstring)."""
@@ -299,26 +251,152 @@ def _function_names(tables: dict[str, Name]) -> dict[str, str]:
 
 def build_ir(loaded: LoadedPolicy) -> PolicyIR:
     """Resolve and check ``loaded.policy.governance``. Raises :class:`PolicyError` listing every problem."""
-    b = _IRBuilder(loaded)
+    c = _Checker(loaded)
     pol = loaded.policy
-    b.text(pol.name, "name", "policy name")
+    c.text(pol.name, "name", "policy name")
     gov = pol.governance
     if gov is None:
-        if b.problems:
-            raise PolicyError(b.problems, loaded.path)
+        if c.problems:
+            raise PolicyError(c.problems, loaded.path)
         return PolicyIR(pol.name, loaded.sha256, Name(("governance",)), ())
-    b.schema = b.name(gov.function_schema, "governance.function_schema", "function_schema", (1, 2))
-    names = b.table_names(gov)
+    schema = c.name(gov.function_schema, "governance.function_schema", "function_schema", (1, 2))
+    names: dict[str, Name] = {}
+    for written in gov.tables:
+        n = c.name(written, f"governance.tables.{written}", "governed table", (1, 2, 3))
+        if n is not None:
+            names[written] = n
+    seen_tables: dict[tuple[str, ...], str] = {}
+    for written, n in names.items():
+        key = tuple(p.lower() for p in n.parts)
+        if key in seen_tables:
+            c.add(f"governance.tables.{written}", f"same table as {seen_tables[key]!r} (names are case-insensitive)")
+        seen_tables.setdefault(key, written)
     stems = _function_names(names)
+    functions: dict[str, str] = {}  # lower-case function name -> place
+
+    def function_name(stem: str, place: str) -> Name | None:
+        if schema is None:
+            return None
+        if len(stem) > MAX_IDENT:
+            c.add(place, f"the generated function name {stem!r} is longer than {MAX_IDENT} characters")
+            return None
+        if stem in functions:
+            c.add(place, f"the generated function name {stem!r} is also generated for {functions[stem]}; rename a "
+                         "column so the names differ")
+            return None
+        functions[stem] = place
+        return Name(schema.parts + (stem,))
+
     tables: list[TableIR] = []
     for written, spec in gov.tables.items():
         tplace = f"governance.tables.{written}"
         tname = names.get(written)
-        masks = b.masks(tname, stems.get(written, ""), spec, tplace)
-        row_filter = (b.row_filter(tname, stems.get(written, ""), spec.row_filter, tplace)
-                      if spec.row_filter is not None else None)
+        masks: list[MaskFunction] = []
+        seen_cols: dict[str, str] = {}
+        for col, mask in spec.masks.items():
+            mplace = f"{tplace}.masks.{col}"
+            col_ok = c.ident(col, mplace, "column")
+            if col.lower() in seen_cols:
+                c.add(mplace, f"column {col!r} is masked twice (also as {seen_cols[col.lower()]!r}; names are "
+                              "case-insensitive)")
+                col_ok = False
+            seen_cols.setdefault(col.lower(), col)
+            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show"))
+                          for i, r in enumerate(spec.masks[col].rules))
+            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise")
+            fname = function_name(f"mask_{stems[written]}_{col.lower()}", mplace) if tname and col_ok else None
+            if fname is not None and tname is not None:
+                masks.append(MaskFunction(fname, tname, col, mask.type, cases, otherwise))
+        row_filter = None
+        rf = spec.row_filter
+        if rf is not None:
+            fplace = f"{tplace}.row_filter"
+            cols_ok = True
+            lowered: set[str] = set()
+            for i, col in enumerate(rf.columns):
+                cols_ok &= c.ident(col, f"{fplace}.columns.{i}", "column")
+                if col.lower() in lowered:
+                    c.add(f"{fplace}.columns.{i}", f"column {col!r} is listed twice")
+                    cols_ok = False
+                lowered.add(col.lower())
+            rcases = []
+            for i, r in enumerate(rf.rules):
+                groups = c.groups(r.to, f"{fplace}.rules.{i}.to")
+                rcases.append((groups, _where(c, r.where, rf.columns, f"{fplace}.rules.{i}.where")))
+            otherwise_where = _where(c, rf.otherwise, rf.columns, f"{fplace}.otherwise")
+            fname = function_name(f"filter_{stems[written]}", fplace) if tname and cols_ok else None
+            if fname is not None and tname is not None:
+                params = tuple((col, rf.types.get(col, "string")) for col in rf.columns)
+                row_filter = RowFilterFunction(fname, tname, params, tuple(rcases), otherwise_where)  # type: ignore[arg-type]
         if tname is not None:
-            tables.append(TableIR(tname, tuple(masks), row_filter))
-    if b.problems or b.schema is None:
-        raise PolicyError(b.problems, loaded.path)
-    return PolicyIR(pol.name, loaded.sha256, b.schema, tuple(tables))
+            metas = tuple(_governed_meta(c, tname, m) for m in masks)
+            tables.append(TableIR(tname, tuple(masks), row_filter, spec.kind, metas))
+    bronze = _bronze(c)
+    grants = _grants(c, gov)
+    if c.problems:
+        raise PolicyError(c.problems, loaded.path)
+    assert schema is not None
+    return PolicyIR(pol.name, loaded.sha256, schema, tuple(tables), bronze, grants)
+
+
+def _outputs(spec: TableSpec) -> dict[str, ColumnMeta]:
+    """Bronze output column -> its PHI category and ingest strategy (derived columns carry their source's
+    category)."""
+    out: dict[str, ColumnMeta] = {}
+    for name, col in spec.columns.items():
+        out[name] = ColumnMeta(name, col.phi, col.effective_ingest.strategy, description=col.description)
+        for dname, rule in col.derive.items():
+            out[dname] = ColumnMeta(dname, col.phi, rule.strategy)
+    return out
+
+
+def _governed_meta(c: _Checker, table: Name, mask: MaskFunction) -> ColumnMeta:
+    """A governed column's category and ingest protection, when the governed table is named like an ingest table
+    (its last part is the policy's table name or its bronze table's last part) that has the column."""
+    for tname, spec in c.policy.tables.items():
+        if table.leaf.lower() in (tname.lower(), spec.bronze.rsplit(".", 1)[-1].lower()):
+            meta = _outputs(spec).get(mask.column)
+            if meta is not None:
+                return ColumnMeta(mask.column, meta.phi, meta.protection, mask.name.leaf)
+    return ColumnMeta(mask.column, None, None, mask.name.leaf)
+
+
+def _bronze(c: _Checker) -> tuple[BronzeIR, ...]:
+    """Every bronze *table* (a target written as a path, ``/...`` or ``s3://...``, is no catalog object) with its
+    PHI columns."""
+    out = []
+    for tname, spec in c.policy.tables.items():
+        if "/" in spec.bronze or ":" in spec.bronze:
+            continue
+        name = c.name(spec.bronze, f"tables.{tname}.bronze", "bronze table", (1, 2, 3))
+        metas = tuple(m for m in _outputs(spec).values() if m.phi is not None)
+        for m in metas:
+            c.ident(m.column, f"tables.{tname}.columns.{m.column}", "column")
+            if m.description is not None:
+                c.text(m.description, f"tables.{tname}.columns.{m.column}.description", "description")
+        if name is not None and metas:
+            out.append(BronzeIR(name, metas))
+    return tuple(out)
+
+
+def _grants(c: _Checker, gov: Any) -> tuple[GrantIR, ...]:
+    out: dict[GrantIR, None] = {}
+    for i, grant in enumerate(gov.grants):
+        principals = c.groups(grant.to, f"governance.grants.{i}.to")
+        for key, privileges in (("select", ("SELECT",)), ("modify", ("SELECT", "MODIFY"))):
+            for j, written in enumerate(getattr(grant, key)):
+                name = c.name(written, f"governance.grants.{i}.{key}.{j}", "table", (3,))
+                if name is not None:
+                    out.update({GrantIR(privileges, name, p): None for p in principals})
+    return tuple(out)
+
+
+def _where(c: _Checker, text: str, columns: list[str], place: str) -> str | None:
+    if CONTROL_RE.search(text.replace("\n", " ").replace("\t", " ").replace("\r", " ")):
+        c.add(place, "contains a control character; remove it")
+        return None
+    result = check_where(text, columns)
+    for msg in result.problems:
+        c.add(place, msg)
+    return result.sql
+

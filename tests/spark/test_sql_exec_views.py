@@ -21,7 +21,7 @@ import yaml
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
 from lakehouse_phi.sql.compile import compile_policy
 from lakehouse_phi.sql.quoting import string
-from lakehouse_phi.sql.session import apply, dry_run, rollback
+from lakehouse_phi.sql.runner import apply, dry_run, rollback
 from lakehouse_phi.transforms.base import ColumnContext
 from lakehouse_phi.transforms.encrypt import Encrypt
 
