@@ -194,7 +194,11 @@ def delta_unavailable(detail: str = "") -> EngineError:
 
 
 def _spark_error(exc: BaseException) -> LakehousePhiError:
-    cond = _spark_condition(exc) or type(exc).__name__
+    found = _spark_condition(exc)
+    if found is None and type(exc).__name__ == "SparkConnectGrpcException":  # no answer, so no error class
+        return Unreachable("the Spark Connect server did not answer; check the sc://host:port URL and that the server "
+                           "is running")
+    cond = found or type(exc).__name__
     if cond.startswith("PATH_NOT_FOUND"):
         return NotFound("a path the job reads does not exist (Spark: PATH_NOT_FOUND); check --input, or the "
                         "table's source.path in the policy")
@@ -203,8 +207,5 @@ def _spark_error(exc: BaseException) -> LakehousePhiError:
     if cond.startswith("JAVA_GATEWAY_EXITED"):
         return EngineError("local Spark could not start its JVM (Spark: JAVA_GATEWAY_EXITED); install Java 17 and "
                            "set JAVA_HOME, or use --engine sail (pip install 'lakehouse-phi[local]')")
-    if "CONNECT" in cond.upper() or "Grpc" in type(exc).__name__:
-        return Unreachable(f"the Spark Connect server did not answer or refused the request (Spark: {cond}); "
-                           "check the sc:// URL and that the server is running")
     return ExternalFailure(f"Spark failed (Spark: {cond}); Spark's own message is hidden because it may quote "
                            "data values: rerun with --debug to see it")
