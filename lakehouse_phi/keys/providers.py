@@ -20,6 +20,10 @@ from lakehouse_phi.policy.model import KeySpec
 KeyKind = Literal["hmac", "aes"]
 MIN_HMAC_BYTES = 32
 AES_SIZES = (16, 24, 32)
+HOW_TO_PASS_A_KEY = ("To use another source for one run, pass --key NAME=env:VAR (base64 in an environment "
+                     "variable), --key NAME=file:PATH, --key NAME=databricks:SCOPE/KEY or "
+                     "--key NAME=aws-secrets-manager:SECRET_ID (in Python: IngestOptions(key_overrides=...)); "
+                     "make a key with `openssl rand -base64 32`")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class SecretKey:
 
 
 def _where(name: str, spec: KeySpec) -> str:
-    return f"key '{name}' (provider {spec.provider}, ref {spec.ref!r})"
+    return f"key '{name}' (keys.{name} in the policy: provider {spec.provider}, ref {spec.ref!r})"
 
 
 def _databricks_dbutils() -> Any:
@@ -176,5 +180,5 @@ def load_keys(specs: Mapping[str, KeySpec], needs: Iterable[tuple[str, KeyKind]]
         except KeyMaterialError as exc:
             errors.append(str(exc))
     if errors:
-        raise KeyMaterialError("; ".join(errors)) from None
+        raise KeyMaterialError("; ".join(errors) + f". {HOW_TO_PASS_A_KEY}") from None
     return KeyRing(found)

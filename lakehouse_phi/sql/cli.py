@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PolicyError
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 _TARGET_CHOICES = ("databricks", "databricks-abac", "dynamic-views", "all")
 
@@ -42,16 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
         return EXIT_USAGE
     targets = list(TARGETS) if args.target == "all" else [args.target]
-    try:
-        loaded = load_policy(args.policy)
-        ir = build_ir(loaded)
-    except PolicyError as exc:
-        if as_json:
-            print(json.dumps({"policy": args.policy, "valid": False,
-                              "problems": [{"place": p.place, "message": p.message} for p in exc.problems]},
-                             indent=2))
-            return EXIT_USAGE
-        raise
+    loaded = load_policy(args.policy)  # PolicyError: exit 2; with --format json, the CLI's error envelope
+    ir = build_ir(loaded)
     compiled = [compile_ir(ir, t) for t in targets]
     files = {rel: text for c in compiled for rel, text in c.files().items()}
     head = {"policy": args.policy, "name": loaded.name, "sha256": loaded.sha256, "targets": targets}

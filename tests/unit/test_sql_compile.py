@@ -346,8 +346,8 @@ def test_cli_invalid_policy_exits_2_with_places(tmp_path, capsys):
         "where: \"upper(payer) = 'MEDICARE'\"", "where: \"payer IN (SELECT payer FROM main.gold.vip)\""))
     assert main(["compile", str(bad), "--format", "json"]) == 2
     doc = json.loads(capsys.readouterr().out)
-    assert doc["valid"] is False
-    assert {p["place"] for p in doc["problems"]} == {"governance.tables.main.gold.claims.row_filter.rules.1.where"}
+    assert doc["schema_version"] == 1 and doc["error"]["code"] == "invalid_policy"
+    assert {p["place"] for p in doc["error"]["problems"]} == {"governance.tables.main.gold.claims.row_filter.rules.1.where"}
     assert main(["compile", str(bad)]) == 2
     assert "governance.tables.main.gold.claims.row_filter.rules.1.where" in capsys.readouterr().err
 
