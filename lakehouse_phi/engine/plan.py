@@ -88,7 +88,8 @@ class TablePlan:
                 params = cls.Params.model_validate(rule.params)
                 key_name = getattr(params, "key", None) if cls.key_kind else None
                 key = keys[key_name] if key_name else None
-                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type)
+                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type,
+                                    phi=col.phi)
                 self.outputs.append(OutputColumn(
                     name=out_name, source=cname, strategy=cls(params, ctx, key.material if key else None),
                     policy_type=cls.output_type(params, col.type), key_name=key_name,

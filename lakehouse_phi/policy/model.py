@@ -254,9 +254,26 @@ class TableSpec(Strict):
 RENDERINGS = ("raw", "hide", "redact", "partial", "generalize_date", "zip3", "age_cap", "decrypt")
 
 
+def _generalize_date_arg(arg: Any) -> Any:
+    """``PERIOD`` or ``{to: PERIOD[, top_code_age: N|null]}``; top_code_age left out = decided by the compiler
+    (90 on a column that is a date of birth in tables:)."""
+    periods = ("year", "quarter", "month", "week", "day")
+    if isinstance(arg, str):
+        arg = {"to": arg}
+    if not (isinstance(arg, dict) and set(arg) <= {"to", "top_code_age"} and arg.get("to") in periods):
+        raise ValueError(f"found {arg!r}; generalize_date takes {', '.join(periods)} or {{to: PERIOD, "
+                         "top_code_age: N}")
+    age = arg.get("top_code_age")
+    if "top_code_age" in arg and age is not None and (not isinstance(age, int) or isinstance(age, bool) or
+                                                     not 1 <= age <= 150):
+        raise ValueError("generalize_date.top_code_age is a whole number of years (1-150) or null")
+    return arg if "top_code_age" in arg else arg["to"]
+
+
 class Rendering(BaseModel):
     """``raw`` | ``hide`` | ``zip3`` | ``age_cap`` | ``{redact: CONST}`` | ``{partial: {...}}`` |
-    ``{generalize_date: year|quarter|month}`` | ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
+    ``{generalize_date: year|quarter|month|week|day}`` | ``{generalize_date: {to: ..., top_code_age: N|null}}`` |
+    ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -281,8 +298,8 @@ class Rendering(BaseModel):
             raise ValueError(f"'{kind}' takes no parameter")
         if kind == "redact" and not isinstance(arg, str):
             raise ValueError("redact takes a constant string, e.g. {redact: '***'}")
-        if kind == "generalize_date" and arg not in ("year", "quarter", "month"):
-            raise ValueError(f"found {arg!r}; generalize_date takes year, quarter or month")
+        if kind == "generalize_date":
+            arg = _generalize_date_arg(arg)
         if kind == "partial":
             if not isinstance(arg, dict):
                 raise ValueError("partial takes a mapping, e.g. {partial: {keep_last: 4}}")

@@ -39,6 +39,8 @@ class ColumnContext:
     column: str
     source_column: str
     input_type: str = "string"
+    #: The column's ``phi`` category (``date_of_birth`` turns on ``generalize_date``'s top-coding by default).
+    phi: str | None = None
 
 
 class Strategy(ABC):
