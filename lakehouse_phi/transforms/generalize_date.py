@@ -8,8 +8,9 @@ subject N or older at the reference date becomes the first day of year (referenc
 such subject whatever ``to`` is. On a ``phi: date_of_birth`` column (ingest column or ``derive`` output) N defaults
 to 90; ``top_code_age: null`` turns it off there (the policy loader then asks for a ``justification``). The
 reference is ``run_date`` (today in UTC, taken when the strategy is built, i.e. once per job and executor) or a
-fixed ``YYYY-MM-DD``. Age N is reached on the N-th birthday; a 29 February birthday counts as 28 February in a
-common year (as Spark's ``add_months``, which the SQL rendering uses).
+fixed ``YYYY-MM-DD``. A subject is N or older when born on or before the reference moved back N years, where a
+29 February reference becomes 28 February of a common year (Spark's ``add_months``, which the SQL rendering uses):
+born 29 February 1936, one is 90 on 1 March 2026.
 """
 
 from __future__ import annotations
