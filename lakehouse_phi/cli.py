@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-conf": ("lakehouse_phi.confcheck.cli", "check Spark/S3A/Databricks settings for PHI leaks"),
     "audit": ("lakehouse_phi.audit.cli", "work with the audit trail (verify)"),
     "report": ("lakehouse_phi.report.cli", "write the HTML compliance report (no data values)"),
+    "risk": ("lakehouse_phi.release.cli", "k-anonymity and l-diversity of a masked table; exit 1 below the policy"),
+    "export": ("lakehouse_phi.release.cli", "a k/l-suppressed, signed Parquet export (and `export verify`)"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
 }
 

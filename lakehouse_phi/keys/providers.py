@@ -17,7 +17,7 @@ from typing import Any, Literal
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.policy.model import KeySpec
 
-KeyKind = Literal["hmac", "aes"]
+KeyKind = Literal["hmac", "aes", "pem"]  # pem: a PEM text (an Ed25519 signing key), not base64
 MIN_HMAC_BYTES = 32
 AES_SIZES = (16, 24, 32)
 HOW_TO_PASS_A_KEY = ("To use another source for one run, pass --key NAME=env:VAR (base64 in an environment "
@@ -121,8 +121,13 @@ def _fetch_text(name: str, spec: KeySpec, fetchers: Fetchers) -> str:
 
 
 def decode_material(name: str, spec: KeySpec, text: str, kind: KeyKind | None) -> bytes:
-    """Decode standard base64 strictly and check the length for its use."""
+    """Decode standard base64 strictly and check the length for its use; a ``pem`` key is its PEM text."""
     where = _where(name, spec)
+    if kind == "pem":
+        if "-----BEGIN " not in text or "-----END " not in text:
+            raise KeyMaterialError(f"{where}: the material is not a PEM block; store the PKCS#8 PEM text (e.g. "
+                                   "`openssl genpkey -algorithm ed25519`)") from None
+        return text.strip().encode("ascii", "replace") + b"\n"
     try:
         raw = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):

@@ -152,8 +152,14 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
         problems.append(Problem(place.rsplit(".", 1)[0] + ".pattern",
                                 "strategy keep on a PHI column needs a pattern: so that a value shifted in from "
                                 "another column cannot pass raw (e.g. pattern: '^\\d{3}-\\d{3}-\\d{4}$')"))
-    if rule.justification is not None and rule.strategy != "keep":
-        problems.append(Problem(f"{place}.justification", "justification is only for strategy keep"))
+    top_code_off = (rule.strategy == "generalize_date" and col.phi == "date_of_birth"
+                    and "top_code_age" in rule.params and rule.params["top_code_age"] is None)
+    if top_code_off and not rule.justification:
+        problems.append(Problem(f"{place}.top_code_age", "top_code_age: null keeps ages over 89 apart (HIPAA Safe "
+                                                         "Harbor aggregates them into 90+); add a justification:"))
+    if rule.justification is not None and rule.strategy != "keep" and not top_code_off:
+        problems.append(Problem(f"{place}.justification", "justification is only for strategy keep, or for "
+                                                          "generalize_date with top_code_age: null"))
 
 
 def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
@@ -252,7 +258,7 @@ def _ingest_rule_of(policy: Policy, ref: str) -> tuple[ColumnSpec, IngestRule] |
 
 _RENDER_TYPES = {
     "redact": ("string",), "partial": ("string",), "zip3": ("string",), "decrypt": ("string",),
-    "generalize_date": ("date", "timestamp"), "age_cap": ("int", "long", "double"),
+    "generalize_date": ("date", "timestamp"), "age_cap": ("int", "long", "double", "date", "timestamp"),
 }
 
 

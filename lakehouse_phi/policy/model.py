@@ -264,7 +264,8 @@ RENDERINGS = ("raw", "hide", "redact", "partial", "generalize_date", "zip3", "ag
 _RENDERING_PARAMS: dict[str, tuple[type[BaseModel], Callable[[Any], Any], str]] = {
     "redact": (RedactParams, lambda arg: {"with": arg}, "{redact: '***'}"),
     "partial": (PartialParams, lambda arg: arg, "{partial: {keep_last: 4}}"),
-    "generalize_date": (GeneralizeDateParams, lambda arg: {"to": arg}, "{generalize_date: year}"),
+    "generalize_date": (GeneralizeDateParams, lambda arg: {"to": arg} if isinstance(arg, str) else arg,
+                        "{generalize_date: year} or {generalize_date: {to: year, top_code_age: 90}}"),
     "age_cap": (AgeCapParams, lambda arg: {} if arg is None else arg, "age_cap or {age_cap: {cap: 90}}"),
 }
 
@@ -289,9 +290,26 @@ def _rendering_params(kind: str, arg: Any) -> BaseModel:
         raise ValueError("; ".join(problems)) from None
 
 
+def _generalize_date_arg(arg: Any) -> Any:
+    """``PERIOD`` or ``{to: PERIOD[, top_code_age: N|null]}``; top_code_age left out = decided by the compiler
+    (90 on a column that is a date of birth in tables:)."""
+    periods = ("year", "quarter", "month", "week", "day")
+    if isinstance(arg, str):
+        arg = {"to": arg}
+    if not (isinstance(arg, dict) and set(arg) <= {"to", "top_code_age"} and arg.get("to") in periods):
+        raise ValueError(f"found {arg!r}; generalize_date takes {', '.join(periods)} or {{to: PERIOD, "
+                         "top_code_age: N}")
+    age = arg.get("top_code_age")
+    if "top_code_age" in arg and age is not None and (not isinstance(age, int) or isinstance(age, bool) or
+                                                     not 1 <= age <= 150):
+        raise ValueError("generalize_date.top_code_age is a whole number of years (1-150) or null")
+    return arg if "top_code_age" in arg else arg["to"]
+
+
 class Rendering(BaseModel):
     """``raw`` | ``hide`` | ``zip3`` | ``age_cap`` | ``{redact: CONST}`` | ``{partial: {...}}`` |
-    ``{generalize_date: year|quarter|month}`` | ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
+    ``{generalize_date: year|quarter|month|week|day}`` | ``{generalize_date: {to: ..., top_code_age: N|null}}`` |
+    ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -315,12 +333,14 @@ class Rendering(BaseModel):
         if kind in _RENDERING_PARAMS:
             params = _rendering_params(kind, arg)
             if kind == "age_cap":  # stored with its default filled in: {cap: N}
-                arg = params.model_dump()
+                arg = {"cap": params.cap}  # type: ignore[attr-defined]
         elif kind == "decrypt":
             if not (isinstance(arg, str) and re.fullmatch(r"[^.\s]+\.[^.\s]+", arg)):
                 raise ValueError(f"found {arg!r}; decrypt names the ingest column as TABLE.COLUMN")
         elif arg is not None:
             raise ValueError(f"'{kind}' takes no parameter")
+        if kind == "generalize_date":
+            arg = _generalize_date_arg(arg)
         return {"kind": kind, "arg": arg}
 
     @model_serializer

@@ -192,13 +192,17 @@ class Generator:
         return f"CASE WHEN char_length({s}) > {kept} THEN concat({', '.join(pieces)}) ELSE {everything} END"
 
     def generalize_date_sql(self, show: Show, col: str, sql_type: str) -> str:
-        """First day of the period. A TIMESTAMP is truncated in UTC, like ingest, whatever the session time zone:
-        the UTC day from ``unix_micros``, truncated as a DATE, back to a TIMESTAMP at 00:00 UTC."""
-        unit = string(str(show.arg).upper())
-        if sql_type == "DATE":
-            return f"trunc({col}, {unit})"
+        """First day of the period (``WEEK``: the ISO week's Monday; ``DAY``: midnight). A TIMESTAMP is truncated in
+        UTC, like ingest, whatever the session time zone: the UTC day from ``unix_micros``, truncated as a DATE, back
+        to a TIMESTAMP at 00:00 UTC. With ``top_code_age`` N (90 on a date of birth), a subject N or older at
+        ``current_date()`` gets the first day of year (current year - N), as the ingest strategy does."""
+        arg = show.arg if isinstance(show.arg, dict) else {"to": show.arg}
+        to, age = str(arg["to"]).upper(), arg.get("top_code_age")
         utc_day = f"date_from_unix_date(CAST(floor(unix_micros({col}) / 86400000000) AS INT))"
-        return f"timestamp_seconds(CAST(unix_date(trunc({utc_day}, {unit})) AS BIGINT) * 86400)"
+        day = col if sql_type == "DATE" else utc_day
+        truncated = day if to == "DAY" else f"trunc({day}, {string(to)})"
+        out = truncated if sql_type == "DATE" else f"timestamp_seconds(CAST(unix_date({truncated}) AS BIGINT) * 86400)"
+        return out if age is None else _top_code(day, out, int(age), sql_type)
 
     def zip3_sql(self, show: Show, col: str, sql_type: str) -> str:
         """The ingest ``zip3``: ``12345``, ``12345-6789`` or ``123456789`` with optional surrounding whitespace
@@ -209,8 +213,14 @@ class Generator:
                 f"THEN '000' ELSE left({z}, 3) END END")
 
     def age_cap_sql(self, show: Show, col: str, sql_type: str) -> str:
-        """Above ``cap - 1`` becomes ``cap``; a DOUBLE NaN stays NaN (Spark orders NaN above every number)."""
+        """Above ``cap - 1`` becomes ``cap``; a DOUBLE NaN stays NaN (Spark orders NaN above every number). On a DATE
+        or TIMESTAMP (a date of birth): a subject ``cap`` or older at ``current_date()`` gets the first day of year
+        (current year - cap); younger subjects keep their value."""
         cap = int(show.arg["cap"])
+        if sql_type in ("DATE", "TIMESTAMP"):
+            day = col if sql_type == "DATE" else \
+                f"date_from_unix_date(CAST(floor(unix_micros({col}) / 86400000000) AS INT))"
+            return _top_code(day, col, cap, sql_type)
         nan = f" AND NOT isnan({col})" if sql_type == "DOUBLE" else ""
         return f"CASE WHEN {col} > {cap - 1}{nan} THEN CAST({cap} AS {sql_type}) ELSE {col} END"
 
@@ -308,3 +318,12 @@ class Generator:
 
 
 Generator._functions, Generator._renderings = _build_dispatch(Generator)
+
+
+def _top_code(birth_day: str, otherwise: str, age: int, sql_type: str) -> str:
+    """Safe Harbor's 90+: born on or before today minus ``age`` years (``add_months``: 29 Feb -> 28 Feb) gives the
+    first day of year (current year - ``age``), as a DATE or a TIMESTAMP at 00:00 UTC; else ``otherwise``."""
+    bucket = f"make_date(year(current_date()) - {age}, 1, 1)"
+    if sql_type != "DATE":
+        bucket = f"timestamp_seconds(CAST(unix_date({bucket}) AS BIGINT) * 86400)"
+    return f"CASE WHEN {birth_day} <= add_months(current_date(), {-12 * age}) THEN {bucket} ELSE {otherwise} END"

@@ -202,7 +202,11 @@ class _Checker:
                 self.add(f"groups.{g}", "account group name is empty")
         return tuple(dict.fromkeys(out))
 
-    def show(self, r: Rendering, place: str) -> Show:
+    def show(self, r: Rendering, place: str, column: str | None = None) -> Show:
+        if r.kind == "generalize_date":  # top_code_age: as written, else 90 on a date of birth of tables:
+            arg = r.arg if isinstance(r.arg, dict) else {"to": r.arg}
+            dob = column is not None and column.lower() in self.birth_dates()
+            return Show("generalize_date", {"top_code_age": 90 if dob else None, **arg})
         if r.kind == "redact":
             self.text(r.arg, place, "redact constant")
             return Show("redact", r.arg)
@@ -213,6 +217,11 @@ class _Checker:
         if r.kind == "decrypt":
             return Show("decrypt", self.decrypt_key(r.arg, place))
         return Show(r.kind, r.arg)
+
+    def birth_dates(self) -> set[str]:
+        """Lower-case names of every ``phi: date_of_birth`` column of tables: (ingest columns and derive outputs)."""
+        return {name.lower() for t in self.policy.tables.values() for c, spec in t.columns.items()
+                if spec.phi == "date_of_birth" for name in (c, *spec.derive)}
 
     def decrypt_key(self, ref: str, place: str) -> DecryptKey | None:
         """The loader has checked that ``ref`` is an ingest ``encrypt`` column with a databricks key."""
@@ -301,9 +310,9 @@ def build_ir(loaded: LoadedPolicy) -> PolicyIR:
                               "case-insensitive)")
                 col_ok = False
             seen_cols.setdefault(col.lower(), col)
-            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show"))
+            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show", col))
                           for i, r in enumerate(spec.masks[col].rules))
-            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise")
+            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise", col)
             fname = function_name(f"mask_{stems[written]}_{col.lower()}", mplace) if tname and col_ok else None
             if fname is not None and tname is not None:
                 masks.append(MaskFunction(fname, tname, col, mask.type, cases, otherwise))

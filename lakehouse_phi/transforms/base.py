@@ -47,6 +47,10 @@ class ColumnContext:
     column: str
     source_column: str
     input_type: str = "string"
+    #: The column's ``phi`` category (``date_of_birth`` turns on ``generalize_date``'s top-coding by default).
+    phi: str | None = None
+    #: ``(column, phi category)`` of every input column of the table (``scrub_text``'s ``row_values`` tags).
+    table_phi: tuple[tuple[str, str | None], ...] = ()
 
 
 class Strategy(ABC, Generic[P]):

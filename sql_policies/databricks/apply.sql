@@ -28,7 +28,7 @@ CREATE OR REPLACE FUNCTION `main`.`governance`.`mask_patients_dob`(`dob` DATE)
   COMMENT 'lakehouse-phi clinical-lakehouse sha256:0651461efa2f: main.silver.patients.dob'
   RETURN CASE
     WHEN is_account_group_member('phi-clinicians') THEN `dob`
-    ELSE trunc(`dob`, 'YEAR')
+    ELSE CASE WHEN `dob` <= add_months(current_date(), -1080) THEN make_date(year(current_date()) - 90, 1, 1) ELSE trunc(`dob`, 'YEAR') END
   END;
 
 -- main.silver.patients.age

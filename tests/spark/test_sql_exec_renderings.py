@@ -8,7 +8,7 @@ backslashes and comment markers, all compiled from one test policy and executed 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,6 +43,13 @@ def _policy() -> LoadedPolicy:
         "seen_q": {"type": "timestamp", "otherwise": {"generalize_date": "quarter"}},
         "seen_y": {"type": "timestamp", "otherwise": {"generalize_date": "year"}},
         "visit": {"type": "date", "otherwise": {"generalize_date": "quarter"}},
+        "seen_w": {"type": "timestamp", "otherwise": {"generalize_date": "week"}},
+        "seen_d": {"type": "timestamp", "otherwise": {"generalize_date": "day"}},
+        "visit_w": {"type": "date", "otherwise": {"generalize_date": "week"}},
+        "dob": {"type": "date", "otherwise": {"generalize_date": "year"}},  # a date_of_birth in tables: -> 90+
+        "birth_ts": {"type": "timestamp", "otherwise": {"generalize_date": {"to": "month", "top_code_age": 85}}},
+        "dob_cap": {"type": "date", "otherwise": "age_cap"},
+        "dob_cap_ts": {"type": "timestamp", "otherwise": {"age_cap": {"cap": 80}}},
         "weight": {"type": "double", "otherwise": "age_cap"},
         "big_age": {"type": "long", "otherwise": {"age_cap": {"cap": 85}}},
         "dec_age": {"type": "decimal(5,1)", "otherwise": "age_cap"},
@@ -126,7 +133,8 @@ def test_string_renderings_spot_values(spark, extras):
     assert _sql_values(spark, "mask_extras_code", ["ABCDEFG", "ABCD"], "STRING") == ["ABxxxFG", "xxxx"]
 
 
-@pytest.mark.parametrize("column,unit", [("seen_m", "month"), ("seen_q", "quarter"), ("seen_y", "year")])
+@pytest.mark.parametrize("column,unit", [("seen_m", "month"), ("seen_q", "quarter"), ("seen_y", "year"),
+                                         ("seen_w", "week"), ("seen_d", "day")])
 def test_timestamps_truncate_in_utc_whatever_the_session_zone(spark, extras, column, unit):
     _as_role(spark, set())
     micros = [None if t is None else int(t.timestamp()) * 1_000_000 + t.microsecond for t in TIMES]
@@ -149,6 +157,61 @@ def test_dates_truncate(spark, extras):
     got = _sql_values(spark, "mask_extras_visit", DATES, "DATE")
     assert got == _ingest("generalize_date", {"to": "quarter"}, pa.array(DATES, pa.date32()))
     assert got == [date(2021, 4, 1), date(1969, 10, 1), date(2020, 1, 1), date(2020, 4, 1), None]
+
+
+def test_dates_truncate_to_the_iso_monday(spark, extras):
+    _as_role(spark, set())
+    got = _sql_values(spark, "mask_extras_visit_w", DATES, "DATE")
+    assert got == _ingest("generalize_date", {"to": "week"}, pa.array(DATES, pa.date32()))
+    assert got == [date(2021, 5, 17), date(1969, 12, 29), date(2020, 3, 30), date(2020, 3, 30), None]
+
+
+def _birth_dates(today: date, age: int) -> list:
+    """Birth dates around the day a subject turns ``age`` today, plus 29 February and far-off ones."""
+    turning = date(today.year - age, today.month, min(today.day, 28)) if (today.month, today.day) == (2, 29) else \
+        date(today.year - age, today.month, today.day)
+    near = [turning - timedelta(days=d) for d in (-2, -1, 0, 1, 2, 400)]
+    return near + [date(1924, 2, 29), date(today.year - age + 1, 1, 1), date(today.year - age, 12, 31),
+                   date(1990, 6, 1), None]
+
+
+@pytest.mark.parametrize("column,sql_type,kind,params,age", [
+    ("dob", "DATE", "generalize_date", {"to": "year"}, 90),
+    ("birth_ts", "TIMESTAMP", "generalize_date", {"to": "month", "top_code_age": 85}, 85),
+    ("dob_cap", "DATE", "age_cap", {"cap": 90}, 90),
+    ("dob_cap_ts", "TIMESTAMP", "age_cap", {"cap": 80}, 80),
+])
+def test_birth_dates_are_top_coded_like_ingest(spark, extras, column, sql_type, kind, params, age):
+    """Safe Harbor 90+: the SQL (current_date()) and the Arrow strategy (reference = today in UTC) agree, around the
+    birthday that makes the subject ``age`` today; the dates of older subjects all become 1 January."""
+    _as_role(spark, set())
+    old = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # current_date() is the session's date; ingest's is UTC
+    try:
+        today = spark.sql("SELECT current_date() AS d").collect()[0].d
+        births = _birth_dates(today, age)
+        if sql_type == "DATE":
+            got = _sql_values(spark, f"mask_extras_{column}", births, "DATE")
+            arrow = pa.array(births, pa.date32())
+        else:
+            stamps = [None if b is None else datetime(b.year, b.month, b.day, 23, 30, tzinfo=timezone.utc)
+                      for b in births]
+            got = _sql_values(spark, f"mask_extras_{column}", stamps, "TIMESTAMP")
+            arrow = pa.array(stamps, pa.timestamp("us", tz="UTC"))
+            got = [None if g is None else g.astimezone(timezone.utc) if g.tzinfo else g.replace(tzinfo=timezone.utc)
+                   for g in got]
+        cls = registry.get(kind)
+        strategy = cls(cls.Params.model_validate({**params, "reference": today.isoformat()}),
+                       ColumnContext("extras", column, column, phi="date_of_birth"))
+        want = strategy.apply(arrow).to_pylist()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", old)
+    assert got == want
+    first = date(today.year - age, 1, 1)
+    as_date = [None if g is None else (g.date() if isinstance(g, datetime) else g) for g in got]
+    assert as_date[2:6] == [first] * 4  # turning ``age`` today, or older
+    assert as_date[1] != first or kind == "generalize_date"  # one day short of ``age``: not top-coded
+    assert as_date[-2] != first and as_date[-1] is None
 
 
 def test_age_cap_double_long_decimal(spark, extras):

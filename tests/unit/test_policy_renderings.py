@@ -35,7 +35,7 @@ def _problem(show: object) -> str:
     ({"partial": {"kep": 1}}, "unknown partial parameter 'kep'; allowed: keep_first, keep_last, mask_char"),
     ({"partial": 4}, "partial takes a mapping"),
     ({"redact": 3}, "redact.with: Input should be a valid string"),
-    ({"generalize_date": "week"}, "generalize_date.to: Input should be 'year', 'quarter' or 'month'"),
+    ({"generalize_date": "fortnight"}, "generalize_date.to: Input should be 'year', 'quarter', 'month', 'week' or 'day'"),
     ({"age_cap": {"cap": 0}}, "age_cap.cap: Input should be greater than or equal to 1"),
     ({"age_cap": {"limit": 80}}, "unknown age_cap parameter 'limit'"),
     ({"hide": 1}, "'hide' takes no parameter"),
