@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.sql.dialects import TARGETS
+from lakehouse_phi.sql.dialects import TARGETS as TARGETS  # explicit re-export: callers look targets up here
 from lakehouse_phi.sql.generator import Generator, Statement
 from lakehouse_phi.sql.ir import PolicyIR, build_ir
 

@@ -147,8 +147,8 @@ class _IRBuilder:
             shape = " or ".join({1: "NAME", 2: "SCHEMA.NAME", 3: "CATALOG.SCHEMA.NAME"}[n] for n in parts)
             self.add(place, f"{what} {value!r} must be written {shape}")
             return None
-        ok = all([self.ident(p, place, f"{what} part") for p in split])
-        return Name(tuple(split)) if ok else None
+        checked = [self.ident(p, place, f"{what} part") for p in split]  # every part, so every problem is reported
+        return Name(tuple(split)) if all(checked) else None
 
     def text(self, value: str, place: str, what: str) -> bool:
         """A string that ends up in a literal or a comment: no control characters, no ``${``."""

@@ -87,7 +87,8 @@ class HmacSha256:
 
 def _utf8(values: pa.Array) -> list[bytes | None]:
     """The UTF-8 bytes of every string (the cast to binary is zero-copy)."""
-    return values.cast(pa.binary()).to_pylist()
+    out: list[bytes | None] = values.cast(pa.binary()).to_pylist()
+    return out
 
 
 def hmac_hex_many(key: bytes, values: list[str | None]) -> list[str | None]:
