@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from lakehouse_phi.audit.chain import canonical_json
+
 
 def utc_now_iso() -> str:
     """The current UTC time as ISO-8601 with milliseconds and ``Z``, e.g. ``2024-05-01T12:00:00.123Z``."""
@@ -72,8 +74,6 @@ def new_event(*, run_id: str, actor: str, event: str, policy_name: str, policy_s
         "policy_name": policy_name, "policy_sha256": policy_sha256, "table": table, **counts,
         "columns": cols, "details": dict(details or {}),
     }
-    from lakehouse_phi.audit.chain import canonical_json
-
     try:  # fail here, at the caller, rather than when the event is written
         canonical_json(out)
     except (TypeError, ValueError) as exc:

@@ -13,7 +13,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
-from lakehouse_phi.policy.model import RESERVED_COLUMNS, ColumnSpec, IngestRule, Policy, Rendering, TableSpec
+from lakehouse_phi.policy.model import (
+    RESERVED_COLUMNS,
+    AuditSpec,
+    ColumnSpec,
+    Governance,
+    IngestRule,
+    KeySpec,
+    Policy,
+    Rendering,
+    TableSpec,
+)
+from lakehouse_phi.transforms import registry
 
 
 @dataclass(frozen=True)
@@ -124,8 +135,6 @@ def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[An
 # ----------------------------------------------------------------------------------------- cross-references
 def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
                 problems: list[Problem]) -> None:
-    from lakehouse_phi.transforms import registry
-
     try:
         cls = registry.get(rule.strategy)
     except KeyError as exc:
@@ -159,8 +168,6 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
 
 
 def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
-    from lakehouse_phi.transforms import registry
-
     base = f"tables.{name}"
     outputs: dict[str, str] = {}
     for cname, col in table.columns.items():
@@ -325,8 +332,6 @@ def check_policy(policy: Policy) -> list[Problem]:
 # ----------------------------------------------------------------------------------------------------- entry
 def _salvage_table(table: Any, ok: Callable[[type[BaseModel], Any], bool]) -> dict[str, Any] | None:
     """A table with its unparseable columns and unknown keys left out, or None if even that does not parse."""
-    from lakehouse_phi.policy.model import ColumnSpec
-
     if ok(TableSpec, table):
         return dict(table)
     if not isinstance(table, dict) or not isinstance(table.get("columns"), dict):
@@ -339,8 +344,6 @@ def _salvage_table(table: Any, ok: Callable[[type[BaseModel], Any], bool]) -> di
 def _salvage(data: dict[str, Any]) -> Policy | None:
     """The sections of a policy that parse on their own, so cross-references are checked even when another part
     of the file has a shape error (all problems of a file are reported together)."""
-    from lakehouse_phi.policy.model import AuditSpec, Governance, KeySpec
-
     def ok(model: type[BaseModel], value: Any) -> bool:
         try:
             model.model_validate(value)

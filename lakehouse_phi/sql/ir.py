@@ -1,4 +1,5 @@
-"""Policy -> a small intermediate form of the governance SQL: mask functions, row filters, bindings.
+"""Policy -> a small intermediate form of the governance SQL: per governed table, its mask functions and row filter
+(each target writes the statements that bind them).
 
 Everything a generator needs is resolved and checked here, once, for every target: identifiers (each part a
 plain SQL identifier), group names (account names, as literals), constants, every ``where`` (sqlglot,

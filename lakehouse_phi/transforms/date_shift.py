@@ -40,7 +40,7 @@ class DateShiftParams(KeyedParams):
 
 def date_shift_subkey(key: bytes) -> bytes:
     """The sub-key the offsets are derived with (see the module docstring)."""
-    return HmacSha256(key).digests([SUBKEY_LABEL])[0]  # type: ignore[return-value]
+    return HmacSha256(key).digest(SUBKEY_LABEL)
 
 
 def offset_from_digest(digest: bytes, max_days: int) -> int:

@@ -162,7 +162,9 @@ class FF1:
         self._check(n)
         if not self.u64_ok(n):
             raise ValueError(f"FF1 rounds_u64 handles halves below 2**32; {n} numerals is too long")
-        u, v, bb_len, d, state, const = self._batch_prefix(n, tweak)  # type: ignore[misc]
+        prefix = self._batch_prefix(n, tweak)
+        assert prefix is not None  # u64_ok(n) means b <= 4
+        u, v, bb_len, d, state, const = prefix
         assert d == 8 and bb_len <= 4
         mods = (np.uint64(self.radix**u), np.uint64(self.radix**v))
         a = np.asarray(a, dtype=np.uint64)

@@ -56,6 +56,12 @@ class HmacSha256:
     def __repr__(self) -> str:  # never the key
         return "HmacSha256(key=***)"
 
+    def digest(self, message: bytes) -> bytes:
+        """The raw 32-byte MAC of one message."""
+        c = self._base.copy()
+        c.update(message)
+        return c.finalize()
+
     def digests(self, messages: Iterable[bytes | None]) -> list[bytes | None]:
         """Raw 32-byte MACs; None stays None."""
         copy = self._base.copy
