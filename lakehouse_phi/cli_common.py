@@ -23,10 +23,10 @@ def add_format(parser: argparse.ArgumentParser) -> None:
                         help="text for people (default) or JSON on stdout")
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to the current ``sys.stderr`` (looked up per record, so a replaced stderr is honoured)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

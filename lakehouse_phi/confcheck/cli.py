@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.errors else EXIT_OK
 
 
-def _print_text(report) -> None:  # noqa: ANN001 - Report, imported lazily
+def _print_text(report) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

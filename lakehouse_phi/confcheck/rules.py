@@ -87,7 +87,7 @@ class KmsKey:
     probes: tuple[str | None, ...] = ("alias/aws/s3", "", "not-a-key", None)
 
     def ok(self, value: str | None) -> bool:
-        v = None if value is None else value.strip()
+        v = "" if value is None else value.strip()
         return bool(v) and KMS_KEY_RE.match(v) is not None and AWS_MANAGED_ALIAS_RE.search(v) is None
 
 

@@ -119,7 +119,8 @@ def _parse_timestamp(stripped: pa.Array, values: pa.Array) -> tuple[pa.Array, pa
     text = pc.replace_substring_regex(text, r"([+-]\d{2})(\d{2})$", r"\1:\2")
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:\d{2})$")
     text = pc.if_else(pc.fill_null(has_zone, False), text, pc.binary_join_element_wise(text, "Z", ""))
-    out, ok = [], []
+    out: list[object] = []
+    ok: list[bool] = []
     # Arrow's ISO-8601 cast is all-or-nothing: cast the whole array, and only on failure find the bad values.
     try:
         typed = pc.cast(text, pa.timestamp("us", tz="UTC"))

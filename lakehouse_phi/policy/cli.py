@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_USAGE, PolicyError, Problem
+
+if TYPE_CHECKING:
+    from lakehouse_phi.policy.load import LoadedPolicy
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def collect_problems(path: str) -> tuple[object | None, list[Problem]]:
+def collect_problems(path: str) -> tuple[LoadedPolicy | None, list[Problem]]:
     """Load the policy, then build the SQL IR (which checks every governance ``where``); all problems together."""
     from lakehouse_phi.policy import load_policy
 
@@ -47,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
     else:
+        assert loaded is not None  # no problems: the policy loaded
         pol = loaded.policy
         print(f"{args.policy}: valid (policy {pol.name}, sha256 {loaded.sha256[:12]}…, {len(pol.tables)} tables, "
               f"{len(pol.governance.tables) if pol.governance else 0} governed tables)")

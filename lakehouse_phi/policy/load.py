@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -12,7 +13,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
-from lakehouse_phi.policy.model import RESERVED_COLUMNS, ColumnSpec, IngestRule, Policy, Rendering, TableSpec
+from lakehouse_phi.policy.model import (
+    RESERVED_COLUMNS,
+    AuditSpec,
+    ColumnSpec,
+    Governance,
+    IngestRule,
+    KeySpec,
+    Policy,
+    Rendering,
+    TableSpec,
+)
+from lakehouse_phi.transforms import registry
 
 
 @dataclass(frozen=True)
@@ -29,13 +41,13 @@ class LoadedPolicy:
 
 
 # ------------------------------------------------------------------------------------------------------ YAML
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """SafeLoader that reports a key written twice in one mapping instead of silently keeping the last."""
 
     duplicates: list[Problem]
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -44,7 +56,8 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             loader.duplicates.append(Problem(f"line {mark.line + 1}", f"key {key!r} appears twice in one mapping; "
                                                                         "keep one"))
         seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    mapping: dict[Any, Any] = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    return mapping
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -122,8 +135,6 @@ def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[An
 # ----------------------------------------------------------------------------------------- cross-references
 def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
                 problems: list[Problem]) -> None:
-    from lakehouse_phi.transforms import registry
-
     try:
         cls = registry.get(rule.strategy)
     except KeyError as exc:
@@ -163,8 +174,6 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
 
 
 def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
-    from lakehouse_phi.transforms import registry
-
     base = f"tables.{name}"
     outputs: dict[str, str] = {}
     for cname, col in table.columns.items():
@@ -307,8 +316,8 @@ def _check_governance(policy: Policy, problems: list[Problem]) -> None:
                 _check_rendering(policy, mask.type, rule.show, f"{mplace}.rules.{i}.show", problems)
             _check_rendering(policy, mask.type, mask.otherwise, f"{mplace}.otherwise", problems)
         if table.row_filter is not None:
-            for i, rule in enumerate(table.row_filter.rules):
-                check_groups(rule.to, f"{tplace}.row_filter.rules.{i}.to")
+            for i, filter_rule in enumerate(table.row_filter.rules):
+                check_groups(filter_rule.to, f"{tplace}.row_filter.rules.{i}.to")
             for cname in table.row_filter.types:
                 if cname not in table.row_filter.columns:
                     problems.append(Problem(f"{tplace}.row_filter.types.{cname}", "not one of row_filter.columns"))
@@ -334,12 +343,10 @@ def check_policy(policy: Policy) -> list[Problem]:
 
 
 # ----------------------------------------------------------------------------------------------------- entry
-def _salvage_table(table: Any, ok: Any) -> dict | None:
+def _salvage_table(table: Any, ok: Callable[[type[BaseModel], Any], bool]) -> dict[str, Any] | None:
     """A table with its unparseable columns and unknown keys left out, or None if even that does not parse."""
-    from lakehouse_phi.policy.model import ColumnSpec
-
     if ok(TableSpec, table):
-        return table
+        return dict(table)
     if not isinstance(table, dict) or not isinstance(table.get("columns"), dict):
         return None
     kept = {k: v for k, v in table.items() if k in TableSpec.model_fields}
@@ -347,11 +354,9 @@ def _salvage_table(table: Any, ok: Any) -> dict | None:
     return kept if kept["columns"] and ok(TableSpec, kept) else None
 
 
-def _salvage(data: dict) -> Policy | None:
+def _salvage(data: dict[str, Any]) -> Policy | None:
     """The sections of a policy that parse on their own, so cross-references are checked even when another part
     of the file has a shape error (all problems of a file are reported together)."""
-    from lakehouse_phi.policy.model import AuditSpec, Governance, KeySpec
-
     def ok(model: type[BaseModel], value: Any) -> bool:
         try:
             model.model_validate(value)
@@ -359,9 +364,11 @@ def _salvage(data: dict) -> Policy | None:
         except ValidationError:
             return False
 
-    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
-    tables = data.get("tables") if isinstance(data.get("tables"), dict) else {}
-    groups = data.get("groups") if isinstance(data.get("groups"), dict) else {}
+    def section(name: str) -> dict[Any, Any]:
+        value = data.get(name)
+        return value if isinstance(value, dict) else {}
+
+    keys, tables, groups = section("keys"), section("tables"), section("groups")
     salvaged = {
         "version": 1,
         "name": "salvaged",

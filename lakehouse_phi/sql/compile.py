@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.sql.dialects import TARGETS
+from lakehouse_phi.sql.dialects import TARGETS as TARGETS  # explicit re-export: callers look targets up here
 from lakehouse_phi.sql.generator import Generator, Statement
 from lakehouse_phi.sql.ir import PolicyIR, build_ir
 

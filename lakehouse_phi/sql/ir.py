@@ -1,4 +1,5 @@
-"""Policy -> a small intermediate form of the governance SQL: mask functions, row filters, bindings.
+"""Policy -> a small intermediate form of the governance SQL: per governed table, its mask functions and row filter
+(each target writes the statements that bind them).
 
 Everything a generator needs is resolved and checked here, once, for every target: identifiers (each part a
 plain SQL identifier), group names (account names, as literals), constants, every ``where`` (sqlglot,
@@ -177,8 +178,8 @@ class _Checker:
             shape = " or ".join({1: "NAME", 2: "SCHEMA.NAME", 3: "CATALOG.SCHEMA.NAME"}[n] for n in parts)
             self.add(place, f"{what} {value!r} must be written {shape}")
             return None
-        ok = all([self.ident(p, place, f"{what} part") for p in split])
-        return Name(tuple(split)) if ok else None
+        checked = [self.ident(p, place, f"{what} part") for p in split]  # every part, so every problem is reported
+        return Name(tuple(split)) if all(checked) else None
 
     def text(self, value: str, place: str, what: str) -> bool:
         """A string that ends up in a literal or a comment: no control characters, no ``${``."""

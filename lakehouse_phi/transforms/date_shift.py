@@ -40,7 +40,7 @@ class DateShiftParams(KeyedParams):
 
 def date_shift_subkey(key: bytes) -> bytes:
     """The sub-key the offsets are derived with (see the module docstring)."""
-    return HmacSha256(key).digests([SUBKEY_LABEL])[0]  # type: ignore[return-value]
+    return HmacSha256(key).digest(SUBKEY_LABEL)
 
 
 def offset_from_digest(digest: bytes, max_days: int) -> int:
@@ -75,7 +75,8 @@ class DateShift(Strategy[DateShiftParams]):
         enc = canonical_strings(subjects).dictionary_encode()
         uniq = enc.dictionary.cast(pa.binary()).to_pylist()
         max_days = self.params.max_days
-        per_uniq = pa.array([offset_from_digest(d, max_days) for d in self._mac.digests(uniq)], pa.int32())
+        digests = self._mac.digests(uniq)  # a dictionary holds no NULL (those are in the indices)
+        per_uniq = pa.array([offset_from_digest(d, max_days) for d in digests if d is not None], pa.int32())
         return per_uniq.take(enc.indices)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:

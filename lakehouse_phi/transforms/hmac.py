@@ -56,6 +56,12 @@ class HmacSha256:
     def __repr__(self) -> str:  # never the key
         return "HmacSha256(key=***)"
 
+    def digest(self, message: bytes) -> bytes:
+        """The raw 32-byte MAC of one message."""
+        c = self._base.copy()
+        c.update(message)
+        return c.finalize()
+
     def digests(self, messages: Iterable[bytes | None]) -> list[bytes | None]:
         """Raw 32-byte MACs; None stays None."""
         copy = self._base.copy
@@ -87,7 +93,8 @@ class HmacSha256:
 
 def _utf8(values: pa.Array) -> list[bytes | None]:
     """The UTF-8 bytes of every string (the cast to binary is zero-copy)."""
-    return values.cast(pa.binary()).to_pylist()
+    out: list[bytes | None] = values.cast(pa.binary()).to_pylist()
+    return out
 
 
 def hmac_hex_many(key: bytes, values: list[str | None]) -> list[str | None]:

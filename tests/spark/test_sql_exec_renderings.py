@@ -3,11 +3,11 @@
 Renderings not in the worked example (zip3, partial with keep_first / keep_domain / mask_char, generalize_date on
 timestamps and dates, age_cap on double / long / decimal) and a group name and redact constant full of quotes,
 backslashes and comment markers, all compiled from one test policy and executed as temporary functions.
+Frames are compared with chispa (rows in any order, NaN equal to NaN, a side-by-side table on a mismatch).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import yaml
+from chispa import assert_column_equality, assert_df_equality
+from chispa.column_comparer import ColumnsNotEqualError
 
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
 from lakehouse_phi.sql.dialects import Databricks
@@ -103,11 +105,23 @@ def _ingest(kind: str, params: dict, values: pa.Array) -> list:
     return strategy.apply(values).to_pylist()
 
 
-def _sql_values(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", arg: str = "v") -> list:
-    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], f"i INT, v {sql_type}")
-    df.createOrReplaceTempView("sqlx_values")
-    rows = spark.sql(f"SELECT i, {wrap.format(f'{fn}({arg})')} AS m FROM sqlx_values ORDER BY i").collect()
-    return [r.m for r in rows]
+def _masked(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", arg: str = "v"):
+    """``(i, m)``: ``m`` is SQL function ``fn`` applied to ``values[i]``."""
+    spark.createDataFrame(list(enumerate(values)), f"i INT, v {sql_type}").createOrReplaceTempView("sqlx_values")
+    return spark.sql(f"SELECT i, {wrap.format(f'{fn}({arg})')} AS m FROM sqlx_values")
+
+
+def _frame(spark, values: list, sql_type: str):
+    """``(i, m)`` with ``m = values[i]``: what :func:`_masked` should give."""
+    return spark.createDataFrame(list(enumerate(values)), f"i INT, m {sql_type}")
+
+
+def _assert_same(got, want) -> None:
+    assert_df_equality(got, want, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+
+
+def _sql_values(spark, fn: str, values: list, sql_type: str) -> list:
+    return [r.m for r in _masked(spark, fn, values, sql_type).orderBy("i").collect()]
 
 
 @pytest.mark.parametrize("column,kind,params", [
@@ -120,8 +134,8 @@ def _sql_values(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", a
 def test_string_renderings_match_ingest(spark, extras, column, kind, params):
     _as_role(spark, set())
     values = STRINGS[column]
-    got = _sql_values(spark, f"mask_extras_{column}", values, "STRING")
-    assert got == _ingest(kind, params, pa.array(values, pa.string()))
+    want = _ingest(kind, params, pa.array(values, pa.string()))
+    _assert_same(_masked(spark, f"mask_extras_{column}", values, "STRING"), _frame(spark, want, "STRING"))
 
 
 def test_string_renderings_spot_values(spark, extras):
@@ -145,18 +159,20 @@ def test_timestamps_truncate_in_utc_whatever_the_session_zone(spark, extras, col
     try:
         for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
             spark.conf.set("spark.sql.session.timeZone", zone)
-            got = _sql_values(spark, f"mask_extras_{column}", micros, "BIGINT",
-                              wrap="unix_micros({})", arg="timestamp_micros(v)")
-            assert got == expected_micros, zone
+            got = _masked(spark, f"mask_extras_{column}", micros, "BIGINT", wrap="unix_micros({})",
+                          arg="timestamp_micros(v)")
+            _assert_same(got, _frame(spark, expected_micros, "BIGINT"))
     finally:
         spark.conf.set("spark.sql.session.timeZone", old)
 
 
 def test_dates_truncate(spark, extras):
     _as_role(spark, set())
-    got = _sql_values(spark, "mask_extras_visit", DATES, "DATE")
-    assert got == _ingest("generalize_date", {"to": "quarter"}, pa.array(DATES, pa.date32()))
-    assert got == [date(2021, 4, 1), date(1969, 10, 1), date(2020, 1, 1), date(2020, 4, 1), None]
+    got = _masked(spark, "mask_extras_visit", DATES, "DATE")
+    want = _ingest("generalize_date", {"to": "quarter"}, pa.array(DATES, pa.date32()))
+    _assert_same(got, _frame(spark, want, "DATE"))
+    _assert_same(got, _frame(spark, [date(2021, 4, 1), date(1969, 10, 1), date(2020, 1, 1), date(2020, 4, 1), None],
+                              "DATE"))
 
 
 def test_dates_truncate_to_the_iso_monday(spark, extras):
@@ -216,15 +232,16 @@ def test_birth_dates_are_top_coded_like_ingest(spark, extras, column, sql_type, 
 
 def test_age_cap_double_long_decimal(spark, extras):
     _as_role(spark, set())
-    got = _sql_values(spark, "mask_extras_weight", WEIGHTS, "DOUBLE")
-    want = _ingest("age_cap", {"cap": 90}, pa.array(WEIGHTS, pa.float64()))
-    assert [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in got] == \
-        [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in want] == \
-        [89.0, 90.0, 90.0, 90.0, "nan", None, -1.0]
-    got = _sql_values(spark, "mask_extras_big_age", BIG, "BIGINT")
-    assert got == _ingest("age_cap", {"cap": 85}, pa.array(BIG, pa.int64())) == [84, 85, 85, 85, None]
-    got = _sql_values(spark, "mask_extras_dec_age", [Decimal("89.0"), Decimal("89.5"), None], "DECIMAL(5,1)")
-    assert got == [Decimal("89.0"), Decimal("90.0"), None]
+    got = _masked(spark, "mask_extras_weight", WEIGHTS, "DOUBLE")
+    want = _frame(spark, _ingest("age_cap", {"cap": 90}, pa.array(WEIGHTS, pa.float64())), "DOUBLE")
+    _assert_same(got, want)
+    _assert_same(want, _frame(spark, [89.0, 90.0, 90.0, 90.0, float("nan"), None, -1.0], "DOUBLE"))
+    got = _masked(spark, "mask_extras_big_age", BIG, "BIGINT")
+    want = _frame(spark, _ingest("age_cap", {"cap": 85}, pa.array(BIG, pa.int64())), "BIGINT")
+    _assert_same(got, want)
+    _assert_same(want, _frame(spark, [84, 85, 85, 85, None], "BIGINT"))
+    got = _masked(spark, "mask_extras_dec_age", [Decimal("89.0"), Decimal("89.5"), None], "DECIMAL(5,1)")
+    _assert_same(got, _frame(spark, [Decimal("89.0"), Decimal("90.0"), None], "DECIMAL(5,1)"))
 
 
 def test_a_tricky_group_and_constant_stay_literals(spark, extras):
@@ -267,8 +284,13 @@ def test_normalized_wheres_mean_what_was_written(spark):
                   f"RETURN ({checked.sql})")
         probes.append(f"sqlx_probe{k}(s, d, n) AS f{k}")
         direct.append(f"({where}) AS w{k}")
-    got = spark.sql(f"SELECT i, {', '.join(probes + direct)} FROM sqlx_where ORDER BY i").collect()
-    assert len(got) == len(ROWS)
+    got = spark.sql(f"SELECT i, {', '.join(probes + direct)} FROM sqlx_where ORDER BY i").cache()
+    assert got.count() == len(ROWS)
     for k, where in enumerate(WHERES):
-        assert [r[f"f{k}"] for r in got] == [r[f"w{k}"] for r in got], where
+        try:
+            assert_column_equality(got, f"f{k}", f"w{k}")
+        except ColumnsNotEqualError as exc:
+            raise AssertionError(f"normalized where differs from {where!r}: {exc}") from None
+    got.unpersist()
+    for k in range(len(WHERES)):
         spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS sqlx_probe{k}")

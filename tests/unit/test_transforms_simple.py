@@ -7,13 +7,13 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from lakehouse_phi.hipaa import RESTRICTED_PREFIXES
 from lakehouse_phi.transforms.age_cap import AgeCap
 from lakehouse_phi.transforms.base import ColumnContext
 from lakehouse_phi.transforms.generalize_date import GeneralizeDate
 from lakehouse_phi.transforms.keep import Keep
 from lakehouse_phi.transforms.redact import Redact
 from lakehouse_phi.transforms.suppress import Suppress
-from lakehouse_phi.hipaa import RESTRICTED_PREFIXES
 from lakehouse_phi.transforms.zip3 import Zip3
 
 CTX = ColumnContext(table="patients", column="c", source_column="c")
