@@ -325,3 +325,18 @@ def test_every_json_output_starts_with_schema_version(tmp_path, capsys):
         doc = json.loads(capsys.readouterr().out)
         assert next(iter(doc)) == "schema_version" and doc["schema_version"] == 1, argv
         assert "error" not in doc, argv
+
+
+def test_an_unreachable_aws_endpoint_is_one_message_naming_the_fix(monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config as BotoConfig
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{_closed_port()}",
+                       config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=2))
+    with pytest.raises(Exception) as caught:
+        kms.decrypt(CiphertextBlob=b"\x00" * 32)
+    error = translate(caught.value)
+    assert isinstance(error, Unreachable) and error.exit_code == 1
+    assert "127.0.0.1" in str(error) and "AWS_ENDPOINT_URL" in str(error)
