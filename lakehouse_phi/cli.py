@@ -30,9 +30,10 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from lakehouse_phi import __version__
+from lakehouse_phi.cli_common import add_format, configure_logging
 from lakehouse_phi.errors import EXIT_REFUSED, EXIT_USAGE, LakehousePhiError, PolicyError, translate
 
 #: the version of every JSON object the CLI prints (``schema_version``)
@@ -51,9 +52,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 log = logging.getLogger("lakehouse_phi")
 
+__all__ = ["COMMANDS", "add_format", "build_parser", "main"]  # add_format: kept for spark/cli.py and demo.py
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but never a traceback
+    def error(self, message: str) -> NoReturn:  # exit 2 with the usage, as argparse does, but never a traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -89,34 +92,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p.set_defaults(_module=module)
     _add_global_options(parser, top=True)
     return parser
-
-
-def add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for people (default) or JSON on stdout")
-
-
-# --------------------------------------------------------------------------------------------------- logging
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a record is emitted (tests swap it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
-
-
-_handler = _StderrHandler()
-_handler.setFormatter(logging.Formatter("lakehouse-phi: %(levelname)s: %(message)s"))
-
-
-def configure_logging(verbosity: int) -> None:
-    """Level of the ``lakehouse_phi`` logger: -1 errors only, 0 warnings, 1 info, 2+ debug. Only the CLI calls
-    this; the library only logs."""
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(max(-1, verbosity), logging.DEBUG)
-    log.setLevel(level)
-    if _handler not in log.handlers:
-        log.addHandler(_handler)
-    log.propagate = False
 
 
 # ------------------------------------------------------------------------------------------------------ JSON

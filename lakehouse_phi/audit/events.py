@@ -12,14 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-#: Fields every event has (``seq``, ``prev_hash`` and ``hash`` are added when it is sealed into the chain).
-EVENT_FIELDS = (
-    "event_id", "run_id", "ts", "actor", "event", "policy_name", "policy_sha256", "table",
-    "rows_read", "rows_written", "rows_quarantined", "columns", "details",
-)
-COUNT_FIELDS = ("rows_read", "rows_written", "rows_quarantined")
-
-
 def utc_now_iso() -> str:
     """The current UTC time as ISO-8601 with milliseconds and ``Z``, e.g. ``2024-05-01T12:00:00.123Z``."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

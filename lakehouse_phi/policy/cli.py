@@ -10,7 +10,7 @@ from lakehouse_phi.errors import EXIT_OK, EXIT_USAGE, PolicyError, Problem
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     add_format(p)
@@ -24,10 +24,8 @@ def collect_problems(path: str) -> tuple[object | None, list[Problem]]:
         loaded = load_policy(path)
     except PolicyError as exc:
         return None, exc.problems
-    try:
-        from lakehouse_phi.sql.ir import build_ir
-    except ImportError:  # the compiler is optional for validation
-        return loaded, []
+    from lakehouse_phi.sql.ir import build_ir
+
     try:
         build_ir(loaded)
     except PolicyError as exc:

@@ -130,9 +130,9 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
         problems.append(Problem(f"{place}.strategy", str(exc.args[0])))
         return
     try:
-        params = cls.Params.model_validate(rule.params)
+        params = cls.params_model.model_validate(rule.params)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, cls.Params, tuple(place.split("."))))
+        problems.extend(_problems_from(exc, cls.params_model, tuple(place.split("."))))
         return
     if cls.accepts is not None and col.type not in cls.accepts:
         problems.append(Problem(f"{place}.strategy", f"{rule.strategy} does not take a {col.type} column; it takes "
@@ -306,6 +306,13 @@ def _check_governance(policy: Policy, problems: list[Problem]) -> None:
             for cname in table.row_filter.types:
                 if cname not in table.row_filter.columns:
                     problems.append(Problem(f"{tplace}.row_filter.types.{cname}", "not one of row_filter.columns"))
+    for i, grant in enumerate(gov.grants):
+        check_groups(grant.to, f"governance.grants.{i}.to")
+        for key in ("select", "modify"):
+            for j, name in enumerate(getattr(grant, key)):
+                if len(name.split(".")) != 3:
+                    problems.append(Problem(f"governance.grants.{i}.{key}.{j}", f"found {name!r}; a grant names a "
+                                                                                  "table as CATALOG.SCHEMA.TABLE"))
 
 
 def check_policy(policy: Policy) -> list[Problem]:

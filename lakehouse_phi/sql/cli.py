@@ -1,4 +1,4 @@
-"""``lakehouse-phi compile POLICY --target databricks|dynamic-views|all [--out DIR] [--check] [--format text|json]``.
+"""``lakehouse-phi compile POLICY --target databricks|databricks-abac|dynamic-views|all [--out DIR] [--check] [--format text|json]``.
 
 Without ``--out`` the SQL goes to stdout. With ``--out`` the files are written to ``DIR/<target>/``; with
 ``--check`` as well, nothing is written and the exit code says whether ``DIR`` holds exactly what the policy
@@ -15,15 +15,16 @@ from pathlib import Path
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
-_TARGET_CHOICES = ("databricks", "dynamic-views", "all")
+_TARGET_CHOICES = ("databricks", "databricks-abac", "dynamic-views", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGET_CHOICES, default="databricks",
-                   help="databricks (Unity Catalog masks and row filters, default), dynamic-views, or all")
+                   help="databricks (Unity Catalog masks, row filters, tags, comments, grants; default), "
+                        "databricks-abac (the same through tag-matching ABAC policies), dynamic-views, or all")
     p.add_argument("--out", metavar="DIR", help="write DIR/<target>/apply.sql and rollback.sql (e.g. sql_policies)")
     p.add_argument("--check", action="store_true",
                    help="with --out: write nothing; exit 1 if DIR differs from what POLICY compiles to")

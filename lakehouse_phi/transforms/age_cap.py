@@ -11,21 +11,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from lakehouse_phi.hipaa import AGE_CAP
 from lakehouse_phi.transforms.base import Params, Strategy
 
 
 class AgeCapParams(Params):
-    cap: int = Field(default=90, ge=1)
+    cap: int = Field(default=AGE_CAP, ge=1)
 
 
-class AgeCap(Strategy):
+class AgeCap(Strategy[AgeCapParams]):
     name = "age_cap"
-    Params = AgeCapParams
-    key_kind = None
-    deterministic = True
+    params_model = AgeCapParams
     accepts = ("int", "long", "double")
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        cap = self.params.cap  # type: ignore[attr-defined]
+        cap = self.params.cap
         over = pc.greater(values, pa.scalar(cap - 1, values.type))
         return pc.if_else(over, pa.scalar(cap, values.type), values)

@@ -92,7 +92,7 @@ def _as_role(spark, groups: set[str]) -> None:
 
 def _ingest(kind: str, params: dict, values: pa.Array) -> list:
     cls = registry.get(kind)
-    strategy = cls(cls.Params.model_validate(params), ColumnContext("extras", "c", "c"))
+    strategy = cls(cls.params_model.model_validate(params), ColumnContext("extras", "c", "c"))
     return strategy.apply(values).to_pylist()
 
 
