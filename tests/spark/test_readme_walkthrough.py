@@ -65,7 +65,7 @@ def test_the_walkthrough_and_the_python_snippets_run(tmp_path, monkeypatch):
     monkeypatch.setenv("MY_PSEUDONYM_KEY", env["MY_PSEUDONYM_KEY"])
     for snippet in snippets:
         namespace: dict = {}
-        exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+        exec(compile(snippet, "README.md", "exec"), namespace)
     result = namespace["result"]
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (3, 2, 1)
     assert result.rows_inserted == 0  # merged on record_key: nothing new

@@ -248,10 +248,10 @@ class _Workspace(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802 - host metadata: none
+    def do_GET(self):  # host metadata: none
         self._answer(404, {"error_code": "NOT_FOUND", "message": "no metadata"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._answer(403, {"error_code": "PERMISSION_DENIED", "message": "warehouse abc: no access"})
 

@@ -32,7 +32,8 @@ def test_the_spark_submit_example_passes_the_config_check(monkeypatch, capsys):
 
 def test_the_old_example_would_have_been_refused(monkeypatch, capsys):
     """The check is not vacuous: the example as it was (two --conf settings) is refused."""
-    old = ("spark-submit --master yarn --conf spark.io.encryption.enabled=true --conf spark.io.encryption.keySizeBits=256 "
+    old = ("spark-submit --master yarn --conf spark.io.encryption.enabled=true "
+           "--conf spark.io.encryption.keySizeBits=256 "
            "jobs/bronze_ingest.py conf/policy.yaml --table patients --input s3a://phi-landing/patients")
     monkeypatch.chdir(ROOT)
     assert main(["check-conf", "--spark-submit", old, "--paths", "s3a://phi-landing/patients"]) == 1
