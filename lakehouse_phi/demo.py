@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _compile(loaded: Any, out: Path) -> list[str]:
     """The governance SQL for every target, as ``lakehouse-phi compile --out`` writes it."""
-    from lakehouse_phi.sql.compile import TARGETS, compile_policy, write
+    from lakehouse_phi.sql.compile import compile_policy, write
+    from lakehouse_phi.sql.dialects import TARGETS
 
     return [str(p) for target in TARGETS for p in write(compile_policy(loaded, target).files(), out)]

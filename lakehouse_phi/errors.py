@@ -169,7 +169,8 @@ def translate(exc: BaseException) -> LakehousePhiError | None:
         if found is not None:
             return found
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)) and exc.filename is not None:
-        return NotFound(f"no such file or folder: {exc.filename}; check the path", place=str(exc.filename))
+        return NotFound(f"no such file or folder: {exc.filename}; check the path (an output's parent must be a "
+                        "folder)", place=str(exc.filename))
     if isinstance(exc, PermissionError) and exc.filename is not None:
         return UsageError(f"permission denied: {exc.filename}; check that this user may read (or write) it",
                           place=str(exc.filename))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
@@ -28,14 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def write_report(policy: str, out: str, trails: list[str] = (), risk: list[str] = (),
-                 conf_reports: list[str] = ()) -> tuple[Path, bool]:
+def write_report(policy: str, out: str, trails: Sequence[str] = (), risk: Sequence[str] = (),
+                 conf_reports: Sequence[str] = ()) -> tuple[Path, bool]:
     """Write the page; return its path and whether every chain given is intact."""
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.report import build_report_data, render_html
 
     loaded = load_policy(policy)
-    data = build_report_data(loaded, list(trails), list(risk), list(conf_reports))
+    data = build_report_data(loaded, trails, risk, conf_reports)
     path = Path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,7 +169,8 @@ def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> No
         table, kind, ts = ev.get("table"), ev.get("event"), _ts(ev.get("ts"))
         if not isinstance(table, str) or table not in loaded.policy.tables or not isinstance(kind, str) or ts is None:
             continue
-        details = ev.get("details") if isinstance(ev.get("details"), dict) else {}
+        raw_details = ev.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         if kind == "risk":
             data.risk.append(_risk_from(table, "audit trail", {**details, **{k: ev[k] for k in RISK_FIGURES
                                                                              if k in ev}}, data.risk_targets))
@@ -183,7 +185,8 @@ def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> No
             allow_insecure=details.get("allow_insecure") is True, conf_errors=_rule_ids(details.get("conf_errors")),
             refusal=reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else
             ("refused" if kind != "ingest" else None)))
-        columns = ev.get("columns") if kind == "ingest" and isinstance(ev.get("columns"), dict) else {}
+        raw_columns = ev.get("columns")
+        columns: dict[str, Any] = raw_columns if kind == "ingest" and isinstance(raw_columns, dict) else {}
         versions = {c: v["key_version"] for c, v in columns.items() if (table, c) in outputs and isinstance(v, dict)
                     and isinstance(v.get("key_version"), int) and not isinstance(v.get("key_version"), bool)}
         if versions and ts >= latest.get(table, ts):
@@ -207,8 +210,10 @@ def read_risk_file(path: str, data: ReportData, loaded: LoadedPolicy) -> None:
                          "--format json > FILE`", place="--risk") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"--risk {path}: not a JSON file ({type(exc).__name__})", place="--risk") from None
-    per_table = doc.get("tables") if isinstance(doc, dict) and isinstance(doc.get("tables"), dict) else \
-        {doc.get("table"): doc} if isinstance(doc, dict) else {}
+    per_table: dict[Any, Any] = {}
+    if isinstance(doc, dict):
+        tables = doc.get("tables")
+        per_table = tables if isinstance(tables, dict) else {doc.get("table"): doc}
     for table, result in per_table.items():
         if isinstance(table, str) and table in loaded.policy.tables and isinstance(result, dict):
             data.risk.append(_risk_from(table, Path(path).name, result, data.risk_targets))
@@ -229,8 +234,8 @@ def read_findings_file(path: str, data: ReportData) -> None:
             data.findings.append({k: str(f.get(k) or "") for k in ("severity", "rule", "setting", "bucket", "fix")})
 
 
-def build_report_data(loaded: LoadedPolicy, trails: list[str] = (), risk_files: list[str] = (),
-                      conf_reports: list[str] = (), spark: Any = None) -> ReportData:
+def build_report_data(loaded: LoadedPolicy, trails: Sequence[str] = (), risk_files: Sequence[str] = (),
+                      conf_reports: Sequence[str] = (), spark: Any = None) -> ReportData:
     """Gather everything the report shows.
 
     Raises:

@@ -63,6 +63,10 @@ CASES = [
     ("missing audit trail", ["audit", "verify", "{tmp}/none.jsonl"], 2, "usage", ["no such file", "pass the"]),
     ("missing risk file", ["report", "{policy}", "--risk", "{tmp}/risk.json", "--out", "{tmp}/r.html"], 2, "usage",
      ["--risk", "no such file"]),
+    ("output under a file", ["compile", "{policy}", "--out", "{tmp}/bad_yaml.yaml/sql"], 2, "not_found",
+     ["bad_yaml.yaml/sql", "check the path"]),
+    ("missing spark-defaults file", ["check-conf", "--spark-conf", "{tmp}/nope.conf"], 2, "usage",
+     ["nope.conf: no such file"]),
     ("missing argument", ["ingest", "{policy}"], 2, "usage", ["--table"]),
     ("unknown option", ["validate", "{policy}", "--colour"], 2, "usage", ["unrecognized arguments: --colour"]),
     ("nothing to check", ["check-conf"], 2, "usage", ["nothing to check", "--spark-conf"]),
@@ -248,10 +252,10 @@ class _Workspace(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802 - host metadata: none
+    def do_GET(self):  # host metadata: none
         self._answer(404, {"error_code": "NOT_FOUND", "message": "no metadata"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._answer(403, {"error_code": "PERMISSION_DENIED", "message": "warehouse abc: no access"})
 
@@ -325,3 +329,18 @@ def test_every_json_output_starts_with_schema_version(tmp_path, capsys):
         doc = json.loads(capsys.readouterr().out)
         assert next(iter(doc)) == "schema_version" and doc["schema_version"] == 1, argv
         assert "error" not in doc, argv
+
+
+def test_an_unreachable_aws_endpoint_is_one_message_naming_the_fix(monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config as BotoConfig
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{_closed_port()}",
+                       config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=2))
+    with pytest.raises(Exception) as caught:
+        kms.decrypt(CiphertextBlob=b"\x00" * 32)
+    error = translate(caught.value)
+    assert isinstance(error, Unreachable) and error.exit_code == 1
+    assert "127.0.0.1" in str(error) and "AWS_ENDPOINT_URL" in str(error)
