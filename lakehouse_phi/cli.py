@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("lakehouse_phi.sql.cli", "write the governance SQL for a target"),
     "check-conf": ("lakehouse_phi.confcheck.cli", "check Spark/S3A/Databricks settings for PHI leaks"),
     "audit": ("lakehouse_phi.audit.cli", "work with the audit trail (verify)"),
+    "rekey": ("lakehouse_phi.lifecycle.cli", "rewrite bronze/quarantine values not at the active key version"),
+    "erase": ("lakehouse_phi.lifecycle.cli", "delete data subjects' rows (matched by pseudonym) from bronze/quarantine"),
+    "purge": ("lakehouse_phi.lifecycle.cli", "delete bronze/quarantine rows past the table's retention_days"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
 }
 
