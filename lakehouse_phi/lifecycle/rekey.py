@@ -268,7 +268,7 @@ def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[
 
 
 def _write(table: Any, plan: TablePlan, run_id: str) -> None:
-    on = " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)}" for c in IDENTITY)
+    on = " AND ".join(f"(t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)})" for c in IDENTITY)
     updates = {c: f"s.{quote(c)}" for c in plan.source.column_names if c not in IDENTITY}  # type: ignore[union-attr]
     (table.merge(plan.source, on, source_alias="s", target_alias="t", commit_properties=commit_props(run_id))
      .when_matched_update(updates=updates).execute())

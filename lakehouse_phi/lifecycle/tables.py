@@ -93,10 +93,14 @@ def count_where(table: Any, predicate: str) -> int:
 
 
 def read_rows(table: Any, predicate: str | None = None) -> pa.Table:
+    """Rows through delta-rs's query engine, with its view types (``string_view``) cast to the plain ones."""
     from deltalake import QueryBuilder
 
     where = f" WHERE {predicate}" if predicate else ""
-    return pa.table(QueryBuilder().register("t", table).execute(f"SELECT * FROM t{where}").read_all())
+    data = pa.table(QueryBuilder().register("t", table).execute(f"SELECT * FROM t{where}").read_all())
+    fields = [pa.field(f.name, pa.string() if f.type == pa.string_view() else
+                       pa.binary() if f.type == pa.binary_view() else f.type) for f in data.schema]
+    return data.cast(pa.schema(fields))
 
 
 @dataclass

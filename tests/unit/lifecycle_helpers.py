@@ -61,8 +61,10 @@ tables:
 """
 
 
-def ring(version: int) -> KeyRing:
-    return KeyRing({n: SecretKey(n, version, material(n, version)) for n in KEY_NAMES})
+def ring(version: int | dict[str, int]) -> KeyRing:
+    """Every key at ``version``, or at ``version[name]`` (default 1)."""
+    vs = {n: (version if isinstance(version, int) else version.get(n, 1)) for n in KEY_NAMES}
+    return KeyRing({n: SecretKey(n, vs[n], material(n, vs[n])) for n in KEY_NAMES})
 
 
 def rows(n: int, start: int = 0) -> dict[str, list]:
@@ -73,7 +75,7 @@ def rows(n: int, start: int = 0) -> dict[str, list]:
             "state": ["NY"] * n}
 
 
-def masked(policy_path: Path, raw: dict[str, list], version: int, ingested_at: dt.datetime,
+def masked(policy_path: Path, raw: dict[str, list], version: int | dict[str, int], ingested_at: dt.datetime,
            run_id: str) -> pa.Table:
     """Bronze rows as ingest writes them, every keyed output under ``version``."""
     loaded = load_policy(policy_path)
