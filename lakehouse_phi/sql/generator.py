@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from lakehouse_phi.sql.ir import MaskFunction, Name, PolicyIR, RowFilterFunction, Show, TableIR
+from lakehouse_phi.sql.ir import KEY_VERSIONS_COLUMN, MaskFunction, Name, PolicyIR, RowFilterFunction, Show, TableIR
 from lakehouse_phi.sql.quoting import ident, string
 from lakehouse_phi.transforms.zip3 import RESTRICTED_PREFIXES
 
@@ -157,9 +157,15 @@ class Generator:
 
     def decrypt(self, show: Show, col: str, sql_type: str) -> str:
         """Open the ingest ``encrypt`` ciphertext: base64(IV ‖ ct ‖ tag), AES-GCM, AAD ``TABLE.COLUMN``; the key is
-        standard base64 in a Databricks secret."""
+        standard base64 in a Databricks secret. With older key versions the secret is chosen by the row's
+        ``_key_versions[column]`` (a row without one is read with the active version)."""
         k = show.arg
-        key = f"unbase64(secret({string(k.scope)}, {string(k.key)}))"
+        secret = f"secret({string(k.scope)}, {string(k.key)})"
+        if k.previous:
+            version = f"element_at({ident(KEY_VERSIONS_COLUMN)}, {string(k.column)})"
+            whens = " ".join(f"WHEN {v} THEN secret({string(scope)}, {string(key)})" for v, scope, key in k.previous)
+            secret = f"CASE {version} {whens} ELSE {secret} END"
+        key = f"unbase64({secret})"
         return f"CAST(aes_decrypt(unbase64({col}), {key}, 'GCM', 'DEFAULT', {string(k.aad)}) AS STRING)"
 
     RENDERINGS: ClassVar[dict[str, Callable[..., str]]] = {

@@ -16,7 +16,8 @@ _ID = r"`(?:[^`]|``)+`"
 _NAME = rf"{_ID}(?:\.{_ID}){{0,2}}"
 #: statement kind -> the whole statement, as a pattern
 STRICT: dict[str, re.Pattern[str]] = {
-    "set_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} SET MASK {_NAME}"),
+    "set_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} SET MASK {_NAME}"
+                           rf"(?: USING COLUMNS \({_ID}(?:, {_ID})*\))?"),
     "set_row_filter": re.compile(rf"ALTER TABLE {_NAME} SET ROW FILTER {_NAME} ON \({_ID}(?:, {_ID})*\)"),
     "drop_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} DROP MASK"),
     "drop_row_filter": re.compile(rf"ALTER TABLE {_NAME} DROP ROW FILTER"),

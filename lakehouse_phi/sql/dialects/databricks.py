@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from lakehouse_phi.sql.generator import Generator, Statement
-from lakehouse_phi.sql.ir import TableIR
+from lakehouse_phi.sql.ir import MaskFunction, TableIR
 from lakehouse_phi.sql.quoting import ident
+
+
+def _using(mask: MaskFunction) -> str:
+    """`` USING COLUMNS (…)`` for a mask that reads other columns of the row (``_key_versions``)."""
+    cols = mask.using_columns
+    return f" USING COLUMNS ({', '.join(ident(c) for c in cols)})" if cols else ""
 
 
 class Databricks(Generator):
@@ -12,8 +18,8 @@ class Databricks(Generator):
 
     def bind(self, table: TableIR) -> list[Statement]:
         t = table.name.sql()
-        out = [Statement(f"ALTER TABLE {t} ALTER COLUMN {ident(m.column)} SET MASK {m.name.sql()}", "set_mask",
-                         f"{table.name}.{m.column}") for m in table.masks]
+        out = [Statement(f"ALTER TABLE {t} ALTER COLUMN {ident(m.column)} SET MASK {m.name.sql()}{_using(m)}",
+                         "set_mask", f"{table.name}.{m.column}") for m in table.masks]
         rf = table.row_filter
         if rf is not None:
             cols = ", ".join(ident(c) for c, _ in rf.params)
