@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -58,7 +57,6 @@ class DeltaRsSink:
             row = pa.Table.from_pylist([dict(zip([n for n, _ in DELTA_COLUMNS], _delta_row(sealed)))], SCHEMA)
             try:
                 if not self._exists():
-                    Path(self.target).mkdir(parents=True, exist_ok=True) if "://" not in self.target else None
                     write_deltalake(self.target, row, mode="error", configuration={"delta.appendOnly": "true"},
                                     commit_properties=props)
                 else:

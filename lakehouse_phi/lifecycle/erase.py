@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 
 from lakehouse_phi.engine.types import parse
-from lakehouse_phi.errors import UsageError
+from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.lifecycle.tables import (HEX64, Context, commit_props, count_where, open_table, quote,
                                             vacuum_statement)
 from lakehouse_phi.transforms import registry
@@ -116,14 +116,21 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
     for name, t in (("bronze", bronze), ("quarantine", quarantine)):
         if t is not None and col not in [f.name for f in t.schema().fields]:
             raise UsageError(f"{name} {t.table_uri}: no column {col!r} to match pseudonyms in")
-    deleted = {}
+    deleted: dict[str, int] = {}
     for name, t in (("bronze", bronze), ("quarantine", quarantine)):
         if t is None:
             deleted[name] = 0
         elif dry_run:
             deleted[name] = count_where(t, predicate)
         else:
-            metrics = t.delete(predicate, commit_properties=commit_props(ctx.run_id))
+            try:
+                metrics = t.delete(predicate, commit_properties=commit_props(ctx.run_id))
+            except Exception as exc:  # noqa: BLE001 - record what was done before failing
+                ctx.audit("erase_failed", {}, {"failed_table": name, "error": type(exc).__name__,
+                                               "subjects": len(subjects), **{f"{k}_rows_deleted": v
+                                                                             for k, v in deleted.items()}}, seal)
+                raise JobRefused(f"erase: deleting from {name} failed ({type(exc).__name__}); rows deleted so far "
+                                 f"are recorded in the audit trail - rerun the same erase to finish") from None
             deleted[name] = int(metrics.get("num_deleted_rows", 0))
     active = max(by_version)
     targets = [ctx.targets.bronze] + ([ctx.targets.quarantine] if quarantine is not None else [])
@@ -144,6 +151,6 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
         "subjects": len(subjects), "pseudonyms": sorted(by_version[active]), "key": key_name,
         "key_versions": sorted(by_version), "bronze_rows_deleted": deleted["bronze"],
         "quarantine_rows_deleted": deleted["quarantine"], "vacuum_hours": vacuum_hours,
-        "vacuumed_files": result.vacuumed_files}, seal)
+        "vacuumed_files": result.vacuumed_files}, seal, forbidden=subjects)
     result.audit_hash = sealed["hash"]
     return result

@@ -132,14 +132,16 @@ class Context:
         return seal_key(self.loaded.policy, self.key_overrides, self.fetchers)
 
     def audit(self, event: str, columns: dict[str, dict], details: dict, seal_key: Any, *, rows_read: int = 0,
-              rows_written: int = 0, rows_quarantined: int = 0) -> dict:
-        """Append the command's event (counts and names; sealed under ``audit.key``) and return it."""
-        from lakehouse_phi.audit.events import new_event
+              rows_written: int = 0, rows_quarantined: int = 0, forbidden: Iterable[str] = ()) -> dict:
+        """Append the command's event (counts and names; sealed under ``audit.key``) and return it. ``forbidden``:
+        raw values that must not occur in it (checked before it is written)."""
+        from lakehouse_phi.audit.events import check_no_values, new_event
 
         ev = new_event(run_id=self.run_id, actor=self.actor, event=event, policy_name=self.loaded.policy.name,
                        policy_sha256=self.loaded.sha256, table=self.table, rows_read=rows_read,
                        rows_written=rows_written, rows_quarantined=rows_quarantined, columns=columns,
                        details={**details, "bronze": self.targets.bronze, "quarantine": self.targets.quarantine})
+        check_no_values(ev, forbidden, min_length=4)
         return open_audit(self.targets.audit, seal_key, self.run_id).append(ev)
 
 
