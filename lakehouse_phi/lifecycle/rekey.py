@@ -24,7 +24,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -151,6 +153,20 @@ def _versions(table: pa.Table) -> list[dict[str, int]]:
     return [dict(m) if m is not None else {} for m in table.column(KEY_VERSIONS_COL).to_pylist()]
 
 
+def _candidates(data: pa.Table, outs: list[Output], ring: KeyRing) -> pa.Table:
+    """Only the rows with a non-NULL keyed output not recorded at its key's active version (vectorized: most rows
+    of a table re-keyed before are skipped here)."""
+    kv = data.column(KEY_VERSIONS_COL)
+    stale = pa.array(np.zeros(data.num_rows, dtype=bool))
+    for o in outs:
+        if o.strategy not in KEYED or o.name not in data.column_names:
+            continue
+        version = pc.map_lookup(kv, pa.scalar(o.name), "first")
+        off = pc.fill_null(pc.not_equal(version, ring[o.key].version), True)  # type: ignore[index]
+        stale = pc.or_(stale, pc.and_(pc.is_valid(data.column(o.name)), off))
+    return data.filter(stale)
+
+
 def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[Output], ring: KeyRing
                ) -> TablePlan:
     """Compute every rewritten value of one table."""
@@ -159,7 +175,10 @@ def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[
     if missing:
         raise UsageError(f"{name} {target}: no {', '.join(missing)} column(s); rekey needs the row column contract "
                          "(rows written by an ingest with versioned keys)")
+    data = _candidates(data, outs, ring)
     n = data.num_rows
+    if n == 0:
+        return plan
     versions = _versions(data)
     values = {o.name: data.column(o.name).to_pylist() for o in outs if o.name in data.column_names}
     keyed = [o for o in outs if o.strategy in KEYED and o.name in values]
