@@ -149,10 +149,6 @@ def _open(out: Output, table: str, ring: KeyRing, version: int, values: list[str
     return out.build(table, key.material).decrypt(pa.array(values, pa.string())).to_pylist()  # type: ignore[attr-defined]
 
 
-def _versions(table: pa.Table) -> list[dict[str, int]]:
-    return [dict(m) if m is not None else {} for m in table.column(KEY_VERSIONS_COL).to_pylist()]
-
-
 def _candidates(data: pa.Table, outs: list[Output], ring: KeyRing) -> pa.Table:
     """Only the rows with a non-NULL keyed output not recorded at its key's active version (vectorized: most rows
     of a table re-keyed before are skipped here)."""
@@ -169,7 +165,8 @@ def _candidates(data: pa.Table, outs: list[Output], ring: KeyRing) -> pa.Table:
 
 def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[Output], ring: KeyRing
                ) -> TablePlan:
-    """Compute every rewritten value of one table."""
+    """Compute every rewritten value of one table (rows are grouped by recorded version; each group is opened and
+    re-made in one vectorized call)."""
     plan = TablePlan(name, target)
     missing = [c for c in (KEY_VERSIONS_COL, *IDENTITY) if c not in data.column_names]
     if missing:
@@ -179,108 +176,110 @@ def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[
     n = data.num_rows
     if n == 0:
         return plan
-    versions = _versions(data)
-    values = {o.name: data.column(o.name).to_pylist() for o in outs if o.name in data.column_names}
-    keyed = [o for o in outs if o.strategy in KEYED and o.name in values]
-    active = {o.name: ring[o.key].version for o in keyed}  # type: ignore[index]
+    kv = data.column(KEY_VERSIONS_COL)
+    present = [o for o in outs if o.name in data.column_names]
+    keyed = [o for o in present if o.strategy in KEYED]
+    # per output: recorded version (-1: none), value present, current values
+    ver = {o.name: pc.fill_null(pc.map_lookup(kv, pa.scalar(o.name), "first"), -1).to_numpy(zero_copy_only=False)
+           for o in keyed}
+    valid = {o.name: pc.is_valid(data.column(o.name)).to_numpy(zero_copy_only=False) for o in present}
+    column = {o.name: data.column(o.name).combine_chunks() for o in present}
+    known_versions = {o.name: set(ring.all_versions(o.key)) for o in keyed}  # type: ignore[arg-type]
 
-    raw_cache: dict[str, list] = {}
-    known_cache: dict[str, list[bool]] = {}
+    def opened(o: Output, rows: np.ndarray, v: int) -> pa.Array:
+        """Raw values (typed as the policy column) of an encrypt/fpe output at ``rows``, recorded at version ``v``."""
+        strings = _open(o, ctx.table, ring, v, column[o.name].take(pa.array(rows)).to_pylist(), f"{name} {o.name}")
+        return parse(pa.array(strings, pa.string()), o.input_type)[0]
 
-    def recover(source: str) -> tuple[list, list[bool]]:
-        """Raw typed values of a policy column per row, and where they are known."""
+    raw_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def recover(source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Raw typed values of a policy column per row (object array), and where they are known."""
         if source in raw_cache:
-            return raw_cache[source], known_cache[source]
-        col_type = ctx.spec.columns[source].type
-        raw: list = [None] * n
-        known = [False] * n
-        for o in outs:
-            if o.source != source or o.name not in values:
+            return raw_cache[source]
+        raw = np.full(n, None, dtype=object)
+        known = np.zeros(n, dtype=bool)
+        for o in present:
+            if o.source != source:
                 continue
             if o.strategy == "keep":
-                for i in range(n):
-                    if not known[i]:
-                        raw[i], known[i] = values[o.name][i], True
+                take = ~known
+                raw[take] = np.array(column[o.name].to_pylist(), dtype=object)[take]
+                known |= take
             elif o.strategy in REVERSIBLE:
-                by_version: dict[int, list[int]] = {}
-                for i in range(n):
-                    v = versions[i].get(o.name)
-                    if not known[i] and values[o.name][i] is not None and v is not None and \
-                            ring.version(o.key, v) is not None:  # type: ignore[arg-type]
-                        by_version.setdefault(v, []).append(i)
-                for v, rows in by_version.items():
-                    opened = _open(o, ctx.table, ring, v, [values[o.name][i] for i in rows], f"{name} {o.name}")
-                    typed = parse(pa.array(opened, pa.string()), col_type)[0].to_pylist()
-                    for i, t in zip(rows, typed):
-                        raw[i], known[i] = t, True
-        raw_cache[source], known_cache[source] = raw, known
+                for v in known_versions[o.name]:
+                    rows = np.flatnonzero(~known & valid[o.name] & (ver[o.name] == v))
+                    if len(rows):
+                        raw[rows] = np.array(opened(o, rows, v).to_pylist(), dtype=object)
+                        known[rows] = True
+        raw_cache[source] = (raw, known)
         return raw, known
 
-    new_values = {o.name: list(values[o.name]) for o in keyed}
-    new_versions = [dict(v) for v in versions]
-    changed: set[int] = set()
+    new_values = {o.name: np.array(column[o.name].to_pylist(), dtype=object) for o in keyed}
+    new_ver = {o.name: ver[o.name].copy() for o in keyed}
+    changed = np.zeros(n, dtype=bool)
     for o in keyed:
-        target_v = active[o.name]
-        stale: dict[int, list[int]] = {}
-        for i in range(n):
-            v = versions[i].get(o.name)
-            if values[o.name][i] is None or v == target_v:
-                continue
-            if v is None:
-                plan.unrecoverable.setdefault(o.name, Counter())["no recorded key version"] += 1
-            elif ring.version(o.key, v) is None and o.strategy in REVERSIBLE:  # type: ignore[arg-type]
-                plan.unrecoverable.setdefault(o.name, Counter())[f"version {v} is not under keys.{o.key}.previous"] += 1
-            else:
-                stale.setdefault(v, []).append(i)
-        if not stale:
+        target_v = ring[o.key].version  # type: ignore[index]
+        stale = valid[o.name] & (ver[o.name] != target_v)
+        if not stale.any():
             continue
-        active_key = ring[o.key].material  # type: ignore[index]
-        strategy = o.build(ctx.table, active_key)
-        arrow_in = arrow_type(o.input_type)
-        for v, rows in stale.items():
+        lost = plan.unrecoverable.setdefault(o.name, Counter())
+        unknown = stale & (ver[o.name] == -1)
+        if unknown.any():
+            lost["no recorded key version"] += int(unknown.sum())
+        versions = sorted(set(np.unique(ver[o.name][stale & ~unknown]).tolist()))
+        if o.strategy in REVERSIBLE:
+            for v in [v for v in versions if v not in known_versions[o.name]]:
+                lost[f"version {v} is not under keys.{o.key}.previous"] += int((stale & (ver[o.name] == v)).sum())
+            versions = [v for v in versions if v in known_versions[o.name]]
+        strategy = o.build(ctx.table, ring[o.key].material)  # type: ignore[index]
+        needs = list(strategy.needs_columns(o.params))
+        for v in versions:
+            rows = np.flatnonzero(stale & (ver[o.name] == v))
+            others = None
             if o.strategy in REVERSIBLE:
-                raw_rows, opened = rows, _open(o, ctx.table, ring, v, [values[o.name][i] for i in rows],
-                                               f"{name} {o.name}")
-                inputs = parse(pa.array(opened, pa.string()), o.input_type)[0]
-                others = None
+                inputs = opened(o, rows, v)
             else:
                 raw, known = recover(o.source)
-                needs = list(strategy.needs_columns(o.params))
-                subj = {s: recover(s) for s in needs}
-                raw_rows = [i for i in rows if known[i] and all(subj[s][1][i] for s in needs)]
-                lost = len(rows) - len(raw_rows)
-                if lost:
-                    plan.unrecoverable.setdefault(o.name, Counter())[
-                        f"{o.strategy} input {'/'.join([o.source, *needs])} cannot be recovered"] += lost
-                if not raw_rows:
+                subjects = {s: recover(s) for s in needs}
+                ok = known[rows] & np.all([subjects[s][1][rows] for s in needs], axis=0) if needs else known[rows]
+                if (~ok).any():
+                    lost[f"{o.strategy} input {'/'.join([o.source, *needs])} cannot be recovered"] += int((~ok).sum())
+                rows = rows[ok]
+                if not len(rows):
                     continue
-                inputs = pa.array([raw[i] for i in raw_rows], arrow_in)
-                others = {s: pa.array([subj[s][0][i] for i in raw_rows],
-                                      arrow_type(ctx.spec.columns[s].type)) for s in needs}
-            result = strategy.apply(inputs, others).to_pylist()
-            for i, value in zip(raw_rows, result):
-                new_values[o.name][i] = value
-                new_versions[i][o.name] = target_v
-                changed.add(i)
-            if raw_rows:
-                plan.columns.setdefault(o.name, Counter())[v] += len(raw_rows)
-    if not changed:
+                inputs = pa.array(raw[rows].tolist(), arrow_type(o.input_type))
+                others = {s: pa.array(subjects[s][0][rows].tolist(), arrow_type(ctx.spec.columns[s].type))
+                          for s in needs}
+            result = strategy.apply(inputs, others)
+            new_values[o.name][rows] = np.array(result.to_pylist(), dtype=object)
+            new_ver[o.name][rows] = target_v
+            changed[rows] = True
+            plan.columns.setdefault(o.name, Counter())[v] += len(rows)
+        if not lost:
+            del plan.unrecoverable[o.name]
+    if not changed.any():
         return plan
-    idx = sorted(changed)
+    idx = np.flatnonzero(changed)
     # one source row per (fingerprint, run): rows sharing them hold the same raw values
-    seen, keep = set(), []
-    fps, runs = data.column(FINGERPRINT_COL).to_pylist(), data.column(RUN_ID_COL).to_pylist()
-    for i in idx:
-        ident = (fps[i], runs[i])
-        if ident not in seen:
-            seen.add(ident)
-            keep.append(i)
+    ident = pa.table({c: data.column(c).take(pa.array(idx)) for c in IDENTITY})
+    _, first = np.unique(np.array([f"{a}\x00{b}" for a, b in zip(*(ident.column(c).to_pylist() for c in IDENTITY))],
+                                  dtype=object).astype(str), return_index=True)
+    keep = idx[np.sort(first)]
     cols = {c: data.column(c).take(pa.array(keep)) for c in IDENTITY}
     for o in keyed:
         if o.name in plan.columns:
-            cols[o.name] = pa.array([new_values[o.name][i] for i in keep], data.schema.field(o.name).type)
-    kv_type = data.schema.field(KEY_VERSIONS_COL).type
-    cols[KEY_VERSIONS_COL] = pa.array([sorted(new_versions[i].items()) for i in keep], kv_type)
+            cols[o.name] = pa.array(new_values[o.name][keep].tolist(), data.schema.field(o.name).type)
+    names = [o.name for o in keyed]
+    matrix = np.stack([new_ver[nm][keep] for nm in names], axis=1).tolist()
+    maps = []
+    for old, row in zip(kv.take(pa.array(keep)).to_pylist(), matrix):
+        entry = dict(old or ())
+        for nm, v in zip(names, row):
+            if v != -1:
+                entry[nm] = v
+        maps.append(list(entry.items()))
+    cols[KEY_VERSIONS_COL] = pa.array(maps, data.schema.field(KEY_VERSIONS_COL).type)
     plan.source = pa.table(cols)
     plan.rows = len(idx)
     return plan
