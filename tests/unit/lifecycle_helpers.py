@@ -58,6 +58,7 @@ tables:
       member_id: {{type: string, phi: health_plan_number, ingest: {{strategy: fpe, key: fpe-key}}}}
       admit: {{type: date, phi: date, ingest: {{strategy: date_shift, key: shift, subject: mrn, max_days: 30}}}}
       state: {{type: string}}
+      visit: {{type: date, derive: {{visit_shifted: {{strategy: date_shift, key: shift, subject: ssn, max_days: 30}}}}}}
 """
 
 
@@ -72,7 +73,8 @@ def rows(n: int, start: int = 0) -> dict[str, list]:
             "ssn": [f"123-45-{start + i:04d}" for i in range(n)],
             "member_id": [f"M{start + i:08d}" for i in range(n)],
             "admit": [f"2024-0{1 + i % 9}-1{i % 10}" for i in range(n)],
-            "state": ["NY"] * n}
+            "state": ["NY"] * n,
+            "visit": [f"2023-1{i % 3}-2{i % 10}" for i in range(n)]}
 
 
 def masked(policy_path: Path, raw: dict[str, list], version: int | dict[str, int], ingested_at: dt.datetime,

@@ -17,7 +17,7 @@ from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import Fetchers, load_key, load_keys
 from lakehouse_phi.policy.model import KeySpec
 
-boto3 = pytest.importorskip("boto3")
+import boto3  # noqa: E402 - the test extra installs it
 
 
 def _free_port() -> int:

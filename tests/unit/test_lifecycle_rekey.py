@@ -84,7 +84,8 @@ def test_rekey_rewrites_old_versions_once(tables):
         assert aes_open(2, r["ssn"]) == raw[mrn]
         assert r["ssn_token"] == token(2, raw[mrn])
         assert opener.decrypt(__import__("pyarrow").array([r["member_id"]])).to_pylist() == [f"M{int(mrn[3:]):08d}"]
-        assert dict(r["_key_versions"]) == {"mrn": 1, "ssn": 2, "ssn_token": 2, "member_id": 2, "admit": 1}
+        assert dict(r["_key_versions"]) == {"mrn": 1, "ssn": 2, "ssn_token": 2, "member_id": 2, "admit": 1,
+                                            "visit_shifted": 1}
         assert r["admit"] == before[r["mrn"]]["admit"]
     # rows already at v2 were not touched
     for m, r in _by_mrn(after).items():
@@ -133,3 +134,27 @@ def test_missing_old_key_version_exits_1_naming_it(tables):
     policy.write_text(policy.read_text().replace("previous: {1: LC_DEK_V1}", "previous: {1: LC_DEK_GONE}"))
     proc = cli(*_args(tmp_path, bronze, policy))
     assert proc.returncode == 1 and "(version 1) key 'dek'" in proc.stderr and "LC_DEK_GONE" in proc.stderr
+
+
+def shift_days(version: int, subject: str, max_days: int = 30) -> int:
+    """The date_shift offset, from its published definition (transforms/date_shift.py), with the stdlib."""
+    sub = hmac.new(material("shift", version), b"lakehouse_phi/date_shift/v1", hashlib.sha256).digest()
+    r = int.from_bytes(hmac.new(sub, subject.encode(), hashlib.sha256).digest()[:8], "big") % (2 * max_days)
+    return r - max_days if r < max_days else r - max_days + 1
+
+
+def test_date_shift_recomputed_from_recoverable_inputs(tables):
+    """The shift key rotates: visit_shifted (date kept raw, subject ssn encrypted) is recomputed; admit (subject
+    mrn, only a pseudonym) cannot be and is left at v1 under --allow-partial."""
+    tmp_path, bronze, policy = tables
+    policy.write_text(policy_text(bronze, rotated=("token", "dek", "fpe-key", "shift")))
+    proc = cli(*_args(tmp_path, bronze, policy))
+    assert proc.returncode == 1 and "admit: 12 row(s) (date_shift input admit/mrn cannot be recovered)" in proc.stderr
+    assert "visit_shifted" not in proc.stderr
+    proc = cli(*_args(tmp_path, bronze, policy, "--allow-partial", "--format", "json"))
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 0 and out["columns"]["visit_shifted"]["from_versions"] == {"1": 12}
+    for r in read(bronze).to_pylist():
+        ssn = aes_open(2, r["ssn"])
+        assert r["visit_shifted"] == r["visit"] + dt.timedelta(days=shift_days(2, ssn))
+        assert dict(r["_key_versions"])["visit_shifted"] == 2 and dict(r["_key_versions"])["admit"] == 1
