@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     tampered = result.first_bad is not None or (against is not None and not against.ok)
     code = EXIT_REFUSED if tampered else EXIT_USAGE if result.missing_key else EXIT_OK
     if args.format == "json":
-        out = {"audit": args.audit, **result.to_dict()}
+        out = {"schema_version": 1, "audit": args.audit, **result.to_dict()}
         if against is not None:
             out["against"] = against.to_dict()
         out["ok"] = code == EXIT_OK

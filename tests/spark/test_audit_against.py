@@ -70,3 +70,17 @@ def test_session_actor_from_the_engine(sail, monkeypatch):
     assert isinstance(actor, str) and actor
     monkeypatch.setenv("LAKEHOUSE_PHI_ACTOR", "svc-etl")
     assert session_actor(sail) == "svc-etl"
+
+
+def test_delta_sink_seals_through_spark(sail, tmp_path):
+    from lakehouse_phi.audit import open_sink, verify_trail
+    from lakehouse_phi.keys.providers import SecretKey
+
+    key = SecretKey("trail", 3, bytes(range(32)))
+    path = str(tmp_path / "trail")
+    sink = open_sink(path, sail, seal_key=key)
+    sealed = [sink.append(_event(i)) for i in range(2)]
+    assert all(e["seal_key_version"] == 3 for e in sealed)
+    assert verify_trail(path, keys={("trail", 3): key.material}, expect_key="trail").sealed == 2
+    missing = verify_trail(path)
+    assert not missing.ok and missing.missing_key == "trail@3"

@@ -187,3 +187,17 @@ def test_against_names_unaudited_commits_and_a_missing_anchor(keyed, tmp_path):
     proc = run_cli(str(path), "--policy", str(policy), "--against", str(bronze), "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 1 and not out["ok"] and len(out["against"]["problems"]) == 3
+
+
+def test_a_trail_keyed_from_some_point_on(tmp_path):
+    """Events written before audit.key was set stay unsealed; from the first sealed event on, all must be."""
+    path = tmp_path / "audit.jsonl"
+    plain = [JsonlSink(path).append(_event(i)) for i in range(2)]
+    keyed = [JsonlSink(path, SecretKey("trail", 1, K1)).append(_event(i)) for i in range(2, 4)]
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    result = verify(events, {("trail", 1): K1}, expect_key="trail")
+    assert result.ok and result.sealed == 2 and "mac" not in plain[0] and keyed[0]["prev_hash"] == plain[1]["hash"]
+    JsonlSink(path).append(_event(4))  # a writer without the key appends after sealed events
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    bad = verify(events, {("trail", 1): K1})
+    assert not bad.ok and bad.first_bad == 4 and "unsealed event after sealed" in bad.reason
