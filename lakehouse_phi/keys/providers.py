@@ -148,7 +148,15 @@ def _kms_unwrap(name: str, spec: KeySpec, fetchers: Fetchers) -> bytes:
             raise KeyMaterialError(f"{where}: environment variable {var} is not set; export the base64 "
                                    "CiphertextBlob of the wrapped data key") from None
     else:
-        text = _fetch_text(name, KeySpec(provider="file", ref=spec.ref, version=spec.version), fetchers)
+        path = Path(spec.ref).expanduser()
+        try:
+            text = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise KeyMaterialError(f"{where}: no file at {path}; write the base64 CiphertextBlob of the wrapped data "
+                                   "key there") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyMaterialError(f"{where}: cannot read {path} ({type(exc).__name__}); the file must hold base64 "
+                                   "text readable by this job") from None
     try:
         blob = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):

@@ -119,3 +119,9 @@ def test_previous_versions_resolved_on_demand(wrapped):
     assert sorted(ring.all_versions("k")) == [1, 3] and ring.version("dek", 1).material == plain
     with pytest.raises(KeyMaterialError, match=r"\(version 1\) key 'k'.*K1"):
         load_keys(specs, [("k", "hmac")], Fetchers(environ={"K3": env["K3"]}), with_previous=True)
+
+
+def test_missing_wrapped_key_file_names_the_provider(tmp_path):
+    with pytest.raises(KeyMaterialError) as err:
+        load_key("dek", KeySpec(provider="aws-kms", ref=str(tmp_path / "nope")), "aes")
+    assert "key 'dek' (provider aws-kms" in str(err.value) and "no file at" in str(err.value)
