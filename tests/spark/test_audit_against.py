@@ -84,3 +84,16 @@ def test_delta_sink_seals_through_spark(sail, tmp_path):
     assert verify_trail(path, keys={("trail", 3): key.material}, expect_key="trail").sealed == 2
     missing = verify_trail(path)
     assert not missing.ok and missing.missing_key == "trail@3"
+
+
+def test_lifecycle_commands_append_to_a_trail_spark_created(sail, tmp_path):
+    """ingest writes the Delta trail through Spark; erase/purge/rekey append to it through delta-rs."""
+    from lakehouse_phi.audit import open_sink, verify_trail
+    from lakehouse_phi.audit.deltars_sink import DeltaRsSink
+
+    path = str(tmp_path / "trail")
+    first = [open_sink(path, sail).append(_event(i)) for i in range(2)]
+    third = DeltaRsSink(path, commit_metadata="run-2").append(_event(2))
+    assert third["seq"] == 2 and third["prev_hash"] == first[-1]["hash"]
+    result = verify_trail(path)
+    assert result.ok and result.events == 3 and result.last_hash == third["hash"]
