@@ -124,14 +124,8 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
         elif dry_run:
             deleted[name] = count_where(t, predicate)
         else:
-            try:
-                metrics = t.delete(predicate, commit_properties=commit_props(ctx.run_id))
-            except Exception as exc:  # noqa: BLE001 - record what was done before failing
-                ctx.audit("erase_failed", {}, {"failed_table": name, "error": type(exc).__name__,
-                                               "subjects": len(subjects), **{f"{k}_rows_deleted": v
-                                                                             for k, v in deleted.items()}}, seal)
-                raise JobRefused(f"erase: deleting from {name} failed ({type(exc).__name__}); rows deleted so far "
-                                 f"are recorded in the audit trail - rerun the same erase to finish") from None
+            metrics = ctx.commit("erase", name, {f"{k}_rows_deleted": v for k, v in deleted.items()}, seal,
+                                 lambda t=t: t.delete(predicate, commit_properties=commit_props(ctx.run_id)))
             deleted[name] = int(metrics.get("num_deleted_rows", 0))
     active = max(by_version)
     targets = [ctx.targets.bronze] + ([ctx.targets.quarantine] if quarantine is not None else [])

@@ -73,8 +73,9 @@ def purge(ctx: Context, as_of: dt.date | None = None, *, dry_run: bool = False) 
         if dry_run:
             deleted[name] = count_where(t, predicate)
         else:
-            deleted[name] = int(t.delete(predicate, commit_properties=commit_props(ctx.run_id))
-                                .get("num_deleted_rows", 0))
+            metrics = ctx.commit("purge", name, {f"{k}_rows_deleted": v for k, v in deleted.items()}, seal,
+                                 lambda t=t, pred=predicate: t.delete(pred, commit_properties=commit_props(ctx.run_id)))
+            deleted[name] = int(metrics.get("num_deleted_rows", 0))
     targets = [ctx.targets.bronze] + ([ctx.targets.quarantine] if quarantine is not None else [])
     result = PurgeResult(ctx.run_id, ctx.table, days, as_of.isoformat(), stamp, deleted["bronze"],
                          deleted["quarantine"], unknown, dry_run,

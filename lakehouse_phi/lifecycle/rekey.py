@@ -330,9 +330,11 @@ def rekey(ctx: Context, *, dry_run: bool = False, allow_partial: bool = False) -
                          rows["bronze"], rows["quarantine"])
     if not ok or dry_run:
         return result
+    done: dict[str, int] = {}
     for name, plan in plans.items():
         if plan.source is not None:
-            _write(tables[name], plan, ctx.run_id)
+            ctx.commit("rekey", name, done, seal, lambda t=tables[name], p=plan: _write(t, p, ctx.run_id))
+            done[f"{name}_rows_rewritten"] = plan.rows
     sealed = ctx.audit("rekey", {c: {"strategy": i["strategy"], "key_version": i["key_version"],
                                      "values": i["values"], "from_versions": i["from_versions"]}
                                  for c, i in result.columns.items()},

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse_phi.errors import UsageError
+from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.keys.providers import Fetchers, KeyKind, KeyRing, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec, TableSpec
@@ -143,6 +143,22 @@ class Context:
                        details={**details, "bronze": self.targets.bronze, "quarantine": self.targets.quarantine})
         check_no_values(ev, forbidden, min_length=4)
         return open_audit(self.targets.audit, seal_key, self.run_id).append(ev)
+
+
+    def commit(self, command: str, table_name: str, done: dict[str, int], seal_key: Any, write: Any) -> Any:
+        """Run one table's commit; when it fails, record what the run did so far (``<command>_failed``) and refuse
+        (exit 1). Every command is safe to rerun: it finds only what is still left to do."""
+        try:
+            return write()
+        except Exception as exc:  # noqa: BLE001 - delta-rs raises several types (conflicts, I/O)
+            try:
+                self.audit(f"{command}_failed", {}, {"failed_table": table_name, "error": type(exc).__name__,
+                                                     "done": dict(done)}, seal_key)
+            except Exception as audit_exc:  # noqa: BLE001 - the failure itself is what the user must see
+                log.error("could not record the failure in the audit trail (%s)", type(audit_exc).__name__)
+            raise JobRefused(f"{command}: the commit to {table_name} failed ({type(exc).__name__}: a concurrent "
+                             "writer or a storage error); what was done before is in the audit trail - rerun the "
+                             "same command to finish") from None
 
 
 def open_audit(target: str, seal_key: Any, run_id: str) -> Any:

@@ -156,3 +156,16 @@ def test_delta_audit_trail_without_spark_and_against(tables):
     from deltalake import DeltaTable
 
     assert DeltaTable(str(trail)).metadata().configuration.get("delta.appendOnly") == "true"
+
+
+def test_a_failed_commit_is_audited_and_exits_1(tables):
+    """The quarantine's data file is gone (storage lost it): bronze is erased, the quarantine commit fails; the run
+    records what it did (erase_failed) and exits 1."""
+    tmp_path, bronze, policy = tables
+    for f in (tmp_path / "bronze_quarantine").glob("*.parquet"):
+        f.unlink()
+    proc = cli("erase", *_common(tmp_path, bronze, policy), "--subjects", "-", stdin="MRN0000001\n")
+    assert proc.returncode == 1 and "commit to quarantine failed" in proc.stderr and "Traceback" not in proc.stderr
+    event = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
+    assert event["event"] == "erase_failed" and event["details"]["done"] == {"bronze_rows_deleted": 1}
+    assert "MRN0000001" not in proc.stderr + json.dumps(event)

@@ -158,3 +158,18 @@ def test_date_shift_recomputed_from_recoverable_inputs(tables):
         ssn = aes_open(2, r["ssn"])
         assert r["visit_shifted"] == r["visit"] + dt.timedelta(days=shift_days(2, ssn))
         assert dict(r["_key_versions"])["visit_shifted"] == 2 and dict(r["_key_versions"])["admit"] == 1
+
+
+def test_a_value_that_does_not_open_under_its_recorded_version_stops_the_job(tables):
+    """_key_versions says v1 but the values were written under v2: refused, nothing written, no value shown."""
+    import pyarrow as pa
+
+    tmp_path, bronze, policy = tables
+    other = tmp_path / "lying"
+    data = masked(policy, rows(3), {"dek": 2}, dt.datetime(2024, 1, 1, tzinfo=UTC), "run-x")
+    lie = pa.array([[("ssn", 1)]] * 3, data.schema.field("_key_versions").type)
+    write(other, data.set_column(data.schema.get_field_index("_key_versions"), "_key_versions", lie), "run-x")
+    proc = cli("rekey", str(policy), "--table", "patients", "--bronze", str(other),
+               "--audit", str(tmp_path / "audit.jsonl"))
+    assert proc.returncode == 1 and "does not decrypt under the key version its row records" in proc.stderr
+    assert "123-45" not in proc.stderr and not (tmp_path / "audit.jsonl").exists()
