@@ -149,6 +149,18 @@ def _open(out: Output, table: str, ring: KeyRing, version: int, values: list[str
     return out.build(table, key.material).decrypt(pa.array(values, pa.string())).to_pylist()  # type: ignore[attr-defined]
 
 
+def _map_rows(maps: pa.ChunkedArray | pa.MapArray) -> list[list[tuple[str, int]]]:
+    """``map<string,int>`` rows as lists of pairs, from the flat keys/items (``to_pylist`` of a map array is about
+    20 times slower); NULL maps give empty lists."""
+    if isinstance(maps, pa.ChunkedArray):
+        maps = maps.combine_chunks()
+    offsets = maps.offsets.to_pylist()
+    keys, items = maps.keys.to_pylist(), maps.items.to_pylist()
+    valid = maps.is_valid().to_pylist()
+    return [list(zip(keys[offsets[i]:offsets[i + 1]], items[offsets[i]:offsets[i + 1]])) if valid[i] else []
+            for i in range(len(maps))]
+
+
 def _candidates(data: pa.Table, outs: list[Output], ring: KeyRing) -> pa.Table:
     """Only the rows with a non-NULL keyed output not recorded at its key's active version (vectorized: most rows
     of a table re-keyed before are skipped here)."""
@@ -273,8 +285,8 @@ def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[
     names = [o.name for o in keyed]
     matrix = np.stack([new_ver[nm][keep] for nm in names], axis=1).tolist()
     maps = []
-    for old, row in zip(kv.take(pa.array(keep)).to_pylist(), matrix):
-        entry = dict(old or ())
+    for old, row in zip(_map_rows(kv.take(pa.array(keep))), matrix):
+        entry = dict(old)
         for nm, v in zip(names, row):
             if v != -1:
                 entry[nm] = v
