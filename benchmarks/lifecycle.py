@@ -18,14 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.unit.lifecycle_helpers import ENV, masked, policy_text, rows, write  # noqa: E402
-
-from lakehouse_phi.lifecycle.erase import erase  # noqa: E402
-from lakehouse_phi.lifecycle.purge import purge  # noqa: E402
-from lakehouse_phi.lifecycle.rekey import rekey  # noqa: E402
-from lakehouse_phi.lifecycle.tables import Context, resolve_targets  # noqa: E402
-from lakehouse_phi.keys.providers import Fetchers  # noqa: E402
-from lakehouse_phi.policy import load_policy  # noqa: E402
+from lakehouse_phi.keys.providers import Fetchers  # noqa: E402 - after the sys.path line
+from lakehouse_phi.lifecycle.erase import erase  # noqa: E402 - after the sys.path line
+from lakehouse_phi.lifecycle.purge import purge  # noqa: E402 - after the sys.path line
+from lakehouse_phi.lifecycle.rekey import rekey  # noqa: E402 - after the sys.path line
+from lakehouse_phi.lifecycle.tables import Context, resolve_targets  # noqa: E402 - after the sys.path line
+from lakehouse_phi.policy import load_policy  # noqa: E402 - after the sys.path line
+from tests.unit.lifecycle_helpers import ENV, masked, policy_text, rows, write  # noqa: E402 - after the sys.path line
 
 
 def main(n: int) -> None:

@@ -35,10 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_data import (ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes,  # noqa: E402
-                        plan_for, write_landing_parquet)
-from micro import best_of as timed  # noqa: E402
-from micro import plan_rate, strategy_rates  # noqa: E402
+from bench_data import ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes, plan_for, write_landing_parquet
+from micro import best_of as timed
+from micro import plan_rate, strategy_rates
 
 TARGETS = {"hmac_vs_sha2": (">=", 0.3), "hmac_vs_row_udf": (">=", 2.0), "policy_vs_row_udf": (">=", 2.5),
            "masked_vs_unmasked": ("<=", 1.3)}
@@ -121,10 +120,10 @@ def noop(df) -> None:
 
 def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: int, batch_sizes: list[int],
                      workdir: Path, say, query_rows: int) -> dict:
+    import row_udfs
     from pyspark import cloudpickle
     from pyspark.sql import functions as F
 
-    import row_udfs
     from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL
 
     cloudpickle.register_pickle_by_value(row_udfs)  # the workers cannot import benchmarks/ by name

@@ -7,7 +7,7 @@ Importing this package never imports PySpark.
 
 __version__ = "0.1.0"
 
-from lakehouse_phi.errors import LakehousePhiError, PolicyError, Problem  # noqa: E402
-from lakehouse_phi.policy import load_policy  # noqa: E402
+from lakehouse_phi.errors import LakehousePhiError, PolicyError, Problem
+from lakehouse_phi.policy import load_policy
 
-__all__ = ["LakehousePhiError", "PolicyError", "Problem", "load_policy", "__version__"]
+__all__ = ["LakehousePhiError", "PolicyError", "Problem", "__version__", "load_policy"]

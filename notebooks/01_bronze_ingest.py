@@ -30,6 +30,7 @@ from lakehouse_phi.keys.providers import Fetchers
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
 
+
 def widget(name):
     value = dbutils.widgets.get(name).strip()
     return value or None

@@ -28,7 +28,7 @@ dbutils.widgets.text("expected_sha256", "", "Policy SHA-256 you reviewed (requir
 
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.sql import compile_policy
-from lakehouse_phi.sql.session import apply, dry_run, rollback
+from lakehouse_phi.sql.runner import apply, dry_run, rollback
 
 loaded = load_policy(dbutils.widgets.get("policy"))  # raises PolicyError listing every problem with its place
 compiled = compile_policy(loaded, dbutils.widgets.get("target"))

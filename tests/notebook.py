@@ -56,6 +56,6 @@ def run_notebook(path: Path, spark: Any, widgets: dict[str, str], secrets: dict[
     ns: dict[str, Any] = {"spark": spark, "dbutils": LocalDbutils(widgets, secrets), "display": shown.append,
                           "displayHTML": shown.append, "__name__": "__notebook__"}
     for source in cells(path):
-        exec(compile(source, str(path), "exec"), ns)  # noqa: S102 - the notebook under test
+        exec(compile(source, str(path), "exec"), ns)  # the notebook under test
     ns["_displayed"] = shown
     return ns

@@ -70,11 +70,11 @@ def seal(event: dict, prev: dict | None, key: Any = None) -> dict:
     if prev is None:
         seq, prev_hash = 0, GENESIS_HASH
     else:
-        seq_prev, prev_hash = prev.get("seq"), prev.get("hash")
-        if isinstance(seq_prev, bool) or not isinstance(seq_prev, int) or not isinstance(prev_hash, str):
+        seq_prev, hash_prev = prev.get("seq"), prev.get("hash")
+        if isinstance(seq_prev, bool) or not isinstance(seq_prev, int) or not isinstance(hash_prev, str):
             raise ValueError("previous audit event has no integer seq and hash; the trail is damaged - run "
                              "`lakehouse-phi audit verify` on it")
-        seq = seq_prev + 1
+        seq, prev_hash = seq_prev + 1, hash_prev
     sealed = {**event, "seq": seq, "prev_hash": prev_hash}
     if key is not None:
         sealed["seal_key"], sealed["seal_key_version"] = key.name, int(key.version)

@@ -16,7 +16,7 @@ from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
     sub.required = True

@@ -90,7 +90,7 @@ def os_actor() -> str:
             return os.environ[var]
     try:
         return getpass.getuser()
-    except Exception:  # pragma: no cover
+    except (KeyError, OSError):  # pragma: no cover - no login name
         return "unknown"
 
 

@@ -7,7 +7,7 @@ Importing it never imports PySpark. Typical pre-flight use::
     report.raise_on_errors()          # JobRefused (exit 1) naming every error finding
 """
 
-from lakehouse_phi.confcheck.check import Finding, NotApplied, Report, check, check_policy, check_session
+from lakehouse_phi.confcheck.check import Finding, NotApplied, Report, check, check_cluster_policy, check_session
 from lakehouse_phi.confcheck.rules import RULES, RULES_BY_ID, Rule
 from lakehouse_phi.confcheck.sources import (
     ClusterPolicy,
@@ -23,6 +23,6 @@ from lakehouse_phi.confcheck.sources import (
 
 __all__ = [
     "RULES", "RULES_BY_ID", "ClusterPolicy", "Finding", "NotApplied", "Report", "Rule", "Settings", "Value",
-    "check", "check_policy", "check_session", "parse_conf_pairs", "parse_properties", "parse_submit_args",
+    "check", "check_cluster_policy", "check_session", "parse_conf_pairs", "parse_properties", "parse_submit_args",
     "read_cluster_json", "read_session", "read_spark_defaults",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -178,7 +178,7 @@ def buckets_of(paths: Iterable[str]) -> tuple[list[str], list[Finding]]:
         match = _S3_PATH.match(path.strip())
         if match is None:
             continue
-        userinfo, at, bucket = match[1].rpartition("@")
+        _userinfo, at, bucket = match[1].rpartition("@")
         scheme = path.strip().split(":", 1)[0].lower()
         if not bucket:
             raise UsageError(f"path {scheme}://{'***@' if at else ''}…: no bucket name; "
@@ -356,53 +356,77 @@ def _policy_path(rule: Rule, req: Requirement) -> list[str]:
     return [] if "*" in req.setting else [f"spark_conf.{HADOOP_PREFIX}{req.setting}"]
 
 
+def _admits(what: str, values: Iterable[str | None], check: Check) -> str | None:
+    """``"<what> admits 'a', 'b'"`` for the values that break ``check`` (secrets masked), or ``None``."""
+    bad = [v for v in values if not check.ok(v)]
+    return f"{what} admits {', '.join(repr(shown_v(v, check)) for v in bad)}" if bad else None
+
+
+def _fixed(element: Mapping[str, Any], check: Check) -> str | None:
+    return None if check.ok(_policy_str(element.get("value"))) else "fixed to an insecure value"
+
+
+def _forbidden(element: Mapping[str, Any], check: Check) -> str | None:
+    return None if check.ok(None) else "forbidden, so it stays at its insecure default"
+
+
+def _unlimited(element: Mapping[str, Any], check: Check) -> str | None:
+    return None if isinstance(check, Absent) else "unlimited: a user may set any value"
+
+
+def _allowlist(element: Mapping[str, Any], check: Check) -> str | None:
+    return _admits("the allowlist", [_policy_str(v) for v in element.get("values") or []], check)
+
+
+def _blocklist(element: Mapping[str, Any], check: Check) -> str | None:
+    if isinstance(check, Absent):
+        return None
+    return "a blocklist admits every other spelling and value (e.g. 'FALSE', ' false')"
+
+
+def _regex(element: Mapping[str, Any], check: Check) -> str | None:
+    try:
+        pattern = re.compile(str(element.get("pattern", "")))
+    except re.error:
+        return "its regex does not compile"
+    return _admits("the regex", [p for p in check.probes if p is not None and pattern.fullmatch(p)], check)
+
+
+def _range(element: Mapping[str, Any], check: Check) -> str | None:
+    minimum = element.get("minValue")
+    if not isinstance(check, AtLeast):
+        return "a range cannot pin this setting"
+    if not isinstance(minimum, (int, float)) or minimum < check.minimum:
+        return f"the range admits values below {check.minimum}"
+    return None
+
+
+#: Cluster-policy element type -> how an element of that type lets an insecure value through (``None``: it doesn't).
+_EXPOSURE_BY_TYPE: dict[str, Callable[[Mapping[str, Any], Check], str | None]] = {
+    "fixed": _fixed,
+    "forbidden": _forbidden,
+    "unlimited": _unlimited,
+    "allowlist": _allowlist,
+    "blocklist": _blocklist,
+    "regex": _regex,
+    "range": _range,
+}
+
+
 def _exposure(element: Mapping[str, Any] | None, check: Check) -> str | None:
     """How a user under this policy element could end up with an insecure value, or ``None`` if they cannot."""
-    secret = isinstance(check, Absent)
     if element is None:
-        return None if secret else "not in the policy: a user may set any value or leave it unset"
+        return None if isinstance(check, Absent) else "not in the policy: a user may set any value or leave it unset"
     kind = element.get("type")
-    value = _policy_str(element.get("value"))
-    values = [_policy_str(v) for v in element.get("values") or []]
-    optional = bool(element.get("isOptional"))
-    problems: list[str] = []
-    if kind == "fixed":
-        if not check.ok(value):
-            problems.append("fixed to an insecure value")
-    elif kind == "forbidden":
-        if not check.ok(None):
-            problems.append("forbidden, so it stays at its insecure default")
-    elif kind == "unlimited":
-        if not secret:
-            problems.append("unlimited: a user may set any value")
-    elif kind == "allowlist":
-        bad = [v for v in values if not check.ok(v)]
-        if bad:
-            problems.append(f"the allowlist admits {', '.join(repr(shown_v(v, check)) for v in bad)}")
-    elif kind == "blocklist":
-        if not secret:
-            problems.append("a blocklist admits every other spelling and value (e.g. 'FALSE', ' false')")
-    elif kind == "regex":
-        try:
-            pattern = re.compile(str(element.get("pattern", "")))
-        except re.error:
-            problems.append("its regex does not compile")
-        else:
-            bad = [p for p in check.probes if p is not None and pattern.fullmatch(p)]
-            if bad:
-                problems.append(f"the regex admits {', '.join(repr(shown_v(v, check)) for v in bad)}")
-    elif kind == "range":
-        minimum = element.get("minValue")
-        if not isinstance(check, AtLeast):
-            problems.append("a range cannot pin this setting")
-        elif not isinstance(minimum, (int, float)) or minimum < check.minimum:
-            problems.append(f"the range admits values below {check.minimum}")
-    if optional and kind != "fixed" and not check.ok(None):
-        problems.append("optional, and unset is insecure")
-    default = _policy_str(element.get("defaultValue"))
-    if default is not None and kind != "fixed" and not check.ok(default):
-        problems.append(f"its default {shown_v(default, check)!r} is insecure")
-    return "; ".join(problems) or None
+    by_type = _EXPOSURE_BY_TYPE.get(str(kind))
+    problems = [by_type(element, check) if by_type else None]
+    if kind != "fixed":
+        if element.get("isOptional") and not check.ok(None):
+            problems.append("optional, and unset is insecure")
+        default = _policy_str(element.get("defaultValue"))
+        if default is not None and not check.ok(default):
+            problems.append(f"its default {shown_v(default, check)!r} is insecure")
+    return "; ".join(p for p in problems if p) or None
 
 
 def _policy_str(value: Any) -> str | None:
@@ -412,7 +436,7 @@ def _policy_str(value: Any) -> str | None:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def shown_v(value: str, check: Check) -> str:
+def shown_v(value: str | None, check: Check) -> str:
     return shown("", value, check) or ""
 
 
@@ -423,7 +447,7 @@ def _masked_element(element: Mapping[str, Any], check: Check) -> str:
     return json.dumps(masked, sort_keys=True)
 
 
-def check_policy(policy: ClusterPolicy, paths: Iterable[str] = (), cluster: bool = True) -> Report:
+def check_cluster_policy(policy: ClusterPolicy, paths: Iterable[str] = (), cluster: bool = True) -> Report:
     """Check a Databricks cluster policy: a setting the policy lets a user change to an insecure value is a finding.
 
     Each rule's settings are looked up as ``spark_conf.<key>`` (``spark_conf.spark.hadoop.fs.s3a.<suffix>`` for S3A,

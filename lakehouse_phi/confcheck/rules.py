@@ -37,9 +37,6 @@ class IsTrue:
     def ok(self, value: str | None) -> bool:
         return norm(value) == "true"
 
-    def describe(self) -> str:
-        return "true"
-
 
 @dataclass(frozen=True)
 class AtLeast:
@@ -58,9 +55,6 @@ class AtLeast:
         except ValueError:
             return False
 
-    def describe(self) -> str:
-        return f">= {self.minimum}"
-
 
 @dataclass(frozen=True)
 class OneOf:
@@ -71,9 +65,6 @@ class OneOf:
 
     def ok(self, value: str | None) -> bool:
         return norm(value) in {a.lower() for a in self.allowed}
-
-    def describe(self) -> str:
-        return " or ".join(self.allowed)
 
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -96,11 +87,8 @@ class KmsKey:
     probes: tuple[str | None, ...] = ("alias/aws/s3", "", "not-a-key", None)
 
     def ok(self, value: str | None) -> bool:
-        v = None if value is None else value.strip()
+        v = "" if value is None else value.strip()
         return bool(v) and KMS_KEY_RE.match(v) is not None and AWS_MANAGED_ALIAS_RE.search(v) is None
-
-    def describe(self) -> str:
-        return "a customer managed KMS key ARN, key id, mrk- id or alias/…"
 
 
 #: A Databricks secret reference: the value is fetched from a secret scope at cluster start, never stored in plain.
@@ -115,9 +103,6 @@ class Absent:
 
     def ok(self, value: str | None) -> bool:
         return value is None or not value.strip() or SECRET_REF_RE.match(value) is not None
-
-    def describe(self) -> str:
-        return "absent (use an instance profile, a credentials provider or {{secrets/scope/key}})"
 
 
 Check = IsTrue | AtLeast | OneOf | KmsKey | Absent

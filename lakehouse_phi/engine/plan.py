@@ -82,13 +82,15 @@ class TablePlan:
         self.input_columns = list(self.spec.columns)
         self._patterns = {c: _pattern_checker(s.pattern) for c, s in self.spec.columns.items() if s.pattern}
         self.outputs: list[OutputColumn] = []
+        table_phi = tuple((c, s.phi) for c, s in self.spec.columns.items())
         for cname, col in self.spec.columns.items():
             for out_name, rule in ((cname, col.effective_ingest), *col.derive.items()):
                 cls = registry.get(rule.strategy)
                 params = cls.Params.model_validate(rule.params)
                 key_name = getattr(params, "key", None) if cls.key_kind else None
                 key = keys[key_name] if key_name else None
-                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type)
+                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type,
+                                    phi=col.phi, table_phi=table_phi)
                 self.outputs.append(OutputColumn(
                     name=out_name, source=cname, strategy=cls(params, ctx, key.material if key else None),
                     policy_type=cls.output_type(params, col.type), key_name=key_name,

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.policy.model import DECIMAL_RE
+from lakehouse_phi.sql.generator import Generator
 
 _INT_RE = r"^\s*[+-]?\d+\s*$"
 _FLOAT_RE = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -32,8 +33,8 @@ def arrow_type(policy_type: str) -> pa.DataType:
 
 
 def spark_ddl(policy_type: str) -> str:
-    """The Spark SQL type name (``decimal(p,s)`` stays as is)."""
-    return {"long": "bigint", "int": "int"}.get(policy_type, policy_type)
+    """The Spark SQL type name, lower case (``long`` -> ``bigint``): the SQL generators' one type table."""
+    return Generator.type_name(policy_type).lower()
 
 
 def _fail_where(ok: pa.Array, values: pa.Array) -> pa.Array:
@@ -118,7 +119,8 @@ def _parse_timestamp(stripped: pa.Array, values: pa.Array) -> tuple[pa.Array, pa
     text = pc.replace_substring_regex(text, r"([+-]\d{2})(\d{2})$", r"\1:\2")
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:\d{2})$")
     text = pc.if_else(pc.fill_null(has_zone, False), text, pc.binary_join_element_wise(text, "Z", ""))
-    out, ok = [], []
+    out: list[object] = []
+    ok: list[bool] = []
     # Arrow's ISO-8601 cast is all-or-nothing: cast the whole array, and only on failure find the bad values.
     try:
         typed = pc.cast(text, pa.timestamp("us", tz="UTC"))

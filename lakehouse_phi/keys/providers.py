@@ -25,9 +25,13 @@ from typing import Any, Literal
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.policy.model import KeySpec
 
-KeyKind = Literal["hmac", "aes"]
+KeyKind = Literal["hmac", "aes", "pem"]  # pem: a PEM text (an Ed25519 signing key), not base64
 MIN_HMAC_BYTES = 32
 AES_SIZES = (16, 24, 32)
+HOW_TO_PASS_A_KEY = ("To use another source for one run, pass --key NAME=env:VAR (base64 in an environment "
+                     "variable), --key NAME=file:PATH, --key NAME=databricks:SCOPE/KEY or "
+                     "--key NAME=aws-secrets-manager:SECRET_ID (in Python: IngestOptions(key_overrides=...)); "
+                     "make a key with `openssl rand -base64 32`")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class SecretKey:
 
 
 def _where(name: str, spec: KeySpec) -> str:
-    return f"key '{name}' (provider {spec.provider}, ref {spec.ref!r})"
+    return f"key '{name}' (keys.{name} in the policy: provider {spec.provider}, ref {spec.ref!r})"
 
 
 def _databricks_dbutils() -> Any:
@@ -169,7 +173,7 @@ def _kms_unwrap(name: str, spec: KeySpec, fetchers: Fetchers) -> bytes:
         raise KeyMaterialError(f"{where}: boto3 is not installed; pip install 'lakehouse-phi[aws]'") from None
     try:
         plain = client.decrypt(CiphertextBlob=blob)["Plaintext"]
-    except Exception as exc:  # noqa: BLE001 - botocore raises many types; only the type and code are shown
+    except Exception as exc:  # botocore raises many types; only the type and code are shown
         code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
         if code:
             raise KeyMaterialError(f"{where}: KMS Decrypt was refused ({code}); check that the KMS key is enabled, "
@@ -181,8 +185,13 @@ def _kms_unwrap(name: str, spec: KeySpec, fetchers: Fetchers) -> bytes:
 
 
 def decode_material(name: str, spec: KeySpec, text: str, kind: KeyKind | None) -> bytes:
-    """Decode standard base64 strictly and check the length for its use."""
+    """Decode standard base64 strictly and check the length for its use; a ``pem`` key is its PEM text."""
     where = _where(name, spec)
+    if kind == "pem":
+        if "-----BEGIN " not in text or "-----END " not in text:
+            raise KeyMaterialError(f"{where}: the material is not a PEM block; store the PKCS#8 PEM text (e.g. "
+                                   "`openssl genpkey -algorithm ed25519`)") from None
+        return text.strip().encode("ascii", "replace") + b"\n"
     try:
         raw = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
@@ -271,6 +280,8 @@ def load_keys(specs: Mapping[str, KeySpec], needs: Iterable[tuple[str, KeyKind |
 
     def resolve(name: str, spec: KeySpec, label: str) -> SecretKey | None:
         try:
+            if "pem" in kinds[name]:  # PEM text, not base64: no length to check
+                return load_key(name, spec, "pem", fetchers)
             key = load_key(name, spec, None, fetchers)
             for kind in sorted(kinds[name]):
                 check_length(name, spec, key.material, kind)
@@ -292,5 +303,5 @@ def load_keys(specs: Mapping[str, KeySpec], needs: Iterable[tuple[str, KeyKind |
                 if old is not None:
                     older.setdefault(name, {})[v] = old
     if errors:
-        raise KeyMaterialError("; ".join(errors)) from None
+        raise KeyMaterialError("; ".join(errors) + f". {HOW_TO_PASS_A_KEY}") from None
     return KeyRing(found, older)

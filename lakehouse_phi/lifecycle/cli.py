@@ -15,7 +15,7 @@ from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     command = p.prog.split()[-1]
     p.add_argument("policy", metavar="POLICY")

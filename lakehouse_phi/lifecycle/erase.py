@@ -21,8 +21,15 @@ import pyarrow as pa
 
 from lakehouse_phi.engine.types import parse
 from lakehouse_phi.errors import JobRefused, UsageError
-from lakehouse_phi.lifecycle.tables import (HEX64, Context, commit_props, count_where, open_table, quote,
-                                            vacuum_statement)
+from lakehouse_phi.lifecycle.tables import (
+    HEX64,
+    Context,
+    commit_props,
+    count_where,
+    open_table,
+    quote,
+    vacuum_statement,
+)
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext
 
@@ -91,7 +98,7 @@ def pseudonyms(ctx: Context, subjects: list[str]) -> tuple[str, str, dict[int, l
     cls = registry.get("hmac")
     out: dict[int, list[str]] = {}
     for version, key in ring.all_versions(key_name).items():
-        strategy = cls(cls.Params.model_validate(params),
+        strategy = cls(cls.params_model.model_validate(params),
                        ColumnContext(ctx.table, col, col, col_type), key.material)
         out[version] = [p for p in strategy.apply(typed).to_pylist() if p is not None]
     return col, key_name, out

@@ -11,8 +11,17 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 
 from lakehouse_phi.errors import UsageError
-from lakehouse_phi.lifecycle.tables import (INGESTED_AT_COL, QUARANTINED_AT_COL, Context, columns_of, commit_props,
-                                            count_where, open_table, quote, vacuum_statement)
+from lakehouse_phi.lifecycle.tables import (
+    INGESTED_AT_COL,
+    QUARANTINED_AT_COL,
+    Context,
+    columns_of,
+    commit_props,
+    count_where,
+    open_table,
+    quote,
+    vacuum_statement,
+)
 
 DEFAULT_RETENTION_HOURS = 168
 

@@ -34,8 +34,16 @@ from lakehouse_phi.engine.plan import key_needs
 from lakehouse_phi.engine.types import arrow_type, parse
 from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.keys.providers import KeyRing
-from lakehouse_phi.lifecycle.tables import (FINGERPRINT_COL, KEY_VERSIONS_COL, RUN_ID_COL, Context, commit_props,
-                                            open_table, quote, read_rows)
+from lakehouse_phi.lifecycle.tables import (
+    FINGERPRINT_COL,
+    KEY_VERSIONS_COL,
+    RUN_ID_COL,
+    Context,
+    commit_props,
+    open_table,
+    quote,
+    read_rows,
+)
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
 from lakehouse_phi.transforms.encrypt import IV_BYTES, aad_for
@@ -68,7 +76,7 @@ def outputs_of(ctx: Context) -> list[Output]:
     for cname, col in ctx.spec.columns.items():
         for name, rule in ((cname, col.effective_ingest), *col.derive.items()):
             cls = registry.get(rule.strategy)
-            params = cls.Params.model_validate(rule.params)
+            params = cls.params_model.model_validate(rule.params)
             key = getattr(params, "key", None) if cls.key_kind else None
             out.append(Output(name, cname, rule.strategy, params, key, col.type))
     return out

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from lakehouse_phi.errors import EXIT_OK, UsageError
+from lakehouse_phi.errors import EXIT_OK, UsageError, delta_unavailable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
     spark = spark or get_session(args.engine)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
+    if fmt == "delta" and default_table_format(spark) != "delta":
+        raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
     result = run_ingest(spark, loaded, args.table, IngestOptions(
         input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,

@@ -20,9 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy
+from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy, canonical_strings, require_key
 from lakehouse_phi.transforms.ff1 import FF1
-from lakehouse_phi.transforms.hmac import canonical_strings, require_key
 
 MIN_DIGITS = 6
 #: Beyond this many distinct shapes in a batch, the remaining values are put back one by one.
@@ -97,11 +96,10 @@ def _put_back(text: pa.Array, digits: pa.Array, enc: pa.Array) -> pa.Array:
     return out
 
 
-class Fpe(Strategy):
+class Fpe(Strategy[FpeParams]):
     name = "fpe"
-    Params = FpeParams
+    params_model = FpeParams
     key_kind = "aes"
-    deterministic = True
     accepts = ("string",)
 
     def __init__(self, params: FpeParams, ctx: ColumnContext, key: bytes | None = None) -> None:
@@ -110,7 +108,7 @@ class Fpe(Strategy):
         self._tweak = bytes.fromhex(params.tweak)
 
     @classmethod
-    def output_type(cls, params: FpeParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: FpeParams, input_type: str) -> str:
         return "string"
 
     def invalid(self, values: pa.Array) -> pa.Array:

@@ -37,7 +37,7 @@ def anchored(sail, tmp_path_factory):
 
 
 def test_anchor_found_in_an_intact_trail(anchored):
-    trail, events, bronze = anchored
+    _trail, events, bronze = anchored
     result = check_against(bronze, events)
     assert (result.anchor_seq, result.anchor_hash) == (2, events[-1]["hash"])
     assert not any("anchor" in p or "cut tail" in p for p in result.problems)
@@ -46,7 +46,7 @@ def test_anchor_found_in_an_intact_trail(anchored):
 
 
 def test_cut_tail_exits_1(anchored, tmp_path):
-    trail, events, bronze = anchored
+    trail, _events, bronze = anchored
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join(trail.read_text().splitlines()[:2]) + "\n")
     proc = subprocess.run([sys.executable, "-m", "lakehouse_phi", "audit", "verify", str(cut), "--against", bronze,

@@ -57,7 +57,7 @@ def policy(spark, tmp_path_factory):
     spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.secret(s STRING, k STRING) RETURNS STRING "
               f"RETURN CASE WHEN s = 'phi-keys' AND k = 'ssn-dek' THEN {key} END")
     _bind(spark, set())
-    cipher = Encrypt(Encrypt.Params(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
+    cipher = Encrypt(Encrypt.params_model(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
         pa.array(["123-45-6789", "987654321"], pa.string())).to_pylist()
     silver, gold = SCHEMAS["silver"], SCHEMAS["gold"]
     spark.createDataFrame(

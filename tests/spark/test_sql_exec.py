@@ -47,7 +47,7 @@ def governed(spark):
     as_role(spark, set())
     for fn in ir.functions:
         spark.sql(gen.create_function(fn, temporary=True).sql)
-    ciphertext = Encrypt(Encrypt.Params(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
+    ciphertext = Encrypt(Encrypt.params_model(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
         pa.array(list(SSN.values()), pa.string())).to_pylist()
     assert all(c != p for c, p in zip(ciphertext, SSN.values()) if p)
     spark.createDataFrame(
@@ -157,3 +157,21 @@ def test_rebinding_the_group_udf_changes_existing_functions(spark, governed):
     assert spark.sql(one).collect()[0][0] is None
     as_role(spark, {"phi-billing"})
     assert spark.sql(one).collect()[0][0] == "********5309"
+
+
+MALFORMED = {10: "not base64 at all!", 11: "AAAA", 12: "123-45-6789", 13: "", 14: "QUJD"}
+
+
+def test_decrypt_mask_never_throws_and_still_opens_ingest_ciphertext(spark, governed):
+    """``try_to_binary`` / ``try_aes_decrypt``: billing reads real ciphertext in clear, and a malformed, truncated,
+    plaintext or tampered value gives NULL instead of failing the query (and every other query on the table);
+    everyone else gets the otherwise value whatever the input."""
+    good = spark.sql("SELECT id, ssn FROM sqlx_patients WHERE id = 1").collect()[0][1]
+    tampered = good[:-6] + ("A" if good[-6] != "A" else "B") + good[-5:]
+    rows = [(1, good), (15, tampered), *MALFORMED.items()]
+    spark.createDataFrame(rows, "id INT, ssn STRING").createOrReplaceTempView("sqlx_bad_ssn")
+    query = "SELECT id, mask_patients_ssn(ssn) FROM sqlx_bad_ssn ORDER BY id"
+    as_role(spark, {"phi-billing"})
+    assert dict(spark.sql(query).collect()) == {1: "123-45-6789", 15: None, **{i: None for i in MALFORMED}}
+    as_role(spark, set())
+    assert dict(spark.sql(query).collect()) == {1: MASKED, 15: MASKED, **{i: MASKED for i in MALFORMED}}

@@ -41,7 +41,7 @@ def _policy(previous: dict) -> LoadedPolicy:
 
 
 def _enc(version: int, value: str) -> str:
-    strategy = Encrypt(Encrypt.Params(key="dek"), ColumnContext("patients", "ssn", "ssn"), KEYS[version])
+    strategy = Encrypt(Encrypt.params_model(key="dek"), ColumnContext("patients", "ssn", "ssn"), KEYS[version])
     return strategy.apply(pa.array([value])).to_pylist()[0]
 
 

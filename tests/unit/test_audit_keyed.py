@@ -85,7 +85,8 @@ def test_seal_is_hmac_sha256_over_the_event_without_hash_and_mac(keyed):
     expected = hmac.new(K1, canonical_json(body).encode(), hashlib.sha256).hexdigest()
     assert (ev["seal_key"], ev["seal_key_version"], ev["mac"]) == ("trail", 1, expected)
     assert events[2]["seal_key_version"] == 2
-    assert ev["hash"] == hashlib.sha256(canonical_json({k: v for k, v in ev.items() if k != "hash"}).encode()).hexdigest()
+    unhashed = {k: v for k, v in ev.items() if k != "hash"}
+    assert ev["hash"] == hashlib.sha256(canonical_json(unhashed).encode()).hexdigest()
 
 
 def test_intact_keyed_trail_verifies_with_every_version(keyed):
@@ -126,7 +127,7 @@ def test_stripped_seals_are_detected_when_the_policy_names_the_key(keyed):
 
 
 def test_stripping_the_tail_seals_is_detected(keyed):
-    path, events, _policy = keyed
+    path, _events, _policy = keyed
     _rewrite(path, lambda ev: ev if ev["seq"] < 2 else {k: v for k, v in ev.items() if k != "mac" and
                                                          not k.startswith("seal_")})
     proc = run_cli(str(path), "--key", "trail=env:TRAIL_K1", "--format", "json")

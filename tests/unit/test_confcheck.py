@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lakehouse_phi.confcheck import RULES, ClusterPolicy, Settings, check, check_policy
+from lakehouse_phi.confcheck import RULES, ClusterPolicy, Settings, check, check_cluster_policy
 from lakehouse_phi.confcheck.sources import cluster_from_json, parse_properties
 from lakehouse_phi.errors import JobRefused
 
@@ -202,7 +202,7 @@ def _ids(report) -> list[str]:
 
 def _run(settings, paths):
     if isinstance(settings, ClusterPolicy):
-        return check_policy(settings, paths)
+        return check_cluster_policy(settings, paths)
     return check(settings, paths)
 
 
@@ -257,14 +257,14 @@ def test_valid_kms_key_is_shown():
 
 
 def test_policy_secret_masked():
-    report = check_policy(policy({"spark_conf.spark.hadoop.fs.s3a.access.key":
+    report = check_cluster_policy(policy({"spark_conf.spark.hadoop.fs.s3a.access.key":
                                   {"type": "allowlist", "values": [ACCESS_KEY]}}))
     assert [f.rule for f in report.findings] == ["s3a-static-credentials"]
     assert ACCESS_KEY not in report.to_json()
 
 
 def test_policy_finding_gives_a_fixed_element_as_the_fix():
-    report = check_policy(policy({"spark_conf.spark.io.encryption.enabled": {"type": "unlimited"}}))
+    report = check_cluster_policy(policy({"spark_conf.spark.io.encryption.enabled": {"type": "unlimited"}}))
     (finding,) = report.findings
     assert finding.setting == "spark_conf.spark.io.encryption.enabled"
     assert json.loads(finding.value) == {"type": "unlimited"}

@@ -163,7 +163,7 @@ class _OldSession:
         self.conf = _OldConf(data)
 
     @property
-    def sparkContext(self):  # noqa: N802 - PySpark's name
+    def sparkContext(self):
         raise AssertionError("the reader must not touch sparkContext")
 
 

@@ -11,13 +11,12 @@ import sys
 import time
 import urllib.request
 
+import boto3
 import pytest
 
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import Fetchers, load_key, load_keys
 from lakehouse_phi.policy.model import KeySpec
-
-import boto3  # noqa: E402 - the test extra installs it
 
 
 def _free_port() -> int:
@@ -38,7 +37,7 @@ def kms_endpoint():
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=1)
             break
-        except Exception:
+        except OSError:  # not listening yet
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail("moto server did not start")
@@ -124,4 +123,4 @@ def test_previous_versions_resolved_on_demand(wrapped):
 def test_missing_wrapped_key_file_names_the_provider(tmp_path):
     with pytest.raises(KeyMaterialError) as err:
         load_key("dek", KeySpec(provider="aws-kms", ref=str(tmp_path / "nope")), "aes")
-    assert "key 'dek' (provider aws-kms" in str(err.value) and "no file at" in str(err.value)
+    assert "key 'dek'" in str(err.value) and "provider aws-kms" in str(err.value) and "no file at" in str(err.value)

@@ -164,7 +164,7 @@ def test_a_value_that_does_not_open_under_its_recorded_version_stops_the_job(tab
     """_key_versions says v1 but the values were written under v2: refused, nothing written, no value shown."""
     import pyarrow as pa
 
-    tmp_path, bronze, policy = tables
+    tmp_path, _bronze, policy = tables
     other = tmp_path / "lying"
     data = masked(policy, rows(3), {"dek": 2}, dt.datetime(2024, 1, 1, tzinfo=UTC), "run-x")
     lie = pa.array([[("ssn", 1)]] * 3, data.schema.field("_key_versions").type)
