@@ -49,6 +49,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("lakehouse_phi.report.cli", "write the HTML compliance report (no data values)"),
     "risk": ("lakehouse_phi.release.cli", "k-anonymity and l-diversity of a masked table; exit 1 below the policy"),
     "export": ("lakehouse_phi.release.cli", "a k/l-suppressed, signed Parquet export (and `export verify`)"),
+    "rekey": ("lakehouse_phi.lifecycle.cli", "rewrite bronze/quarantine values not at the active key version"),
+    "erase": ("lakehouse_phi.lifecycle.cli", "delete data subjects' rows (by pseudonym) from bronze/quarantine"),
+    "purge": ("lakehouse_phi.lifecycle.cli", "delete bronze/quarantine rows past the table's retention_days"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
 }
 

@@ -91,6 +91,7 @@ _MACHINE_FIELDS = {
     "policy_sha256": re.compile(r"[0-9a-f]{64}"),
     "prev_hash": re.compile(r"[0-9a-f]{64}"),
     "hash": re.compile(r"[0-9a-f]{64}"),
+    "mac": re.compile(r"[0-9a-f]{64}"),
 }
 
 

@@ -24,6 +24,7 @@ from typing import ClassVar
 
 from lakehouse_phi.policy.model import DECIMAL_RE, RENDERINGS
 from lakehouse_phi.sql.ir import (
+    KEY_VERSIONS_COLUMN,
     BronzeIR,
     ColumnMeta,
     GrantIR,
@@ -78,6 +79,7 @@ class Generator:
     TYPE_MAPPING: ClassVar[dict[str, str]] = {
         "string": "STRING", "int": "INT", "long": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
         "date": "DATE", "timestamp": "TIMESTAMP",
+        "map<string,int>": "MAP<STRING,INT>",  # _key_versions, passed to a decrypt mask with older key versions
     }
     #: IR function type -> name of the method writing its body.
     FUNCTIONS: ClassVar[dict[type, str]] = {MaskFunction: "mask_body", RowFilterFunction: "row_filter_body"}
@@ -227,9 +229,15 @@ class Generator:
     def decrypt_sql(self, show: Show, col: str, sql_type: str) -> str:
         """Open the ingest ``encrypt`` ciphertext: base64(IV ‖ ct ‖ tag), AES-GCM, AAD ``TABLE.COLUMN``; the key is
         standard base64 in a Databricks secret. ``try_`` forms: a malformed value (or key) gives NULL, never an
-        error that would fail every query on the table."""
+        error that would fail every query on the table. With older key versions (``previous``) the secret is chosen
+        by the row's ``_key_versions[column]``; a row without one is read with the active version."""
         k = show.arg
-        key = f"try_to_binary(secret({string(k.scope)}, {string(k.key)}), 'base64')"
+        secret = f"secret({string(k.scope)}, {string(k.key)})"
+        if k.previous:
+            version = f"element_at({ident(KEY_VERSIONS_COLUMN)}, {string(k.column)})"
+            whens = " ".join(f"WHEN {v} THEN secret({string(scope)}, {string(key)})" for v, scope, key in k.previous)
+            secret = f"CASE {version} {whens} ELSE {secret} END"
+        key = f"try_to_binary({secret}, 'base64')"
         return (f"CAST(try_aes_decrypt(try_to_binary({col}, 'base64'), {key}, 'GCM', 'DEFAULT', {string(k.aad)}) "
                 "AS STRING)")
 

@@ -47,13 +47,24 @@ class Name:
         return ".".join(self.parts)
 
 
+#: The row column that names, per output column, the key version that wrote it (``map<string,int>``).
+KEY_VERSIONS_COLUMN = "_key_versions"
+#: Its type as the generators name it (:attr:`Generator.TYPE_MAPPING`).
+KEY_VERSIONS_TYPE = "map<string,int>"
+
+
 @dataclass(frozen=True)
 class DecryptKey:
-    """What ``{decrypt: TABLE.COLUMN}`` needs in SQL: the Databricks secret holding the AES key, and the AAD."""
+    """What ``{decrypt: TABLE.COLUMN}`` needs in SQL: the Databricks secret holding the AES key, and the AAD.
+
+    With older key versions (``keys.<k>.previous``), ``previous`` lists ``(version, scope, key)`` of each and the
+    mask picks the secret by the row's ``_key_versions[column]`` (``column`` is the ingest output column)."""
 
     scope: str
     key: str
     aad: str
+    previous: tuple[tuple[int, str, str], ...] = ()
+    column: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,8 +89,21 @@ class MaskFunction:
     otherwise: Show
 
     @property
+    def versioned(self) -> bool:
+        """A decrypt rendering has older key versions: the function also takes the row's ``_key_versions``
+        (bound with ``USING COLUMNS``)."""
+        return any(show.kind == "decrypt" and isinstance(show.arg, DecryptKey) and show.arg.previous
+                   for show in (*(s for _, s in self.cases), self.otherwise))
+
+    @property
     def params(self) -> tuple[tuple[str, str], ...]:
-        return ((self.column, self.type),)
+        extra = ((KEY_VERSIONS_COLUMN, KEY_VERSIONS_TYPE),) if self.versioned else ()
+        return ((self.column, self.type), *extra)
+
+    @property
+    def using_columns(self) -> tuple[str, ...]:
+        """The columns passed to the mask besides the masked one (``SET MASK … USING COLUMNS``)."""
+        return tuple(c for c, _ in self.params[1:])
 
     @property
     def returns(self) -> str:
@@ -242,7 +266,12 @@ class _Checker:
             return None
         scope, secret = key.databricks_scope_key
         ok = self.text(scope, place, "secret scope") & self.text(secret, place, "secret key")
-        return DecryptKey(scope, secret, ref) if ok else None
+        previous = []
+        for version, old_ref in sorted(key.previous.items()):
+            old_scope, old_secret = old_ref.split("/", 1)
+            ok &= self.text(old_scope, place, "secret scope") & self.text(old_secret, place, "secret key")
+            previous.append((int(version), old_scope, old_secret))
+        return DecryptKey(scope, secret, ref, tuple(previous), column) if ok else None
 
 
 def _function_names(tables: dict[str, Name]) -> dict[str, str]:

@@ -47,7 +47,7 @@ def dry_run(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> list
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{table.name}: cannot read the table ({str(exc).splitlines()[0][:200]})")
             continue
-        wanted = [(m.column, m.type) for m in table.masks]
+        wanted = [param for m in table.masks for param in m.params]  # _key_versions too, where read
         if table.row_filter is not None:
             wanted += list(table.row_filter.params)
         for col, policy_type in wanted:

@@ -23,7 +23,7 @@ _ON = rf"(?:USE CATALOG ON CATALOG {_ID}|USE SCHEMA ON SCHEMA {_ID}\.{_ID}|{_PRI
 _MATCH = rf"hasTagValue\({_STR}, {_STR}\) AS {_ID}"
 #: statement kind -> the whole statement, as a pattern
 STRICT: dict[str, re.Pattern[str]] = {
-    "set_mask": re.compile(rf"{_ALTER} ALTER COLUMN {_ID} SET MASK {_NAME}"),
+    "set_mask": re.compile(rf"{_ALTER} ALTER COLUMN {_ID} SET MASK {_NAME}(?: USING COLUMNS \({_ID}(?:, {_ID})*\))?"),
     "set_row_filter": re.compile(rf"{_ALTER} SET ROW FILTER {_NAME} ON \({_ID}(?:, {_ID})*\)"),
     "drop_mask": re.compile(rf"{_ALTER} ALTER COLUMN {_ID} DROP MASK"),
     "drop_row_filter": re.compile(rf"{_ALTER} DROP ROW FILTER"),

@@ -9,8 +9,14 @@ comments on every PHI column. A materialized view or streaming table (``kind:``)
 from __future__ import annotations
 
 from lakehouse_phi.sql.generator import Generator, Statement
-from lakehouse_phi.sql.ir import BronzeIR, TableIR
+from lakehouse_phi.sql.ir import BronzeIR, MaskFunction, TableIR
 from lakehouse_phi.sql.quoting import ident
+
+
+def _using(mask: MaskFunction) -> str:
+    """`` USING COLUMNS (…)`` for a mask that reads other columns of the row (``_key_versions``)."""
+    cols = mask.using_columns
+    return f" USING COLUMNS ({', '.join(ident(c) for c in cols)})" if cols else ""
 
 
 class Databricks(Generator):
@@ -35,6 +41,6 @@ class Databricks(Generator):
         for m in table.masks:
             about = f"{table.name}.{m.column}"
             undo = Statement(f"{alter} ALTER COLUMN {ident(m.column)} DROP MASK", "drop_mask", about)
-            out.append(Statement(f"{alter} ALTER COLUMN {ident(m.column)} SET MASK {m.name.sql()}", "set_mask", about,
-                                 undo))
+            out.append(Statement(f"{alter} ALTER COLUMN {ident(m.column)} SET MASK {m.name.sql()}{_using(m)}",
+                                 "set_mask", about, undo))
         return out

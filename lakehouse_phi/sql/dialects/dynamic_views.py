@@ -31,7 +31,8 @@ class DynamicViews(Generator):
         select = "*"
         if table.masks:
             masked = ", ".join(ident(m.column) for m in table.masks)
-            calls = "".join(f",\n  {self.call(m.name, [m.column])} AS {ident(m.column)}" for m in table.masks)
+            calls = "".join(f",\n  {self.call(m.name, [c for c, _ in m.params])} AS {ident(m.column)}"
+                            for m in table.masks)
             select = f"* EXCEPT ({masked}){calls}"
         sql = f"CREATE OR REPLACE VIEW {view_name(table.name).sql()} AS\nSELECT {select}\nFROM {table.name.sql()}"
         rf = table.row_filter
