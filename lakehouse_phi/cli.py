@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-conf": ("lakehouse_phi.confcheck.cli", "check Spark/S3A/Databricks settings for PHI leaks"),
     "audit": ("lakehouse_phi.audit.cli", "work with the audit trail (verify)"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
+    "apply": ("lakehouse_phi.databricks.cli", "apply the compiled governance SQL on a Databricks SQL warehouse"),
 }
 
 
@@ -64,5 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":  # pragma: no cover
+def console_main() -> None:
+    """The console script and wheel-task entry point: exits with :func:`main`'s code (a job task whose entry point
+    returns 1 would otherwise count as a success)."""
     raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console_main()
