@@ -380,3 +380,34 @@ def test_governance_notebook_is_a_databricks_source_notebook_using_the_api():
 
     for name in ("apply", "dry_run", "rollback"):
         assert f"{name}(spark, compiled" in text and callable(getattr(session, name))
+
+
+@pytest.mark.parametrize("name", ["01_bronze_ingest.py", "02_governance.py"])
+def test_notebooks_install_the_pinned_wheel_from_a_path_then_restart_python(name):
+    """Never ``%pip install lakehouse-phi`` (a name not on PyPI that anyone could register); the wheel of this
+    release from a volume/workspace path (a widget may override, checked), then ``restartPython()``."""
+    from lakehouse_phi import __version__
+    from tests.notebook import LocalDbutils, cells
+
+    path = ROOT / "notebooks" / name
+    text = path.read_text()
+    assert "%pip install lakehouse-phi" not in text and "%pip install lakehouse_phi" not in text
+    parts = [c.strip() for c in text.split("# COMMAND ----------")]
+    i = parts.index("# MAGIC %pip install $wheel")
+    assert parts[i + 1].startswith("dbutils.library.restartPython()")
+    assert "dbutils.widgets.text(\"wheel\"" in parts[i - 1]
+    wheel = re.search(r'WHEEL = "([^"]+)"', parts[i - 1]).group(1)
+    assert wheel.startswith("/Volumes/") and wheel.endswith(f"/lakehouse_phi-{__version__}-py3-none-any.whl")
+    install = [c for c in cells(path) if "WHEEL =" in c or "restartPython" in c]
+    assert len(install) == 2
+    for override, ok in [(None, True), ("/Workspace/Shared/lakehouse_phi-0.1.0-py3-none-any.whl", True),
+                         ("lakehouse-phi", False), ("lakehouse-phi==0.1.0", False), ("/tmp/x.whl", False)]:
+        dbutils = LocalDbutils({} if override is None else {"wheel": override}, {})
+        ns = {"dbutils": dbutils}
+        if ok:
+            for source in install:
+                exec(compile(source, name, "exec"), ns)  # noqa: S102 - the notebook under test
+            assert ns["wheel"] == (override or wheel) and dbutils.library.restarts == 1
+        else:
+            with pytest.raises(ValueError, match="wheel"):
+                exec(compile(install[0], name, "exec"), ns)  # noqa: S102
