@@ -22,6 +22,7 @@ from lakehouse_phi.cli import main
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.sql import TARGETS, build_ir, compile_policy
 from lakehouse_phi.sql.compile import FILES
+from lakehouse_phi.sql.monitoring import FILES as MONITORING
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "sql"
@@ -312,7 +313,7 @@ def test_cli_out_then_check(tmp_path, capsys):
     policy = str(POLICIES["worked_example"])
     assert main(["compile", policy, "--target", "all", "--out", str(tmp_path)]) == 0
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.sql")) == sorted(
-        f"{t}/{f}" for t in TARGETS for f in FILES)
+        [f"{t}/{f}" for t in TARGETS for f in FILES] + [f"monitoring/{f}" for f in MONITORING])
     assert main(["compile", policy, "--target", "all", "--out", str(tmp_path), "--check"]) == 0
     (tmp_path / "databricks" / "apply.sql").write_text("-- edited by hand\n")
     (tmp_path / "dynamic-views" / "rollback.sql").unlink()
@@ -411,3 +412,19 @@ def test_notebooks_install_the_pinned_wheel_from_a_path_then_restart_python(name
         else:
             with pytest.raises(ValueError, match="wheel"):
                 exec(compile(install[0], name, "exec"), ns)  # noqa: S102
+
+
+def test_monitoring_queries_name_every_governed_and_bronze_table_and_parse():
+    from lakehouse_phi.sql.monitoring import governance_changes, who_read_what
+
+    ir = build_ir(load_policy(POLICIES["worked_example"]))
+    root = ROOT / "sql_policies" / "monitoring"
+    assert (root / "who_read_what.sql").read_text() == who_read_what(ir)
+    assert (root / "governance_changes.sql").read_text() == governance_changes(ir)
+    text = who_read_what(ir)
+    for name in ("main.silver.patients", "main.silver.encounters", "main.gold.claims", "main.bronze.patients",
+                 "main.bronze.encounters", "main.bronze.claims"):
+        assert f"'{name}'" in text
+    for sql in (who_read_what(ir), governance_changes(ir)):
+        [tree] = sqlglot.parse(sql, read="databricks")
+        assert isinstance(tree, exp.Select) and not list(tree.find_all(exp.Command))
