@@ -65,8 +65,9 @@ def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
 
     events = read_delta(tmp_path / "bronze" / "_lakehouse_phi_audit").to_pylist()
     assert sorted(e["table"] for e in events) == ["claims", "encounters", "patients"]
-    for e in events:
-        details = json.loads(e["details"]) if isinstance(e["details"], str) else e["details"]
+    for row in events:
+        e = json.loads(row["record"])  # the sealed event, as canonical JSON
+        details = e["details"]
         assert details["compute"] == "databricks-serverless" and details["allow_insecure"] is False
         assert "io-encryption" in details["conf_platform_managed"]
         assert len(read_delta(tmp_path / "bronze" / e["table"]).to_pylist()) == e["rows_written"] > 0
