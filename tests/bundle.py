@@ -5,11 +5,11 @@ check it locally: merged resources, ``${var.*}`` / ``${bundle.*}`` / ``${workspa
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

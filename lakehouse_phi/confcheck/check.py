@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from lakehouse_phi.confcheck.compute import ACCESS_MODE_KEY, CLUSTER_ID_KEY, Compute, detect
 from lakehouse_phi.confcheck.rules import (
     KMS_KEY_RE,
     REDACT_KEY_RE,
@@ -36,7 +37,6 @@ from lakehouse_phi.confcheck.rules import (
     Rule,
     Severity,
 )
-from lakehouse_phi.confcheck.compute import ACCESS_MODE_KEY, CLUSTER_ID_KEY, Compute, detect
 from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_session
 from lakehouse_phi.errors import JobRefused, UsageError
 

@@ -36,8 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lakehouse_phi.databricks.apply import ApplyFailed, Plan, StatementFailed, Warehouse, live_signatures, \
-        make_plan, run_plan
+    from lakehouse_phi.databricks.apply import (
+        ApplyFailed,
+        Plan,
+        StatementFailed,
+        Warehouse,
+        live_signatures,
+        make_plan,
+        run_plan,
+    )
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.sql.compile import compile_policy
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from lakehouse_phi import synth
-from tests.spark.test_ingest import cli
 from tests.helpers import EXAMPLE
+from tests.spark.test_ingest import cli
 
 SERVERLESS_ENV = {"DATABRICKS_RUNTIME_VERSION": "client.4.2"}
 

@@ -114,7 +114,7 @@ def apply(warehouse, tmp_path, monkeypatch, capsys):
     def run(*args: str, subprocess_: bool = False) -> subprocess.CompletedProcess:
         if subprocess_:
             full = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_", "AZURE_"))}
-            return subprocess.run([sys.executable, "-m", "lakehouse_phi", "apply", str(POLICY), *args],
+            return subprocess.run([sys.executable, "-m", "lakehouse_phi", "apply", str(POLICY), *args], check=False,
                                   capture_output=True, text=True, env={**full, **env, "PYTHONPATH": str(ROOT)},
                                   cwd=tmp_path, timeout=180)
         for k in [k for k in os.environ if k.startswith("DATABRICKS_")]:

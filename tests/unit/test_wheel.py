@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(*cmd: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(list(cmd), capture_output=True, text=True, cwd=cwd, timeout=timeout,
+    return subprocess.run(list(cmd), check=False, capture_output=True, text=True, cwd=cwd, timeout=timeout,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
 
 
