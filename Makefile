@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/lakehouse-phi: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[spark,local,test]"
+	$(BIN)/pip install --quiet -e ".[spark,local,test,databricks]"
 	touch $@
 
 setup: $(BIN)/lakehouse-phi

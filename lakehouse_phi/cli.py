@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "erase": ("lakehouse_phi.lifecycle.cli", "delete data subjects' rows (by pseudonym) from bronze/quarantine"),
     "purge": ("lakehouse_phi.lifecycle.cli", "delete bronze/quarantine rows past the table's retention_days"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
+    "apply": ("lakehouse_phi.databricks.cli", "apply the compiled governance SQL on a Databricks SQL warehouse"),
 }
 
 log = logging.getLogger("lakehouse_phi")
@@ -195,5 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(command, exc, as_json, debug)
 
 
-if __name__ == "__main__":  # pragma: no cover
+def console_main() -> None:
+    """The console script and wheel-task entry point: exits with :func:`main`'s code (a job task whose entry point
+    returns 1 would otherwise count as a success)."""
     raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console_main()

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from lakehouse_phi.confcheck.compute import ACCESS_MODE_KEY, CLUSTER_ID_KEY, Compute, detect
 from lakehouse_phi.confcheck.rules import (
     KMS_KEY_RE,
     REDACT_KEY_RE,
@@ -77,11 +78,23 @@ class NotApplied:
 
 
 @dataclass(frozen=True)
+class PlatformManaged:
+    """A rule the compute's platform satisfies (Databricks serverless disk and network encryption): an explicit,
+    audited outcome, neither a pass the user earned nor an error."""
+
+    rule: str
+    reason: str
+    compute: str
+
+
+@dataclass(frozen=True)
 class Report:
     findings: tuple[Finding, ...] = ()
     not_applied: tuple[NotApplied, ...] = ()
     buckets: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    platform_managed: tuple[PlatformManaged, ...] = ()
+    compute: Compute | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -102,13 +115,19 @@ class Report:
         return Report(tuple(dict.fromkeys(f for r in parts for f in r.findings)),
                       tuple(dict.fromkeys(n for r in parts for n in r.not_applied)),
                       tuple(dict.fromkeys(b for r in parts for b in r.buckets)),
-                      tuple(dict.fromkeys(s for r in parts for s in r.sources)))
+                      tuple(dict.fromkeys(s for r in parts for s in r.sources)),
+                      tuple(dict.fromkeys(p for r in parts for p in r.platform_managed)),
+                      next((r.compute for r in parts if r.compute is not None), None))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "errors": len(self.errors), "warnings": len(self.warnings),
-                "findings": [f.to_dict() for f in self.findings],
-                "not_applied": [asdict(n) for n in self.not_applied],
-                "buckets": list(self.buckets), "sources": list(self.sources)}
+        out = {"ok": self.ok, "errors": len(self.errors), "warnings": len(self.warnings),
+               "findings": [f.to_dict() for f in self.findings],
+               "not_applied": [asdict(n) for n in self.not_applied],
+               "buckets": list(self.buckets), "sources": list(self.sources)}
+        if self.compute is not None:
+            out["compute"] = self.compute.to_dict()
+            out["platform_managed"] = [asdict(p) for p in self.platform_managed]
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -268,7 +287,8 @@ def _check_spec_rule(rule: Rule, settings: Settings) -> list[Finding]:
     return out
 
 
-def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
+def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), cluster: bool | None = None,
+          compute: Compute | None = None) -> Report:
     """Check settings against every rule.
 
     Args:
@@ -279,6 +299,9 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
             ``spark.master``: ``local``, ``local[N]`` or ``local[*, N]`` (Databricks single node) is not a cluster;
             any other master, or none at all (a spark-defaults file or cluster spec usually leaves it to the
             launcher; a Spark Connect server may not report it), is one.
+        compute: where the job runs (:func:`lakehouse_phi.confcheck.compute.detect`); the rules its platform
+            satisfies are reported as :class:`PlatformManaged` instead of being checked. ``None``: checked as
+            user-controlled everywhere.
 
     Returns:
         the findings, and the rules that did not apply with the reason.
@@ -291,8 +314,12 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
         cluster = not is_local_master(master.value if master else None)
     hadoop = _Hadoop.of(settings)
     not_applied: list[NotApplied] = []
+    managed = compute.platform_managed if compute is not None else {}
+    platform: list[PlatformManaged] = []
     for rule in RULES:
-        if rule.scope == "spark":
+        if rule.id in managed:
+            platform.append(PlatformManaged(rule.id, managed[rule.id], compute.kind if compute else ""))
+        elif rule.scope == "spark":
             findings += _check_spark_rule(rule, settings)
         elif rule.scope == "cluster":
             if cluster:
@@ -314,7 +341,8 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
                 findings += _check_spec_rule(rule, settings)
             else:
                 not_applied.append(NotApplied(rule.id, "no Databricks cluster spec given (--cluster-json)"))
-    return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), settings.sources)
+    return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), settings.sources,
+                  tuple(platform), compute)
 
 
 def probe_keys(paths: Iterable[str] = ()) -> list[str]:
@@ -335,10 +363,17 @@ def probe_keys(paths: Iterable[str] = ()) -> list[str]:
     return keys
 
 
-def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
-    """Read a live SparkSession's settings (classic or Spark Connect, ``sparkContext`` untouched), then check them."""
+def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = None,
+                  compute: Compute | None = None) -> Report:
+    """Read a live SparkSession's settings (classic or Spark Connect, ``sparkContext`` untouched), then check them.
+
+    ``compute`` defaults to what :func:`~lakehouse_phi.confcheck.compute.detect` finds from this process's
+    environment and the session's settings (serverless: the platform-managed rules are recorded, not checked)."""
     paths = list(paths)
-    return check(read_session(spark, probe=probe_keys(paths)), paths, cluster)
+    settings = read_session(spark, probe=[*probe_keys(paths), CLUSTER_ID_KEY, ACCESS_MODE_KEY])
+    if compute is None:
+        compute = detect(conf={k: v.value for k, v in settings.conf.items()})
+    return check(settings, paths, cluster, compute)
 
 
 # ---------------------------------------------------------------- checking a cluster policy

@@ -233,6 +233,9 @@ def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict)
     findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__) for f in report.findings]
     errors = [f for f in findings if f.get("severity") == "error"]
     details["conf_errors"] = sorted({f["rule"] for f in errors})
+    if report.compute is not None:  # audited: where it ran, and what the platform (not the job) guarantees there
+        details["compute"] = report.compute.kind
+        details["conf_platform_managed"] = sorted(p.rule for p in report.platform_managed)
     if errors and not opts.allow_insecure:
         lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
         raise JobRefused(f"insecure Spark configuration, {len(errors)} error finding(s): {lines}. Fix the settings "

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.sql.compile import compile_ir, differences, write
     from lakehouse_phi.sql.dialects import TARGETS
     from lakehouse_phi.sql.ir import build_ir
+    from lakehouse_phi.sql.monitoring import monitoring_files
 
     as_json = args.format == "json"
     if args.check and not args.out:
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     ir = build_ir(loaded)
     compiled = [compile_ir(ir, t) for t in targets]
     files = {rel: text for c in compiled for rel, text in c.files().items()}
+    folders = list(targets)
+    if any(t.startswith("databricks") for t in targets):  # who read what: system.access.audit queries
+        files.update(monitoring_files(ir))
+        folders.append("monitoring")
     head = {"policy": args.policy, "name": loaded.name, "sha256": loaded.sha256, "targets": targets}
 
     if args.out is None:
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.check:
-        diff = differences(files, out, targets)
+        diff = differences(files, out, folders)
         if as_json:
             print(json.dumps({**head, "out": str(out), "up_to_date": not diff, "differences": diff}, indent=2))
         elif diff:

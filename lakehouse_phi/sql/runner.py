@@ -54,8 +54,8 @@ def dry_run(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> list
             found = schema.get(col.lower())
             if found is None:
                 problems.append(f"{table.name}.{col}: no such column")
-            elif found.replace(" ", "").lower() != gen.type_name(policy_type).lower():
-                problems.append(f"{table.name}.{col}: the table has {found}, the policy says {policy_type}")
+            elif found.replace(" ", "").lower() != (wanted_type := gen.type_name(policy_type).lower()):
+                problems.append(f"{table.name}.{col}: the table has {found}, the policy says {wanted_type}")
     progress(f"tables: {len(compiled.ir.tables)} checked; {len(problems)} problems in all")
     return problems
 

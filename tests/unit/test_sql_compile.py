@@ -22,6 +22,7 @@ from lakehouse_phi.cli import main
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.sql import TARGETS, build_ir, compile_policy
 from lakehouse_phi.sql.compile import FILES
+from lakehouse_phi.sql.monitoring import FILES as MONITORING
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "sql"
@@ -312,7 +313,7 @@ def test_cli_out_then_check(tmp_path, capsys):
     policy = str(POLICIES["worked_example"])
     assert main(["compile", policy, "--target", "all", "--out", str(tmp_path)]) == 0
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.sql")) == sorted(
-        f"{t}/{f}" for t in TARGETS for f in FILES)
+        [f"{t}/{f}" for t in TARGETS for f in FILES] + [f"monitoring/{f}" for f in MONITORING])
     assert main(["compile", policy, "--target", "all", "--out", str(tmp_path), "--check"]) == 0
     (tmp_path / "databricks" / "apply.sql").write_text("-- edited by hand\n")
     (tmp_path / "dynamic-views" / "rollback.sql").unlink()
@@ -380,3 +381,50 @@ def test_governance_notebook_is_a_databricks_source_notebook_using_the_api():
 
     for name in ("apply", "dry_run", "rollback"):
         assert f"{name}(spark, compiled" in text and callable(getattr(session, name))
+
+
+@pytest.mark.parametrize("name", ["01_bronze_ingest.py", "02_governance.py"])
+def test_notebooks_install_the_pinned_wheel_from_a_path_then_restart_python(name):
+    """Never ``%pip install lakehouse-phi`` (a name not on PyPI that anyone could register); the wheel of this
+    release from a volume/workspace path (a widget may override, checked), then ``restartPython()``."""
+    from lakehouse_phi import __version__
+    from tests.notebook import LocalDbutils, cells
+
+    path = ROOT / "notebooks" / name
+    text = path.read_text()
+    assert "%pip install lakehouse-phi" not in text and "%pip install lakehouse_phi" not in text
+    parts = [c.strip() for c in text.split("# COMMAND ----------")]
+    i = parts.index("# MAGIC %pip install $wheel")
+    assert parts[i + 1].startswith("dbutils.library.restartPython()")
+    assert "dbutils.widgets.text(\"wheel\"" in parts[i - 1]
+    wheel = re.search(r'WHEEL = "([^"]+)"', parts[i - 1]).group(1)
+    assert wheel.startswith("/Volumes/") and wheel.endswith(f"/lakehouse_phi-{__version__}-py3-none-any.whl")
+    install = [c for c in cells(path) if "WHEEL =" in c or "restartPython" in c]
+    assert len(install) == 2
+    for override, ok in [(None, True), ("/Workspace/Shared/lakehouse_phi-0.1.0-py3-none-any.whl", True),
+                         ("lakehouse-phi", False), ("lakehouse-phi==0.1.0", False), ("/tmp/x.whl", False)]:
+        dbutils = LocalDbutils({} if override is None else {"wheel": override}, {})
+        ns = {"dbutils": dbutils}
+        if ok:
+            for source in install:
+                exec(compile(source, name, "exec"), ns)  # noqa: S102 - the notebook under test
+            assert ns["wheel"] == (override or wheel) and dbutils.library.restarts == 1
+        else:
+            with pytest.raises(ValueError, match="wheel"):
+                exec(compile(install[0], name, "exec"), ns)  # noqa: S102
+
+
+def test_monitoring_queries_name_every_governed_and_bronze_table_and_parse():
+    from lakehouse_phi.sql.monitoring import governance_changes, who_read_what
+
+    ir = build_ir(load_policy(POLICIES["worked_example"]))
+    root = ROOT / "sql_policies" / "monitoring"
+    assert (root / "who_read_what.sql").read_text() == who_read_what(ir)
+    assert (root / "governance_changes.sql").read_text() == governance_changes(ir)
+    text = who_read_what(ir)
+    for name in ("main.silver.patients", "main.silver.encounters", "main.gold.claims", "main.bronze.patients",
+                 "main.bronze.encounters", "main.bronze.claims"):
+        assert f"'{name}'" in text
+    for sql in (who_read_what(ir), governance_changes(ir)):
+        [tree] = sqlglot.parse(sql, read="databricks")
+        assert isinstance(tree, exp.Select) and not list(tree.find_all(exp.Command))
