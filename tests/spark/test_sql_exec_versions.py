@@ -83,3 +83,12 @@ def test_versioned_statements_pass_the_static_check():
     statements = gen.apply(ir) + gen.rollback(ir)
     assert any("USING COLUMNS" in st.sql for st in statements)
     assert [verify(st) for st in statements] == [None] * len(statements)
+
+
+def test_abac_target_refuses_a_versioned_decrypt_mask_by_name():
+    from lakehouse_phi.errors import PolicyError
+    from lakehouse_phi.sql.compile import compile_ir
+
+    with pytest.raises(PolicyError, match=r"silver.patients.ssn: its decrypt mask picks the key by _key_versions"):
+        compile_ir(build_ir(_policy({1: "phi-keys/dek-v1"})), "databricks-abac")
+    assert compile_ir(build_ir(_policy({})), "databricks-abac").apply
