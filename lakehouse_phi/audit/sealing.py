@@ -52,9 +52,9 @@ class SealKeyMap(Mapping[tuple[str, int], bytes]):
         return len(self._exact)
 
     def __contains__(self, item: object) -> bool:
-        return item in self._exact or (isinstance(item, tuple) and item[:1] and item[0] in self._any)
+        return item in self._exact or (isinstance(item, tuple) and len(item) == 2 and item[0] in self._any)
 
-    def get(self, item: tuple[str, int], default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, item: tuple[str, int], default: Any = None) -> Any:
         return self[item] if item in self else default
 
     def __repr__(self) -> str:

@@ -84,7 +84,7 @@ def _kms_client() -> Any:
     retries so an unreachable KMS fails the job quickly; None without boto3."""
     try:
         import boto3  # type: ignore[import-not-found]
-        from botocore.config import Config  # type: ignore[import-not-found]
+        from botocore.config import Config  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
     return boto3.client("kms", config=Config(connect_timeout=5, read_timeout=10,

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from typing import Any
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
@@ -58,6 +59,7 @@ def _context(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     ctx = _context(args)
+    result: Any
     if args.command == "erase":
         from lakehouse_phi.lifecycle.erase import erase, read_subjects
 

@@ -151,7 +151,9 @@ def _aes_open(key: bytes, aad: bytes, values: list[str | None], where: str) -> l
 def _open(out: Output, table: str, ring: KeyRing, version: int, values: list[str | None], where: str
           ) -> list[str | None]:
     """The raw strings under an encrypt/fpe output's recorded ``version``."""
-    key = ring.version(out.key, version)  # type: ignore[arg-type]
+    key = ring.version(out.key or "", version)
+    if key is None:  # callers only open versions the ring holds
+        raise JobRefused(f"{where}: key '{out.key}' version {version} is not resolved")
     if out.strategy == "encrypt":
         return _aes_open(key.material, aad_for(ColumnContext(table, out.name, out.source)), values, where)
     return out.build(table, key.material).decrypt(pa.array(values, pa.string())).to_pylist()  # type: ignore[attr-defined]

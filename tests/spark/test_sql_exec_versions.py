@@ -49,9 +49,9 @@ def test_mixed_versions_decrypt_in_sql(spark):
     ir = build_ir(_policy({1: "phi-keys/dek-v1", 2: "phi-keys/dek-v2"}))
     fn = next(iter(ir.functions))
     assert [c for c, _ in fn.params] == ["ssn", "_key_versions"]
-    bind = Databricks().bind(ir.tables[0])[0].sql
+    bind = next(st.sql for st in Databricks(ir).govern(ir.tables[0]) if st.kind == "set_mask")
     assert bind.endswith("SET MASK `main`.`gov`.`mask_patients_ssn` USING COLUMNS (`_key_versions`)")
-    view = DynamicViews().bind(ir.tables[0])[0].sql
+    view = next(st.sql for st in DynamicViews(ir).govern(ir.tables[0]) if st.kind == "create_view")
     assert "`mask_patients_ssn`(`ssn`, `_key_versions`) AS `ssn`" in view
     spark.udf.register("secret", lambda scope, key: SECRETS.get((scope, key)), "string")
     spark.udf.register("is_account_group_member", lambda g: g == "phi-billing", "boolean")
@@ -72,7 +72,7 @@ def test_without_previous_versions_the_mask_is_unchanged():
     ir = build_ir(_policy({}))
     fn = next(iter(ir.functions))
     assert [c for c, _ in fn.params] == ["ssn"] and "_key_versions" not in Databricks().create_function(fn).sql
-    assert "USING COLUMNS" not in Databricks().bind(ir.tables[0])[0].sql
+    assert not any("USING COLUMNS" in st.sql for st in Databricks(ir).govern(ir.tables[0]))
 
 
 def test_versioned_statements_pass_the_static_check():
@@ -80,4 +80,15 @@ def test_versioned_statements_pass_the_static_check():
 
     ir = build_ir(_policy({1: "phi-keys/dek-v1"}))
     gen = Databricks()
-    assert [verify(st) for st in gen.apply(ir) + gen.rollback(ir)] == [None] * 4
+    statements = gen.apply(ir) + gen.rollback(ir)
+    assert any("USING COLUMNS" in st.sql for st in statements)
+    assert [verify(st) for st in statements] == [None] * len(statements)
+
+
+def test_abac_target_refuses_a_versioned_decrypt_mask_by_name():
+    from lakehouse_phi.errors import PolicyError
+    from lakehouse_phi.sql.compile import compile_ir
+
+    with pytest.raises(PolicyError, match=r"silver.patients.ssn: its decrypt mask picks the key by _key_versions"):
+        compile_ir(build_ir(_policy({1: "phi-keys/dek-v1"})), "databricks-abac")
+    assert compile_ir(build_ir(_policy({})), "databricks-abac").apply
