@@ -193,11 +193,21 @@ def patterns(name: str) -> tuple[str, ...]:
     return name_patterns() if name == "name" else DETECTOR_PATTERNS[name]
 
 
+#: The ingest PHI scan's phone form: with separators, parentheses or +1 (a column of bare 10-digit numbers is more
+#: often an NPI or an account number than phones; free text is scrubbed with the bare form too).
+PHONE_SEPARATED = (r"(?:\+1[\s.-]?|\b1[\s.-])?(?:\([2-9][0-9]{2}\)\s?|\b[2-9][0-9]{2}[\s.-])[2-9][0-9]{2}[\s.-][0-9]{4}\b"
+                   r"(?:,?\s?(?i:x|ext\.?|extension)\s?[0-9]{1,5}\b)?")
+
+
 class _Patterns(dict):
     """``PATTERNS[name]``: one pattern that matches what any of a detector's patterns matches (the PHI scan and
-    the whole-value checks use it; scrubbing applies the patterns one by one)."""
+    the whole-value checks use it; scrubbing applies the patterns one by one); ``phone`` is
+    :data:`PHONE_SEPARATED`."""
 
     def __missing__(self, name: str) -> str:
+        if name == "phone":
+            self[name] = PHONE_SEPARATED
+            return PHONE_SEPARATED
         pats = patterns(name)
         value = pats[0] if len(pats) == 1 else "(?:" + "|".join(f"(?:{p})" for p in pats) + ")"
         self[name] = value
@@ -220,7 +230,7 @@ PATTERNS: dict[str, str] = _Patterns()
 VALUE_PATTERNS: dict[str, str] = {
     "ssn": r"^\s*[0-9]{3}-?[0-9]{2}-?[0-9]{4}\s*$",
     "email": rf"^\s*{DETECTOR_PATTERNS['email'][0]}\s*$",
-    "phone": rf"^\s*{DETECTOR_PATTERNS['phone'][0]}\s*$",
+    "phone": rf"^\s*{PHONE_SEPARATED}\s*$",
 }
 
 
