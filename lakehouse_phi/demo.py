@@ -109,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
     for table, spec in ((t, sp) for t, sp in loaded.policy.tables.items() if sp.risk and t in results):
         r = risk_of_table(spark, spec, table, results[table].bronze)
-        out_console.print(f"risk {table}: k = {r.k} (policy {r.k_required}), l = {r.l} (policy {r.l_required}) over "
-                          f"{', '.join(r.quasi_identifiers)}; {r.records_below_k:,} of {r.records:,} records below k")
+        ell = f", l = {r.l} (policy {r.l_required}) of {', '.join(r.sensitive)}" if r.sensitive else ""
+        out_console.print(f"risk {table}: k = {r.k} (policy {r.k_required}){ell} over {', '.join(r.quasi_identifiers)}; "
+                          f"{r.records_below_k:,} of {r.records:,} records in classes below k")
         summary["tables"][table]["risk"] = r.to_dict()
     out_console.print(f"audit trail {audit}: {'intact' if verified.ok else 'BROKEN: ' + verified.reason}, "
                       f"{verified.events} events · governance SQL: {len(compiled)} files in {root / 'sql'} · {elapsed:.1f} s")
