@@ -196,7 +196,8 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     body = canonical(manifest)
     (out_dir / MANIFEST).write_bytes(body)
     (out_dir / SIGNATURE).write_text(base64.b64encode(private.sign(body)).decode("ascii") + "\n", encoding="ascii")
-    audit_target = audit or default_audit_target(spec.bronze, "parquet")
+    bronze_fmt = "delta" if os.path.isdir(os.path.join(spec.bronze, "_delta_log")) else "parquet"
+    audit_target = audit or default_audit_target(spec.bronze, bronze_fmt)  # the ingest trail of that bronze
     columns = {c: {"strategy": "export", "key_version": None} for c in spec.export.columns}
     event = new_event(run_id=run_id, actor=actor or os.environ.get("USER", "unknown"), event="export",
                       policy_name=policy.name, policy_sha256=loaded.sha256, table=table, rows_read=read,
