@@ -113,6 +113,14 @@ def run(args: argparse.Namespace) -> int:
             if info["strategy"] != "keep":
                 s.add_row(table, col, info["strategy"], "" if info["key_version"] is None else str(info["key_version"]))
     out_console.print(s)
+    from lakehouse_phi.release.risk import risk_of_table  # re-identification risk of each table with risk:
+
+    for table, spec in ((t, sp) for t, sp in loaded.policy.tables.items() if sp.risk and t in results):
+        r = risk_of_table(spark, spec, table, results[table].bronze)
+        ell = f", l = {r.l} (policy {r.l_required}) of {', '.join(r.sensitive)}" if r.sensitive else ""
+        out_console.print(f"risk {table}: k = {r.k} (policy {r.k_required}){ell} over {', '.join(r.quasi_identifiers)}; "
+                          f"{r.records_below_k:,} of {r.records:,} records in classes below k")
+        summary["tables"][table]["risk"] = r.to_dict()
     out_console.print(f"audit trail {audit}: {'intact' if verified.ok else 'BROKEN: ' + verified.reason}, "
                       f"{verified.events} events · governance SQL: {len(compiled)} files in {root / 'sql'} · {elapsed:.1f} s")
     out_console.print(f"compliance report: {report_path} (open it in a browser; names, counts and versions only)")

@@ -115,7 +115,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     from lakehouse_phi.audit.events import new_event
     from lakehouse_phi.audit.sinks import open_sink
     from lakehouse_phi.keys import load_key
-    from lakehouse_phi.release.risk import class_frame, read_source, release_columns
+    from lakehouse_phi.release.risk import cached, uncache, class_frame, read_source, release_columns
     from lakehouse_phi.spark.session import functions
     from lakehouse_phi.spark.targets import default_audit_target
 
@@ -147,7 +147,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
         marked = suppress(selected, cols.quasi_identifiers, cols.sensitive, k_req, l_req, F)
     else:
         marked = selected.withColumn("_keep", F.lit(True))
-    marked = marked.cache() if hasattr(marked, "cache") else marked
+    marked = cached(marked)
     counts = marked.agg(F.count(F.lit(1)).alias("read"),
                         F.sum(F.when(F.col("_keep"), 1).otherwise(0)).alias("kept")).collect()[0]
     read, kept = int(counts["read"] or 0), int(counts["kept"] or 0)
@@ -168,8 +168,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     staging = out_dir / f"_staging_{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
     released.coalesce(1).write.mode("overwrite").parquet(str(staging.resolve()))
-    if hasattr(marked, "unpersist"):
-        marked.unpersist()
+    uncache(marked)
     data_dir.mkdir()
     files = []
     import pyarrow.parquet as pq
@@ -196,7 +195,8 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     body = canonical(manifest)
     (out_dir / MANIFEST).write_bytes(body)
     (out_dir / SIGNATURE).write_text(base64.b64encode(private.sign(body)).decode("ascii") + "\n", encoding="ascii")
-    audit_target = audit or default_audit_target(spec.bronze, "parquet")
+    bronze_fmt = "delta" if os.path.isdir(os.path.join(spec.bronze, "_delta_log")) else "parquet"
+    audit_target = audit or default_audit_target(spec.bronze, bronze_fmt)  # the ingest trail of that bronze
     columns = {c: {"strategy": "export", "key_version": None} for c in spec.export.columns}
     event = new_event(run_id=run_id, actor=actor or os.environ.get("USER", "unknown"), event="export",
                       policy_name=policy.name, policy_sha256=loaded.sha256, table=table, rows_read=read,

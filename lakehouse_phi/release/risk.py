@@ -117,6 +117,21 @@ def class_frame(df: Any, qi: tuple[str, ...], sensitive: tuple[str, ...], F: Any
     return df.groupBy(*[F.col(c) for c in qi]).agg(*aggs)
 
 
+def cached(df: Any) -> Any:
+    """``df.cache()`` where the engine has it (a Spark Connect server may not): it is read twice."""
+    try:
+        return df.cache()
+    except Exception:  # noqa: BLE001 - an engine without persist; correctness does not depend on it
+        return df
+
+
+def uncache(df: Any) -> None:
+    try:
+        df.unpersist()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _class_l(sensitive: tuple[str, ...], F: Any) -> Any:
     return F.least(*[F.col(f"_l_{s}") for s in sensitive]) if len(sensitive) > 1 else F.col(f"_l_{sensitive[0]}")
 
@@ -138,7 +153,7 @@ def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColu
         classes = classes.withColumn("_l", _class_l(cols.sensitive, F))
     else:
         classes = classes.withColumn("_l", F.lit(None).cast("long"))
-    classes = classes.cache() if hasattr(classes, "cache") else classes
+    classes = cached(classes)
     k_req = k_required or 1
     l_req = l_required or 1
     stats = classes.agg(
@@ -168,8 +183,7 @@ def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColu
         classes_below_l=int(stats["classes_below_l"] or 0) if cols.sensitive else 0,
         records_below_l=int(stats["records_below_l"] or 0) if cols.sensitive else 0,
         smallest=smallest)
-    if hasattr(classes, "unpersist"):
-        classes.unpersist()
+    uncache(classes)
     log.info("risk of %s: k=%s l=%s over %d classes", table, report.k, report.l, report.classes)
     return report
 

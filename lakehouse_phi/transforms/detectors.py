@@ -11,11 +11,12 @@ one, so the ones that swallow digits of other kinds go first (a URL or an e-mail
 an IPv4 address looks like a dotted phone number; a 9-digit SSN must be claimed before the phone patterns look;
 dates before names, as ``May`` and ``June`` are first names; addresses before names, as ``12 Lincoln Ave`` holds one).
 
-Names (:data:`NAME_PATTERNS`) are found three ways: after a title (``Dr.``, ``Mrs.``...), after a label
-(``Patient:``, ``Attending:``, ``daughter``...) and as a pair in which one word is a known first name or a known
-surname. The known names are the US Census-derived lists that the Faker package ships (``en_US``: the 1,000 most
-frequent surnames and ~700 first names), minus words that are common in clinical English (``Will``, ``Hope``,
-``Bell``, eponyms such as ``Murphy`` or ``Graves``).
+Names (:func:`name_patterns`) are found after a title (``Dr.``, ``Mrs.``...), after a label (``Patient:``,
+``Attending:``, ``Referred by``, ``daughter``...), before a credential (``, MD``) or an age (``is a 67 y/o``), and as
+a pair in which one word is a known first name or a known surname. The known names are the US Census-derived lists
+that the Faker package ships (``en_US``: the 1,000 most frequent surnames and ~700 first names), without words
+common in clinical English (``Will``, ``Hope``, ``Bell``) and eponyms (``Murphy``, ``Graves``): 889 surnames and
+651 first names remain.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ _MONTH = "(?:" + "|".join(_MONTHS) + ")"
 _MONTH_CAP = "(?:" + "|".join(_MONTHS) + "|" + "|".join(
     ("JAN(?:UARY)?", "FEB(?:RUARY)?", "MAR(?:CH)?", "APR(?:IL)?", "MAY", "JUNE?", "JULY?", "AUG(?:UST)?",
      "SEP(?:T(?:EMBER)?)?", "OCT(?:OBER)?", "NOV(?:EMBER)?", "DEC(?:EMBER)?")) + ")"
-_WEEKDAY = r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday)?|Thu(?:r(?:s(?:day)?)?)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?)"
+_WEEKDAY = (r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday)?|Thu(?:r(?:s(?:day)?)?)?|Fri(?:day)?|Sat(?:urday)?|"
+            r"Sun(?:day)?)")
 _DAY = r"(?:0?[1-9]|[12][0-9]|3[01])"
 _MM = r"(?:0?[1-9]|1[0-2])"
 _YEAR = r"(?:19|20)[0-9]{2}"
@@ -193,11 +195,22 @@ def patterns(name: str) -> tuple[str, ...]:
     return name_patterns() if name == "name" else DETECTOR_PATTERNS[name]
 
 
+#: The ingest PHI scan's phone form: with separators, parentheses or +1 (a column of bare 10-digit numbers is more
+#: often an NPI or an account number than phones; free text is scrubbed with the bare form too).
+PHONE_SEPARATED = (r"(?:\+1[\s.-]?|\b1[\s.-])?(?:\([2-9][0-9]{2}\)\s?|\b[2-9][0-9]{2}[\s.-])"
+                   r"[2-9][0-9]{2}[\s.-][0-9]{4}\b"
+                   r"(?:,?\s?(?i:x|ext\.?|extension)\s?[0-9]{1,5}\b)?")
+
+
 class _Patterns(dict):
     """``PATTERNS[name]``: one pattern that matches what any of a detector's patterns matches (the PHI scan and
-    the whole-value checks use it; scrubbing applies the patterns one by one)."""
+    the whole-value checks use it; scrubbing applies the patterns one by one); ``phone`` is
+    :data:`PHONE_SEPARATED`."""
 
     def __missing__(self, name: str) -> str:
+        if name == "phone":
+            self[name] = PHONE_SEPARATED
+            return PHONE_SEPARATED
         pats = patterns(name)
         value = pats[0] if len(pats) == 1 else "(?:" + "|".join(f"(?:{p})" for p in pats) + ")"
         self[name] = value
@@ -220,7 +233,7 @@ PATTERNS: dict[str, str] = _Patterns()
 VALUE_PATTERNS: dict[str, str] = {
     "ssn": r"^\s*[0-9]{3}-?[0-9]{2}-?[0-9]{4}\s*$",
     "email": rf"^\s*{DETECTOR_PATTERNS['email'][0]}\s*$",
-    "phone": rf"^\s*{DETECTOR_PATTERNS['phone'][0]}\s*$",
+    "phone": rf"^\s*{PHONE_SEPARATED}\s*$",
 }
 
 

@@ -196,3 +196,24 @@ def test_export_suppresses_signs_and_verifies(spark, release_env, tmp_path, monk
         run_export(spark, broken, "patients", str(tmp_path / "never"), source=str(tmp / "masked.parquet"),
                    audit=str(audit))
     assert not (tmp_path / "never").exists()
+
+
+def test_risk_and_export_over_a_delta_bronze_on_spark_connect(sail, release_env, tmp_path):
+    """The default source is the policy's bronze: here a real Delta table written through pysail (Spark Connect)."""
+    tmp, df, signer, pub = release_env
+    bronze = tmp_path / "bronze"
+    sail.createDataFrame(df).write.format("delta").save(str(bronze))
+    assert (bronze / "_delta_log").is_dir()
+    loaded = _policy(tmp, 5, 2, signer)
+    spec = loaded.policy.tables["patients"].model_copy(update={"bronze": str(bronze)})
+    report = risk_of_table(sail, spec, "patients")
+    assert report.source == str(bronze)
+    assert (report.k, report.l) == (anonymity.k_anonymity(df, QI), anonymity.l_diversity(df, QI, ["diagnosis_code"]))
+    tables = dict(loaded.policy.tables, patients=spec)
+    loaded = LoadedPolicy(loaded.policy.model_copy(update={"tables": tables}), loaded.sha256, loaded.path)
+    result = run_export(sail, loaded, "patients", str(tmp_path / "out"), audit=str(tmp_path / "audit.jsonl"))
+    exported = pq.read_table(tmp_path / "out" / "data").to_pandas()
+    assert anonymity.k_anonymity(exported, QI) == result.k_achieved >= 5
+    from lakehouse_phi.release.export import load_public_key
+
+    assert verify_export(str(tmp_path / "out"), load_public_key(str(pub))).ok

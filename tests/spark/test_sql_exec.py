@@ -74,22 +74,23 @@ def governed(spark):
 PATIENTS = ("SELECT id, mask_patients_ssn(ssn) AS ssn, mask_patients_phone(phone) AS phone, "
             "mask_patients_dob(dob) AS dob, mask_patients_age(age) AS age FROM sqlx_patients {where} ORDER BY id")
 MASKED = "***-**-****"
-#: Safe Harbor: a date of birth 90+ years before today shows as one category, 1 January of (this year - 90)
-TOP90 = date(datetime.now(timezone.utc).year - 90, 1, 1)
+#: Safe Harbor 90+: the dob mask (generalize_date on a date of birth) gives 1 January of (this year - 90) to anyone
+#: 90 or older, like the 1930 birth date below.
+NINETY_PLUS = date(datetime.now(timezone.utc).year - 90, 1, 1)
 P_MASKED = {1: (MASKED, None, date(1950, 1, 1), 73), 2: (MASKED, None, date(2001, 1, 1), 90),
-            3: (None, None, None, None), 4: (MASKED, None, TOP90, 89)}
+            3: (None, None, None, None), 4: (MASKED, None, NINETY_PLUS, 89)}
 P_EXPECTED = {
     "admins": P_MASKED,
     "clinicians": {1: (MASKED, "555-867-5309", date(1950, 7, 4), 73), 2: (MASKED, "12", date(2001, 12, 31), 95),
                    3: (None, None, None, None), 4: (MASKED, "5551234", date(1930, 2, 28), 89)},
     "billing": {1: ("123-45-6789", "********5309", date(1950, 1, 1), 73),
                 2: ("987654321", "**", date(2001, 1, 1), 90), 3: (None, None, None, None),
-                4: ("000-00-0000", "***1234", TOP90, 89)},
+                4: ("000-00-0000", "***1234", NINETY_PLUS, 89)},
     "researchers": P_MASKED,
     "nobody": P_MASKED,
     "billing+researchers": {1: ("123-45-6789", "********5309", date(1950, 1, 1), 73),
                             2: ("987654321", "**", date(2001, 1, 1), 90), 3: (None, None, None, None),
-                            4: ("000-00-0000", "***1234", TOP90, 89)},
+                            4: ("000-00-0000", "***1234", NINETY_PLUS, 89)},
 }
 P_ROWS = {"admins": [1, 2, 3, 4], "clinicians": [1, 2, 3, 4], "billing": [1, 2, 4], "researchers": [1, 4],
           "nobody": [], "billing+researchers": [1, 4]}
