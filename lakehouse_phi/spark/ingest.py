@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_phi.engine.drift import check_drift
+from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
 from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
-from lakehouse_phi.spark.read import read_source
+from lakehouse_phi.spark.read import read_landing
 from lakehouse_phi.spark.session import functions, is_connect
 from lakehouse_phi.spark.targets import (_exists, _read_target, _target_ref, _write,
                                          default_audit_target, set_table_properties)
@@ -94,6 +94,8 @@ class Prepared:
     masked: Any
     dropped: list[str]
     phi_scan: dict[str, dict[str, int]]
+    #: files read and skipped (name starting with _ or .; None: not counted), for the audit event
+    source_files: dict[str, int | None] = field(default_factory=dict)
 
 
 def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
@@ -104,12 +106,17 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
             ``on_unclassified: fail``, or PHI-looking values in non-PHI columns under ``phi_scan.on_detect: fail``.
     """
     spec, table = plan.spec, plan.table
-    df, source_columns = read_source(spark, spec.source.format, source_path, spec.source.options)
-    drift = check_drift(spec, table, source_columns, source_path)
     declared = list(spec.columns)
+    label = ((lambda i, p: f"file #{i} ({p})") if spec.source_file == "path" else
+             (lambda i, p: plan.names.file_label(p, i)))
+    landing = read_landing(spark, spec.source.format, source_path, spec.source.options, declared=declared,
+                           file_label=label)
+    df = landing.df
+    drift = check_drift(spec, table, landing.columns, source_path, plan.names)
     F = functions(spark)
-    selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
-    scan = _phi_scan(selected, spec)
+    extra = [CORRUPT_COL] if CORRUPT_COL in df.columns else []  # a row that did not parse: quarantined, all NULL
+    selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL, *extra)
+    scan = _phi_scan(selected.where(F.col(CORRUPT_COL).isNull()) if extra else selected, spec)
     flagged = {c: k for c, k in scan.items() if any(k.values())}
     if flagged and spec.phi_scan.on_detect == "fail":
         summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
@@ -120,7 +127,8 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
         print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
               f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
     masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
-    return Prepared(selected=selected, masked=masked, dropped=drift.dropped, phi_scan=scan)
+    return Prepared(selected=selected, masked=masked, dropped=drift.dropped, phi_scan=scan,
+                    source_files={"read": landing.files, "skipped": landing.skipped_files})
 
 
 def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOptions | None = None) -> IngestResult:
@@ -164,6 +172,7 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         prepared = prepare(spark, plan, source_path)
         masked = prepared.masked
         details["phi_scan"] = prepared.phi_scan
+        details["source_files"] = prepared.source_files
         if prepared.dropped:
             details["dropped_columns"] = prepared.dropped
         F = functions(spark)
