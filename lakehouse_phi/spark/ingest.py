@@ -242,14 +242,34 @@ def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict)
     findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__) for f in report.findings]
     errors = [f for f in findings if f.get("severity") == "error"]
     details["conf_errors"] = sorted({f["rule"] for f in errors})
+    lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
     if errors and not opts.allow_insecure:
-        lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
         raise JobRefused(f"insecure Spark configuration, {len(errors)} error finding(s): {lines}. Fix the settings "
                          "(see `lakehouse-phi check-conf`), or for a local run only pass --allow-insecure")
+    if errors and not _local_session(spark):  # issue 16: --allow-insecure is for a local master only
+        raise JobRefused(f"--allow-insecure is only honoured on a local master (local[...] or this process's pysail "
+                         f"server); this session's master is {_master(spark) or 'not reported'}. Fix the "
+                         f"{len(errors)} error finding(s): {lines}")
     if errors:
         print(f"lakehouse-phi: WARNING: --allow-insecure: running despite {len(errors)} insecure setting(s): "
               f"{', '.join(details['conf_errors'])} (recorded in the audit event)", file=sys.stderr)
     return findings
+
+
+def _master(spark: Any) -> str | None:
+    try:
+        return spark.conf.get("spark.master", None)
+    except Exception:
+        return None
+
+
+def _local_session(spark: Any) -> bool:
+    """Driver and executors in this machine's one process: a ``local[...]`` master, or this process's own pysail
+    server (which reports no master). A Spark Connect URL to anything else is not local, whatever its host."""
+    from lakehouse_phi.confcheck.check import is_local_master
+    from lakehouse_phi.spark.session import is_sail
+
+    return is_sail(spark) or is_local_master(_master(spark))
 
 
 def _phi_scan(selected: Any, spec: Any) -> dict[str, dict[str, int]]:
