@@ -95,7 +95,7 @@ CASES: list[tuple[str, object, list[str], list[str]]] = [
     # issue 16: Hadoop maps the legacy name onto the current one and the last one set wins: two values is an error
     ("both names, different values (insecure current)",
      with_({S3A + "encryption.algorithm": "SSE-S3", S3A + "server-side-encryption-algorithm": "SSE-KMS"}), BRONZE,
-     ["s3a-sse-kms@phi-bronze"]),
+     ["s3a-sse-kms@phi-bronze"] * 2),  # the conflict, and the insecure current value
     ("both names, different values (secure current)",
      with_({S3A + "server-side-encryption-algorithm": "AES256"}), BRONZE, ["s3a-sse-kms@phi-bronze"]),
     ("per-bucket legacy name overrides global current",
