@@ -20,9 +20,10 @@ from typing import Any
 from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
 from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
-from lakehouse_phi.keys.providers import Fetchers, load_keys
+from lakehouse_phi.keys.providers import Fetchers, load_keys, verify_check_values
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
+from lakehouse_phi.spark.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
 from lakehouse_phi.spark.read import read_landing
 from lakehouse_phi.spark.session import functions, is_connect
 from lakehouse_phi.spark.targets import (_exists, _read_target, _target_ref, _write,
@@ -166,6 +167,9 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         say("resolving keys")
         key_specs = {**policy.keys, **opts.key_overrides}
         keys = load_keys(key_specs, key_needs(spec), opts.fetchers)
+        # issue 16: other material under the same key version refuses (hook: keys.providers.verify_check_values)
+        details["key_checks"] = keys.check_values()
+        verify_check_values(recorded_key_checks(spark, bronze, fmt), details["key_checks"], f"bronze {bronze}")
         plan = TablePlan(loaded, table, keys)
         # 3-5. read, check the source's columns against the policy, scan non-PHI columns, and mask
         say(f"reading {spec.source.format} from {source_path}")
@@ -217,6 +221,7 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         set_table_properties(spark, bronze, {
             "lakehouse_phi.policy_name": policy.name, "lakehouse_phi.policy_sha256": loaded.sha256,
             "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+            KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
             "lakehouse_phi.last_run_id": run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
             "lakehouse_phi.audit_hash": sealed["hash"]})
     return IngestResult(run_id=run_id, table=table, rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
