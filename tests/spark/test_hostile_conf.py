@@ -87,3 +87,26 @@ def test_allow_insecure_is_refused_on_a_session_that_is_not_local(tmp_path):
     assert out.returncode == 1, out.stderr[-2000:]
     assert "--allow-insecure is only honoured on a local master" in out.stderr
     assert "cannot read the source" not in out.stderr and not (tmp_path / "bronze").exists()
+
+
+def test_an_engine_failure_shows_its_error_class_only(tmp_path):
+    """The engine's message may quote data: the CLI prints the error class, no traceback, no message."""
+    from tests.spark.test_hostile_read import ENV, SENT, _landing
+    from tests.spark.test_ingest import cli
+
+    _landing(tmp_path, bad=False)
+    policy = tmp_path / "p.yaml"
+    policy.write_text(json.dumps({
+        "version": 1, "name": "hostile", "keys": {"k": {"provider": "env", "ref": "K"}},
+        "tables": {"people": {"source": {"format": "csv", "path": str(tmp_path / "landing")}, "bronze": "b",
+                              "record_key": ["mrn"], "on_unclassified": "drop", "phi_scan": {"sample_rows": 0},
+                              "columns": {"mrn": {"phi": "medical_record_number",
+                                                  "ingest": {"strategy": "hmac", "key": "k"}},
+                                          "note": {}, "phone": {}, "email": {}, "address": {}}}}}))
+    blocker = tmp_path / f"{SENT}-bronze"
+    blocker.write_text("a file where bronze's directory should be\n")  # the engine's write fails
+    out = cli("ingest", str(policy), "--table", "people", "--engine", "sail", "--allow-insecure",
+              "--bronze", str(blocker), "--audit", str(tmp_path / "audit.jsonl"), env=ENV)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "failed in the engine (" in out.stderr and "Traceback" not in out.stderr
+    assert SENT not in out.stderr  # the engine message would name the blocked path
