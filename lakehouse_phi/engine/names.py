@@ -31,11 +31,16 @@ class NameHasher:
     """Keyed hashes of names under one key (``None``: no key, labels carry the position only)."""
 
     def __init__(self, key: bytes | None) -> None:
+        self._key = key
         self._column = HmacSha256(HmacSha256(key).digests([COLUMN_LABEL])[0]) if key else None  # type: ignore[arg-type]
         self._file = HmacSha256(HmacSha256(key).digests([SOURCE_FILE_LABEL])[0]) if key else None  # type: ignore[arg-type]
 
     def __repr__(self) -> str:  # never the key
         return "NameHasher(key=***)"
+
+    def __reduce__(self):
+        """Pickle as the key (the HMAC states cannot be pickled), for a filter that runs on Spark's executors."""
+        return (NameHasher, (self._key,))
 
     def column_hash(self, name: str) -> str | None:
         if self._column is None:

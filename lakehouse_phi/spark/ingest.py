@@ -111,7 +111,7 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
     label = ((lambda i, p: f"file #{i} ({p})") if spec.source_file == "path" else
              (lambda i, p: plan.names.file_label(p, i)))
     landing = read_landing(spark, spec.source.format, source_path, spec.source.options, declared=declared,
-                           file_label=label)
+                           file_label=label, names=plan.names if spec.source_file == "hash" else None)
     df = landing.df
     drift = check_drift(spec, table, landing.columns, source_path, plan.names)
     F = functions(spark)

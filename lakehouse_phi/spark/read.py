@@ -6,8 +6,10 @@ shifts values into the next columns, extra fields are dropped, and a second file
 by position). So for CSV:
 
 * every file's header is read and checked (no empty or duplicate names, every declared column present); files are
-  grouped by header and each group is read with an explicit all-string schema *in that header's order*, so values
-  land by name; ``enforceSchema: false`` makes Spark check each file's header against it once more;
+  grouped by header and each group is read with an explicit all-string schema of positional names (``_c0``, …:
+  a header name may be PHI and must not reach the Spark plan), and each declared column is taken from its
+  position in *that* header, so values land by name; undeclared columns are read (every field is counted) but
+  not returned;
 * rows are read ``PERMISSIVE`` with ``columnNameOfCorruptRecord: _corrupt_record``: a row whose field count differs
   from its header's, or that did not parse, keeps its raw line there, and the fused pass
   (:meth:`~lakehouse_phi.engine.plan.TablePlan.process`) turns it into a ``malformed_row`` quarantine row with every
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakehouse_phi.engine.drift import CORRUPT_COL
+from lakehouse_phi.engine.names import NameHasher
 from lakehouse_phi.engine.plan import SOURCE_FILE_COL
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.spark.session import functions, is_connect
@@ -47,8 +50,9 @@ class Landing:
     """What :func:`read_landing` read.
 
     Attributes:
-        df: the rows: the source columns (CSV: all strings), ``_source_file`` (the file's path; the fused pass hashes
-            it), and ``_corrupt_record`` where the engine reports rows that did not parse (never to be written).
+        df: the rows: the source columns (CSV read with ``declared``: the declared ones only, all strings),
+            ``_source_file`` (the file's path; the fused pass hashes it), and ``_corrupt_record`` where the engine
+            reports rows that did not parse (never to be written).
         columns: the source's column names in source order (CSV: the union of the files' headers, first seen
             first); never ``_corrupt_record`` nor ``_source_file``.
         files: how many files were read (``None``: the engine listed them; not counted).
@@ -77,12 +81,16 @@ def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> 
 
 
 def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
-                 declared: Sequence[str] = (), file_label: FileLabel = position_label) -> Landing:
+                 declared: Sequence[str] = (), file_label: FileLabel = position_label,
+                 names: NameHasher | None = None) -> Landing:
     """Read the landing data with a ``_source_file`` column (see the module docstring).
 
     Args:
         declared: the policy's columns: a CSV file whose header lacks one is refused (named by ``file_label``).
         file_label: ``(position, path) -> label`` for messages (1-based position in the sorted listing).
+        names: when given, file paths are kept out of the Spark plan: files with different headers are told apart
+            on the executors by the keyed hash of their path (``None``: paths may be in the plan, as with
+            ``source_file: path``).
 
     Raises:
         JobRefused: an unreadable source, a CSV file with a bad header or (pysail) rows that do not parse; the
@@ -97,7 +105,7 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
         raise JobRefused(f"cannot read the source {path!r} as {fmt}: no files (only {skipped} skipped file(s) "
                          f"whose name starts with _ or .); {fix}")
     if fmt == "csv":
-        return _read_csv(spark, path, options, files, skipped, declared, file_label)
+        return _read_csv(spark, path, options, files, skipped, declared, file_label, names)
     opts = dict(options)
     if fmt == "json":
         opts = {**_without(opts, ("mode", "columnNameOfCorruptRecord")), "mode": "PERMISSIVE",
@@ -129,7 +137,7 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
 
 # -------------------------------------------------------------------------------------------------- CSV
 def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str] | None, skipped: int | None,
-              declared: Sequence[str], file_label: FileLabel) -> Landing:
+              declared: Sequence[str], file_label: FileLabel, hasher: NameHasher | None) -> Landing:
     from pyspark.sql.types import StringType, StructField, StructType
 
     fix = "check source.path and source.format, or pass --input"
@@ -157,19 +165,35 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
     parts = []
     flagged = _supports_corrupt_record(spark)
     for header, group in headers.items():
-        fields = [StructField(c, StringType()) for c in header]
+        # Positional names in the read schema (_c0, _c1, ...) and only the declared columns named: a header name
+        # may be PHI and so must not reach the Spark plan (nor Spark's header-mismatch log line)
+        names = [f"_c{i}" for i in range(len(header))] if declared else list(header)
+        wanted = ([_q(F, names[header.index(c)]).alias(c) for c in declared] if declared
+                  else [_q(F, c) for c in header])
+        fields = [StructField(c, StringType()) for c in names]
         if flagged:
             schema = StructType(fields + [StructField(CORRUPT_COL, StringType())])
-            df = spark.read.format("csv").options(**base).schema(schema).load([f for _, f in group])
-            df = _with_corrupt_guard(df, F, list(header)).select(
-                "*", F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
+            opts = {**base, "enforceSchema": "true"} if declared else base
+            if len(headers) == 1:  # the common case: the source path itself, as the engine lists it
+                where: Any = path
+            elif hasher is not None and hasher.file_hash("") is not None:
+                where = path  # every file, then this group's files by the keyed hash of their path (no path in
+                # the plan); the other groups' rows are dropped by the filter before anything else sees them
+            else:
+                where = [f for _, f in group]
+            df = spark.read.format("csv").options(**opts).schema(schema).load(where)
+            df = _with_corrupt_guard(df, F, names).select(
+                *wanted, CORRUPT_COL, F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
+            if where is path and len(headers) > 1:
+                df = df.where(_member_of(F, hasher, {hasher.file_hash(_norm_uri(_uri(f))) for _, f in group})(  # type: ignore[union-attr]
+                    F.col(SOURCE_FILE_COL)))
             parts.append(df)
             continue
         strict = _without(base, ("mode", "columnNameOfCorruptRecord", "enforceSchema"))
         for position, f in group:  # pysail: strict parsing; a file that does not parse is refused whole
             df = spark.read.format("csv").options(**strict).schema(StructType(fields)).load(f)
-            _parse_or_refuse(df, F, list(header), file_label(position, _uri(f)))
-            parts.append(df.withColumn(SOURCE_FILE_COL, F.lit(_uri(f))))
+            _parse_or_refuse(df, F, names, file_label(position, _uri(f)))
+            parts.append(df.select(*wanted, F.lit(_uri(f)).alias(SOURCE_FILE_COL)))
     out = _union(parts)
     try:
         out.schema  # noqa: B018 - analysis now, not in the middle of the job
@@ -280,6 +304,34 @@ def _list_local(local: str) -> tuple[list[str], int]:
                 else:
                     files.append(os.path.join(dirpath, name))
     return files, skipped
+
+
+def _norm_uri(uri: str) -> str:
+    """One spelling of a file's location, whatever the engine gives (``file:/x``, ``file:///x``, URL-encoded)."""
+    from urllib.parse import unquote
+
+    text = unquote(uri)
+    if text.startswith("file:"):
+        return "file:/" + text[len("file:"):].lstrip("/")
+    return text
+
+
+def _member_of(F: Any, hasher: NameHasher, members: set[str | None]) -> Any:
+    """A filter UDF: is this row's file (by the keyed hash of its path) one of ``members``? Only hashes and the
+    pickled key are in the plan, never a path."""
+    from pyspark.sql.types import BooleanType
+
+    wanted = frozenset(m for m in members if m)
+
+    def member(paths: Any) -> Any:
+        known = {p: p is not None and hasher.file_hash(_norm_uri(p)) in wanted for p in paths.unique()}
+        return paths.map(known).astype(bool)
+
+    import pandas as pd
+
+    member.__annotations__ = {"paths": pd.Series, "return": pd.Series}  # Series -> Series (a scalar pandas UDF)
+
+    return F.pandas_udf(member, BooleanType())
 
 
 def _uri(f: str) -> str:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse_phi.deltars import read_delta
+from lakehouse_phi.engine.names import NameHasher
 from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.keys.providers import Fetchers
@@ -124,13 +125,25 @@ def test_classic_spark_quarantines_shifted_rows_maps_headers_by_name_and_hashes_
     _no_sentinel_anywhere(tmp_path, out.out + out.err + json.dumps(result.event))
 
 
-def test_classic_spark_flags_a_missing_field_whatever_the_projection(spark, tmp_path):
+def test_classic_spark_flags_a_missing_field_whatever_the_projection(spark, tmp_path, capsys):
     """Spark's parser counts only the fields a projection asks for: the reader's guard keeps every column in the
     scan, so selecting one column still flags the short row."""
     _landing(tmp_path)
-    landing = read_landing(spark, "csv", str(tmp_path / "landing"), {"header": "true"})
-    flags = landing.df.select("mrn", "_corrupt_record").collect()
-    assert sum(r[1] is not None for r in flags) == 5 and landing.malformed_rows == "quarantine"
+    hasher = NameHasher(base64.b64decode(ENV["K"]))
+    for declared in ((), ("mrn", "phone", "email", "note", "address")):
+        landing = read_landing(spark, "csv", str(tmp_path / "landing"), {"header": "true"}, declared=declared,
+                               names=hasher if declared else None)
+        flags = landing.df.select("mrn", "_corrupt_record").collect()
+        assert sum(r[1] is not None for r in flags) == 5 and landing.malformed_rows == "quarantine"
+        assert landing.columns[-1] == f"{SENT}_ssn_{SSN}"  # the names, for the drift check (never printed)
+    # with the declared columns and a hasher given, neither a header name (an undeclared one may be PHI) nor a
+    # file name reaches the Spark plan, though the two files have different headers
+    capsys.readouterr()
+    landing.df.explain(True)
+    plan = capsys.readouterr().out
+    assert "_c5" in plan and "FileScan" in plan and SENT not in plan and SSN not in plan
+    assert sorted(r["phone"] for r in landing.df.where("_corrupt_record IS NULL").collect()) == [
+        "555-123-4567", "555-222-3335", "555-999-0000"]
 
 
 def test_classic_spark_refuses_a_file_lacking_a_declared_column_naming_it_by_position(spark, tmp_path, capfd):
