@@ -27,13 +27,18 @@ COLUMN_HEX = 8
 SOURCE_FILE_HEX = 32
 
 
+def _sub(key: bytes | None, label: bytes) -> HmacSha256 | None:
+    """HMAC under the sub-key ``HMAC(key, label)``; ``None`` without a key."""
+    return HmacSha256(HmacSha256(key).digests([label])[0]) if key else None  # type: ignore[arg-type]
+
+
 class NameHasher:
     """Keyed hashes of names under one key (``None``: no key, labels carry the position only)."""
 
     def __init__(self, key: bytes | None) -> None:
         self._key = key
-        self._column = HmacSha256(HmacSha256(key).digests([COLUMN_LABEL])[0]) if key else None  # type: ignore[arg-type]
-        self._file = HmacSha256(HmacSha256(key).digests([SOURCE_FILE_LABEL])[0]) if key else None  # type: ignore[arg-type]
+        self._column = _sub(key, COLUMN_LABEL)
+        self._file = _sub(key, SOURCE_FILE_LABEL)
 
     def __repr__(self) -> str:  # never the key
         return "NameHasher(key=***)"

@@ -173,8 +173,8 @@ class TablePlan:
                 failures.append((_rows(too_long), cname, "max_length",
                                  f"longer than the column's max_length ({col.effective_max_length} characters)"))
                 raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
-            values, failed = _guarded(lambda a: parse(a, col.type), raw, arrow_type(col.type), failures, cname,
-                                      "type", "cannot be parsed as " + col.type)
+            values, failed = _guarded(lambda a, t=col.type: parse(a, t), raw, arrow_type(col.type), failures,
+                                      cname, "type", "cannot be parsed as " + col.type)
             bad = failed
             if col.type != "string":
                 failures.append((_rows(failed), cname, "type", f"not a valid {col.type}"))

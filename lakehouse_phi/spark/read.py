@@ -185,8 +185,8 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
             df = _with_corrupt_guard(df, F, names).select(
                 *wanted, CORRUPT_COL, F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
             if where is path and len(headers) > 1:
-                df = df.where(_member_of(F, hasher, {hasher.file_hash(_norm_uri(_uri(f))) for _, f in group})(  # type: ignore[union-attr]
-                    F.col(SOURCE_FILE_COL)))
+                members = {hasher.file_hash(_norm_uri(_uri(f))) for _, f in group}  # type: ignore[union-attr]
+                df = df.where(_member_of(F, hasher, members)(F.col(SOURCE_FILE_COL)))  # type: ignore[arg-type]
             parts.append(df)
             continue
         strict = _without(base, ("mode", "columnNameOfCorruptRecord", "enforceSchema"))

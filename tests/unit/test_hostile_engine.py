@@ -137,7 +137,8 @@ def test_undeclared_column_names_are_labelled_by_position_and_keyed_hash():
     names = NameHasher(bytes(range(32)))
     source = ["mrn", f"{SENTINEL} {SSN_SENTINEL}", *list(GOOD)[1:], f"{SENTINEL}@example.org"]
     drift = check_drift(spec, "t", source, "p", names)
-    assert drift.dropped == [f"#2 h:{names.column_hash(source[1])}", f"#{len(source)} h:{names.column_hash(source[-1])}"]
+    assert drift.dropped == [f"#2 h:{names.column_hash(source[1])}",
+                             f"#{len(source)} h:{names.column_hash(source[-1])}"]
     assert all(len(label.split("h:")[1]) == 8 for label in drift.dropped)
     failing = policy_from_data({**_policy(), "tables": {"t": {**_policy()["tables"]["t"], "on_unclassified": "fail"}}})
     with pytest.raises(JobRefused) as info:
