@@ -16,6 +16,7 @@ practice) so rows of one file can be grouped and a file found again from its pat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -25,6 +26,15 @@ COLUMN_LABEL = b"lakehouse_phi/column_name/v1"
 SOURCE_FILE_LABEL = b"lakehouse_phi/source_file/v1"
 COLUMN_HEX = 8
 SOURCE_FILE_HEX = 32
+
+
+def normalize_location(uri: str) -> str:
+    """One spelling of a file's location whatever the engine gives (``file:/x``, ``file:///x``, URL-encoded), so a
+    file's label in a message and its rows' ``_source_file`` carry the same hash."""
+    text = unquote(uri)
+    if text.startswith("file:"):
+        return "file:/" + text[len("file:"):].lstrip("/")
+    return text
 
 
 def _sub(key: bytes | None, label: bytes) -> HmacSha256 | None:
@@ -62,9 +72,11 @@ class NameHasher:
         return [self.column_label(n, index.get(n, 0)) for n in names]
 
     def file_hash(self, path: str) -> str | None:
+        """The keyed hash of a file's location (normalized, see :func:`normalize_location`)."""
         if self._file is None:
             return None
-        return self._file.hexdigests([path.encode("utf-8")])[0][:SOURCE_FILE_HEX]  # type: ignore[index]
+        digest = self._file.hexdigests([normalize_location(path).encode("utf-8")])[0]
+        return digest[:SOURCE_FILE_HEX]  # type: ignore[index]
 
     def file_label(self, path: str, position: int) -> str:
         """``file #<position> (h:<32 hex>)``; position 1-based in the sorted listing."""
@@ -78,6 +90,7 @@ class NameHasher:
         if not pa.types.is_string(paths.type):
             paths = paths.cast(pa.string())
         enc = paths.dictionary_encode()  # one path per file: hash each distinct path once
-        digests = self._file.hexdigests(enc.dictionary.cast(pa.binary()).to_pylist())
+        digests = self._file.hexdigests(None if p is None else normalize_location(p).encode("utf-8")
+                                        for p in enc.dictionary.to_pylist())
         hashed = pa.array([None if d is None else d[:SOURCE_FILE_HEX] for d in digests], pa.string())
         return hashed.take(enc.indices)

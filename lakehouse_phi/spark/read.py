@@ -185,7 +185,7 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
             df = _with_corrupt_guard(df, F, names).select(
                 *wanted, CORRUPT_COL, F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
             if where is path and len(headers) > 1:
-                members = {hasher.file_hash(_norm_uri(_uri(f))) for _, f in group}  # type: ignore[union-attr]
+                members = {hasher.file_hash(_uri(f)) for _, f in group}  # type: ignore[union-attr]
                 df = df.where(_member_of(F, hasher, members)(F.col(SOURCE_FILE_COL)))  # type: ignore[arg-type]
             parts.append(df)
             continue
@@ -306,16 +306,6 @@ def _list_local(local: str) -> tuple[list[str], int]:
     return files, skipped
 
 
-def _norm_uri(uri: str) -> str:
-    """One spelling of a file's location, whatever the engine gives (``file:/x``, ``file:///x``, URL-encoded)."""
-    from urllib.parse import unquote
-
-    text = unquote(uri)
-    if text.startswith("file:"):
-        return "file:/" + text[len("file:"):].lstrip("/")
-    return text
-
-
 def _member_of(F: Any, hasher: NameHasher, members: set[str | None]) -> Any:
     """A filter UDF: is this row's file (by the keyed hash of its path) one of ``members``? Only hashes and the
     pickled key are in the plan, never a path."""
@@ -324,7 +314,7 @@ def _member_of(F: Any, hasher: NameHasher, members: set[str | None]) -> Any:
     wanted = frozenset(m for m in members if m)
 
     def member(paths: Any) -> Any:
-        known = {p: p is not None and hasher.file_hash(_norm_uri(p)) in wanted for p in paths.unique()}
+        known = {p: p is not None and hasher.file_hash(p) in wanted for p in paths.unique()}
         return paths.map(known).astype(bool)
 
     import pandas as pd

@@ -117,7 +117,10 @@ def test_classic_spark_quarantines_shifted_rows_maps_headers_by_name_and_hashes_
         assert all(r[c] is None for c in ("mrn", "phone", "email", "note", "address"))
     assert result.quarantine_reasons == {"_row:malformed_row": 5}
     assert all(len(r[SOURCE_FILE_COL]) == 32 for r in bronze + quarantine)
-    assert len({r[SOURCE_FILE_COL] for r in bronze}) == 2
+    hasher = NameHasher(base64.b64decode(ENV["K"]))  # the fingerprint key: the same hash as in file labels
+    land = tmp_path / "landing"
+    assert {r[SOURCE_FILE_COL] for r in bronze} == {hasher.file_hash(f"file:{land / n}")
+                                                    for n in ("part-00000.csv", FILE2)}
     details = result.event["details"]
     assert details["source_files"] == {"read": 2, "skipped": 2}
     assert len(details["dropped_columns"]) == 1 and details["dropped_columns"][0].startswith("#6 h:")

@@ -129,6 +129,9 @@ def test_source_file_is_a_keyed_hash_unless_the_policy_says_path():
     assert value[0] == NameHasher(bytes(range(32))).file_hash(path)  # under the fingerprint key (k)
     assert value[0] != NameHasher(bytes(range(32, 64))).file_hash(path)
     assert _plan("path").process(batch).column(SOURCE_FILE_COL).to_pylist() == [path, None]
+    # one hash per file however the engine spells its location (the label in a message carries the same one)
+    spelled = f"file:///landing/{SENTINEL}_{SSN_SENTINEL}.csv".replace("_", "%5F")
+    assert NameHasher(bytes(range(32))).file_hash(spelled) == value[0]
 
 
 def test_undeclared_column_names_are_labelled_by_position_and_keyed_hash():
