@@ -36,6 +36,7 @@ from lakehouse_phi.confcheck.rules import (
     Requirement,
     Rule,
     Severity,
+    norm,
 )
 from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_session
 from lakehouse_phi.errors import JobRefused, UsageError
@@ -168,6 +169,16 @@ class _Hadoop:
                     return hit
         return None
 
+    def s3a_conflicts(self, bucket: str, req: Requirement) -> list[tuple[tuple[str, Value], tuple[str, Value]]]:
+        """Both names of one setting (current and legacy) set at one level with different values: Hadoop maps the
+        legacy name onto the current one and the last one *set* wins, in an order Spark does not define."""
+        out = []
+        for prefix in (f"fs.s3a.bucket.{bucket}.", "fs.s3a.") if req.legacy else ():
+            current, legacy = self.keys.get(prefix + req.setting), self.keys.get(prefix + str(req.legacy))
+            if current and legacy and norm(current[1].value) != norm(legacy[1].value):
+                out.append((current, legacy))
+        return out
+
     def ignored_note(self, bucket: str, req: Requirement) -> str:
         suffixes = (req.setting, req.legacy) if req.legacy else (req.setting,)
         for prefix in (f"fs.s3a.bucket.{bucket}.", "fs.s3a."):
@@ -240,6 +251,12 @@ def _check_spark_rule(rule: Rule, settings: Settings) -> list[Finding]:
 def _check_bucket_rule(rule: Rule, hadoop: _Hadoop, bucket: str) -> list[Finding]:
     out = []
     for req in rule.requires:
+        for (cur_key, cur), (old_key, old) in hadoop.s3a_conflicts(bucket, req):
+            seen = f"{shown(cur_key, cur.value, req.check)!r} vs {shown(old_key, old.value, req.check)!r}"
+            out.append(Finding(rule.id, "error", f"{cur_key} / {old_key}", seen,
+                               f"set only one of the two names ({cur_key}={req.secure}) and remove {old_key}: "
+                               "Hadoop maps the legacy name onto the current one and the last one set wins, in an "
+                               "order Spark does not define", bucket, f"{cur.source}; {old.source}"))
         hit = hadoop.s3a(bucket, req)
         if hit is None:
             default = f"{HADOOP_PREFIX}fs.s3a.{req.setting}"

@@ -23,8 +23,16 @@ Scope = Literal["spark", "cluster", "bucket", "anywhere", "cluster-spec"]
 
 
 def norm(value: str | None) -> str | None:
-    """Spark and Hadoop trim values and compare booleans and enum names without case."""
-    return None if value is None else value.strip().lower()
+    """Spark and Hadoop trim values (Java's ``String.trim``: characters up to U+0020, not NBSP or NEL) and compare
+    booleans and enum names without case."""
+    if value is None:
+        return None
+    start, end = 0, len(value)
+    while start < end and value[start] <= " ":
+        start += 1
+    while end > start and value[end - 1] <= " ":
+        end -= 1
+    return value[start:end].lower()
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lakehouse_phi.errors import KeyMaterialError
+from lakehouse_phi.errors import JobRefused, KeyMaterialError
 from lakehouse_phi.policy.model import KeySpec
 
 KeyKind = Literal["hmac", "aes", "pem"]  # pem: a PEM text (an Ed25519 signing key), not base64
+#: A key's check value: the first 8 bytes (16 hex) of HMAC-SHA256(key material, this label). It tells two
+#: materials apart (collision 2**-64) and says nothing usable about the key.
+CHECK_LABEL = b"lakehouse_phi/key_check/v1"
+CHECK_HEX = 16
 MIN_HMAC_BYTES = 32
 AES_SIZES = (16, 24, 32)
 HOW_TO_PASS_A_KEY = ("To use another source for one run, pass --key NAME=env:VAR (base64 in an environment "
@@ -258,12 +264,59 @@ class KeyRing(Mapping[str, SecretKey]):
             return active
         return self._previous.get(name, {}).get(version)
 
+    def check_values(self) -> dict[str, dict[str, int | str]]:
+        """``{name: {"version": N, "check": 16 hex}}`` for every key (see :func:`check_value`): recorded in the
+        bronze table's properties and the audit event, compared by :func:`verify_check_values` on the next run."""
+        return {k: {"version": v.version, "check": check_value(v.material)} for k, v in sorted(self._keys.items())}
+
     def all_versions(self, name: str) -> dict[int, SecretKey]:
         """Every resolved version of ``name``, active included, by version."""
         out = dict(self._previous.get(name, {}))
         if name in self._keys:
             out[self._keys[name].version] = self._keys[name]
         return dict(sorted(out.items()))
+
+
+def check_value(material: bytes) -> str:
+    """The key check value of ``material``: hex of HMAC-SHA256(material, :data:`CHECK_LABEL`), first 16 hex."""
+    return hmac.new(material, CHECK_LABEL, hashlib.sha256).hexdigest()[:CHECK_HEX]
+
+
+def verify_check_values(recorded: Mapping[str, Any] | None, current: Mapping[str, Mapping[str, Any]],
+                        where: str) -> None:
+    """Refuse a run whose key material differs from what ``where`` (a bronze table) was written with.
+
+    Args:
+        recorded: the check values recorded by the last run (``KeyRing.check_values()`` shape; ``None`` or empty:
+            nothing recorded yet, nothing to compare).
+        current: this run's ``KeyRing.check_values()``.
+        where: the table, for the message.
+
+    Raises:
+        JobRefused: a key with the same version but another check value (naming the key, its version and both
+            check values; never material), or a recorded value that is not in the expected shape.
+    """
+    if not recorded:
+        return
+    if not isinstance(recorded, Mapping):
+        raise JobRefused(f"{where}: the recorded key check values (table property lakehouse_phi.key_checks) are "
+                         "not a JSON object; restore the property from the audit trail's last ingest event")
+    wrong = []
+    for name, now in sorted(current.items()):
+        before = recorded.get(name)
+        if before is None:
+            continue
+        if not (isinstance(before, Mapping) and isinstance(before.get("check"), str)
+                and isinstance(before.get("version"), int)):
+            raise JobRefused(f"{where}: the recorded key check value of key '{name}' is malformed (table property "
+                             "lakehouse_phi.key_checks); restore it from the audit trail's last ingest event")
+        if before["version"] == now["version"] and not hmac.compare_digest(before["check"], str(now["check"])):
+            wrong.append(f"key '{name}' version {now['version']}: check value {now['check']}, recorded "
+                         f"{before['check']}")
+    if wrong:
+        raise JobRefused(f"{where} was written with other key material under the same version ({'; '.join(wrong)})."
+                         " Every record would be written again under new pseudonyms. Restore the key material the "
+                         "table was written with, or rotate properly: new material under a new version")
 
 
 def load_keys(specs: Mapping[str, KeySpec], needs: Iterable[tuple[str, KeyKind | None]],

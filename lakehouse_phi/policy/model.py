@@ -32,6 +32,10 @@ PHI_CATEGORIES = (
 RESERVED_COLUMNS = ("_phi_errors", "_source_file", "_ingest_run_id", "_ingested_at", "_quarantined_at",
                     "_row_fingerprint", "_key_versions")
 
+#: The longest landing value (in characters) a column accepts unless it declares ``max_length``: a longer one is
+#: quarantined (rule ``max_length``) before it is parsed or masked.
+DEFAULT_MAX_LENGTH = 65_536
+
 #: A SQL identifier part as the generated SQL accepts it (quoted with backticks there).
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -152,8 +156,14 @@ class ColumnSpec(Strict):
     #: (l-diversity is measured over it).
     quasi_identifier: bool = False
     sensitive: bool = False
+    #: The longest landing value (characters) accepted; longer ones are quarantined. Default DEFAULT_MAX_LENGTH.
+    max_length: int | None = Field(default=None, ge=1)
 
     _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
+
+    @property
+    def effective_max_length(self) -> int:
+        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH
 
     @field_validator("pattern")
     @classmethod

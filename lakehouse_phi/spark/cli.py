@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from lakehouse_phi.errors import EXIT_OK, UsageError, delta_unavailable
+from lakehouse_phi.errors import EXIT_OK, JobRefused, LakehousePhiError, UsageError, delta_unavailable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,9 +78,17 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     if fmt == "delta" and default_table_format(spark) != "delta":
         raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
-    result = run_ingest(spark, loaded, args.table, IngestOptions(
-        input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
-        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress))
+    try:
+        result = run_ingest(spark, loaded, args.table, IngestOptions(
+            input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit,
+            table_format=fmt, allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress))
+    except LakehousePhiError:
+        raise
+    except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
+        from lakehouse_phi.spark.targets import _spark_error
+
+        raise JobRefused(f"the ingest of table {args.table} failed in the engine ({_spark_error(exc)}); its message "
+                         "is not shown, as it may quote data: see the Spark driver log") from None
     summary = {
         "run_id": result.run_id, "table": result.table, "table_format": fmt, "rows_read": result.rows_read,
         "rows_written": result.rows_written, "rows_inserted": result.rows_inserted,

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_phi.engine.drift import check_drift
+from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
 from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
-from lakehouse_phi.keys.providers import Fetchers, load_keys
+from lakehouse_phi.keys.providers import Fetchers, load_keys, verify_check_values
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
-from lakehouse_phi.spark.read import read_source
+from lakehouse_phi.spark.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
+from lakehouse_phi.spark.read import read_landing
 from lakehouse_phi.spark.session import functions, is_connect
 from lakehouse_phi.spark.targets import (_exists, _read_target, _target_ref, _write,
                                          default_audit_target, set_table_properties)
@@ -94,6 +95,8 @@ class Prepared:
     masked: Any
     dropped: list[str]
     phi_scan: dict[str, dict[str, int]]
+    #: files read and skipped (name starting with _ or .; None: not counted), for the audit event
+    source_files: dict[str, int | None] = field(default_factory=dict)
 
 
 def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
@@ -104,12 +107,17 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
             ``on_unclassified: fail``, or PHI-looking values in non-PHI columns under ``phi_scan.on_detect: fail``.
     """
     spec, table = plan.spec, plan.table
-    df, source_columns = read_source(spark, spec.source.format, source_path, spec.source.options)
-    drift = check_drift(spec, table, source_columns, source_path)
     declared = list(spec.columns)
+    label = ((lambda i, p: f"file #{i} ({p})") if spec.source_file == "path" else
+             (lambda i, p: plan.names.file_label(p, i)))
+    landing = read_landing(spark, spec.source.format, source_path, spec.source.options, declared=declared,
+                           file_label=label, names=plan.names if spec.source_file == "hash" else None)
+    df = landing.df
+    drift = check_drift(spec, table, landing.columns, source_path, plan.names)
     F = functions(spark)
-    selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL)
-    scan = _phi_scan(selected, spec)
+    extra = [CORRUPT_COL] if CORRUPT_COL in df.columns else []  # a row that did not parse: quarantined, all NULL
+    selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL, *extra)
+    scan = _phi_scan(selected.where(F.col(CORRUPT_COL).isNull()) if extra else selected, spec)
     flagged = {c: k for c, k in scan.items() if any(k.values())}
     if flagged and spec.phi_scan.on_detect == "fail":
         summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
@@ -120,7 +128,8 @@ def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
         print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
               f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
     masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
-    return Prepared(selected=selected, masked=masked, dropped=drift.dropped, phi_scan=scan)
+    return Prepared(selected=selected, masked=masked, dropped=drift.dropped, phi_scan=scan,
+                    source_files={"read": landing.files, "skipped": landing.skipped_files})
 
 
 def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOptions | None = None) -> IngestResult:
@@ -158,12 +167,16 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         say("resolving keys")
         key_specs = {**policy.keys, **opts.key_overrides}
         keys = load_keys(key_specs, key_needs(spec), opts.fetchers)
+        # issue 16: other material under the same key version refuses (hook: keys.providers.verify_check_values)
+        details["key_checks"] = keys.check_values()
+        verify_check_values(recorded_key_checks(spark, bronze, fmt), details["key_checks"], f"bronze {bronze}")
         plan = TablePlan(loaded, table, keys)
         # 3-5. read, check the source's columns against the policy, scan non-PHI columns, and mask
         say(f"reading {spec.source.format} from {source_path}")
         prepared = prepare(spark, plan, source_path)
         masked = prepared.masked
         details["phi_scan"] = prepared.phi_scan
+        details["source_files"] = prepared.source_files
         if prepared.dropped:
             details["dropped_columns"] = prepared.dropped
         F = functions(spark)
@@ -208,6 +221,7 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
         set_table_properties(spark, bronze, {
             "lakehouse_phi.policy_name": policy.name, "lakehouse_phi.policy_sha256": loaded.sha256,
             "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+            KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
             "lakehouse_phi.last_run_id": run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
             "lakehouse_phi.audit_hash": sealed["hash"]})
     return IngestResult(run_id=run_id, table=table, rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
@@ -236,14 +250,34 @@ def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict)
     if report.compute is not None:  # audited: where it ran, and what the platform (not the job) guarantees there
         details["compute"] = report.compute.kind
         details["conf_platform_managed"] = sorted(p.rule for p in report.platform_managed)
+    lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
     if errors and not opts.allow_insecure:
-        lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
         raise JobRefused(f"insecure Spark configuration, {len(errors)} error finding(s): {lines}. Fix the settings "
                          "(see `lakehouse-phi check-conf`), or for a local run only pass --allow-insecure")
+    if errors and not _local_session(spark):  # issue 16: --allow-insecure is for a local master only
+        raise JobRefused(f"--allow-insecure is only honoured on a local master (local[...] or this process's pysail "
+                         f"server); this session's master is {_master(spark) or 'not reported'}. Fix the "
+                         f"{len(errors)} error finding(s): {lines}")
     if errors:
         print(f"lakehouse-phi: WARNING: --allow-insecure: running despite {len(errors)} insecure setting(s): "
               f"{', '.join(details['conf_errors'])} (recorded in the audit event)", file=sys.stderr)
     return findings
+
+
+def _master(spark: Any) -> str | None:
+    try:
+        return spark.conf.get("spark.master", None)
+    except Exception:
+        return None
+
+
+def _local_session(spark: Any) -> bool:
+    """Driver and executors in this machine's one process: a ``local[...]`` master, or this process's own pysail
+    server (which reports no master). A Spark Connect URL to anything else is not local, whatever its host."""
+    from lakehouse_phi.confcheck.check import is_local_master
+    from lakehouse_phi.spark.session import is_sail
+
+    return is_sail(spark) or is_local_master(_master(spark))
 
 
 def _phi_scan(selected: Any, spec: Any) -> dict[str, dict[str, int]]:
