@@ -24,7 +24,8 @@ def policy(tmp_path):
     text = EXAMPLE.read_text().replace(
         "zip:        {type: string, phi: zip, ingest: zip3}",
         "zip:        {type: string, phi: zip, ingest: zip3, quasi_identifier: true}")
-    text = text.replace("    record_key: [mrn]\n", "    record_key: [mrn]\n    risk: {k: 5}\n", 1)
+    text = text.replace("    risk: {k: 11}\n", "    risk: {k: 5}\n", 1)
+    assert "    risk: {k: 5}\n" in text
     path = tmp_path / "policy.yaml"
     path.write_text(text)
     load_policy(path)  # still valid
