@@ -24,12 +24,12 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scrub_corpus.corpus import generate, handwritten  # noqa: E402
+from scrub_corpus.corpus import generate, handwritten
 
-from lakehouse_phi.synth.notes import generate_notes  # noqa: E402
-from lakehouse_phi.synth.scrub_eval import LookAlikes, evaluate, python_scrub  # noqa: E402
-from lakehouse_phi.transforms.base import ColumnContext  # noqa: E402
-from lakehouse_phi.transforms.scrub_text import ScrubText, ScrubTextParams  # noqa: E402
+from lakehouse_phi.synth.notes import generate_notes
+from lakehouse_phi.synth.scrub_eval import LookAlikes, evaluate, python_scrub
+from lakehouse_phi.transforms.base import ColumnContext
+from lakehouse_phi.transforms.scrub_text import ScrubText, ScrubTextParams
 
 
 def _best_of(n: int, fn, *args):  # type: ignore[no-untyped-def]
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     column = pa.array(gen_texts, pa.string())
     strategy = ScrubText(ScrubTextParams(), ColumnContext("encounters", "note", "note"))
     arrow_s, scrubbed = _best_of(3, strategy.apply, column)
-    result["throughput"] = {"notes": len(gen_texts), "mean_note_chars": round(sum(map(len, gen_texts)) / len(gen_texts), 1),
+    result["throughput"] = {"notes": len(gen_texts),
+                            "mean_note_chars": round(sum(map(len, gen_texts)) / len(gen_texts), 1),
                             "scrub_notes_per_s": round(len(gen_texts) / arrow_s),
                             "scrub_mb_per_s": round(column.nbytes / arrow_s / 1e6, 2)}
     if args.compare:

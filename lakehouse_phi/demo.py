@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,15 @@ def run(args: argparse.Namespace) -> int:
     env, overrides = local_keys(loaded.policy)  # random, for this process only
     os.environ.update(env)
     tables = list(loaded.policy.tables)
-    results, summary = {}, {"policy": loaded.name, "policy_sha256": loaded.sha256, "out": str(root), "tables": {}}
+    results = {}
+    summary: dict[str, Any] = {"policy": loaded.name, "policy_sha256": loaded.sha256, "out": str(root), "tables": {}}
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as progress:
         step = progress.add_task("generating landing data", total=3 + len(tables))
+
+        def describe(table: str) -> Callable[[str], None]:
+            return lambda msg: progress.update(step, description=f"{table}: {msg}")
         rows = {"patients": args.patients, "encounters": 3 * args.patients, "claims": 2 * args.patients}
         landing = write_landing(root, {t: rows.get(t, args.patients) for t in tables}, seed=args.seed,
                                 malformed_rate=args.malformed_rate)
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 input_path=str(landing[table]), bronze=str(root / "bronze" / table),
                 quarantine=str(root / "quarantine" / table), audit=audit, table_format=fmt,
                 allow_insecure=True, key_overrides=overrides,
-                progress=lambda msg, t=table: progress.update(step, description=f"{t}: {msg}")))
+                progress=describe(table)))
             progress.update(step, advance=1)
         progress.update(step, description="verifying the audit trail and compiling governance SQL")
         verified = verify_trail(audit)
@@ -116,19 +121,21 @@ def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.release.risk import risk_of_table  # re-identification risk of each table with risk:
 
     for table, spec in ((t, sp) for t, sp in loaded.policy.tables.items() if sp.risk and t in results):
-        r = risk_of_table(spark, spec, table, results[table].bronze)
-        ell = f", l = {r.l} (policy {r.l_required}) of {', '.join(r.sensitive)}" if r.sensitive else ""
-        out_console.print(f"risk {table}: k = {r.k} (policy {r.k_required}){ell} over {', '.join(r.quasi_identifiers)}; "
-                          f"{r.records_below_k:,} of {r.records:,} records in classes below k")
-        summary["tables"][table]["risk"] = r.to_dict()
+        risk = risk_of_table(spark, spec, table, results[table].bronze)
+        ell = f", l = {risk.l} (policy {risk.l_required}) of {', '.join(risk.sensitive)}" if risk.sensitive else ""
+        out_console.print(f"risk {table}: k = {risk.k} (policy {risk.k_required}){ell} over "
+                          f"{', '.join(risk.quasi_identifiers)}; "
+                          f"{risk.records_below_k:,} of {risk.records:,} records in classes below k")
+        summary["tables"][table]["risk"] = risk.to_dict()
     out_console.print(f"audit trail {audit}: {'intact' if verified.ok else 'BROKEN: ' + verified.reason}, "
-                      f"{verified.events} events · governance SQL: {len(compiled)} files in {root / 'sql'} · {elapsed:.1f} s")
+                      f"{verified.events} events · governance SQL: {len(compiled)} files in {root / 'sql'} · "
+                      f"{elapsed:.1f} s")
     out_console.print(f"compliance report: {report_path} (open it in a browser; names, counts and versions only)")
     out_console.print(f"bronze tables under {root / 'bronze'} ({fmt}); read them with Spark, or delta-rs: "
                       f"`python -c \"from lakehouse_phi.deltars import read_delta; "
                       f"print(read_delta('{root / 'bronze' / tables[0]}'))\"`")
-    summary.update(report=str(report_path), audit=audit, audit_ok=verified.ok, audit_events=verified.events, sql=compiled,
-                   table_format=fmt, seconds=round(elapsed, 1), conf_errors=conf_errors)
+    summary.update(report=str(report_path), audit=audit, audit_ok=verified.ok, audit_events=verified.events,
+                   sql=compiled, table_format=fmt, seconds=round(elapsed, 1), conf_errors=conf_errors)
     if args.format == "json":
         print(json.dumps(summary, indent=2, sort_keys=True))
     return EXIT_OK if verified.ok else EXIT_REFUSED

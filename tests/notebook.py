@@ -39,7 +39,7 @@ class _Library:
     def __init__(self) -> None:
         self.restarts = 0
 
-    def restartPython(self) -> None:  # noqa: N802 - Databricks' name
+    def restartPython(self) -> None:
         self.restarts += 1
 
 

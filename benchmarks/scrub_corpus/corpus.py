@@ -29,7 +29,8 @@ FIRST = ("Jane Loretta Marcus Keisha Priya Tomasz Gwendolyn Frances Walter Kater
          "Aurelio Bethany Nguyet Oluwaseun Margarethe Rosalind Thaddeus Imani Joaquin Siddharth Maeve Cormac Yolanda "
          "Ezekiel Harriet Dmitri Leontyne Wilhelmina Rashida Bartholomew Xiomara Kenji Ingrid Ottoline Desmond "
          "Robert Linda Michael Susan David Karen Thomas Nancy Steven Deborah Kevin Carol Brian Sharon Jeffrey "
-         "Laura Jonathan Amy Gregory Angela Patrick Helen Dennis Diane Douglas Julie Peter Joyce Harold Victoria").split()
+         "Laura Jonathan Amy Gregory Angela Patrick Helen Dennis Diane Douglas Julie Peter Joyce Harold "
+         "Victoria").split()
 LAST = ("Roe Hargreaves O'Neil Abernathy Raghunathan Kowalczyk Villanueva Delgado Okonkwo Lindqvist Tanaka Marsh "
         "Dubois Wierzbicki Souza Feldman Castellanos Benedetto Pruitt Theriault Hoffmann Fitzgerald Nakashima "
         "Szymanski Achterberg Quintanilla Balogun Vasquez-Ortiz MacAllister Oyelaran Thibodeaux Papadopoulos "
@@ -77,8 +78,9 @@ def phone(r: random.Random) -> str:
 
 
 def email(r: random.Random) -> str:
-    f, l = r.choice(FIRST).lower(), re.sub(r"[^a-z]", "", r.choice(LAST).lower())
-    local = r.choice([f"{f}.{l}", f"{f[0]}{l}", f"{f}_{l}{r.randint(1, 99)}", f"{l}.{f}+portal", f"dr.{l}"])
+    f, last = r.choice(FIRST).lower(), re.sub(r"[^a-z]", "", r.choice(LAST).lower())
+    local = r.choice([f"{f}.{last}", f"{f[0]}{last}", f"{f}_{last}{r.randint(1, 99)}", f"{last}.{f}+portal",
+                      f"dr.{last}"])
     return f"{local}@{r.choice(DOMAINS)}"
 
 
@@ -96,7 +98,8 @@ def date(r: random.Random) -> str:
     mon = MONTHS[m - 1]
     forms = [f"{m}/{d}/{y}", f"{m:02d}/{d:02d}/{y}", f"{m}/{d}/{y % 100:02d}", f"{m}-{d}-{y}", f"{y}-{m:02d}-{d:02d}",
              f"{y}/{m:02d}/{d:02d}", f"{mon} {d}, {y}", f"{mon[:3]} {d}, {y}", f"{mon[:3]}. {d}, {y}",
-             f"{d} {mon} {y}", f"{d}-{mon[:3]}-{y}", f"{d:02d}{mon[:3].upper()}{y}", f"{d:02d}-{mon[:3].upper()}-{y % 100:02d}",
+             f"{d} {mon} {y}", f"{d}-{mon[:3]}-{y}", f"{d:02d}{mon[:3].upper()}{y}",
+             f"{d:02d}-{mon[:3].upper()}-{y % 100:02d}",
              f"{mon} {y}", f"{mon[:3]} {y}", f"{mon} {d}", f"{m}/{d}", f"{mon} {d}th, {y}",
              f"{r.choice(WEEKDAYS)}, {mon} {d}, {y}", f"{r.choice(WEEKDAYS)[:3]} {m}/{d}",
              f"{r.choice(WEEKDAYS)} {m}/{d}/{y}"]
@@ -128,15 +131,19 @@ NEGATIVES = {
     "dose": (lambda r: f"{r.choice([5, 10, 20, 25, 40, 50, 81, 100, 250, 325, 500, 650, 875, 1000])} mg",
              lambda r: f"{r.choice([0.5, 1, 2, 4])} mg/kg", lambda r: f"{r.randint(1, 40)} units",
              lambda r: f"{r.choice([12.5, 25, 50, 75, 88, 100, 112, 125, 137])} mcg",
-             lambda r: f"{r.choice([1, 2])} tab q{r.choice([4, 6, 8, 12])}h", lambda r: f"{r.choice([100, 500, 1000])} mL"),
-    "code": (lambda r: f"{r.choice('EIJKMNZRF')}{r.randint(0, 99):02d}.{r.randint(0, 9)}{r.choice(['', str(r.randint(0, 9))])}",
+             lambda r: f"{r.choice([1, 2])} tab q{r.choice([4, 6, 8, 12])}h",
+             lambda r: f"{r.choice([100, 500, 1000])} mL"),
+    "code": (lambda r: (f"{r.choice('EIJKMNZRF')}{r.randint(0, 99):02d}.{r.randint(0, 9)}"
+                        f"{r.choice(['', str(r.randint(0, 9))])}"),
              lambda r: f"{r.choice('EIJ')}{r.randint(10, 99)}", lambda r: f"{r.randint(99201, 99499)}",
-             lambda r: f"{r.choice(['L', 'C', 'T'])}{r.randint(1, 7)}-{r.choice(['L', 'C', 'T', 'S'])}{r.randint(1, 7)}"),
+             lambda r: (f"{r.choice(['L', 'C', 'T'])}{r.randint(1, 7)}-"
+                        f"{r.choice(['L', 'C', 'T', 'S'])}{r.randint(1, 7)}")),
     "lab": (lambda r: f"{r.randint(3, 6)}.{r.randint(0, 9)} mmol/L", lambda r: f"{r.randint(60, 400)} mg/dL",
             lambda r: f"{r.randint(4, 14)}.{r.randint(0, 9)}%", lambda r: f"{r.randint(100, 450)} K/uL",
             lambda r: f"{r.randint(1, 5)}.{r.randint(0, 99)} ng/mL", lambda r: f"{r.randint(130, 148)}",
             lambda r: f"{r.randint(2, 6)}.{r.randint(0, 9)}"),
-    "vital": (lambda r: f"{r.randint(90, 180)}/{r.randint(50, 110)}", lambda r: f"{r.randint(95, 103)}.{r.randint(0, 9)} F",
+    "vital": (lambda r: f"{r.randint(90, 180)}/{r.randint(50, 110)}",
+              lambda r: f"{r.randint(95, 103)}.{r.randint(0, 9)} F",
               lambda r: f"{r.randint(50, 130)}", lambda r: f"{r.randint(88, 100)}%"),
     "score": (lambda r: f"{r.randint(0, 10)}/10", lambda r: f"{r.randint(0, 5)}/5", lambda r: f"{r.randint(3, 15)}/15",
               lambda r: f"20/{r.choice([20, 25, 30, 40, 60, 200])}", lambda r: f"{r.randint(1, 3)}+"),
@@ -230,7 +237,8 @@ def _fill(template: str, r: random.Random) -> tuple[str, list[Span]]:
         elif slot == "ip":
             kind, text = "ip", ".".join(str(r.randint(1, 254)) for _ in range(4))
         elif slot == "url":
-            kind, text = "url", f"https://portal.{r.choice(['mercy', 'bayview', 'northshore'])}.example.org/v/{r.randint(1000, 99999)}"
+            host = r.choice(['mercy', 'bayview', 'northshore'])
+            kind, text = "url", f"https://portal.{host}.example.org/v/{r.randint(1000, 99999)}"
         else:
             kind, text = slot, {"ssn": ssn, "phone": phone, "email": email, "date": date, "address": address}[slot](r)
         if kind:

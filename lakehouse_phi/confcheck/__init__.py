@@ -32,6 +32,6 @@ from lakehouse_phi.confcheck.sources import (
 
 __all__ = [
     "RULES", "RULES_BY_ID", "ClusterPolicy", "Compute", "Finding", "NotApplied", "PlatformManaged", "Report", "Rule",
-    "Settings", "Value", "check", "check_cluster_policy", "check_session", "detect", "parse_conf_pairs", "parse_properties", "parse_submit_args",
-    "read_cluster_json", "read_session", "read_spark_defaults",
+    "Settings", "Value", "check", "check_cluster_policy", "check_session", "detect", "parse_conf_pairs",
+    "parse_properties", "parse_submit_args", "read_cluster_json", "read_session", "read_spark_defaults",
 ]

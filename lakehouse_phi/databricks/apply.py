@@ -125,7 +125,8 @@ def _norm_type(text: str) -> str:
     return "".join(str(text).split()).upper()
 
 
-def live_signatures(run: Callable[[str], list[list[Any]]], compiled: Compiled) -> dict[str, tuple[tuple[str, str], ...]]:
+def live_signatures(run: Callable[[str], list[list[Any]]], compiled: Compiled
+                    ) -> dict[str, tuple[tuple[str, str], ...]]:
     """Function leaf name (lower case) -> its existing ``(parameter, TYPE)`` list, for the compiled functions that
     exist."""
     names = [fn.name.leaf for fn in compiled.ir.functions]

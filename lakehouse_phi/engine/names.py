@@ -39,7 +39,7 @@ def normalize_location(uri: str) -> str:
 
 def _sub(key: bytes | None, label: bytes) -> HmacSha256 | None:
     """HMAC under the sub-key ``HMAC(key, label)``; ``None`` without a key."""
-    return HmacSha256(HmacSha256(key).digests([label])[0]) if key else None  # type: ignore[arg-type]
+    return HmacSha256(HmacSha256(key).digest(label)) if key else None
 
 
 class NameHasher:
@@ -53,14 +53,14 @@ class NameHasher:
     def __repr__(self) -> str:  # never the key
         return "NameHasher(key=***)"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[NameHasher], tuple[bytes | None]]:
         """Pickle as the key (the HMAC states cannot be pickled), for a filter that runs on Spark's executors."""
         return (NameHasher, (self._key,))
 
     def column_hash(self, name: str) -> str | None:
         if self._column is None:
             return None
-        return self._column.hexdigests([name.encode("utf-8")])[0][:COLUMN_HEX]  # type: ignore[index]
+        return self._column.digest(name.encode("utf-8")).hex()[:COLUMN_HEX]
 
     def column_label(self, name: str, position: int) -> str:
         """``#<position> h:<8 hex>`` (position 1-based, in source order)."""
@@ -75,8 +75,7 @@ class NameHasher:
         """The keyed hash of a file's location (normalized, see :func:`normalize_location`)."""
         if self._file is None:
             return None
-        digest = self._file.hexdigests([normalize_location(path).encode("utf-8")])[0]
-        return digest[:SOURCE_FILE_HEX]  # type: ignore[index]
+        return self._file.digest(normalize_location(path).encode("utf-8")).hex()[:SOURCE_FILE_HEX]
 
     def file_label(self, path: str, position: int) -> str:
         """``file #<position> (h:<32 hex>)``; position 1-based in the sorted listing."""

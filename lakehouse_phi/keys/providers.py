@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from typing import Any, Literal
 
 from lakehouse_phi.errors import JobRefused, KeyMaterialError
 from lakehouse_phi.policy.model import KeySpec
+
+log = logging.getLogger(__name__)
 
 KeyKind = Literal["hmac", "aes", "pem"]  # pem: a PEM text (an Ed25519 signing key), not base64
 #: A key's check value: the first 8 bytes (16 hex) of HMAC-SHA256(key material, this label). It tells two
@@ -66,20 +69,20 @@ def _databricks_dbutils() -> Any:
         ip = IPython.get_ipython()
         if ip is not None and "dbutils" in ip.user_ns:
             return ip.user_ns["dbutils"]
-    except Exception:  # pragma: no cover - IPython absent or not Databricks
-        pass
+    except Exception:  # noqa: BLE001  # pragma: no cover - IPython absent or not Databricks: look further
+        log.debug("no dbutils in an IPython namespace")
     try:  # jobs and Databricks Connect
         from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
         from pyspark.sql import SparkSession
 
         return DBUtils(SparkSession.getActiveSession())
-    except Exception:
+    except Exception:  # noqa: BLE001 - not on Databricks (import, session or DBUtils fails): no dbutils
         return None
 
 
 def _aws_client() -> Any:
     try:
-        import boto3  # type: ignore[import-not-found]
+        import boto3
     except ImportError:
         return None
     return boto3.client("secretsmanager")
@@ -89,8 +92,8 @@ def _kms_client() -> Any:
     """A boto3 KMS client (standard credentials, region and ``AWS_ENDPOINT_URL_KMS``), with short timeouts and few
     retries so an unreachable KMS fails the job quickly; None without boto3."""
     try:
-        import boto3  # type: ignore[import-not-found]
-        from botocore.config import Config  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import boto3
+        from botocore.config import Config
     except ImportError:
         return None
     return boto3.client("kms", config=Config(connect_timeout=5, read_timeout=10,
@@ -132,7 +135,7 @@ def _fetch_text(name: str, spec: KeySpec, fetchers: Fetchers) -> str:
         scope, key = spec.databricks_scope_key
         try:
             return dbutils.secrets.get(scope=scope, key=key)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever dbutils raises; only its type is shown
             raise KeyMaterialError(f"{where}: dbutils.secrets.get failed ({type(exc).__name__}); check that scope "
                                    f"'{scope}' holds key '{key}' and that this principal may read it") from None
     if spec.provider == "aws-secrets-manager":
@@ -141,7 +144,7 @@ def _fetch_text(name: str, spec: KeySpec, fetchers: Fetchers) -> str:
             raise KeyMaterialError(f"{where}: boto3 is not installed; pip install 'lakehouse-phi[aws]'") from None
         try:
             return client.get_secret_value(SecretId=spec.ref)["SecretString"]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - botocore raises many types; only the type is shown
             raise KeyMaterialError(f"{where}: get_secret_value failed ({type(exc).__name__}); check the secret "
                                    "id and this principal's secretsmanager:GetSecretValue permission") from None
     raise KeyMaterialError(f"{where}: unknown provider")  # pragma: no cover - the model forbids it
@@ -179,7 +182,7 @@ def _kms_unwrap(name: str, spec: KeySpec, fetchers: Fetchers) -> bytes:
         raise KeyMaterialError(f"{where}: boto3 is not installed; pip install 'lakehouse-phi[aws]'") from None
     try:
         plain = client.decrypt(CiphertextBlob=blob)["Plaintext"]
-    except Exception as exc:  # botocore raises many types; only the type and code are shown
+    except Exception as exc:  # noqa: BLE001 - botocore raises many types; only the type and code are shown
         code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
         if code:
             raise KeyMaterialError(f"{where}: KMS Decrypt was refused ({code}); check that the KMS key is enabled, "

@@ -100,9 +100,11 @@ def _window(df: Any, qi: tuple[str, ...]) -> Any:
     from lakehouse_phi.spark.session import is_connect
 
     if is_connect(df.sparkSession):
-        from pyspark.sql.connect.window import Window
-    else:
-        from pyspark.sql.window import Window
+        from pyspark.sql.connect.window import Window as ConnectWindow
+
+        return ConnectWindow.partitionBy(*qi)
+    from pyspark.sql.window import Window
+
     return Window.partitionBy(*qi)
 
 
@@ -115,7 +117,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     from lakehouse_phi.audit.events import new_event
     from lakehouse_phi.audit.sinks import open_sink
     from lakehouse_phi.keys import load_key
-    from lakehouse_phi.release.risk import cached, uncache, class_frame, read_source, release_columns
+    from lakehouse_phi.release.risk import cached, class_frame, read_source, release_columns, uncache
     from lakehouse_phi.spark.session import functions
     from lakehouse_phi.spark.targets import default_audit_target
 

@@ -105,7 +105,8 @@ def read_source(spark: Any, source: str) -> Any:
         df = spark.read.format("delta").load(source)
         df.schema  # noqa: B018 - analysis only
         return df
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a Delta table; the error class differs by engine (classic, Connect)
+        log.debug("the release source is not readable as Delta; reading it as Parquet")
         return spark.read.format("parquet").load(source)
 
 
@@ -128,8 +129,8 @@ def cached(df: Any) -> Any:
 def uncache(df: Any) -> None:
     try:
         df.unpersist()
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception:  # noqa: BLE001 - an engine without persist (see cached); nothing was cached
+        log.debug("this engine has no unpersist; nothing to release")
 
 
 def _class_l(sensitive: tuple[str, ...], F: Any) -> Any:

@@ -201,15 +201,21 @@ def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> No
     data.runs.sort(key=lambda r: r.ts)
 
 
+def _read_json_result(path: str, option: str, command: str) -> Any:
+    """The JSON document a ``command ... --format json`` run wrote to ``path`` (given with ``option``); a clear
+    error naming the option and how to write the file when it is missing or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{option} {path}: no such file; write one with `{command} --format json > FILE`",
+                         place=option) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{option} {path}: not a JSON file ({type(exc).__name__})", place=option) from None
+
+
 def read_risk_file(path: str, data: ReportData, loaded: LoadedPolicy) -> None:
     """A ``lakehouse-phi risk --format json`` result (one table, or ``{"tables": {...}}``)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"--risk {path}: no such file; write one with `lakehouse-phi risk POLICY --table T "
-                         "--format json > FILE`", place="--risk") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--risk {path}: not a JSON file ({type(exc).__name__})", place="--risk") from None
+    doc = _read_json_result(path, "--risk", "lakehouse-phi risk POLICY --table T")
     per_table: dict[Any, Any] = {}
     if isinstance(doc, dict):
         tables = doc.get("tables")
@@ -221,14 +227,7 @@ def read_risk_file(path: str, data: ReportData, loaded: LoadedPolicy) -> None:
 
 def read_findings_file(path: str, data: ReportData) -> None:
     """A ``lakehouse-phi check-conf --format json`` result: rule, severity, setting and fix (never the value)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"--conf-report {path}: no such file; write one with `lakehouse-phi check-conf ... "
-                         "--format json > FILE`", place="--conf-report") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--conf-report {path}: not a JSON file ({type(exc).__name__})",
-                         place="--conf-report") from None
+    doc = _read_json_result(path, "--conf-report", "lakehouse-phi check-conf ...")
     for f in doc.get("findings", []) if isinstance(doc, dict) else []:
         if isinstance(f, dict):
             data.findings.append({k: str(f.get(k) or "") for k in ("severity", "rule", "setting", "bucket", "fix")})

@@ -1,4 +1,5 @@
-"""``lakehouse-phi compile POLICY --target databricks|databricks-abac|dynamic-views|all [--out DIR] [--check] [--format text|json]``.
+"""``lakehouse-phi compile POLICY --target databricks|databricks-abac|dynamic-views|all [--out DIR] [--check]
+[--format text|json]``.
 
 Without ``--out`` the SQL goes to stdout. With ``--out`` the files are written to ``DIR/<target>/``; with
 ``--check`` as well, nothing is written and the exit code says whether ``DIR`` holds exactly what the policy

@@ -1,9 +1,9 @@
 """Policy -> SQL files per target, and the comparison behind ``compile --check``.
 
 Layout: ``<out>/<target>/apply.sql`` and ``<out>/<target>/rollback.sql`` (targets: ``databricks``,
-``databricks-abac``, ``dynamic-views``). Each file starts with a header naming the policy and its SHA-256, then the statements in order,
-each preceded by a ``--`` line saying what it governs and terminated by ``;`` at the end of its last line. The
-output depends only on the policy's bytes: same policy, same files.
+``databricks-abac``, ``dynamic-views``). Each file starts with a header naming the policy and its SHA-256, then the
+statements in order, each preceded by a ``--`` line saying what it governs and terminated by ``;`` at the end of its
+last line. The output depends only on the policy's bytes: same policy, same files.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from lakehouse_phi.hipaa import RESTRICTED_PREFIXES
 from lakehouse_phi.policy.model import DECIMAL_RE, RENDERINGS
 from lakehouse_phi.sql.ir import (
     KEY_VERSIONS_COLUMN,
@@ -36,7 +37,6 @@ from lakehouse_phi.sql.ir import (
     TableIR,
 )
 from lakehouse_phi.sql.quoting import ident, string
-from lakehouse_phi.transforms.zip3 import RESTRICTED_PREFIXES
 
 #: Whitespace that the ingest ``zip3`` regex (RE2 ``\s``) strips: space, \t, \n, \f, \r.
 _ZIP_SPACE = "concat(' ', char(9), char(10), char(12), char(13))"

@@ -217,7 +217,7 @@ class _Checker:
 
     def groups(self, logical: list[str], place: str) -> tuple[str, ...]:
         out = []
-        for i, g in enumerate(logical):
+        for g in logical:
             account = self.policy.groups.get(g)
             if account is None:  # reported by the loader; keep going
                 continue

@@ -13,10 +13,9 @@ groups ``(before)IDENTIFIER(after)``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import re
 
 from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, TAGS, compiled
 

@@ -73,11 +73,8 @@ class Strategy(ABC, Generic[P]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Transitional, for modules not yet moved to ``params_model``: ``generalize_date.py`` and ``scrub_text.py``
-        # still declare ``Params = ...`` and ``engine/plan.py`` still reads ``cls.Params``. Remove once they do.
-        legacy = cls.__dict__.get("Params")
-        if legacy is not None and "params_model" not in cls.__dict__:
-            cls.params_model = legacy
+        # Transitional, read-only alias: ``engine/plan.py`` (being rewritten) still reads ``cls.Params``. Every
+        # strategy declares ``params_model``; remove this alias once plan.py reads ``params_model`` too.
         cls.Params = cls.params_model  # type: ignore[attr-defined]
 
     def __init__(self, params: P, ctx: ColumnContext, key: bytes | None = None) -> None:

@@ -22,6 +22,7 @@ common in clinical English (``Will``, ``Hope``, ``Bell``) and eponyms (``Murphy`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from functools import cache
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -77,7 +78,7 @@ def _known_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(first names, surnames) from Faker's en_US lists, without :data:`NAME_STOPWORDS`, longest first."""
     from faker.providers.person.en_US import Provider
 
-    def clean(names) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    def clean(names: Iterable[str]) -> tuple[str, ...]:
         out = {n for n in names if re.fullmatch(r"[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?", n) and len(n) >= 3
                and n.lower() not in NAME_STOPWORDS}
         return tuple(sorted(out, key=lambda n: (-len(n), n)))
@@ -202,7 +203,7 @@ PHONE_SEPARATED = (r"(?:\+1[\s.-]?|\b1[\s.-])?(?:\([2-9][0-9]{2}\)\s?|\b[2-9][0-
                    r"(?:,?\s?(?i:x|ext\.?|extension)\s?[0-9]{1,5}\b)?")
 
 
-class _Patterns(dict):
+class _Patterns(dict[str, str]):
     """``PATTERNS[name]``: one pattern that matches what any of a detector's patterns matches (the PHI scan and
     the whole-value checks use it; scrubbing applies the patterns one by one); ``phone`` is
     :data:`PHONE_SEPARATED`."""
@@ -216,7 +217,7 @@ class _Patterns(dict):
         self[name] = value
         return value
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(ORDER)
 
     def __len__(self) -> int:

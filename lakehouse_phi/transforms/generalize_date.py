@@ -97,9 +97,9 @@ def floor_to(values: pa.Array, to: str) -> pa.Array:
     return pc.floor_temporal(values, multiple=1, unit=to)
 
 
-class GeneralizeDate(Strategy):
+class GeneralizeDate(Strategy[GeneralizeDateParams]):
     name = "generalize_date"
-    Params = GeneralizeDateParams
+    params_model = GeneralizeDateParams
     key_kind = None
     deterministic = True
     accepts = ("date", "timestamp")
@@ -110,7 +110,7 @@ class GeneralizeDate(Strategy):
         self.reference = reference_date(params.reference)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        out = floor_to(values, self.params.to)  # type: ignore[attr-defined]
+        out = floor_to(values, self.params.to)
         if self.top_code_age is None or pa.types.is_null(values.type):
             return out
         return top_code(values, out, self.top_code_age, self.reference)

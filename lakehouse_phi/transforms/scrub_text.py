@@ -21,7 +21,7 @@ NUL characters in a text scrubbed with ``row_values`` are dropped (they delimit 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -31,8 +31,8 @@ from pydantic import Field
 from lakehouse_phi.transforms.base import ColumnContext, Params, Strategy
 from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, patterns, replacement
 
-DETECTORS = ("ssn", "phone", "email", "mrn", "date", "url", "ip", "name", "address")
 DetectorName = Literal["ssn", "phone", "email", "mrn", "date", "url", "ip", "name", "address"]
+DETECTORS: tuple[DetectorName, ...] = get_args(DetectorName)
 _WORD = r"[\pL\pN]+"
 _SEP = "\x00"
 #: A value of more words than this is not an identifier to look for (a pasted paragraph).
@@ -73,9 +73,9 @@ def _keys(rows: np.ndarray, words: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(pa.array(rows.astype(np.int64)).cast(pa.string()), words, "\x1f")
 
 
-class ScrubText(Strategy):
+class ScrubText(Strategy[ScrubTextParams]):
     name = "scrub_text"
-    Params = ScrubTextParams
+    params_model = ScrubTextParams
     key_kind = None
     deterministic = True
     accepts = ("string",)
@@ -86,7 +86,7 @@ class ScrubText(Strategy):
         self.phi_of = dict(ctx.table_phi)
 
     @classmethod
-    def needs_columns(cls, params: ScrubTextParams) -> tuple[str, ...]:  # type: ignore[override]
+    def needs_columns(cls, params: ScrubTextParams) -> tuple[str, ...]:
         return tuple(params.row_values)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
@@ -96,14 +96,15 @@ class ScrubText(Strategy):
                             f"{values.type}; declare the column as type: string")
         if pa.types.is_null(values.type):
             return values.cast(pa.string())
-        row_values = self.params.row_values  # type: ignore[attr-defined]
+        row_values = self.params.row_values
         if row_values:
-            missing = [c for c in row_values if others is None or c not in others]
+            given = others or {}
+            missing = [c for c in row_values if c not in given]
             if missing:
                 raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: the row_values column(s) "
                                  f"{missing} were not passed in `others`")
-            values = self.remove_row_values(values, {c: others[c] for c in row_values})  # type: ignore[index]
-        return scrub(values, tuple(self.params.detectors))  # type: ignore[attr-defined]
+            values = self.remove_row_values(values, {c: given[c] for c in row_values})
+        return scrub(values, tuple(self.params.detectors))
 
     # ----------------------------------------------------------------------------------------- row values
     def remove_row_values(self, values: pa.Array | pa.ChunkedArray, columns: Mapping[str, pa.Array]) -> pa.Array:

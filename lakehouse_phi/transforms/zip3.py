@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 from lakehouse_phi.hipaa import RESTRICTED_PREFIXES
 from lakehouse_phi.transforms.base import NoParams, Strategy
 
-__all__ = ["RESTRICTED_PREFIXES", "Zip3"]  # RESTRICTED_PREFIXES: still imported from here by sql/generator.py
 _ZIP = r"^\s*(?P<zip3>[0-9]{3})[0-9]{2}(?:-?[0-9]{4})?\s*$"
 
 

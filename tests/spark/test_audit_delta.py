@@ -15,8 +15,8 @@ from deltalake.exceptions import CommitFailedError  # noqa: E402
 
 from lakehouse_phi.audit import DeltaSink, canonical_json, new_event, open_sink, read_trail, verify, verify_trail  # noqa: E402
 from lakehouse_phi.audit.chain import event_hash  # noqa: E402
-from lakehouse_phi.deltars import read_delta  # noqa: E402
 from lakehouse_phi.audit.sinks import DELTA_COLUMNS  # noqa: E402
+from lakehouse_phi.deltars import read_delta  # noqa: E402
 from lakehouse_phi.errors import JobRefused  # noqa: E402
 
 pytestmark = pytest.mark.spark
@@ -75,7 +75,7 @@ def test_chain_verifies_without_spark(trail):
 
 
 def test_delete_is_rejected_by_delta_rs_and_pysail_and_trail_still_verifies(trail, sail):
-    path, _, sealed = trail
+    path, _, _ = trail
     with pytest.raises(CommitFailedError, match="append-only"):
         DeltaTable(path).delete("seq = 1")
     with pytest.raises(Exception, match="append-only"):
@@ -117,7 +117,7 @@ def test_edited_typed_column_is_named(trail, tmp_path):
 
 def test_reordering_by_swapping_seq_breaks_the_hash(trail, tmp_path):
     """Delta rows have no order; the order is seq + prev_hash inside the hashed record. Swapping seqs is caught."""
-    path, _, sealed = trail
+    path, _, _ = trail
     rows = rows_of(path)
     a, b = (next(r for r in rows if r["seq"] == s) for s in (1, 2))
     for row, new in ((a, 2), (b, 1)):

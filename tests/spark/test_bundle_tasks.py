@@ -59,7 +59,7 @@ def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(runs)], check=False, capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=900)
     codes = json.loads(done.stdout.split("CODES=")[-1])
-    assert codes == {k: 0 for k in runs}, done.stderr[-3000:]
+    assert codes == dict.fromkeys(runs, 0), done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     from lakehouse_phi.deltars import read_delta
 

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from lakehouse_phi.confcheck.sources import parse_submit_args
 from tests.helpers import EXAMPLE
 

@@ -43,7 +43,8 @@ def _data(n: int = 3000, seed: int = 5) -> pd.DataFrame:
 
 def _policy(tmp: Path, k: int, l: int, signer: Path) -> LoadedPolicy:  # noqa: E741
     data = {"version": 1, "name": "release-test",
-            "keys": {"k": {"provider": "env", "ref": "RELEASE_TEST_K"}, "signer": {"provider": "file", "ref": str(signer)}},
+            "keys": {"k": {"provider": "env", "ref": "RELEASE_TEST_K"},
+                     "signer": {"provider": "file", "ref": str(signer)}},
             "tables": {"patients": {
                 "source": {"format": "parquet", "path": "x"}, "bronze": str(tmp / "bronze"),
                 "risk": {"k": k, "l": l},
@@ -125,7 +126,7 @@ def test_risk_cli_exit_codes_and_formats(spark, release_env, tmp_path, capsys):
 
 
 def test_a_direct_identifier_quasi_identifier_is_hidden(spark, release_env):
-    tmp, df, signer, _ = release_env
+    tmp, _, signer, _ = release_env
     loaded = _policy(tmp, 2, 1, signer)
     spec = loaded.policy.tables["patients"]
     cols = dict(spec.columns)

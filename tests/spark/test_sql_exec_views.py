@@ -85,7 +85,8 @@ def views(spark, tmp_path_factory):
                           ).write.format("parquet").saveAsTable(f"spark_catalog.{gold}.claims")
     lines: list[str] = []
     assert apply(spark, compiled, progress=lines.append) == len(compiled.apply) == 13
-    assert lines[0] == "[1/13] create_function main.silver.patients.ssn".replace("main.silver", f"spark_catalog.{silver}")
+    assert lines[0] == "[1/13] create_function main.silver.patients.ssn".replace("main.silver",
+                                                                                 f"spark_catalog.{silver}")
     yield compiled
     for schema in SCHEMAS.values():
         spark.sql(f"DROP DATABASE IF EXISTS spark_catalog.{schema} CASCADE")

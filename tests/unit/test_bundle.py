@@ -61,7 +61,7 @@ def test_every_path_it_names_exists(bundle):
 
 def test_every_task_runs_the_console_entry_point_with_parameters_the_cli_accepts(bundle):
     policy = load_policy(ROOT / "conf" / "policy.yaml").policy
-    for job_key, _, task in tasks(bundle):
+    for _, _, task in tasks(bundle):
         wheel_task = task["python_wheel_task"]
         assert wheel_task["package_name"] == "lakehouse_phi"
         module, func = entry_point(wheel_task["entry_point"]).split(":")

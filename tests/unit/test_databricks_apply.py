@@ -20,10 +20,10 @@ import pytest
 
 pytest.importorskip("databricks.sdk")
 
-from lakehouse_phi.cli import main  # noqa: E402
-from lakehouse_phi.databricks.apply import make_plan, signature_query  # noqa: E402
-from lakehouse_phi.policy import load_policy  # noqa: E402
-from lakehouse_phi.sql import compile_policy  # noqa: E402
+from lakehouse_phi.cli import main
+from lakehouse_phi.databricks.apply import make_plan, signature_query
+from lakehouse_phi.policy import load_policy
+from lakehouse_phi.sql import compile_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "conf" / "policy.yaml"
@@ -78,7 +78,7 @@ def warehouse():
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             state.requests.append(("POST", self.path))
             state.auth.add(self.headers.get("Authorization", ""))
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -86,7 +86,7 @@ def warehouse():
                 return self._send(404, {"error_code": "NOT_FOUND", "message": "no such endpoint or warehouse"})
             self._send(200, state.answer(body["statement"]))
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             state.requests.append(("GET", self.path))
             if self.path == "/.well-known/databricks-config":  # the SDK's host-metadata discovery, as a workspace
                 return self._send(200, {"oidc_endpoint": f"{state.url}/oidc", "workspace_id": "1234567890"})

@@ -19,7 +19,7 @@ from lakehouse_phi.transforms.detectors import TAGS
 from lakehouse_phi.transforms.scrub_text import ScrubText, ScrubTextParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from scrub_corpus.corpus import generate, handwritten  # noqa: E402
+from scrub_corpus.corpus import generate, handwritten
 
 PHI = (("first_name", "name"), ("last_name", "name"), ("mrn", "medical_record_number"), ("phone", "phone"),
        ("email", "email"), ("note", "free_text"))
@@ -75,7 +75,8 @@ def test_row_values_need_their_columns_and_are_read_by_the_plan():
     ("PO Box 4471, Lenox, MA 01240", "[ADDRESS]"),
     ("call +16175550123 or 6175550123 Ext. 44", "call [PHONE] or [PHONE]"),
     ("MR# A4419023, Chart #: 7730192, medical record number 001938455", "[MRN], [MRN], [MRN]"),
-    ("on 14-Mar-2021, 14MAR2021, 2021/03/14, March 2021 and Monday, 5/10", "on [DATE], [DATE], [DATE], [DATE] and [DATE]"),
+    ("on 14-Mar-2021, 14MAR2021, 2021/03/14, March 2021 and Monday, 5/10",
+     "on [DATE], [DATE], [DATE], [DATE] and [DATE]"),
     ("F/u 3/14.", "F/u [DATE]."),
 ])
 def test_new_detectors(text, expected):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lakehouse_phi.synth import labeled_notes
-from lakehouse_phi.synth.scrub_eval import python_scrub, evaluate, predicted_spans
+from lakehouse_phi.synth.scrub_eval import evaluate, predicted_spans, python_scrub
 from lakehouse_phi.transforms.base import ColumnContext
 from lakehouse_phi.transforms.detectors import ORDER, PATTERNS, TAGS, VALUE_PATTERNS
 from lakehouse_phi.transforms.registry import get

@@ -119,10 +119,10 @@ def test_verify_refuses_malformed_statements(st):
 
 def test_function_bodies_call_only_builtins_and_the_two_bindings():
     """Every function a body calls is a Spark SQL built-in, or is_account_group_member / secret."""
-    allowed = {"is_account_group_member", "secret", "try_aes_decrypt", "try_to_binary", "concat", "repeat", "char_length",
-               "left", "right", "regexp_extract", "substring_index", "instr", "trunc", "timestamp_seconds",
-               "unix_date", "date_from_unix_date", "floor", "unix_micros", "btrim", "char", "isnan", "upper",
-               "coalesce", "add_months", "current_date", "make_date", "year"}
+    allowed = {"is_account_group_member", "secret", "try_aes_decrypt", "try_to_binary", "concat", "repeat",
+               "char_length", "left", "right", "regexp_extract", "substring_index", "instr", "trunc",
+               "timestamp_seconds", "unix_date", "date_from_unix_date", "floor", "unix_micros", "btrim", "char",
+               "isnan", "upper", "coalesce", "add_months", "current_date", "make_date", "year"}
     gen = TARGETS["databricks"]()
     for which in POLICIES:
         for fn in build_ir(load_policy(POLICIES[which])).functions:
@@ -348,7 +348,8 @@ def test_cli_invalid_policy_exits_2_with_places(tmp_path, capsys):
     assert main(["compile", str(bad), "--format", "json"]) == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema_version"] == 1 and doc["error"]["code"] == "invalid_policy"
-    assert {p["place"] for p in doc["error"]["problems"]} == {"governance.tables.main.gold.claims.row_filter.rules.1.where"}
+    places = {p["place"] for p in doc["error"]["problems"]}
+    assert places == {"governance.tables.main.gold.claims.row_filter.rules.1.where"}
     assert main(["compile", str(bad)]) == 2
     assert "governance.tables.main.gold.claims.row_filter.rules.1.where" in capsys.readouterr().err
 
@@ -407,11 +408,11 @@ def test_notebooks_install_the_pinned_wheel_from_a_path_then_restart_python(name
         ns = {"dbutils": dbutils}
         if ok:
             for source in install:
-                exec(compile(source, name, "exec"), ns)  # noqa: S102 - the notebook under test
+                exec(compile(source, name, "exec"), ns)
             assert ns["wheel"] == (override or wheel) and dbutils.library.restarts == 1
         else:
             with pytest.raises(ValueError, match="wheel"):
-                exec(compile(install[0], name, "exec"), ns)  # noqa: S102
+                exec(compile(install[0], name, "exec"), ns)
 
 
 def test_monitoring_queries_name_every_governed_and_bronze_table_and_parse():

@@ -29,17 +29,6 @@ def test_a_subclass_without_a_model_takes_no_parameters():
     assert Echo(NoParams(), CTX).apply([1]) == [1]
 
 
-def test_legacy_params_attribute_still_names_the_model():
-    class Legacy(Strategy):  # a module not yet moved to params_model
-        name = "legacy"
-        Params = HmacParams
-
-        def apply(self, values, others=None):
-            return values
-
-    assert Legacy.params_model is HmacParams
-
-
 def test_require_key_names_the_column_and_key_but_no_material():
     with pytest.raises(ValueError, match="hmac on patients.c: no key bytes were given; resolve key 'pid'"):
         Hmac(HmacParams(key="pid"), CTX, None)
