@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -29,7 +28,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="local runs only: proceed despite insecure-config errors (printed and audited)")
     p.add_argument("--key", action="append", default=[], metavar="NAME=PROVIDER:REF",
                    help="use another provider for a key this run, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK (version kept)")
+    s = p.add_argument_group("streaming (exactly once, one audit event per micro-batch)")
+    s.add_argument("--stream", action="store_true", help="ingest the landing folder as a stream (foreachBatch)")
+    s.add_argument("--checkpoint", metavar="DIR", help="the stream's checkpoint directory (required with --stream)")
+    s.add_argument("--trigger", default="available-now",
+                   help="available-now (default: what has landed, then stop) or processing-time=INTERVAL")
+    s.add_argument("--max-files-per-trigger", type=int, metavar="N", help="at most N files per micro-batch")
     add_format(p)
+
+
+def _log_to_stderr() -> None:
+    """Library warnings (``lakehouse_phi`` logger) on stderr for CLI runs."""
+    import logging
+
+    root = logging.getLogger("lakehouse_phi")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("lakehouse-phi: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
 
 
 def parse_key_overrides(items: list[str], policy: Any) -> dict:
@@ -53,15 +70,9 @@ def parse_key_overrides(items: list[str], policy: Any) -> dict:
 def default_table_format(spark: Any) -> str:
     """Delta on Databricks, on a Spark with the Delta extension, and on pysail; parquet elsewhere."""
     from lakehouse_phi.spark.session import is_sail
+    from lakehouse_phi.spark.targets import native_delta_sql
 
-    if os.environ.get("DATABRICKS_RUNTIME_VERSION") or is_sail(spark):
-        return "delta"
-    try:
-        if "delta" in (spark.conf.get("spark.sql.extensions", "") or "").lower():
-            return "delta"
-    except Exception:
-        pass
-    return "parquet"
+    return "delta" if is_sail(spark) or native_delta_sql(spark) else "parquet"
 
 
 def run(args: argparse.Namespace, spark: Any = None) -> int:
@@ -73,15 +84,34 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     overrides = parse_key_overrides(args.key, loaded.policy)
     if args.table not in loaded.policy.tables:
         raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
+    if args.stream and not args.checkpoint:
+        raise UsageError("--stream needs --checkpoint DIR (where the stream records its progress)")
+    if args.checkpoint and not args.stream:
+        raise UsageError("--checkpoint is for --stream runs")
+    _log_to_stderr()
     spark = spark or get_session(args.engine)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
-    result = run_ingest(spark, loaded, args.table, IngestOptions(
+    options = IngestOptions(
         input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
-        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress))
+        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress)
+    if args.stream:
+        from lakehouse_phi.spark.stream import ingest_stream
+
+        streamed = ingest_stream(spark, loaded, args.table, options, checkpoint=args.checkpoint,
+                                 trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger)
+        out = {"run_id": streamed.run_id, "table": args.table, "app_id": streamed.app_id,
+               "batches": streamed.batches, "audit": streamed.audit, "table_format": fmt}
+        if args.format == "json":
+            print(json.dumps(out, indent=2, sort_keys=True))
+        else:
+            print(f"{args.table}: {len(streamed.batches)} micro-batch(es) written, run {streamed.run_id}")
+        return EXIT_OK
+    result = run_ingest(spark, loaded, args.table, options)
     summary = {
         "run_id": result.run_id, "table": result.table, "table_format": fmt, "rows_read": result.rows_read,
         "rows_written": result.rows_written, "rows_inserted": result.rows_inserted,
+        "rows_updated": result.rows_updated, "rows_unchanged": result.rows_unchanged,
         "rows_quarantined": result.rows_quarantined, "quarantine_reasons": result.quarantine_reasons,
         "columns": result.columns, "phi_scan": result.phi_scan, "bronze": result.bronze,
         "quarantine": result.quarantine, "audit": result.audit, "audit_hash": result.event.get("hash"),
@@ -98,9 +128,9 @@ def print_summary(s: dict, console: Any = None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    console.print(f"[bold]{s['table']}[/]: read {s['rows_read']:,} · bronze {s['rows_written']:,} "
-                  f"({s['rows_inserted']:,} new) · quarantined {s['rows_quarantined']:,} → {s['bronze']} "
-                  f"[{s['table_format']}]")
+    console.print(f"[bold]{s['table']}[/]: read {s['rows_read']:,} · valid {s['rows_written']:,} "
+                  f"({s['rows_inserted']:,} new, {s['rows_updated']:,} updated, {s['rows_unchanged']:,} unchanged) · "
+                  f"quarantined {s['rows_quarantined']:,} → {s['bronze']} [{s['table_format']}]")
     if s["quarantine_reasons"]:
         t = Table("column", "rule", "rows", title="quarantined by reason", title_justify="left")
         for k, n in sorted(s["quarantine_reasons"].items()):
