@@ -245,7 +245,9 @@ class DeltaSink:
 
             if not DeltaTable.is_deltatable(self.target):
                 return None
-            return self.spark.createDataFrame(read_delta(self.target, [n for n, _ in DELTA_COLUMNS]))
+            rows = read_delta(self.target, [n for n, _ in DELTA_COLUMNS])
+            ddl = ", ".join(f"`{n}` {t}" for n, t in DELTA_COLUMNS)
+            return self.spark.createDataFrame(rows if rows.num_rows else [], schema=ddl)
         try:
             df = self.spark.read.format("delta").load(self.target) if self.is_path else self.spark.table(self.target)
             df.schema  # noqa: B018 - forces analysis on Spark Connect, where reading is lazy
