@@ -280,7 +280,7 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
                 "lakehouse_phi.policy_sha256": job.loaded.sha256,
                 "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
                 "lakehouse_phi.last_run_id": job.run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
-                "lakehouse_phi.audit_hash": sealed["hash"]})
+                "lakehouse_phi.audit_hash": sealed["hash"]}, run_id=job.run_id)
         return Outcome(tally=tally, written=written, event=sealed)
     except LakehousePhiError as exc:
         if not isinstance(exc, UsageError):

@@ -217,12 +217,14 @@ def _connect_without_delta(spark: Any) -> bool:
     return is_sail(spark)
 
 
-def set_table_properties(spark: Any, target: Target, props: Mapping[str, str]) -> None:
+def set_table_properties(spark: Any, target: Target, props: Mapping[str, str], run_id: str | None = None) -> None:
     """Table properties of a Delta table: ``ALTER TABLE ... SET TBLPROPERTIES`` through Spark, or delta-rs for a
     path that the engine cannot alter. Errors propagate (no fallback that creates catalog objects)."""
     if uses_deltars(spark, target, "delta"):
-        from deltalake import DeltaTable
+        from deltalake import CommitProperties, DeltaTable
 
-        DeltaTable(target.location).alter.set_table_properties(dict(props), raise_if_not_exists=False)
+        commit = CommitProperties(custom_metadata={"userMetadata": run_id}) if run_id else None
+        DeltaTable(target.location).alter.set_table_properties(dict(props), raise_if_not_exists=False,
+                                                               commit_properties=commit)
         return
     spark.sql(f"ALTER TABLE {target.sql_ref('delta')} SET TBLPROPERTIES {sqltext.properties(dict(props))}").collect()
