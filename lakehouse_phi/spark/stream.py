@@ -1,6 +1,7 @@
 """Streaming ingest, exactly once: Structured Streaming over the landing folder (Auto Loader ``cloudFiles`` on
 Databricks, Spark's file source elsewhere) through :func:`~lakehouse_phi.spark.mask.mask`, and ``foreachBatch``
-writing quarantine, bronze and the audit events of each micro-batch with :func:`~lakehouse_phi.spark.ingest.write_batch`.
+writing quarantine, bronze and the audit events of each micro-batch
+(:func:`~lakehouse_phi.spark.ingest.write_batch`).
 
 A micro-batch replayed after a crash adds nothing twice:
 

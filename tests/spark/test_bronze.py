@@ -156,12 +156,15 @@ def test_latest_keeps_one_row_per_key_newest_by_sequence_by(sail, tmp_path):
     policy = _latest(tmp_path, "updated_at")
     o = dict(bronze=str(tmp_path / "bronze"), quarantine=str(tmp_path / "q"), audit=str(tmp_path / "a.jsonl"),
              key_overrides={}, fetchers=Fetchers(environ=ENV), allow_insecure=True, table_format="delta")
-    first = _land(tmp_path / "l1", "x.csv", [("A", "2024-01-01T00:00:00", "gold"), ("A", "2024-03-01T00:00:00", "plat"),
-                                             ("A", "2024-02-01T00:00:00", "silver"), ("B", "2024-01-01T00:00:00", "b1")])
+    first = _land(tmp_path / "l1", "x.csv", [("A", "2024-01-01T00:00:00", "gold"),
+                                             ("A", "2024-03-01T00:00:00", "plat"),
+                                             ("A", "2024-02-01T00:00:00", "silver"),
+                                             ("B", "2024-01-01T00:00:00", "b1")])
     r1 = run_ingest(sail, policy, "members", IngestOptions(input_path=str(first), **o))
     assert (r1.rows_inserted, r1.rows_updated, r1.rows_unchanged) == (2, 0, 2)   # two superseded versions of A
     assert _plans(tmp_path / "bronze") == ["b1", "plat"]
-    second = _land(tmp_path / "l2", "y.csv", [("A", "2024-04-01T00:00:00", "bronze"), ("B", "2024-01-01T00:00:00", "b1"),
+    second = _land(tmp_path / "l2", "y.csv", [("A", "2024-04-01T00:00:00", "bronze"),
+                                              ("B", "2024-01-01T00:00:00", "b1"),
                                               ("C", "2024-01-01T00:00:00", "c1")])
     r2 = run_ingest(sail, policy, "members", IngestOptions(input_path=str(second), **o))
     assert (r2.rows_inserted, r2.rows_updated, r2.rows_unchanged) == (1, 1, 1)
