@@ -366,16 +366,21 @@ class SparkFlow:
             else:
                 existing = targets.read(self.spark, target, fmt).select(*[ident(k) for k in keys])
                 new = rows.join(existing, on=keys, how="left_anti")
-            if not is_connect(self.spark):
+            cached = not is_connect(self.spark)
+            if cached:
                 new = new.persist()
-            count = new.count()
-            if count == 0:
-                return 0
-            if fmt == "delta" and targets.exists(self.spark, target, fmt):
-                targets.spark_merge(self.spark, new, target, keys, run_id=self.spec.run_id)
-            else:
-                targets.append(new, target, fmt, _delta_options(self.spec) if fmt == "delta" else None)
-            return count
+            try:
+                count = new.count()  # the rows this run adds (Parquet has no write metrics to read back)
+                if count == 0:
+                    return 0
+                if fmt == "delta" and targets.exists(self.spark, target, fmt):
+                    targets.spark_merge(self.spark, new, target, keys, run_id=self.spec.run_id)
+                else:
+                    targets.append(new, target, fmt, _delta_options(self.spec) if fmt == "delta" else None)
+                return count
+            finally:
+                if cached:
+                    new.unpersist()
 
     def _upsert(self, winners: Any) -> tuple[int, int]:
         """``latest``: (inserted, updated). Delta: one MERGE; Parquet: a locked rewrite of the table."""

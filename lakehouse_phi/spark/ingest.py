@@ -9,6 +9,7 @@ name columns, rules, files and run ids, never values.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import logging
@@ -234,8 +235,7 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
     """Tally the single pass, apply the refusals, then write quarantine and bronze between a pending and a closing
     audit event. Shared by the batch job and each streaming micro-batch (``txn``: app id and batch id)."""
     spec = job.loaded.policy.tables[job.table]
-    extra = dict(extra or {})
-    job.details.update(extra)
+    job = dataclasses.replace(job, details={**job.details, **(extra or {})})  # this batch's details only
     if result.dropped:
         job.details["dropped_columns"] = result.dropped
     wspec = WriteSpec(bronze=job.bronze, quarantine=job.quarantine, table_format=job.table_format,
