@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.engine.plan import ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL
-from lakehouse_phi.errors import JobRefused, UsageError
+from lakehouse_phi.errors import UsageError
 from lakehouse_phi.spark import targets
 from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, MaskResult
 from lakehouse_phi.spark.session import functions, is_connect
@@ -472,6 +472,4 @@ def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> ArrowFlow | Sp
             raise UsageError("writing Delta paths on this engine needs delta-rs: pip install 'lakehouse-phi[local]'"
                              ) from None
         return ArrowFlow(result, spec)
-    if spec.table_format == "delta" and not targets.native_delta_sql(spark) and spec.bronze.is_path:
-        raise JobRefused("this Spark has no Delta support for paths; use --table-format parquet")  # pragma: no cover
     return SparkFlow(result, spec)
