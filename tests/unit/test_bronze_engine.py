@@ -154,3 +154,27 @@ def test_merge_sql_quotes_every_name():
     assert text == ("MERGE INTO delta.`/p` AS t USING `v` AS s ON t.`k``1` <=> s.`k``1` AND "
                     "t.`_row_fingerprint` <=> s.`_row_fingerprint` WHEN MATCHED AND (t.`a` <> s.`a`) THEN UPDATE SET * "
                     "WHEN NOT MATCHED THEN INSERT *")
+
+
+# ---------------------------------------------------------------------------------------------------- streaming
+def test_triggers_and_app_ids():
+    from lakehouse_phi.spark.stream import app_id_for, parse_trigger
+
+    assert parse_trigger("available-now") == {"availableNow": True}
+    assert parse_trigger("processing-time=30 seconds") == {"processingTime": "30 seconds"}
+    for bad in ("once", "processing-time=", "processing-time=soon"):
+        with pytest.raises(UsageError, match="--trigger"):
+            parse_trigger(bad)
+    a, b = app_id_for("claims", "/ck/one"), app_id_for("claims", "/ck/two")
+    assert a == app_id_for("claims", "/ck/one/../one") and a != b and a.startswith("lakehouse_phi:claims:")
+
+
+def test_stream_options_are_checked_before_spark_starts(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "lakehouse_phi", "ingest", str(EXAMPLE), "--table", "claims",
+                          "--stream"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--checkpoint" in out.stderr and "Traceback" not in out.stderr
