@@ -3,12 +3,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow lint bench clean
 
 $(BIN)/lakehouse-phi: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[spark,local,test]"
+	$(BIN)/pip install --quiet -e ".[spark,local,test,databricks]"
 	touch $@
 
 setup: $(BIN)/lakehouse-phi
@@ -21,6 +21,11 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# ruff and mypy as configured in pyproject.toml ([tool.ruff], [tool.mypy]); CI runs it after the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from lakehouse_phi.engine.plan import TablePlan, key_needs
-from lakehouse_phi.keys.providers import Fetchers, KeyRing, load_keys
 from lakehouse_phi.keys.local import local_keys, local_var
+from lakehouse_phi.keys.providers import Fetchers, KeyRing, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy, load_policy, policy_from_data
 from lakehouse_phi.policy.model import KeySpec
 

@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable
 
 import pyarrow as pa
+from bench_data import example_policy, plan_for
 
 from lakehouse_phi import synth
 from lakehouse_phi.engine.plan import TablePlan
 from lakehouse_phi.engine.types import parse
-
-from bench_data import example_policy, plan_for
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

@@ -37,10 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_data import (ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes,  # noqa: E402
-                        plan_for, write_landing_parquet)
-from micro import best_of as timed  # noqa: E402
-from micro import plan_rate, strategy_rates  # noqa: E402
+from bench_data import ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes, plan_for, write_landing_parquet
+from micro import best_of as timed
+from micro import plan_rate, strategy_rates
 
 TARGETS = {"hmac_vs_sha2": (">=", 0.3), "hmac_vs_row_udf": (">=", 2.0), "policy_vs_row_udf": (">=", 2.5),
            "masked_vs_unmasked": ("<=", 1.3), "ingest_e2e_vs_policy": (">=", 0.5)}

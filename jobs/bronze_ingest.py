@@ -6,6 +6,7 @@ Takes the same arguments as ``lakehouse-phi ingest`` and runs on the session spa
 (``SparkSession.builder.getOrCreate()``), so the cluster's settings are the ones the config validator checks.
 """
 
+import os
 import sys
 
 from pyspark.sql import SparkSession
@@ -23,5 +24,6 @@ if __name__ == "__main__":
     except LakehousePhiError as exc:
         print(f"lakehouse-phi ingest: {exc}", file=sys.stderr)
         code = exc.exit_code
-    spark.stop()
+    if "DATABRICKS_RUNTIME_VERSION" not in os.environ:  # a Databricks job shares the session: never stop it
+        spark.stop()
     sys.exit(code)

@@ -7,8 +7,8 @@ Importing this package never imports PySpark.
 
 __version__ = "0.1.0"
 
-from lakehouse_phi.errors import LakehousePhiError, PolicyError, Problem  # noqa: E402
-from lakehouse_phi.policy import load_policy  # noqa: E402
+from lakehouse_phi.errors import LakehousePhiError, PolicyError, Problem
+from lakehouse_phi.policy import load_policy
 
 __all__ = ["LakehousePhiError", "PolicyError", "Problem", "load_policy", "mask", "ingest_stream", "__version__"]
 

@@ -4,16 +4,40 @@ Each command lives in its area's ``cli.py`` with ``add_arguments(parser)`` and `
 only dispatches, importing an area when its command runs. Nothing here imports PySpark, so ``validate``,
 ``compile`` and ``check-conf`` stay fast. Exit codes: 0 success, 1 violations found or job refused, 2 bad usage or
 an invalid policy.
+
+The dispatcher owns what every command shares:
+
+- **one message per failure.** Our errors, and the exceptions :func:`lakehouse_phi.errors.translate` recognises (a
+  missing optional package, a missing file, an unreachable service, a Spark error), print one line on stderr
+  naming the problem and the fix, and exit with the contract's code. ``--debug`` adds the traceback. An unexpected
+  exception prints its class only (its message could quote a data value) and exits 1.
+- **JSON.** With ``--format json`` the command's one object gets ``"schema_version": 1`` first, and a failure
+  prints ``{"schema_version": 1, "error": {"code", "message", "place"}}`` on stdout instead.
+- **logging.** ``-v`` (INFO), ``-vv``/``--debug`` (DEBUG) and ``-q`` (errors only) set the level of the
+  ``lakehouse_phi`` logger, whose records go to stderr.
+
+The global options are accepted before or after the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
+import json
+import logging
+import os
 import sys
+import traceback
+from typing import Any, NoReturn
 
 from lakehouse_phi import __version__
-from lakehouse_phi.errors import EXIT_USAGE, LakehousePhiError
+from lakehouse_phi.cli_common import add_format, configure_logging
+from lakehouse_phi.errors import EXIT_REFUSED, EXIT_USAGE, LakehousePhiError, PolicyError, translate
+
+#: the version of every JSON object the CLI prints (``schema_version``)
+SCHEMA_VERSION = 1
 
 #: command -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,14 +46,41 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("lakehouse_phi.sql.cli", "write the governance SQL for a target"),
     "check-conf": ("lakehouse_phi.confcheck.cli", "check Spark/S3A/Databricks settings for PHI leaks"),
     "audit": ("lakehouse_phi.audit.cli", "work with the audit trail (verify)"),
+    "report": ("lakehouse_phi.report.cli", "write the HTML compliance report (no data values)"),
+    "risk": ("lakehouse_phi.release.cli", "k-anonymity and l-diversity of a masked table; exit 1 below the policy"),
+    "export": ("lakehouse_phi.release.cli", "a k/l-suppressed, signed Parquet export (and `export verify`)"),
+    "rekey": ("lakehouse_phi.lifecycle.cli", "rewrite bronze/quarantine values not at the active key version"),
+    "erase": ("lakehouse_phi.lifecycle.cli", "delete data subjects' rows (by pseudonym) from bronze/quarantine"),
+    "purge": ("lakehouse_phi.lifecycle.cli", "delete bronze/quarantine rows past the table's retention_days"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
+    "apply": ("lakehouse_phi.databricks.cli", "apply the compiled governance SQL on a Databricks SQL warehouse"),
 }
+
+log = logging.getLogger("lakehouse_phi")
+
+__all__ = ["COMMANDS", "add_format", "build_parser", "main"]  # add_format: kept for spark/cli.py and demo.py
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but never a traceback
+    def error(self, message: str) -> NoReturn:  # exit 2 with the usage, as argparse does, but never a traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-v``/``-q``/``--debug`` on the top parser and (defaults suppressed, so they do not reset what was given
+    before the command) on every command's parser, nested ones included."""
+    default: Any = (lambda value: value) if top else (lambda _value: argparse.SUPPRESS)
+    group = parser.add_argument_group("output") if top else parser
+    group.add_argument("-v", "--verbose", action="count", default=default(0),
+                       help="more log output on stderr (-v info, -vv debug)")
+    group.add_argument("-q", "--quiet", action="count", default=default(0), help="log errors only")
+    group.add_argument("--debug", action="store_true", default=default(False),
+                       help="show the traceback of a failure (it may quote data values: keep it off shared logs)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                _add_global_options(sub, top=False)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -45,24 +96,111 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if chosen is None or chosen == name:
             importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
+    _add_global_options(parser, top=True)
     return parser
 
 
-def add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for people (default) or JSON on stdout")
+# ------------------------------------------------------------------------------------------------------ JSON
+def with_schema_version(obj: Any) -> dict:
+    """The object a command printed, with ``schema_version`` first (a non-object is wrapped as ``result``)."""
+    if not isinstance(obj, dict):
+        obj = {"result": obj}
+    return {"schema_version": SCHEMA_VERSION, **{k: v for k, v in obj.items() if k != "schema_version"}}
+
+
+def error_envelope(error: LakehousePhiError) -> dict:
+    body: dict[str, Any] = {"code": error.code, "message": str(error), "place": error.place}
+    if isinstance(error, PolicyError):
+        body["problems"] = [{"place": p.place, "message": p.message} for p in error.problems]
+    return {"schema_version": SCHEMA_VERSION, "error": body}
+
+
+def _emit_json(captured: str) -> None:
+    """Print the command's JSON with ``schema_version``; text that is not one JSON document passes unchanged."""
+    if not captured.strip():
+        obj: Any = {}
+    else:
+        try:
+            obj = json.loads(captured)
+        except json.JSONDecodeError:
+            log.debug("the command printed something that is not one JSON document; passed through unchanged")
+            sys.stdout.write(captured)
+            return
+    print(json.dumps(with_schema_version(obj), indent=2))
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return any(a == "--format=json" or (a == "--format" and i + 1 < len(argv) and argv[i + 1] == "json")
+               for i, a in enumerate(argv))
+
+
+# ---------------------------------------------------------------------------------------------------- main
+def _fail(command: str, exc: BaseException, as_json: bool, debug: bool) -> int:
+    """Report a failure: one message (and the envelope in JSON), the traceback only with ``--debug``."""
+    error = translate(exc)
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if error is None:  # a bug: its message could quote a value, so only its class is shown
+        error = LakehousePhiError(f"internal error ({type(exc).__name__}); rerun with --debug for the traceback and "
+                                  "report it (see SECURITY.md before sharing anything that may hold PHI)")
+        error.code = "internal"
+        code = EXIT_REFUSED
+    else:
+        code = error.exit_code
+    if as_json:
+        print(json.dumps(error_envelope(error), indent=2))
+    prefix = f"lakehouse-phi {command}" if command else "lakehouse-phi"
+    print(f"{prefix}: error: {error}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(argv).parse_args(argv)
+    """Run one command; return its exit code (never raises, except for ``SystemExit`` of ``--help``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(argv)
+    debug = "--debug" in argv
+    command = next((a for a in argv if a in COMMANDS), "")
     try:
-        return int(importlib.import_module(args._module).run(args))
-    except LakehousePhiError as exc:
-        print(f"lakehouse-phi {args.command}: {exc}", file=sys.stderr)
-        return exc.exit_code
+        parser = build_parser(argv)
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help/--version (0), or a usage error argparse already worded (2)
+            sys.stderr.write(stderr.getvalue())
+            if exc.code not in (0, None) and as_json:
+                message = (stderr.getvalue().strip().splitlines() or ["bad usage"])[-1]
+                print(json.dumps({"schema_version": SCHEMA_VERSION,
+                                  "error": {"code": "usage", "message": message, "place": command}}, indent=2))
+            return int(exc.code or 0)
+        sys.stderr.write(stderr.getvalue())
+        debug = bool(args.debug)
+        configure_logging(2 if debug else args.verbose - args.quiet)
+        as_json = getattr(args, "format", None) == "json"
+        module = importlib.import_module(args._module)
+        if not as_json:
+            return int(module.run(args))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = int(module.run(args))
+        _emit_json(out.getvalue())
+        return code
     except KeyboardInterrupt:  # pragma: no cover
+        print("lakehouse-phi: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (`| head`): not a failure worth a message
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one message
+        return _fail(command, exc, as_json, debug)
+
+
+def console_main() -> None:
+    """The console script and wheel-task entry point: exits with :func:`main`'s code (a job task whose entry point
+    returns 1 would otherwise count as a success)."""
+    raise SystemExit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    console_main()

@@ -1,8 +1,9 @@
 """``lakehouse-phi demo``: the whole story on synthetic data, locally.
 
 Generated landing data for every table -> the config validator -> bronze ingest of each table (real Delta tables
-on pysail; Parquet on a Spark without Delta) -> the audit trail verified -> the governance SQL compiled. Keys are
-random, made for this process only.
+on pysail; Parquet on a Spark without Delta) -> the audit trail verified -> the governance SQL compiled -> the HTML
+compliance report (``demo_output/report.html``). Keys are random, made for this process only. Runs from any folder:
+the example policy ships inside the package (``lakehouse_phi/examples/policy.yaml``) and the data is generated.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import Any
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "conf" / "policy.yaml"
+#: the worked example, shipped as package data so that the demo runs from any folder
+DEFAULT_POLICY = Path(__file__).resolve().parent / "examples" / "policy.yaml"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from lakehouse_phi.cli import add_format
 
-    p.add_argument("--policy", default=str(DEFAULT_POLICY) if DEFAULT_POLICY.exists() else "conf/policy.yaml")
-    p.add_argument("--out", default="demo_output", help="where landing, bronze, quarantine, audit and SQL go")
+    p.add_argument("--policy", default=str(DEFAULT_POLICY), help="default: the worked example inside the package")
+    p.add_argument("--out", default="demo_output",
+                   help="where landing, bronze, quarantine, audit, SQL and report.html go (default: ./demo_output)")
     p.add_argument("--patients", type=int, default=50_000, help="patients (3 encounters and 2 claims each)")
     p.add_argument("--malformed-rate", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=7)
@@ -33,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pyspark  # noqa: F401 - without [spark], stop (exit 2, what to install) before generating any data
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -41,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.confcheck import check_session
     from lakehouse_phi.keys.local import local_keys
     from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.report.cli import write_report
     from lakehouse_phi.spark.cli import default_table_format
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
     from lakehouse_phi.spark.session import get_session
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.out).resolve()
     for sub in ("landing", "bronze", "quarantine", "audit", "sql"):
         shutil.rmtree(root / sub, ignore_errors=True)
+    (root / "report.html").unlink(missing_ok=True)
     env, overrides = local_keys(loaded.policy)  # random, for this process only
     os.environ.update(env)
     tables = list(loaded.policy.tables)
@@ -86,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         progress.update(step, description="verifying the audit trail and compiling governance SQL")
         verified = verify_trail(audit)
         compiled = _compile(loaded, root / "sql")
+        progress.update(step, description="writing the compliance report")
+        report_path, _ = write_report(args.policy, str(root / "report.html"), [audit])
         progress.update(step, advance=1, description="done")
 
     elapsed = time.perf_counter() - started
@@ -105,12 +113,21 @@ def run(args: argparse.Namespace) -> int:
             if info["strategy"] != "keep":
                 s.add_row(table, col, info["strategy"], "" if info["key_version"] is None else str(info["key_version"]))
     out_console.print(s)
+    from lakehouse_phi.release.risk import risk_of_table  # re-identification risk of each table with risk:
+
+    for table, spec in ((t, sp) for t, sp in loaded.policy.tables.items() if sp.risk and t in results):
+        r = risk_of_table(spark, spec, table, results[table].bronze)
+        ell = f", l = {r.l} (policy {r.l_required}) of {', '.join(r.sensitive)}" if r.sensitive else ""
+        out_console.print(f"risk {table}: k = {r.k} (policy {r.k_required}){ell} over {', '.join(r.quasi_identifiers)}; "
+                          f"{r.records_below_k:,} of {r.records:,} records in classes below k")
+        summary["tables"][table]["risk"] = r.to_dict()
     out_console.print(f"audit trail {audit}: {'intact' if verified.ok else 'BROKEN: ' + verified.reason}, "
                       f"{verified.events} events · governance SQL: {len(compiled)} files in {root / 'sql'} · {elapsed:.1f} s")
+    out_console.print(f"compliance report: {report_path} (open it in a browser; names, counts and versions only)")
     out_console.print(f"bronze tables under {root / 'bronze'} ({fmt}); read them with Spark, or delta-rs: "
                       f"`python -c \"from lakehouse_phi.deltars import read_delta; "
                       f"print(read_delta('{root / 'bronze' / tables[0]}'))\"`")
-    summary.update(audit=audit, audit_ok=verified.ok, audit_events=verified.events, sql=compiled,
+    summary.update(report=str(report_path), audit=audit, audit_ok=verified.ok, audit_events=verified.events, sql=compiled,
                    table_format=fmt, seconds=round(elapsed, 1), conf_errors=conf_errors)
     if args.format == "json":
         print(json.dumps(summary, indent=2, sort_keys=True))
@@ -119,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _compile(loaded: Any, out: Path) -> list[str]:
     """The governance SQL for every target, as ``lakehouse-phi compile --out`` writes it."""
-    from lakehouse_phi.sql.compile import TARGETS, compile_policy, write
+    from lakehouse_phi.sql.compile import compile_policy, write
+    from lakehouse_phi.sql.dialects import TARGETS
 
     return [str(p) for target in TARGETS for p in write(compile_policy(loaded, target).files(), out)]

@@ -15,7 +15,29 @@
 
 # COMMAND ----------
 
-# MAGIC %pip install lakehouse-phi
+# MAGIC %md
+# MAGIC ### Install the pinned lakehouse_phi wheel
+# MAGIC From a Unity Catalog volume or a workspace file, never by package name: `lakehouse-phi` is not on PyPI, and a
+# MAGIC name anyone could register later must never be installed into a PHI workspace. Build and upload it once per
+# MAGIC release (`pip wheel . --no-deps -w dist` or `databricks bundle deploy`, then
+# MAGIC `databricks fs cp dist/lakehouse_phi-0.1.0-py3-none-any.whl dbfs:/Volumes/main/governance/artifacts/`).
+# MAGIC The `wheel` widget may point at another copy of a wheel; it must be a `.whl` under `/Volumes/` or `/Workspace/`.
+
+# COMMAND ----------
+
+WHEEL = "/Volumes/main/governance/artifacts/lakehouse_phi-0.1.0-py3-none-any.whl"  # pinned: this release
+dbutils.widgets.text("wheel", WHEEL, "lakehouse_phi wheel (volume or workspace path)")
+wheel = dbutils.widgets.get("wheel").strip()
+if not (wheel.endswith(".whl") and wheel.startswith(("/Volumes/", "/Workspace/"))):
+    raise ValueError(f"wheel {wheel!r}: give the path of a lakehouse_phi .whl under /Volumes/ or /Workspace/")
+
+# COMMAND ----------
+
+# MAGIC %pip install $wheel
+
+# COMMAND ----------
+
+dbutils.library.restartPython()  # the wheel may have changed packages the REPL had imported
 
 # COMMAND ----------
 
@@ -32,6 +54,7 @@ dbutils.widgets.dropdown("allow_insecure", "false", ["false", "true"], "Local ru
 from lakehouse_phi.keys.providers import Fetchers
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
+
 
 def widget(name):
     value = dbutils.widgets.get(name).strip()

@@ -7,20 +7,48 @@
 # MAGIC `sql_policies/`). Steps: **review** the generated SQL, **dry run** (nothing in the catalog changes),
 # MAGIC **apply** statement by statement with `spark.sql`, and **roll back** when needed.
 # MAGIC
-# MAGIC * Target `databricks`: `CREATE OR REPLACE FUNCTION` per mask and row filter, then `ALTER TABLE … SET MASK` /
-# MAGIC   `SET ROW FILTER`. Target `dynamic-views`: the same functions and a `<table>_governed` view per table.
+# MAGIC * Target `databricks`: `CREATE OR REPLACE FUNCTION` per mask and row filter; per governed table its tags,
+# MAGIC   column comments, `SET ROW FILTER` and `SET MASK` (`ALTER MATERIALIZED VIEW` / `ALTER STREAMING TABLE` for
+# MAGIC   those kinds); tags and comments on every PHI column of the bronze tables; then the `governance.grants`.
+# MAGIC   Target `databricks-abac`: the same functions, tags and grants, bound by `CREATE POLICY … MATCH COLUMNS
+# MAGIC   hasTagValue(…)` on each schema. Target `dynamic-views`: the same functions and a `<table>_governed` view per
+# MAGIC   table; readers are granted the view and lose SELECT on the table.
+# MAGIC * For jobs and CI, `lakehouse-phi apply POLICY --target … --warehouse-id ID` runs the same statements on a SQL
+# MAGIC   warehouse (the bundle's `governance_apply` job) and undoes them in reverse order if one fails.
 # MAGIC * You need `CREATE FUNCTION` on the function schema, `MANAGE` (or ownership) on the governed tables, and the
 # MAGIC   `secret()` scope that holds the decrypt key must be readable by the groups that may decrypt.
 # MAGIC * Nothing runs until you set the `action` widget: it starts as `review`.
 
 # COMMAND ----------
 
-# MAGIC %pip install lakehouse-phi
+# MAGIC %md
+# MAGIC ### Install the pinned lakehouse_phi wheel
+# MAGIC From a Unity Catalog volume or a workspace file, never by package name: `lakehouse-phi` is not on PyPI, and a
+# MAGIC name anyone could register later must never be installed into a PHI workspace. Build and upload it once per
+# MAGIC release (`pip wheel . --no-deps -w dist` or `databricks bundle deploy`, then
+# MAGIC `databricks fs cp dist/lakehouse_phi-0.1.0-py3-none-any.whl dbfs:/Volumes/main/governance/artifacts/`).
+# MAGIC The `wheel` widget may point at another copy of a wheel; it must be a `.whl` under `/Volumes/` or `/Workspace/`.
+
+# COMMAND ----------
+
+WHEEL = "/Volumes/main/governance/artifacts/lakehouse_phi-0.1.0-py3-none-any.whl"  # pinned: this release
+dbutils.widgets.text("wheel", WHEEL, "lakehouse_phi wheel (volume or workspace path)")
+wheel = dbutils.widgets.get("wheel").strip()
+if not (wheel.endswith(".whl") and wheel.startswith(("/Volumes/", "/Workspace/"))):
+    raise ValueError(f"wheel {wheel!r}: give the path of a lakehouse_phi .whl under /Volumes/ or /Workspace/")
+
+# COMMAND ----------
+
+# MAGIC %pip install $wheel
+
+# COMMAND ----------
+
+dbutils.library.restartPython()  # the wheel may have changed packages the REPL had imported
 
 # COMMAND ----------
 
 dbutils.widgets.text("policy", "/Workspace/Shared/lakehouse_phi/conf/policy.yaml", "Policy file")
-dbutils.widgets.dropdown("target", "databricks", ["databricks", "dynamic-views"], "Target")
+dbutils.widgets.dropdown("target", "databricks", ["databricks", "databricks-abac", "dynamic-views"], "Target")
 dbutils.widgets.dropdown("action", "review", ["review", "dry run", "apply", "rollback"], "Action")
 dbutils.widgets.text("expected_sha256", "", "Policy SHA-256 you reviewed (required to apply or roll back)")
 
@@ -28,7 +56,7 @@ dbutils.widgets.text("expected_sha256", "", "Policy SHA-256 you reviewed (requir
 
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.sql import compile_policy
-from lakehouse_phi.sql.session import apply, dry_run, rollback
+from lakehouse_phi.sql.runner import apply, dry_run, rollback
 
 loaded = load_policy(dbutils.widgets.get("policy"))  # raises PolicyError listing every problem with its place
 compiled = compile_policy(loaded, dbutils.widgets.get("target"))

@@ -33,9 +33,19 @@ class _Secrets:
         return self.values[(scope, key)]
 
 
+class _Library:
+    """``dbutils.library``: records each ``restartPython()`` (locally there is nothing to restart)."""
+
+    def __init__(self) -> None:
+        self.restarts = 0
+
+    def restartPython(self) -> None:  # noqa: N802 - Databricks' name
+        self.restarts += 1
+
+
 class LocalDbutils:
     def __init__(self, widgets: dict[str, str], secrets: dict[tuple[str, str], str]) -> None:
-        self.widgets, self.secrets = _Widgets(widgets), _Secrets(secrets)
+        self.widgets, self.secrets, self.library = _Widgets(widgets), _Secrets(secrets), _Library()
 
 
 def cells(path: Path) -> list[str]:
@@ -56,6 +66,7 @@ def run_notebook(path: Path, spark: Any, widgets: dict[str, str], secrets: dict[
     ns: dict[str, Any] = {"spark": spark, "dbutils": LocalDbutils(widgets, secrets), "display": shown.append,
                           "displayHTML": shown.append, "__name__": "__notebook__"}
     for source in cells(path):
-        exec(compile(source, str(path), "exec"), ns)  # noqa: S102 - the notebook under test
+        exec(compile(source, str(path), "exec"), ns)  # the notebook under test
     ns["_displayed"] = shown
+    ns["_dbutils"] = ns["dbutils"]
     return ns

@@ -3,8 +3,7 @@ append-only sinks (JSON lines, Delta)."""
 
 from lakehouse_phi.audit.chain import GENESIS_HASH, VerifyResult, canonical_json, event_hash, seal, verify
 from lakehouse_phi.audit.events import check_no_values, new_event
-from lakehouse_phi.audit.sinks import (AuditSink, DeltaSink, JsonlSink, open_sink, read_trail,
-                                       verify_trail)
+from lakehouse_phi.audit.sinks import AuditSink, DeltaSink, JsonlSink, open_sink, read_trail, verify_trail
 
 __all__ = [
     "GENESIS_HASH", "AuditSink", "DeltaSink", "JsonlSink", "VerifyResult", "canonical_json", "check_no_values",

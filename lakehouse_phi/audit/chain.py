@@ -12,17 +12,30 @@ Limits (a chain without a secret or an outside anchor cannot do better):
   properties, or a monitoring system can keep it) and compare with :attr:`VerifyResult.last_hash`.
 * Anyone who can write the trail can recompute every hash after a change (SHA-256 has no key). Append-only storage
   (``delta.appendOnly=true``, file permissions) is what stops rewriting; the chain makes it visible.
+
+Keyed trails (``audit: {key: NAME}`` in the policy) close the second gap: each event also names the key
+(``seal_key``, ``seal_key_version``) and carries ``mac`` = HMAC-SHA256 (hex) under that key version over the canonical
+JSON of the event without ``hash`` and ``mac``. ``hash`` is then computed as before, over everything but itself
+(``mac`` included), so the plain chain still verifies without the key. Rewriting an event and recomputing the plain
+hashes leaves its ``mac`` stale; stripping the seal fields from every event is caught when the verifier is told
+which key to expect (:func:`verify` with ``expect_key``): once a trail is keyed, every later event must be too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac as std_hmac
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 GENESIS_HASH = "0" * 64
-CHAIN_FIELDS = ("seq", "prev_hash", "hash")
+SEAL_FIELDS = ("seal_key", "seal_key_version", "mac")
+CHAIN_FIELDS = ("seq", "prev_hash", "hash", *SEAL_FIELDS)
+
+#: (key name, version) -> raw key bytes, for sealing and verifying keyed trails.
+SealKeys = Mapping[tuple[str, int], bytes]
 
 
 def canonical_json(obj: Any) -> str:
@@ -36,10 +49,18 @@ def event_hash(event: dict) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
-def seal(event: dict, prev: dict | None) -> dict:
+def event_mac(event: dict, key: bytes) -> str:
+    """HMAC-SHA256 hex under ``key`` over the canonical JSON of ``event`` without ``hash`` and ``mac``."""
+    body = {k: v for k, v in event.items() if k not in ("hash", "mac")}
+    return std_hmac.new(key, canonical_json(body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def seal(event: dict, prev: dict | None, key: Any = None) -> dict:
     """Return a copy of ``event`` linked after ``prev`` (the last sealed event, or None for the first).
 
-    Adds ``seq`` (``prev["seq"] + 1`` or 0), ``prev_hash`` (``prev["hash"]`` or 64 zeros) and ``hash``.
+    Adds ``seq`` (``prev["seq"] + 1`` or 0), ``prev_hash`` (``prev["hash"]`` or 64 zeros) and ``hash``. With ``key``
+    (a :class:`~lakehouse_phi.keys.SecretKey`: ``name``, ``version``, ``material``) also ``seal_key``,
+    ``seal_key_version`` and ``mac`` (see the module docstring).
 
     Raises:
         ValueError: ``event`` is already sealed, or ``prev`` is not a sealed event.
@@ -49,12 +70,15 @@ def seal(event: dict, prev: dict | None) -> dict:
     if prev is None:
         seq, prev_hash = 0, GENESIS_HASH
     else:
-        seq_prev, prev_hash = prev.get("seq"), prev.get("hash")
-        if isinstance(seq_prev, bool) or not isinstance(seq_prev, int) or not isinstance(prev_hash, str):
+        seq_prev, hash_prev = prev.get("seq"), prev.get("hash")
+        if isinstance(seq_prev, bool) or not isinstance(seq_prev, int) or not isinstance(hash_prev, str):
             raise ValueError("previous audit event has no integer seq and hash; the trail is damaged - run "
                              "`lakehouse-phi audit verify` on it")
-        seq = seq_prev + 1
+        seq, prev_hash = seq_prev + 1, hash_prev
     sealed = {**event, "seq": seq, "prev_hash": prev_hash}
+    if key is not None:
+        sealed["seal_key"], sealed["seal_key_version"] = key.name, int(key.version)
+        sealed["mac"] = event_mac(sealed, key.material)
     sealed["hash"] = event_hash(sealed)
     return sealed
 
@@ -72,6 +96,9 @@ class VerifyResult:
         reason: why it does not fit, or ``"intact"``.
         seq: the ``seq`` that event records (may differ from ``first_bad`` when events were moved or removed).
         last_hash: the hash of the last event when intact (compare with an outside anchor to detect truncation).
+        sealed: how many events carry a keyed seal whose ``mac`` was checked and matched.
+        missing_key: ``NAME@VERSION`` of a seal key the trail uses but the verifier was not given (the chain itself
+            is intact; its keyed seals could not be checked: the CLI exits 2).
     """
 
     ok: bool
@@ -81,6 +108,8 @@ class VerifyResult:
     reason: str
     seq: int | None = None
     last_hash: str | None = None
+    sealed: int = 0
+    missing_key: str | None = field(default=None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,7 +140,61 @@ def _self_problem(ev: Any) -> str | None:
     return None
 
 
-def verify(events: list[dict]) -> VerifyResult:
+def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | None = None) -> VerifyResult:
+    """Check the hash chain (:func:`verify_chain`), then every keyed seal.
+
+    Args:
+        events: the trail in stored order.
+        keys: material of the seal keys, by (name, version); an event sealed under a key not given makes the
+            result ``missing_key`` (unless something is already broken).
+        expect_key: the key the policy seals with (``audit.key``). Then at least one event must be sealed, and every
+            event after the first sealed one too: a trail stripped of its seals (and re-hashed) is tampered.
+
+    A seal is checked only where its key is known: an event with a stale ``mac`` (changed and re-hashed without the
+    key) or an unsealed event after a sealed one is named as the first bad event, whichever comes first together
+    with the chain's own finding.
+    """
+    result = verify_chain(events)
+    limit = result.first_bad if result.first_bad is not None else len(events)
+    keys = {} if keys is None else keys
+    seen_seal = False
+    sealed = 0
+    missing: str | None = None
+    for i in range(limit):
+        ev = events[i]
+        name, version, mac = ev.get("seal_key"), ev.get("seal_key_version"), ev.get("mac")
+        if name is None and version is None and mac is None:
+            if seen_seal:
+                return _bad(events, i, "unsealed event after sealed ones: its seal was stripped (and the chain "
+                                       "re-hashed), or it was forged without the trail key")
+            continue
+        seen_seal = True
+        if not (isinstance(name, str) and isinstance(version, int) and not isinstance(version, bool)
+                and isinstance(mac, str)):
+            return _bad(events, i, "malformed seal: seal_key, seal_key_version and mac must all be present")
+        if expect_key is not None and name != expect_key:
+            return _bad(events, i, f"sealed under key '{name}', but the policy seals its trail with '{expect_key}'")
+        material = keys.get((name, version))
+        if material is None:
+            missing = missing or f"{name}@{version}"
+            continue
+        if not std_hmac.compare_digest(event_mac(ev, material), mac):
+            return _bad(events, i, f"seal does not match (key '{name}' version {version}): the event was changed "
+                                   "and re-hashed without the trail key, or this is not the key it was sealed with")
+        sealed += 1
+    if not result.ok:
+        return result
+    if expect_key is not None and events and not seen_seal:
+        return _bad(events, 0, f"no event is sealed, but the policy seals its trail with key '{expect_key}': the "
+                               "seals were stripped and the chain re-hashed, or the trail is not this policy's")
+    if missing is not None:
+        return VerifyResult(False, len(events), None, None, f"keyed trail checked without its key: events are sealed "
+                            f"under {missing}, which was not given (the chain itself is intact); pass --policy or "
+                            "--key", None, result.last_hash, sealed, missing)
+    return VerifyResult(True, len(events), None, None, "intact", None, result.last_hash, sealed)
+
+
+def verify_chain(events: list[dict]) -> VerifyResult:
     """Check a trail in stored order and name the first event whose content, order or presence was tampered with.
 
     At position ``i`` the event must match its own hash, record ``seq == i`` and link (``prev_hash``) to the hash of

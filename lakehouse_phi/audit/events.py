@@ -12,12 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-#: Fields every event has (``seq``, ``prev_hash`` and ``hash`` are added when it is sealed into the chain).
-EVENT_FIELDS = (
-    "event_id", "run_id", "ts", "actor", "event", "policy_name", "policy_sha256", "table",
-    "rows_read", "rows_written", "rows_quarantined", "columns", "details",
-)
-COUNT_FIELDS = ("rows_read", "rows_written", "rows_quarantined")
+from lakehouse_phi.audit.chain import canonical_json
 
 
 def utc_now_iso() -> str:
@@ -56,8 +51,8 @@ def new_event(*, run_id: str, actor: str, event: str, policy_name: str, policy_s
     if not _MACHINE_FIELDS["policy_sha256"].fullmatch(policy_sha256):
         raise ValueError("audit event field 'policy_sha256' must be 64 lowercase hex digits (LoadedPolicy.sha256)")
     counts = {"rows_read": rows_read, "rows_written": rows_written, "rows_quarantined": rows_quarantined}
-    for name, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    for name, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"audit event field {name!r} must be a non-negative integer")
     if not isinstance(columns, dict):
         raise ValueError("audit event field 'columns' must map output column -> {strategy, key_version}")
@@ -79,8 +74,6 @@ def new_event(*, run_id: str, actor: str, event: str, policy_name: str, policy_s
         "policy_name": policy_name, "policy_sha256": policy_sha256, "table": table, **counts,
         "columns": cols, "details": dict(details or {}),
     }
-    from lakehouse_phi.audit.chain import canonical_json
-
     try:  # fail here, at the caller, rather than when the event is written
         canonical_json(out)
     except (TypeError, ValueError) as exc:
@@ -98,6 +91,7 @@ _MACHINE_FIELDS = {
     "policy_sha256": re.compile(r"[0-9a-f]{64}"),
     "prev_hash": re.compile(r"[0-9a-f]{64}"),
     "hash": re.compile(r"[0-9a-f]{64}"),
+    "mac": re.compile(r"[0-9a-f]{64}"),
 }
 
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from lakehouse_phi.audit.chain import VerifyResult, canonical_json, event_hash, seal, verify
+from lakehouse_phi.audit.chain import SealKeys, VerifyResult, canonical_json, event_hash, seal, verify
 from lakehouse_phi.errors import JobRefused, UsageError
 
 #: Typed columns of the Delta trail (besides ``record``), in table order, with their Spark SQL types.
@@ -118,8 +118,9 @@ def _last_line(fd: int, path: Path) -> dict | None:
 class JsonlSink:
     """An append-only JSON-lines audit trail (one canonical JSON object per line)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, seal_key: Any = None) -> None:
         self.path = Path(path)
+        self.seal_key = seal_key  # a SecretKey: events are sealed with HMAC-SHA256 under it (audit.key)
 
     def __repr__(self) -> str:
         return f"JsonlSink({str(self.path)!r})"
@@ -143,7 +144,7 @@ class JsonlSink:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until close: read-last, seal and write are one step
             prev = _last_line(fd, self.path)
             _check_tail(prev, str(self.path))
-            sealed = seal(event, prev)
+            sealed = seal(event, prev, self.seal_key)
             data = (canonical_json(sealed) + "\n").encode("utf-8")
             written = os.write(fd, data)
             if written != len(data):  # pragma: no cover - a full disk
@@ -213,11 +214,12 @@ class DeltaSink:
         target: a path/URI (anything with ``/``) or a table name (``catalog.schema.table``).
         location: for a table name only, where to create it (engines such as pysail need one; Unity Catalog
             managed tables do not).
+        seal_key: a SecretKey (``audit.key``): events are sealed with HMAC-SHA256 under it.
     """
 
     retries = 8
 
-    def __init__(self, spark: Any, target: str, location: str | None = None) -> None:
+    def __init__(self, spark: Any, target: str, location: str | None = None, seal_key: Any = None) -> None:
         if spark is None:
             raise UsageError(f"audit trail {target}: a Delta trail needs a Spark session; pass spark=, or use a "
                              ".jsonl path for a JSON-lines trail")
@@ -230,6 +232,7 @@ class DeltaSink:
         self.location = location
         #: a path on an engine without Delta SQL on paths (pysail): read and written through delta-rs
         self.deltars = uses_deltars(spark, self.tgt, "delta")
+        self.seal_key = seal_key
 
     def __repr__(self) -> str:
         return f"DeltaSink({self.target!r})"
@@ -318,7 +321,7 @@ class DeltaSink:
         for _attempt in range(self.retries):
             prev = self.last()
             _check_tail(prev, self.target)
-            sealed = seal(event, prev)
+            sealed = seal(event, prev, self.seal_key)
             df = None if self.deltars else self.spark.createDataFrame([_delta_row(sealed)], schema=schema)
             if prev is None and self._df() is None:
                 self._create(df)
@@ -400,18 +403,19 @@ def _is_jsonl(target: str) -> bool:
     return target.lower().endswith(JSONL_SUFFIXES)
 
 
-def open_sink(target: str, spark: Any = None) -> AuditSink:
+def open_sink(target: str, spark: Any = None, seal_key: Any = None) -> AuditSink:
     """A JSON-lines sink for ``*.jsonl`` / ``*.json``; a Delta sink (through ``spark``) for anything else.
+    ``seal_key`` (a SecretKey, the policy's ``audit.key``) seals every event with HMAC-SHA256.
 
     Raises:
         UsageError: a Delta target without a Spark session.
     """
     if _is_jsonl(str(target)):
-        return JsonlSink(target)
+        return JsonlSink(target, seal_key)
     if spark is None:
         raise UsageError(f"audit trail {target}: not a .jsonl/.json file, so it is a Delta table, which needs a "
                          "Spark session; pass spark=, or give a path ending in .jsonl")
-    return DeltaSink(spark, target)
+    return DeltaSink(spark, target, seal_key=seal_key)
 
 
 def _trail_rows(target: str, spark: Any) -> tuple[list[dict | None], list[str | None]]:
@@ -444,16 +448,18 @@ def read_trail(target: str, spark: Any = None) -> list[dict]:
     return _strict(_trail_rows(str(target), spark)[0], str(target))
 
 
-def verify_trail(target: str, spark: Any = None) -> VerifyResult:
+def verify_trail(target: str, spark: Any = None, keys: SealKeys | None = None,
+                 expect_key: str | None = None) -> VerifyResult:
     """Read and verify a trail; for Delta also check every typed column agrees with the hashed ``record``.
+    ``keys``/``expect_key``: see :func:`~lakehouse_phi.audit.chain.verify` (keyed trails).
 
     Raises:
         UsageError: the trail is missing or unreadable.
     """
     events, mismatches = _trail_rows(str(target), spark)
-    result = verify(events)  # type: ignore[arg-type]
+    result = verify(events, keys, expect_key)  # type: ignore[arg-type]
     bad_col = next((i for i, m in enumerate(mismatches) if m is not None and events[i] is not None), None)
-    if bad_col is not None and (result.ok or bad_col < (result.first_bad or 0)):
+    if bad_col is not None and (result.first_bad is None or bad_col < result.first_bad):
         ev = events[bad_col] or {}
         return VerifyResult(False, len(events), bad_col, ev.get("event_id"),
                             f"typed column {mismatches[bad_col]!r} disagrees with the hashed record", ev.get("seq"))

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from lakehouse_phi.confcheck.compute import ACCESS_MODE_KEY, CLUSTER_ID_KEY, Compute, detect
 from lakehouse_phi.confcheck.rules import (
     KMS_KEY_RE,
     REDACT_KEY_RE,
@@ -35,6 +36,7 @@ from lakehouse_phi.confcheck.rules import (
     Requirement,
     Rule,
     Severity,
+    norm,
 )
 from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_session
 from lakehouse_phi.errors import JobRefused, UsageError
@@ -77,11 +79,23 @@ class NotApplied:
 
 
 @dataclass(frozen=True)
+class PlatformManaged:
+    """A rule the compute's platform satisfies (Databricks serverless disk and network encryption): an explicit,
+    audited outcome, neither a pass the user earned nor an error."""
+
+    rule: str
+    reason: str
+    compute: str
+
+
+@dataclass(frozen=True)
 class Report:
     findings: tuple[Finding, ...] = ()
     not_applied: tuple[NotApplied, ...] = ()
     buckets: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    platform_managed: tuple[PlatformManaged, ...] = ()
+    compute: Compute | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -102,13 +116,19 @@ class Report:
         return Report(tuple(dict.fromkeys(f for r in parts for f in r.findings)),
                       tuple(dict.fromkeys(n for r in parts for n in r.not_applied)),
                       tuple(dict.fromkeys(b for r in parts for b in r.buckets)),
-                      tuple(dict.fromkeys(s for r in parts for s in r.sources)))
+                      tuple(dict.fromkeys(s for r in parts for s in r.sources)),
+                      tuple(dict.fromkeys(p for r in parts for p in r.platform_managed)),
+                      next((r.compute for r in parts if r.compute is not None), None))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "errors": len(self.errors), "warnings": len(self.warnings),
-                "findings": [f.to_dict() for f in self.findings],
-                "not_applied": [asdict(n) for n in self.not_applied],
-                "buckets": list(self.buckets), "sources": list(self.sources)}
+        out = {"ok": self.ok, "errors": len(self.errors), "warnings": len(self.warnings),
+               "findings": [f.to_dict() for f in self.findings],
+               "not_applied": [asdict(n) for n in self.not_applied],
+               "buckets": list(self.buckets), "sources": list(self.sources)}
+        if self.compute is not None:
+            out["compute"] = self.compute.to_dict()
+            out["platform_managed"] = [asdict(p) for p in self.platform_managed]
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -149,6 +169,16 @@ class _Hadoop:
                     return hit
         return None
 
+    def s3a_conflicts(self, bucket: str, req: Requirement) -> list[tuple[tuple[str, Value], tuple[str, Value]]]:
+        """Both names of one setting (current and legacy) set at one level with different values: Hadoop maps the
+        legacy name onto the current one and the last one *set* wins, in an order Spark does not define."""
+        out = []
+        for prefix in (f"fs.s3a.bucket.{bucket}.", "fs.s3a.") if req.legacy else ():
+            current, legacy = self.keys.get(prefix + req.setting), self.keys.get(prefix + str(req.legacy))
+            if current and legacy and norm(current[1].value) != norm(legacy[1].value):
+                out.append((current, legacy))
+        return out
+
     def ignored_note(self, bucket: str, req: Requirement) -> str:
         suffixes = (req.setting, req.legacy) if req.legacy else (req.setting,)
         for prefix in (f"fs.s3a.bucket.{bucket}.", "fs.s3a."):
@@ -178,7 +208,7 @@ def buckets_of(paths: Iterable[str]) -> tuple[list[str], list[Finding]]:
         match = _S3_PATH.match(path.strip())
         if match is None:
             continue
-        userinfo, at, bucket = match[1].rpartition("@")
+        _userinfo, at, bucket = match[1].rpartition("@")
         scheme = path.strip().split(":", 1)[0].lower()
         if not bucket:
             raise UsageError(f"path {scheme}://{'***@' if at else ''}…: no bucket name; "
@@ -221,6 +251,12 @@ def _check_spark_rule(rule: Rule, settings: Settings) -> list[Finding]:
 def _check_bucket_rule(rule: Rule, hadoop: _Hadoop, bucket: str) -> list[Finding]:
     out = []
     for req in rule.requires:
+        for (cur_key, cur), (old_key, old) in hadoop.s3a_conflicts(bucket, req):
+            seen = f"{shown(cur_key, cur.value, req.check)!r} vs {shown(old_key, old.value, req.check)!r}"
+            out.append(Finding(rule.id, "error", f"{cur_key} / {old_key}", seen,
+                               f"set only one of the two names ({cur_key}={req.secure}) and remove {old_key}: "
+                               "Hadoop maps the legacy name onto the current one and the last one set wins, in an "
+                               "order Spark does not define", bucket, f"{cur.source}; {old.source}"))
         hit = hadoop.s3a(bucket, req)
         if hit is None:
             default = f"{HADOOP_PREFIX}fs.s3a.{req.setting}"
@@ -268,7 +304,8 @@ def _check_spec_rule(rule: Rule, settings: Settings) -> list[Finding]:
     return out
 
 
-def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
+def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), cluster: bool | None = None,
+          compute: Compute | None = None) -> Report:
     """Check settings against every rule.
 
     Args:
@@ -279,6 +316,9 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
             ``spark.master``: ``local``, ``local[N]`` or ``local[*, N]`` (Databricks single node) is not a cluster;
             any other master, or none at all (a spark-defaults file or cluster spec usually leaves it to the
             launcher; a Spark Connect server may not report it), is one.
+        compute: where the job runs (:func:`lakehouse_phi.confcheck.compute.detect`); the rules its platform
+            satisfies are reported as :class:`PlatformManaged` instead of being checked. ``None``: checked as
+            user-controlled everywhere.
 
     Returns:
         the findings, and the rules that did not apply with the reason.
@@ -291,8 +331,12 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
         cluster = not is_local_master(master.value if master else None)
     hadoop = _Hadoop.of(settings)
     not_applied: list[NotApplied] = []
+    managed = compute.platform_managed if compute is not None else {}
+    platform: list[PlatformManaged] = []
     for rule in RULES:
-        if rule.scope == "spark":
+        if rule.id in managed:
+            platform.append(PlatformManaged(rule.id, managed[rule.id], compute.kind if compute else ""))
+        elif rule.scope == "spark":
             findings += _check_spark_rule(rule, settings)
         elif rule.scope == "cluster":
             if cluster:
@@ -314,7 +358,8 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
                 findings += _check_spec_rule(rule, settings)
             else:
                 not_applied.append(NotApplied(rule.id, "no Databricks cluster spec given (--cluster-json)"))
-    return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), settings.sources)
+    return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), settings.sources,
+                  tuple(platform), compute)
 
 
 def probe_keys(paths: Iterable[str] = ()) -> list[str]:
@@ -335,10 +380,17 @@ def probe_keys(paths: Iterable[str] = ()) -> list[str]:
     return keys
 
 
-def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = None) -> Report:
-    """Read a live SparkSession's settings (classic or Spark Connect, ``sparkContext`` untouched), then check them."""
+def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = None,
+                  compute: Compute | None = None) -> Report:
+    """Read a live SparkSession's settings (classic or Spark Connect, ``sparkContext`` untouched), then check them.
+
+    ``compute`` defaults to what :func:`~lakehouse_phi.confcheck.compute.detect` finds from this process's
+    environment and the session's settings (serverless: the platform-managed rules are recorded, not checked)."""
     paths = list(paths)
-    return check(read_session(spark, probe=probe_keys(paths)), paths, cluster)
+    settings = read_session(spark, probe=[*probe_keys(paths), CLUSTER_ID_KEY, ACCESS_MODE_KEY])
+    if compute is None:
+        compute = detect(conf={k: v.value for k, v in settings.conf.items()})
+    return check(settings, paths, cluster, compute)
 
 
 # ---------------------------------------------------------------- checking a cluster policy
@@ -356,53 +408,77 @@ def _policy_path(rule: Rule, req: Requirement) -> list[str]:
     return [] if "*" in req.setting else [f"spark_conf.{HADOOP_PREFIX}{req.setting}"]
 
 
+def _admits(what: str, values: Iterable[str | None], check: Check) -> str | None:
+    """``"<what> admits 'a', 'b'"`` for the values that break ``check`` (secrets masked), or ``None``."""
+    bad = [v for v in values if not check.ok(v)]
+    return f"{what} admits {', '.join(repr(shown_v(v, check)) for v in bad)}" if bad else None
+
+
+def _fixed(element: Mapping[str, Any], check: Check) -> str | None:
+    return None if check.ok(_policy_str(element.get("value"))) else "fixed to an insecure value"
+
+
+def _forbidden(element: Mapping[str, Any], check: Check) -> str | None:
+    return None if check.ok(None) else "forbidden, so it stays at its insecure default"
+
+
+def _unlimited(element: Mapping[str, Any], check: Check) -> str | None:
+    return None if isinstance(check, Absent) else "unlimited: a user may set any value"
+
+
+def _allowlist(element: Mapping[str, Any], check: Check) -> str | None:
+    return _admits("the allowlist", [_policy_str(v) for v in element.get("values") or []], check)
+
+
+def _blocklist(element: Mapping[str, Any], check: Check) -> str | None:
+    if isinstance(check, Absent):
+        return None
+    return "a blocklist admits every other spelling and value (e.g. 'FALSE', ' false')"
+
+
+def _regex(element: Mapping[str, Any], check: Check) -> str | None:
+    try:
+        pattern = re.compile(str(element.get("pattern", "")))
+    except re.error:
+        return "its regex does not compile"
+    return _admits("the regex", [p for p in check.probes if p is not None and pattern.fullmatch(p)], check)
+
+
+def _range(element: Mapping[str, Any], check: Check) -> str | None:
+    minimum = element.get("minValue")
+    if not isinstance(check, AtLeast):
+        return "a range cannot pin this setting"
+    if not isinstance(minimum, (int, float)) or minimum < check.minimum:
+        return f"the range admits values below {check.minimum}"
+    return None
+
+
+#: Cluster-policy element type -> how an element of that type lets an insecure value through (``None``: it doesn't).
+_EXPOSURE_BY_TYPE: dict[str, Callable[[Mapping[str, Any], Check], str | None]] = {
+    "fixed": _fixed,
+    "forbidden": _forbidden,
+    "unlimited": _unlimited,
+    "allowlist": _allowlist,
+    "blocklist": _blocklist,
+    "regex": _regex,
+    "range": _range,
+}
+
+
 def _exposure(element: Mapping[str, Any] | None, check: Check) -> str | None:
     """How a user under this policy element could end up with an insecure value, or ``None`` if they cannot."""
-    secret = isinstance(check, Absent)
     if element is None:
-        return None if secret else "not in the policy: a user may set any value or leave it unset"
+        return None if isinstance(check, Absent) else "not in the policy: a user may set any value or leave it unset"
     kind = element.get("type")
-    value = _policy_str(element.get("value"))
-    values = [_policy_str(v) for v in element.get("values") or []]
-    optional = bool(element.get("isOptional"))
-    problems: list[str] = []
-    if kind == "fixed":
-        if not check.ok(value):
-            problems.append("fixed to an insecure value")
-    elif kind == "forbidden":
-        if not check.ok(None):
-            problems.append("forbidden, so it stays at its insecure default")
-    elif kind == "unlimited":
-        if not secret:
-            problems.append("unlimited: a user may set any value")
-    elif kind == "allowlist":
-        bad = [v for v in values if not check.ok(v)]
-        if bad:
-            problems.append(f"the allowlist admits {', '.join(repr(shown_v(v, check)) for v in bad)}")
-    elif kind == "blocklist":
-        if not secret:
-            problems.append("a blocklist admits every other spelling and value (e.g. 'FALSE', ' false')")
-    elif kind == "regex":
-        try:
-            pattern = re.compile(str(element.get("pattern", "")))
-        except re.error:
-            problems.append("its regex does not compile")
-        else:
-            bad = [p for p in check.probes if p is not None and pattern.fullmatch(p)]
-            if bad:
-                problems.append(f"the regex admits {', '.join(repr(shown_v(v, check)) for v in bad)}")
-    elif kind == "range":
-        minimum = element.get("minValue")
-        if not isinstance(check, AtLeast):
-            problems.append("a range cannot pin this setting")
-        elif not isinstance(minimum, (int, float)) or minimum < check.minimum:
-            problems.append(f"the range admits values below {check.minimum}")
-    if optional and kind != "fixed" and not check.ok(None):
-        problems.append("optional, and unset is insecure")
-    default = _policy_str(element.get("defaultValue"))
-    if default is not None and kind != "fixed" and not check.ok(default):
-        problems.append(f"its default {shown_v(default, check)!r} is insecure")
-    return "; ".join(problems) or None
+    by_type = _EXPOSURE_BY_TYPE.get(str(kind))
+    problems = [by_type(element, check) if by_type else None]
+    if kind != "fixed":
+        if element.get("isOptional") and not check.ok(None):
+            problems.append("optional, and unset is insecure")
+        default = _policy_str(element.get("defaultValue"))
+        if default is not None and not check.ok(default):
+            problems.append(f"its default {shown_v(default, check)!r} is insecure")
+    return "; ".join(p for p in problems if p) or None
 
 
 def _policy_str(value: Any) -> str | None:
@@ -412,7 +488,7 @@ def _policy_str(value: Any) -> str | None:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def shown_v(value: str, check: Check) -> str:
+def shown_v(value: str | None, check: Check) -> str:
     return shown("", value, check) or ""
 
 
@@ -423,7 +499,7 @@ def _masked_element(element: Mapping[str, Any], check: Check) -> str:
     return json.dumps(masked, sort_keys=True)
 
 
-def check_policy(policy: ClusterPolicy, paths: Iterable[str] = (), cluster: bool = True) -> Report:
+def check_cluster_policy(policy: ClusterPolicy, paths: Iterable[str] = (), cluster: bool = True) -> Report:
     """Check a Databricks cluster policy: a setting the policy lets a user change to an insecure value is a finding.
 
     Each rule's settings are looked up as ``spark_conf.<key>`` (``spark_conf.spark.hadoop.fs.s3a.<suffix>`` for S3A,

@@ -16,7 +16,7 @@ from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("--spark-conf", metavar="FILE", help="a spark-defaults file (KEY VALUE or KEY=VALUE lines)")
     p.add_argument("--cluster-json", metavar="FILE", action="append", default=[],
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lakehouse_phi.confcheck.check import Report, check, check_policy
+    from lakehouse_phi.confcheck.check import Report, check, check_cluster_policy
     from lakehouse_phi.confcheck.sources import (
         ClusterPolicy,
         Settings,
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     reports: list[Report] = [check(base.merged(c, overrides), args.paths) for c in clusters]
     if not clusters and (args.spark_conf or args.conf or args.spark_submit):
         reports.append(check(base.merged(overrides), args.paths))
-    reports += [check_policy(p, args.paths) for p in policies]
+    reports += [check_cluster_policy(p, args.paths) for p in policies]
     report = reports[0].merged(*reports[1:])
     if args.format == "json":
         print(report.to_json())
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if report.errors else EXIT_OK
 
 
-def _print_text(report) -> None:  # noqa: ANN001 - Report, imported lazily
+def _print_text(report) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

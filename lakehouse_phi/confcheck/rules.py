@@ -23,8 +23,16 @@ Scope = Literal["spark", "cluster", "bucket", "anywhere", "cluster-spec"]
 
 
 def norm(value: str | None) -> str | None:
-    """Spark and Hadoop trim values and compare booleans and enum names without case."""
-    return None if value is None else value.strip().lower()
+    """Spark and Hadoop trim values (Java's ``String.trim``: characters up to U+0020, not NBSP or NEL) and compare
+    booleans and enum names without case."""
+    if value is None:
+        return None
+    start, end = 0, len(value)
+    while start < end and value[start] <= " ":
+        start += 1
+    while end > start and value[end - 1] <= " ":
+        end -= 1
+    return value[start:end].lower()
 
 
 @dataclass(frozen=True)
@@ -36,9 +44,6 @@ class IsTrue:
 
     def ok(self, value: str | None) -> bool:
         return norm(value) == "true"
-
-    def describe(self) -> str:
-        return "true"
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,6 @@ class AtLeast:
         except ValueError:
             return False
 
-    def describe(self) -> str:
-        return f">= {self.minimum}"
-
 
 @dataclass(frozen=True)
 class OneOf:
@@ -71,9 +73,6 @@ class OneOf:
 
     def ok(self, value: str | None) -> bool:
         return norm(value) in {a.lower() for a in self.allowed}
-
-    def describe(self) -> str:
-        return " or ".join(self.allowed)
 
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -96,11 +95,8 @@ class KmsKey:
     probes: tuple[str | None, ...] = ("alias/aws/s3", "", "not-a-key", None)
 
     def ok(self, value: str | None) -> bool:
-        v = None if value is None else value.strip()
+        v = "" if value is None else value.strip()
         return bool(v) and KMS_KEY_RE.match(v) is not None and AWS_MANAGED_ALIAS_RE.search(v) is None
-
-    def describe(self) -> str:
-        return "a customer managed KMS key ARN, key id, mrk- id or alias/…"
 
 
 #: A Databricks secret reference: the value is fetched from a secret scope at cluster start, never stored in plain.
@@ -115,9 +111,6 @@ class Absent:
 
     def ok(self, value: str | None) -> bool:
         return value is None or not value.strip() or SECRET_REF_RE.match(value) is not None
-
-    def describe(self) -> str:
-        return "absent (use an instance profile, a credentials provider or {{secrets/scope/key}})"
 
 
 Check = IsTrue | AtLeast | OneOf | KmsKey | Absent

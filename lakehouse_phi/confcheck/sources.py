@@ -82,40 +82,71 @@ def _as_str(value: Any) -> str:
 # ---------------------------------------------------------------- spark-defaults (java.util.Properties) and --conf
 
 
-def _unescape(text: str) -> str:
-    """The escapes ``java.util.Properties.load`` undoes (``\\t \\n \\r \\f``, ``\\uXXXX``, others drop the ``\\``)."""
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
-                  lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else {"t": "\t", "n": "\n", "r": "\r",
-                                                                           "f": "\f"}.get(m[1], m[1]),
-                  text)
+#: ``java.util.Properties`` ends lines at ``\n``, ``\r`` and ``\r\n`` only (not at form feed, vertical tab, NEL,
+#: U+2028/2029 as ``str.splitlines`` does) and its whitespace is space, tab and form feed only (not NBSP or NEL).
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_PROP_WS = " \t\f"
+_PROP_SPLIT = re.compile(r"^((?:\\.|[^ \t\f=:\\])*)[ \t\f]*[=:]?[ \t\f]*(.*)$", re.DOTALL)
 
 
-_PROP_SPLIT = re.compile(r"^((?:\\.|[^\s=:\\])*)\s*[=:]?\s*(.*)$", re.DOTALL)
+def java_trim(text: str) -> str:
+    """``String.trim()``: strips every character up to U+0020 (controls included), but not NBSP or NEL."""
+    start, end = 0, len(text)
+    while start < end and text[start] <= " ":
+        start += 1
+    while end > start and text[end - 1] <= " ":
+        end -= 1
+    return text[start:end]
+
+
+def _unescape(text: str, where: str) -> str:
+    """The escapes ``java.util.Properties.load`` undoes (``\\t \\n \\r \\f``, ``\\uXXXX``; any other drops its
+    backslash). A malformed ``\\uXXXX`` is an error there (Spark does not start), so it is one here."""
+    def one(m: re.Match[str]) -> str:
+        esc = m[1]
+        if esc.startswith("u"):
+            if not re.fullmatch(r"u[0-9a-fA-F]{4}", esc):
+                raise UsageError(f"{where}: malformed \\uxxxx escape; java.util.Properties (and so Spark) refuses the "
+                                 "file: write four hex digits after \\u")
+            return chr(int(esc[1:], 16))
+        return {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(esc, esc)
+
+    return re.sub(r"\\(u.{0,4}|.)", one, text, flags=re.DOTALL)
+
+
+def _odd_backslashes(line: str) -> bool:
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
 
 
 def parse_properties(text: str, source: str, bare_applies: bool = False) -> Settings:
-    """Parse spark-defaults text the way Spark does (``java.util.Properties.load``, then values trimmed).
+    """Parse spark-defaults text the way Spark does: ``java.util.Properties.load`` (UTF-8), then values trimmed
+    with ``String.trim``.
 
-    Keys end at the first unescaped ``=``, ``:`` or whitespace; ``#`` and ``!`` start comments; a line ending in
-    an odd number of backslashes continues on the next. A key given twice keeps its last value.
+    Lines end at ``\\n``, ``\\r`` or ``\\r\\n``; leading space, tab and form feed are skipped; ``#`` and ``!``
+    start comments; a key ends at the first unescaped ``=``, ``:``, space, tab or form feed, then whitespace, at
+    most one ``=`` or ``:`` and whitespace again are skipped; a line ending in an odd number of backslashes
+    continues on the next (its leading whitespace skipped). NBSP and NEL are ordinary characters (so
+    ``key<NBSP>value`` is one key with an empty value, as Spark reads it). A key given twice keeps its last value.
     """
     conf: dict[str, Value] = {}
-    lines = text.splitlines()
+    lines = _LINE_END.split(text)
     i = 0
     while i < len(lines):
         start = i
-        logical = lines[i].lstrip()
+        logical = lines[i].lstrip(_PROP_WS)
         i += 1
         if not logical or logical[0] in "#!":
             continue
-        while (len(logical) - len(logical.rstrip("\\"))) % 2 == 1 and i < len(lines):
-            logical = logical[:-1] + lines[i].lstrip()
+        while _odd_backslashes(logical) and i < len(lines):
+            logical = logical[:-1] + lines[i].lstrip(_PROP_WS)
             i += 1
+        if _odd_backslashes(logical):  # a continuation at the end of the file: Properties drops the backslash
+            logical = logical[:-1]
         match = _PROP_SPLIT.match(logical)
         assert match is not None  # the pattern matches any string
-        key, value = _unescape(match[1]), _unescape(match[2]).strip()
-        if key:
-            conf[key] = Value(value, f"{source}:{start + 1}", bare_applies)
+        where = f"{source}:{start + 1}"
+        key, value = _unescape(match[1], where), java_trim(_unescape(match[2], where))
+        conf[key] = Value(value, where, bare_applies)
     return Settings(conf, sources=(source,))
 
 
@@ -125,14 +156,16 @@ def read_spark_defaults(path: str | Path) -> Settings:
 
 
 def parse_conf_pairs(pairs: Iterable[str], source: str = "--conf") -> Settings:
-    """``K=V`` strings as given to ``--conf``; the value keeps inner ``=`` and is trimmed."""
+    """``K=V`` strings as spark-submit reads ``--conf``: split at the first ``=``, key and value kept exactly as
+    given (``' spark.x=1'`` is the key ``' spark.x'``, which Spark then ignores as not starting with ``spark.``;
+    ``'spark.x =1'`` is the key ``'spark.x '``). Spark's typed settings trim the value when read."""
     conf: dict[str, Value] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        if not sep:
             raise UsageError(f"{source} {pair.split('=')[0]!r}: expected KEY=VALUE, e.g. "
                              "--conf spark.io.encryption.enabled=true")
-        conf[key.strip()] = Value(value.strip(), source, bare_applies=False)
+        conf[key] = Value(value, source, bare_applies=False)
     return Settings(conf, sources=(source,) if conf else ())
 
 

@@ -18,7 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse_phi.engine.types import arrow_type, parse, spark_ddl
+from lakehouse_phi.engine.drift import CORRUPT_COL
+from lakehouse_phi.engine.names import NameHasher
+from lakehouse_phi.engine.types import arrow_type, in_range, parse, spark_ddl
+from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import KeyKind, KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import TableSpec
@@ -30,6 +33,10 @@ SOURCE_FILE_COL = "_source_file"
 ERROR_TYPE = pa.struct([("column", pa.string()), ("rule", pa.string()), ("message", pa.string())])
 ERRORS_FIELD = pa.field(ERRORS_COL, pa.list_(ERROR_TYPE))
 ERRORS_DDL = f"{ERRORS_COL} array<struct<column:string,rule:string,message:string>>"
+#: The ``_phi_errors`` entry of a row that did not parse as a record of its file (field count, quoting): every
+#: output of the row is NULL, so no shifted raw value reaches quarantine.
+MALFORMED = ("_row", "malformed_row", "the row did not parse as one record of its file's header (field count or "
+                                      "quoting); every value of the row is withheld")
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,18 @@ def key_needs(table: TableSpec) -> list[tuple[str, KeyKind]]:
             cls = registry.get(rule.strategy)
             if cls.key_kind and "key" in rule.params:
                 needs.append((rule.params["key"], cls.key_kind))
-    return needs + fingerprint_key_needs(table)
+    fingerprint = table.fingerprint_key_name
+    if fingerprint:  # hashes _source_file and undeclared column names
+        needs.append((fingerprint, "hmac"))
+    return needs
+
+
+def name_hasher(table: TableSpec, keys: KeyRing) -> NameHasher:
+    """The keyed hasher of names (undeclared columns, file paths) of a table: under its fingerprint key."""
+    fingerprint = table.fingerprint_key_name
+    if fingerprint and fingerprint in keys:
+        return NameHasher(keys[fingerprint].material)
+    return NameHasher(None)
 
 
 def _pattern_checker(pattern: str):
@@ -83,18 +101,26 @@ class TablePlan:
         self.input_columns = list(self.spec.columns)
         self._patterns = {c: _pattern_checker(s.pattern) for c, s in self.spec.columns.items() if s.pattern}
         self.outputs: list[OutputColumn] = []
+        table_phi = tuple((c, s.phi) for c, s in self.spec.columns.items())
         for cname, col in self.spec.columns.items():
             for out_name, rule in ((cname, col.effective_ingest), *col.derive.items()):
                 cls = registry.get(rule.strategy)
                 params = cls.Params.model_validate(rule.params)
                 key_name = getattr(params, "key", None) if cls.key_kind else None
                 key = keys[key_name] if key_name else None
-                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type)
+                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type,
+                                    phi=col.phi, table_phi=table_phi)
                 self.outputs.append(OutputColumn(
                     name=out_name, source=cname, strategy=cls(params, ctx, key.material if key else None),
                     policy_type=cls.output_type(params, col.type), key_name=key_name,
                     key_version=key.version if key else None))
         self.output_schema = pa.schema([pa.field(o.name, arrow_type(o.policy_type)) for o in self.outputs])
+        fingerprint = self.spec.fingerprint_key_name
+        if self.spec.source_file == "hash" and fingerprint and fingerprint not in keys:
+            raise KeyMaterialError(f"tables.{table}: _source_file is hashed under the fingerprint key "
+                                   f"'{fingerprint}', which was not resolved; resolve the keys of key_needs()")
+        #: hashes _source_file (source_file: hash); without a fingerprint key the column is NULL, never the path
+        self.names = name_hasher(self.spec, keys)
 
     def __reduce__(self):
         """Pickle as (policy, table, keys) and rebuild on the executor: strategies hold precomputed cipher and
@@ -123,21 +149,42 @@ class TablePlan:
 
     # ------------------------------------------------------------------------------------------------ process
     def process(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
-        """Parse, check and mask one batch. Columns beyond the declared ones are passed through as strings only
-        if they are bookkeeping (``_source_file``); the caller has already stopped on or dropped undeclared ones."""
+        """Parse, check and mask one batch. Never raises on a value: a value that cannot be parsed or masked (or
+        that is longer than its column's ``max_length``) quarantines its row with a reason naming the column and
+        rule, never the value nor the engine's error text (the error class at most).
+
+        Besides the declared columns, the batch may carry ``_corrupt_record`` (the reader's parse failure: non-NULL
+        makes the row ``malformed_row`` with every output NULL; never emitted) and ``_source_file`` (emitted as a
+        keyed hash unless the table declares ``source_file: path``)."""
         n = batch.num_rows
         failures: list[tuple[np.ndarray, str, str, str]] = []  # (row indexes, column, rule, message)
+        names = batch.schema.names
+        malformed = None
+        if CORRUPT_COL in names:
+            malformed = pc.is_valid(_column(batch, CORRUPT_COL))
+            if not pc.any(malformed).as_py():
+                malformed = None
         typed: dict[str, pa.Array] = {}
         for cname, col in self.spec.columns.items():
-            raw = batch.column(cname)
-            raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
-            values, failed = parse(raw, col.type)
+            raw = _column(batch, cname)
+            if not pa.types.is_string(raw.type):
+                raw = raw.cast(pa.string())
+            if malformed is not None:
+                raw = pc.if_else(malformed, pa.scalar(None, pa.string()), raw)
+            too_long = pc.fill_null(pc.greater(pc.utf8_length(raw), col.effective_max_length), False)
+            if pc.any(too_long).as_py():
+                failures.append((_rows(too_long), cname, "max_length",
+                                 f"longer than the column's max_length ({col.effective_max_length} characters)"))
+                raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
+            values, failed = _guarded(lambda a, t=col.type: parse(a, t), raw, arrow_type(col.type), failures,
+                                      cname, "type", "cannot be parsed as " + col.type)
             bad = failed
             if col.type != "string":
                 failures.append((_rows(failed), cname, "type", f"not a valid {col.type}"))
             if col.required:
                 missing = pc.is_null(values) if col.type == "string" else pc.and_(pc.is_null(values),
                                                                                    pc.invert(failed))
+                missing = pc.and_(missing, pc.invert(too_long))
                 failures.append((_rows(missing), cname, "required", "required value is missing"))
             if cname in self._patterns:
                 text = values if col.type == "string" else pc.cast(raw, pa.string())
@@ -150,32 +197,101 @@ class TablePlan:
             typed[cname] = values
         columns = []
         for out in self.outputs:
+            out_type = self.output_schema.field(out.name).type
             values = typed[out.source]
-            invalid = out.strategy.invalid(values)
-            if invalid is not None:
-                invalid = pc.fill_null(invalid, False)
-                failures.append((_rows(invalid), out.source, out.strategy.name,
-                                 f"value cannot be masked by {out.strategy.name} into {out.name}"))
-                if pc.any(invalid).as_py():
-                    values = pc.if_else(invalid, pa.scalar(None, values.type), values)
             others = {c: typed[c] for c in out.strategy.needs_columns(out.strategy.params)}
-            result = out.strategy.apply(values, others)
-            if isinstance(result, pa.ChunkedArray):
-                result = result.combine_chunks()
-            columns.append(result.cast(self.output_schema.field(out.name).type))
+
+            def mask(v: pa.Array, o: dict[str, pa.Array], out: OutputColumn = out,
+                     out_type: pa.DataType = out_type) -> tuple[pa.Array, pa.Array]:
+                invalid = out.strategy.invalid(v)
+                invalid = pa.array(np.zeros(len(v), dtype=bool)) if invalid is None else pc.fill_null(invalid, False)
+                if pc.any(invalid).as_py():
+                    v = pc.if_else(invalid, pa.scalar(None, v.type), v)
+                result = out.strategy.apply(v, o)
+                if isinstance(result, pa.ChunkedArray):
+                    result = result.combine_chunks()
+                result = result.cast(out_type)
+                outside = pc.invert(pc.fill_null(in_range(result), True))  # e.g. a date shifted past 9999-12-31
+                if pc.any(outside).as_py():
+                    result = pc.if_else(outside, pa.scalar(None, out_type), result)
+                    invalid = pc.or_(invalid, outside)
+                return result, invalid
+
+            result, invalid = _guarded_mask(mask, values, others, out_type, failures, out.source, out.strategy.name)
+            failures.append((_rows(invalid), out.source, out.strategy.name,
+                             f"value cannot be masked by {out.strategy.name} into {out.name}"))
+            if malformed is not None:
+                result = pc.if_else(malformed, pa.scalar(None, out_type), result)
+            columns.append(result)
+        if malformed is not None:
+            keep = pc.invert(malformed).to_numpy(zero_copy_only=False)  # a malformed row gets one reason only
+            failures = [(rows[keep[rows]] if len(rows) else rows, c, r, m) for rows, c, r, m in failures]
+            failures.insert(0, (_rows(malformed), *MALFORMED))
         columns.append(_errors_array(n, failures))
-        names = [o.name for o in self.outputs] + [ERRORS_COL]
-        if SOURCE_FILE_COL in batch.schema.names:
-            src = batch.column(SOURCE_FILE_COL)
-            columns.append(src.combine_chunks() if isinstance(src, pa.ChunkedArray) else src)
-            names.append(SOURCE_FILE_COL)
-        return pa.RecordBatch.from_arrays(columns, names=names)
+        out_names = [o.name for o in self.outputs] + [ERRORS_COL]
+        if SOURCE_FILE_COL in names:
+            src = _column(batch, SOURCE_FILE_COL)
+            columns.append(src.cast(pa.string()) if self.spec.source_file == "path" else self.names.file_hashes(src))
+            out_names.append(SOURCE_FILE_COL)
+        return pa.RecordBatch.from_arrays(columns, names=out_names)
 
     def process_iter(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The ``mapInArrow`` function body."""
         for batch in batches:
             if batch.num_rows:
                 yield self.process(batch)
+
+
+def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
+    col = batch.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _guarded(fn, raw: pa.Array, out_type: pa.DataType, failures: list, column: str, rule: str,
+             message: str) -> tuple[pa.Array, pa.Array]:
+    """``fn(raw) -> (values, failed)`` on the whole array; if it raises, value by value, the values it raises on
+    becoming NULL and failures ``(column, rule, message (ErrorClass))``. The exception's text is never kept."""
+    try:
+        return fn(raw)
+    except Exception:  # noqa: BLE001 - any per-value failure must quarantine its row, not kill the batch
+        pass
+    values, failed, errors = [], [], {}
+    for i in range(len(raw)):
+        try:
+            v, f = fn(raw.slice(i, 1))
+            values.append(v.cast(out_type))
+            failed.append(bool(f[0].as_py()))
+        except Exception as exc:  # noqa: BLE001
+            values.append(pa.nulls(1, out_type))
+            failed.append(False)
+            errors.setdefault(type(exc).__name__, []).append(i)
+    for cls, rows in errors.items():
+        failures.append((np.array(rows, dtype=np.int64), column, rule, f"{message} ({cls})"))
+    return pa.concat_arrays(values) if values else pa.nulls(0, out_type), pa.array(failed, pa.bool_())
+
+
+def _guarded_mask(fn, values: pa.Array, others: dict[str, pa.Array], out_type: pa.DataType, failures: list,
+                  column: str, strategy: str) -> tuple[pa.Array, pa.Array]:
+    """``fn(values, others) -> (result, invalid)`` on the whole column; if it raises (a poison value: an FF1 input
+    of thousands of digits, a date that overflows), value by value, as :func:`_guarded`."""
+    try:
+        return fn(values, others)
+    except Exception:  # noqa: BLE001
+        pass
+    results, invalid, errors = [], [], {}
+    for i in range(len(values)):
+        try:
+            r, bad = fn(values.slice(i, 1), {k: v.slice(i, 1) for k, v in others.items()})
+            results.append(r)
+            invalid.append(bool(bad[0].as_py()))
+        except Exception as exc:  # noqa: BLE001
+            results.append(pa.nulls(1, out_type))
+            invalid.append(False)
+            errors.setdefault(type(exc).__name__, []).append(i)
+    for cls, rows in errors.items():
+        failures.append((np.array(rows, dtype=np.int64), column, "error",
+                         f"{strategy} failed on this value ({cls})"))
+    return (pa.concat_arrays(results) if results else pa.nulls(0, out_type)), pa.array(invalid, pa.bool_())
 
 
 def _rows(mask: pa.Array) -> np.ndarray:
@@ -217,12 +333,6 @@ SCAN_DETECTORS = ("ssn", "email", "phone")
 #: ``bronze_mode: latest``: the raw source file and row position, carried through the pass only to order versions
 #: of one key (the writers drop them; they are never written).
 ORDER_FILE_COL, ORDER_POS_COL = "_lhp_order_file", "_lhp_order_pos"
-
-
-def fingerprint_key_needs(table: TableSpec) -> list[tuple[str, KeyKind]]:
-    """The fingerprint key, an HMAC key resolved up front like every other key."""
-    name = table.fingerprint_key_name
-    return [(name, "hmac")] if name else []
 
 
 def scan_columns(table: TableSpec) -> list[str]:
@@ -293,10 +403,14 @@ class IngestPlan:
 
         n = batch.num_rows
         hits: list[tuple[np.ndarray, str]] = []
+        names = batch.schema.names
+        malformed = pc.is_valid(batch.column(CORRUPT_COL)) if CORRUPT_COL in names else None
         for c in self.scan_columns:
             raw = batch.column(c)
             raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
             text = raw if pa.types.is_string(raw.type) else pc.cast(raw, pa.string())
+            if malformed is not None:  # a row that did not parse is quarantined whole: its shifted text is no finding
+                text = pc.if_else(malformed, pa.scalar(None, pa.string()), text)
             for kind in SCAN_DETECTORS:
                 hits.append((_rows(pc.match_substring_regex(text, detectors.PATTERNS[kind])), f"{c}:{kind}"))
         hits = [h for h in hits if len(h[0])]

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.policy.model import DECIMAL_RE
+from lakehouse_phi.sql.generator import Generator
 
 _INT_RE = r"^\s*[+-]?\d+\s*$"
 _FLOAT_RE = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -19,6 +20,22 @@ _TS_RE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}
 _BOOL_TRUE = ["true", "t", "yes", "y", "1"]
 _BOOL_FALSE = ["false", "f", "no", "n", "0"]
 _INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+#: Spark's (and Python's) date range: a year-0 or year-10000 value parses in Arrow but breaks Spark, Python and
+#: the strategies downstream, so it is a parse failure.
+MIN_DATE, MAX_DATE = pa.scalar(-719_162, pa.int32()), pa.scalar(2_932_896, pa.int32())  # 0001-01-01, 9999-12-31
+MIN_TS_US, MAX_TS_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+
+
+def in_range(values: pa.Array) -> pa.Array:
+    """True where a date or timestamp lies within 0001-01-01 .. 9999-12-31T23:59:59.999999 UTC (NULL stays NULL);
+    for other types, all True."""
+    if pa.types.is_date32(values.type):
+        days = values.cast(pa.int32())
+        return pc.and_(pc.greater_equal(days, MIN_DATE), pc.less_equal(days, MAX_DATE))
+    if pa.types.is_timestamp(values.type):
+        us = values.cast(pa.timestamp("us", tz=values.type.tz)).cast(pa.int64())
+        return pc.and_(pc.greater_equal(us, MIN_TS_US), pc.less_equal(us, MAX_TS_US))
+    return pa.array(np.ones(len(values), dtype=bool))
 
 
 def arrow_type(policy_type: str) -> pa.DataType:
@@ -32,8 +49,8 @@ def arrow_type(policy_type: str) -> pa.DataType:
 
 
 def spark_ddl(policy_type: str) -> str:
-    """The Spark SQL type name (``decimal(p,s)`` stays as is)."""
-    return {"long": "bigint", "int": "int"}.get(policy_type, policy_type)
+    """The Spark SQL type name, lower case (``long`` -> ``bigint``): the SQL generators' one type table."""
+    return Generator.type_name(policy_type).lower()
 
 
 def _fail_where(ok: pa.Array, values: pa.Array) -> pa.Array:
@@ -85,7 +102,8 @@ def parse(values: pa.Array, policy_type: str) -> tuple[pa.Array, pa.Array]:
         candidates = _null_unless(shape, stripped)
         try:  # fast path: Arrow's cast rejects a whole batch with any impossible date (2021-02-30, month 13)
             typed = pc.cast(candidates, pa.date32())
-            return typed, _fail_where(pc.is_valid(typed), values)
+            ok = pc.and_(pc.is_valid(typed), in_range(typed))
+            return _null_unless(ok, typed), _fail_where(ok, values)
         except pa.ArrowInvalid:
             pass
         parsed = pc.strptime(candidates, format="%Y-%m-%d", unit="s", error_is_null=True)
@@ -93,7 +111,8 @@ def parse(values: pa.Array, policy_type: str) -> tuple[pa.Array, pa.Array]:
         back = pc.strftime(parsed, format="%Y-%m-%d")
         ok = pc.and_(shape, pc.equal(back, stripped))
         typed = pc.cast(_null_unless(ok, parsed), pa.date32())
-        return typed, _fail_where(ok, values)
+        ok = pc.and_(ok, in_range(typed))
+        return _null_unless(ok, typed), _fail_where(ok, values)
     if policy_type == "timestamp":
         return _parse_timestamp(stripped, values)
     if pa.types.is_decimal(target):
@@ -118,7 +137,8 @@ def _parse_timestamp(stripped: pa.Array, values: pa.Array) -> tuple[pa.Array, pa
     text = pc.replace_substring_regex(text, r"([+-]\d{2})(\d{2})$", r"\1:\2")
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:\d{2})$")
     text = pc.if_else(pc.fill_null(has_zone, False), text, pc.binary_join_element_wise(text, "Z", ""))
-    out, ok = [], []
+    out: list[object] = []
+    ok: list[bool] = []
     # Arrow's ISO-8601 cast is all-or-nothing: cast the whole array, and only on failure find the bad values.
     try:
         typed = pc.cast(text, pa.timestamp("us", tz="UTC"))
@@ -137,4 +157,5 @@ def _parse_timestamp(stripped: pa.Array, values: pa.Array) -> tuple[pa.Array, pa
                 ok.append(False)
         typed = pa.array(out, pa.timestamp("us", tz="UTC"))
         ok_arr = pa.array(ok, pa.bool_())
-    return typed, _fail_where(pc.and_(shape, ok_arr), values)
+    ok_all = pc.and_(pc.and_(shape, ok_arr), in_range(typed))
+    return _null_unless(ok_all, typed), _fail_where(ok_all, values)

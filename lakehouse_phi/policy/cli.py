@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_USAGE, PolicyError, Problem
 
+if TYPE_CHECKING:
+    from lakehouse_phi.policy.load import LoadedPolicy
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     add_format(p)
 
 
-def collect_problems(path: str) -> tuple[object | None, list[Problem]]:
+def collect_problems(path: str) -> tuple[LoadedPolicy | None, list[Problem]]:
     """Load the policy, then build the SQL IR (which checks every governance ``where``); all problems together."""
     from lakehouse_phi.policy import load_policy
 
@@ -24,10 +28,8 @@ def collect_problems(path: str) -> tuple[object | None, list[Problem]]:
         loaded = load_policy(path)
     except PolicyError as exc:
         return None, exc.problems
-    try:
-        from lakehouse_phi.sql.ir import build_ir
-    except ImportError:  # the compiler is optional for validation
-        return loaded, []
+    from lakehouse_phi.sql.ir import build_ir
+
     try:
         build_ir(loaded)
     except PolicyError as exc:
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
     else:
+        assert loaded is not None  # no problems: the policy loaded
         pol = loaded.policy
         print(f"{args.policy}: valid (policy {pol.name}, sha256 {loaded.sha256[:12]}…, {len(pol.tables)} tables, "
               f"{len(pol.governance.tables) if pol.governance else 0} governed tables)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -12,7 +13,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
-from lakehouse_phi.policy.model import RESERVED_COLUMNS, ColumnSpec, IngestRule, Policy, Rendering, TableSpec
+from lakehouse_phi.policy.model import (
+    RESERVED_COLUMNS,
+    AuditSpec,
+    ColumnSpec,
+    Governance,
+    IngestRule,
+    KeySpec,
+    Policy,
+    Rendering,
+    TableSpec,
+)
+from lakehouse_phi.transforms import registry
 
 
 @dataclass(frozen=True)
@@ -29,13 +41,13 @@ class LoadedPolicy:
 
 
 # ------------------------------------------------------------------------------------------------------ YAML
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """SafeLoader that reports a key written twice in one mapping instead of silently keeping the last."""
 
     duplicates: list[Problem]
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -44,7 +56,8 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             loader.duplicates.append(Problem(f"line {mark.line + 1}", f"key {key!r} appears twice in one mapping; "
                                                                         "keep one"))
         seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    mapping: dict[Any, Any] = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    return mapping
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -122,17 +135,15 @@ def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[An
 # ----------------------------------------------------------------------------------------- cross-references
 def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
                 problems: list[Problem]) -> None:
-    from lakehouse_phi.transforms import registry
-
     try:
         cls = registry.get(rule.strategy)
     except KeyError as exc:
         problems.append(Problem(f"{place}.strategy", str(exc.args[0])))
         return
     try:
-        params = cls.Params.model_validate(rule.params)
+        params = cls.params_model.model_validate(rule.params)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, cls.Params, tuple(place.split("."))))
+        problems.extend(_problems_from(exc, cls.params_model, tuple(place.split("."))))
         return
     if cls.accepts is not None and col.type not in cls.accepts:
         problems.append(Problem(f"{place}.strategy", f"{rule.strategy} does not take a {col.type} column; it takes "
@@ -152,13 +163,17 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
         problems.append(Problem(place.rsplit(".", 1)[0] + ".pattern",
                                 "strategy keep on a PHI column needs a pattern: so that a value shifted in from "
                                 "another column cannot pass raw (e.g. pattern: '^\\d{3}-\\d{3}-\\d{4}$')"))
-    if rule.justification is not None and rule.strategy != "keep":
-        problems.append(Problem(f"{place}.justification", "justification is only for strategy keep"))
+    top_code_off = (rule.strategy == "generalize_date" and col.phi == "date_of_birth"
+                    and "top_code_age" in rule.params and rule.params["top_code_age"] is None)
+    if top_code_off and not rule.justification:
+        problems.append(Problem(f"{place}.top_code_age", "top_code_age: null keeps ages over 89 apart (HIPAA Safe "
+                                                         "Harbor aggregates them into 90+); add a justification:"))
+    if rule.justification is not None and rule.strategy != "keep" and not top_code_off:
+        problems.append(Problem(f"{place}.justification", "justification is only for strategy keep, or for "
+                                                          "generalize_date with top_code_age: null"))
 
 
 def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
-    from lakehouse_phi.transforms import registry
-
     base = f"tables.{name}"
     outputs: dict[str, str] = {}
     for cname, col in table.columns.items():
@@ -252,7 +267,7 @@ def _ingest_rule_of(policy: Policy, ref: str) -> tuple[ColumnSpec, IngestRule] |
 
 _RENDER_TYPES = {
     "redact": ("string",), "partial": ("string",), "zip3": ("string",), "decrypt": ("string",),
-    "generalize_date": ("date", "timestamp"), "age_cap": ("int", "long", "double"),
+    "generalize_date": ("date", "timestamp"), "age_cap": ("int", "long", "double", "date", "timestamp"),
 }
 
 
@@ -301,11 +316,18 @@ def _check_governance(policy: Policy, problems: list[Problem]) -> None:
                 _check_rendering(policy, mask.type, rule.show, f"{mplace}.rules.{i}.show", problems)
             _check_rendering(policy, mask.type, mask.otherwise, f"{mplace}.otherwise", problems)
         if table.row_filter is not None:
-            for i, rule in enumerate(table.row_filter.rules):
-                check_groups(rule.to, f"{tplace}.row_filter.rules.{i}.to")
+            for i, filter_rule in enumerate(table.row_filter.rules):
+                check_groups(filter_rule.to, f"{tplace}.row_filter.rules.{i}.to")
             for cname in table.row_filter.types:
                 if cname not in table.row_filter.columns:
                     problems.append(Problem(f"{tplace}.row_filter.types.{cname}", "not one of row_filter.columns"))
+    for i, grant in enumerate(gov.grants):
+        check_groups(grant.to, f"governance.grants.{i}.to")
+        for key in ("select", "modify"):
+            for j, name in enumerate(getattr(grant, key)):
+                if len(name.split(".")) != 3:
+                    problems.append(Problem(f"governance.grants.{i}.{key}.{j}", f"found {name!r}; a grant names a "
+                                                                                  "table as CATALOG.SCHEMA.TABLE"))
 
 
 def check_policy(policy: Policy) -> list[Problem]:
@@ -321,12 +343,10 @@ def check_policy(policy: Policy) -> list[Problem]:
 
 
 # ----------------------------------------------------------------------------------------------------- entry
-def _salvage_table(table: Any, ok: Any) -> dict | None:
+def _salvage_table(table: Any, ok: Callable[[type[BaseModel], Any], bool]) -> dict[str, Any] | None:
     """A table with its unparseable columns and unknown keys left out, or None if even that does not parse."""
-    from lakehouse_phi.policy.model import ColumnSpec
-
     if ok(TableSpec, table):
-        return table
+        return dict(table)
     if not isinstance(table, dict) or not isinstance(table.get("columns"), dict):
         return None
     kept = {k: v for k, v in table.items() if k in TableSpec.model_fields}
@@ -334,11 +354,9 @@ def _salvage_table(table: Any, ok: Any) -> dict | None:
     return kept if kept["columns"] and ok(TableSpec, kept) else None
 
 
-def _salvage(data: dict) -> Policy | None:
+def _salvage(data: dict[str, Any]) -> Policy | None:
     """The sections of a policy that parse on their own, so cross-references are checked even when another part
     of the file has a shape error (all problems of a file are reported together)."""
-    from lakehouse_phi.policy.model import AuditSpec, Governance, KeySpec
-
     def ok(model: type[BaseModel], value: Any) -> bool:
         try:
             model.model_validate(value)
@@ -346,9 +364,11 @@ def _salvage(data: dict) -> Policy | None:
         except ValidationError:
             return False
 
-    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
-    tables = data.get("tables") if isinstance(data.get("tables"), dict) else {}
-    groups = data.get("groups") if isinstance(data.get("groups"), dict) else {}
+    def section(name: str) -> dict[Any, Any]:
+        value = data.get(name)
+        return value if isinstance(value, dict) else {}
+
+    keys, tables, groups = section("keys"), section("tables"), section("groups")
     salvaged = {
         "version": 1,
         "name": "salvaged",

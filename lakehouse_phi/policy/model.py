@@ -7,9 +7,15 @@ checks (keys, groups, strategies' parameters, decrypt targets) and reports every
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
+
+from lakehouse_phi.transforms.age_cap import AgeCapParams
+from lakehouse_phi.transforms.generalize_date import GeneralizeDateParams
+from lakehouse_phi.transforms.partial import PartialParams
+from lakehouse_phi.transforms.redact import RedactParams
 
 #: Policy column types. ``decimal(p,s)`` is matched by :data:`DECIMAL_RE`.
 SIMPLE_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp")
@@ -25,6 +31,10 @@ PHI_CATEGORIES = (
 #: Columns the package adds to bronze and quarantine rows: a policy may not declare them.
 RESERVED_COLUMNS = ("_phi_errors", "_source_file", "_ingest_run_id", "_ingested_at", "_quarantined_at",
                     "_row_fingerprint", "_key_versions")
+
+#: The longest landing value (in characters) a column accepts unless it declares ``max_length``: a longer one is
+#: quarantined (rule ``max_length``) before it is parsed or masked.
+DEFAULT_MAX_LENGTH = 65_536
 
 #: A SQL identifier part as the generated SQL accepts it (quoted with backticks there).
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -146,8 +156,14 @@ class ColumnSpec(Strict):
     #: (l-diversity is measured over it).
     quasi_identifier: bool = False
     sensitive: bool = False
+    #: The longest landing value (characters) accepted; longer ones are quarantined. Default DEFAULT_MAX_LENGTH.
+    max_length: int | None = Field(default=None, ge=1)
 
     _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
+
+    @property
+    def effective_max_length(self) -> int:
+        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH
 
     @field_validator("pattern")
     @classmethod
@@ -253,10 +269,57 @@ class TableSpec(Strict):
 #: Renderings a mask may use, with the shape of their parameter.
 RENDERINGS = ("raw", "hide", "redact", "partial", "generalize_date", "zip3", "age_cap", "decrypt")
 
+#: Renderings that take an ingest strategy's parameters: name -> (that strategy's parameter model, the written
+#: argument as the model's fields, an example). The parameter model is the one place they are validated.
+_RENDERING_PARAMS: dict[str, tuple[type[BaseModel], Callable[[Any], Any], str]] = {
+    "redact": (RedactParams, lambda arg: {"with": arg}, "{redact: '***'}"),
+    "partial": (PartialParams, lambda arg: arg, "{partial: {keep_last: 4}}"),
+    "generalize_date": (GeneralizeDateParams, lambda arg: {"to": arg} if isinstance(arg, str) else arg,
+                        "{generalize_date: year} or {generalize_date: {to: year, top_code_age: 90}}"),
+    "age_cap": (AgeCapParams, lambda arg: {} if arg is None else arg, "age_cap or {age_cap: {cap: 90}}"),
+}
+
+
+def _rendering_params(kind: str, arg: Any) -> BaseModel:
+    """``arg`` validated (strictly: YAML gives native types) by the parameter model of rendering ``kind``."""
+    model, as_fields, example = _RENDERING_PARAMS[kind]
+    fields = as_fields(arg)
+    if not isinstance(fields, dict):
+        raise ValueError(f"found {arg!r}; {kind} takes a mapping, e.g. {example}")
+    try:
+        return model.model_validate(fields, strict=True)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+                problems.append(f"unknown {kind} parameter {name!r}; allowed: {allowed}")
+            else:
+                problems.append(f"{kind}.{name}: {err['msg']} (found {err.get('input')!r}); e.g. {example}")
+        raise ValueError("; ".join(problems)) from None
+
+
+def _generalize_date_arg(arg: Any) -> Any:
+    """``PERIOD`` or ``{to: PERIOD[, top_code_age: N|null]}``; top_code_age left out = decided by the compiler
+    (90 on a column that is a date of birth in tables:)."""
+    periods = ("year", "quarter", "month", "week", "day")
+    if isinstance(arg, str):
+        arg = {"to": arg}
+    if not (isinstance(arg, dict) and set(arg) <= {"to", "top_code_age"} and arg.get("to") in periods):
+        raise ValueError(f"found {arg!r}; generalize_date takes {', '.join(periods)} or {{to: PERIOD, "
+                         "top_code_age: N}")
+    age = arg.get("top_code_age")
+    if "top_code_age" in arg and age is not None and (not isinstance(age, int) or isinstance(age, bool) or
+                                                     not 1 <= age <= 150):
+        raise ValueError("generalize_date.top_code_age is a whole number of years (1-150) or null")
+    return arg if "top_code_age" in arg else arg["to"]
+
 
 class Rendering(BaseModel):
     """``raw`` | ``hide`` | ``zip3`` | ``age_cap`` | ``{redact: CONST}`` | ``{partial: {...}}`` |
-    ``{generalize_date: year|quarter|month}`` | ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
+    ``{generalize_date: year|quarter|month|week|day}`` | ``{generalize_date: {to: ..., top_code_age: N|null}}`` |
+    ``{age_cap: {cap: N}}`` | ``{decrypt: TABLE.COLUMN}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -277,32 +340,17 @@ class Rendering(BaseModel):
                              f"({', '.join(RENDERINGS)})")
         if kind not in RENDERINGS:
             raise ValueError(f"found {kind!r}; allowed: {', '.join(RENDERINGS)}")
-        if kind in ("raw", "hide", "zip3") and arg is not None:
+        if kind in _RENDERING_PARAMS:
+            params = _rendering_params(kind, arg)
+            if kind == "age_cap":  # stored with its default filled in: {cap: N}
+                arg = {"cap": params.cap}  # type: ignore[attr-defined]
+        elif kind == "decrypt":
+            if not (isinstance(arg, str) and re.fullmatch(r"[^.\s]+\.[^.\s]+", arg)):
+                raise ValueError(f"found {arg!r}; decrypt names the ingest column as TABLE.COLUMN")
+        elif arg is not None:
             raise ValueError(f"'{kind}' takes no parameter")
-        if kind == "redact" and not isinstance(arg, str):
-            raise ValueError("redact takes a constant string, e.g. {redact: '***'}")
-        if kind == "generalize_date" and arg not in ("year", "quarter", "month"):
-            raise ValueError(f"found {arg!r}; generalize_date takes year, quarter or month")
-        if kind == "partial":
-            if not isinstance(arg, dict):
-                raise ValueError("partial takes a mapping, e.g. {partial: {keep_last: 4}}")
-            unknown = set(arg) - {"keep_first", "keep_last", "mask_char", "keep_domain"}
-            if unknown:
-                raise ValueError(f"unknown partial parameter(s) {sorted(unknown)}; allowed: keep_first, keep_last, "
-                                 "mask_char, keep_domain")
-            for k in ("keep_first", "keep_last"):
-                if k in arg and (not isinstance(arg[k], int) or isinstance(arg[k], bool) or arg[k] < 0):
-                    raise ValueError(f"partial.{k} must be a whole number >= 0")
-            if "mask_char" in arg and (not isinstance(arg["mask_char"], str) or len(arg["mask_char"]) != 1):
-                raise ValueError("partial.mask_char must be one character")
-        if kind == "age_cap":
-            if arg is None:
-                arg = {"cap": 90}
-            if not (isinstance(arg, dict) and set(arg) <= {"cap"} and isinstance(arg.get("cap", 90), int)):
-                raise ValueError("age_cap takes no parameter or {cap: N}")
-            arg = {"cap": int(arg.get("cap", 90))}
-        if kind == "decrypt" and not (isinstance(arg, str) and re.fullmatch(r"[^.\s]+\.[^.\s]+", arg)):
-            raise ValueError(f"found {arg!r}; decrypt names the ingest column as TABLE.COLUMN")
+        if kind == "generalize_date":
+            arg = _generalize_date_arg(arg)
         return {"kind": kind, "arg": arg}
 
     @model_serializer
@@ -365,11 +413,37 @@ class RowFilterSpec(Strict):
 class GovernedTable(Strict):
     masks: dict[str, MaskSpec] = Field(default_factory=dict)
     row_filter: RowFilterSpec | None = None
+    #: What the governed relation is: each kind has its own ``ALTER`` form (a materialized view or streaming table
+    #: is altered with ``ALTER MATERIALIZED VIEW`` / ``ALTER STREAMING TABLE``).
+    kind: Literal["table", "materialized_view", "streaming_table"] = "table"
+
+
+class GrantSpec(Strict):
+    """``{to: [GROUP, ...], select: [TABLE, ...], modify: [TABLE, ...]}``: who may read (``select``) and who may
+    also write (``modify``: SELECT and MODIFY) which tables. For ``dynamic-views`` a ``select`` on a governed table
+    becomes SELECT on its ``_governed`` view and a REVOKE on the table."""
+
+    to: list[str] = Field(min_length=1)
+    select: list[str] = Field(default_factory=list)
+    modify: list[str] = Field(default_factory=list)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _something(self) -> GrantSpec:
+        if not self.select and not self.modify:
+            raise ValueError("a grant needs select: or modify: (the tables it grants)")
+        return self
 
 
 class Governance(Strict):
     function_schema: str
     tables: dict[str, GovernedTable] = Field(default_factory=dict)
+    #: Unity Catalog privileges, granted after the masks and filters are in place (see :class:`GrantSpec`).
+    grants: list[GrantSpec] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------------ root

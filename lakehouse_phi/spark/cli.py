@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from lakehouse_phi.errors import EXIT_OK, UsageError
+from lakehouse_phi.errors import EXIT_OK, JobRefused, LakehousePhiError, UsageError, delta_unavailable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,6 +91,8 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     _log_to_stderr()
     spark = spark or get_session(args.engine)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
+    if fmt == "delta" and default_table_format(spark) != "delta":
+        raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
     options = IngestOptions(
         input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
@@ -98,8 +100,13 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     if args.stream:
         from lakehouse_phi.spark.stream import ingest_stream
 
-        streamed = ingest_stream(spark, loaded, args.table, options, checkpoint=args.checkpoint,
-                                 trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger)
+        try:
+            streamed = ingest_stream(spark, loaded, args.table, options, checkpoint=args.checkpoint,
+                                     trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger)
+        except LakehousePhiError:
+            raise
+        except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
+            raise _engine_failure(args.table, exc) from None
         out = {"run_id": streamed.run_id, "table": args.table, "app_id": streamed.app_id,
                "batches": streamed.batches, "audit": streamed.audit, "table_format": fmt}
         if args.format == "json":
@@ -107,7 +114,12 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         else:
             print(f"{args.table}: {len(streamed.batches)} micro-batch(es) written, run {streamed.run_id}")
         return EXIT_OK
-    result = run_ingest(spark, loaded, args.table, options)
+    try:
+        result = run_ingest(spark, loaded, args.table, options)
+    except LakehousePhiError:
+        raise
+    except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
+        raise _engine_failure(args.table, exc) from None
     summary = {
         "run_id": result.run_id, "table": result.table, "table_format": fmt, "rows_read": result.rows_read,
         "rows_written": result.rows_written, "rows_inserted": result.rows_inserted,
@@ -141,3 +153,10 @@ def print_summary(s: dict, console: Any = None) -> None:
     for col, info in s["columns"].items():
         t.add_row(col, info["strategy"], "" if info["key_version"] is None else str(info["key_version"]))
     console.print(t)
+
+
+def _engine_failure(table: str, exc: BaseException) -> JobRefused:
+    from lakehouse_phi.spark.targets import _spark_error as spark_error_class
+
+    return JobRefused(f"the ingest of table {table} failed in the engine ({spark_error_class(exc)}); its message is "
+                      "not shown, as it may quote data: see the Spark driver log")

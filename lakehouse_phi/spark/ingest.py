@@ -10,7 +10,6 @@ name columns, rules, files and run ids, never values.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import logging
 import os
@@ -27,7 +26,10 @@ from lakehouse_phi.spark import targets
 from lakehouse_phi.spark.bronze import Tally, WriteSpec, Written, make_flow
 from lakehouse_phi.spark.mask import (INGESTED_AT_COL, QUARANTINED_AT_COL, RUN_ID_COL, MaskResult, mask,
                                       resolve_keys)
-from lakehouse_phi.spark.read import read_source
+from lakehouse_phi.engine.plan import name_hasher
+from lakehouse_phi.keys.providers import verify_check_values
+from lakehouse_phi.spark.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
+from lakehouse_phi.spark.read import read_landing
 from lakehouse_phi.spark.session import is_connect
 from lakehouse_phi.spark.targets import Target, default_audit_target
 
@@ -105,6 +107,7 @@ class Job:
 def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) -> Job:
     """Resolve the targets and the audit sink, and check the trail (tail intact, writable) before any data is read;
     a run left pending by a crash is recorded first (``ingest_unfinished``)."""
+    from lakehouse_phi.audit.sealing import seal_key, session_actor
     from lakehouse_phi.audit.sinks import open_sink
 
     policy = loaded.policy
@@ -125,9 +128,10 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
     details: dict[str, Any] = {"engine": "spark-connect" if is_connect(spark) else "spark-classic",
                                "table_format": opts.table_format, "allow_insecure": opts.allow_insecure,
                                "source_format": spec.source.format, "bronze_mode": spec.bronze_mode}
-    base_event = dict(run_id=run_id, actor=opts.actor or _actor(), policy_name=policy.name,
+    base_event = dict(run_id=run_id, actor=opts.actor or session_actor(spark), policy_name=policy.name,
                       policy_sha256=loaded.sha256, table=table)
-    sink = open_sink(audit_target, spark)
+    # the trail's sealing key (audit.key) is resolved before any data is read: a missing one stops the job
+    sink = open_sink(audit_target, spark, seal_key=seal_key(policy, opts.key_overrides, opts.fetchers))
     job = Job(loaded=loaded, table=table, run_id=run_id, bronze=bronze, quarantine=quarantine,
               audit_target=audit_target, table_format=opts.table_format, sink=sink, base_event=base_event,
               details=details, say=opts.progress or (lambda _msg: None))
@@ -206,9 +210,19 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
                               opts, job.details)
         job.say("resolving keys")
         keys = resolve_keys(loaded, table, key_overrides=opts.key_overrides, fetchers=opts.fetchers)
+        # other key material under the same version would write every record again under new pseudonyms
+        job.details["key_checks"] = keys.check_values()
+        verify_check_values(recorded_key_checks(spark, job.bronze, job.table_format), job.details["key_checks"],
+                            f"bronze {job.bronze}")
         job.say(f"reading {spec.source.format} from {source_path}")
-        df, _columns = read_source(spark, spec.source.format, source_path, spec.source.options)
-        result = mask(df, loaded, table, keys=keys, run_id=job.run_id, where=source_path)
+        names = name_hasher(spec, keys)
+        landing = read_landing(
+            spark, spec.source.format, source_path, spec.source.options, declared=list(spec.columns),
+            file_label=((lambda i, p: f"file #{i} ({p})") if spec.source_file == "path"
+                        else (lambda i, p: names.file_label(p, i))),
+            names=names if spec.source_file == "hash" else None)
+        job.details["source_files"] = {"read": landing.files, "skipped": landing.skipped_files}
+        result = mask(landing.df, loaded, table, keys=keys, run_id=job.run_id, where=source_path)
     except LakehousePhiError as exc:
         if not isinstance(exc, UsageError):
             _audit_refusal(job, exc)
@@ -279,6 +293,7 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
                 "lakehouse_phi.policy_name": job.loaded.policy.name,
                 "lakehouse_phi.policy_sha256": job.loaded.sha256,
                 "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+                KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
                 "lakehouse_phi.last_run_id": job.run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
                 "lakehouse_phi.audit_hash": sealed["hash"]}, run_id=job.run_id)
         return Outcome(tally=tally, written=written, event=sealed)
@@ -315,16 +330,6 @@ def _refuse_on_scan(job: Job, spec: Any, tally: Tally) -> None:
                     job.table, ", ".join(sorted(flagged)))
 
 
-def _actor() -> str:
-    for var in ("LAKEHOUSE_PHI_ACTOR", "DATABRICKS_USER", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # pragma: no cover - no passwd entry
-        return "unknown"
-
-
 def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict) -> list[dict]:
     from lakehouse_phi.confcheck import check_session
 
@@ -332,14 +337,38 @@ def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict)
     findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f.__dict__) for f in report.findings]
     errors = [f for f in findings if f.get("severity") == "error"]
     details["conf_errors"] = sorted({f["rule"] for f in errors})
+    if report.compute is not None:  # audited: where it ran, and what the platform (not the job) guarantees there
+        details["compute"] = report.compute.kind
+        details["conf_platform_managed"] = sorted(p.rule for p in report.platform_managed)
+    lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
     if errors and not opts.allow_insecure:
-        lines = "; ".join(f"{f['rule']} ({f.get('setting')}): {f.get('fix')}" for f in errors)
         raise JobRefused(f"insecure Spark configuration, {len(errors)} error finding(s): {lines}. Fix the settings "
                          "(see `lakehouse-phi check-conf`), or for a local run only pass --allow-insecure")
+    if errors and not _local_session(spark):  # issue 16: --allow-insecure is for a local master only
+        raise JobRefused(f"--allow-insecure is only honoured on a local master (local[...] or this process's pysail "
+                         f"server); this session's master is {_master(spark) or 'not reported'}. Fix the "
+                         f"{len(errors)} error finding(s): {lines}")
     if errors:
         log.warning("--allow-insecure: running despite %d insecure setting(s): %s (recorded in the audit event)",
                     len(errors), ", ".join(details["conf_errors"]))
     return findings
+
+
+def _master(spark: Any) -> str | None:
+    try:
+        return spark.conf.get("spark.master", None)
+    except Exception as exc:  # noqa: BLE001 - Connect servers that report no master
+        log.debug("spark.master not readable (%s)", type(exc).__name__)
+        return None
+
+
+def _local_session(spark: Any) -> bool:
+    """Driver and executors in this machine's one process: a ``local[...]`` master, or this process's own pysail
+    server (which reports no master). A Spark Connect URL to anything else is not local, whatever its host."""
+    from lakehouse_phi.confcheck.check import is_local_master
+    from lakehouse_phi.spark.session import is_sail
+
+    return is_sail(spark) or is_local_master(_master(spark))
 
 
 def _audit_refusal(job: Job, exc: BaseException) -> None:

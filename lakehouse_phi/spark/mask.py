@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_phi.engine.drift import check_drift
+from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
 from lakehouse_phi.engine.plan import (ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL,
                                        SOURCE_FILE_COL, IngestPlan, TablePlan, key_needs)
 from lakehouse_phi.errors import UsageError
@@ -98,9 +98,9 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
         raise UsageError(f"no table {table!r} under tables: in {policy.path} "
                          f"(declared: {', '.join(policy.policy.tables)})")
     spec = policy.policy.tables[table]
-    columns = [c for c in df.columns if c != SOURCE_FILE_COL]
-    drift = check_drift(spec, table, columns, where or "the DataFrame")
+    columns = [c for c in df.columns if c not in (SOURCE_FILE_COL, CORRUPT_COL)]
     plan = build_plan(policy, table, keys if keys is not None else resolve_keys(policy, table, fetchers=fetchers))
+    drift = check_drift(spec, table, columns, where or "the DataFrame", plan.plan.names)
     run_id = run_id or str(uuid.uuid4())
     F = functions(df.sparkSession)
     source_file = (F.col(SOURCE_FILE_COL).cast("string") if SOURCE_FILE_COL in df.columns
@@ -110,8 +110,10 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
         hidden = [(F.col(SOURCE_FILE_COL).cast("string") if SOURCE_FILE_COL in df.columns
                    else F.lit(None).cast("string")).alias(ORDER_FILE_COL),
                   F.monotonically_increasing_id().alias(ORDER_POS_COL)]
+    # a row that did not parse (_corrupt_record, from the landing read or Auto Loader's rescue): quarantined, all NULL
+    corrupt = [F.col(CORRUPT_COL).cast("string").alias(CORRUPT_COL)] if CORRUPT_COL in df.columns else []
     selected = df.select(*[F.col(_backticked(c)).cast("string").alias(c) for c in spec.columns], source_file,
-                         *hidden)
+                         *corrupt, *hidden)
     passed = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
     versions = key_versions(plan)
     pairs = [x for k, v in sorted(versions.items()) for x in (F.lit(k), F.lit(v))]

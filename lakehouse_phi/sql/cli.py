@@ -1,4 +1,4 @@
-"""``lakehouse-phi compile POLICY --target databricks|dynamic-views|all [--out DIR] [--check] [--format text|json]``.
+"""``lakehouse-phi compile POLICY --target databricks|databricks-abac|dynamic-views|all [--out DIR] [--check] [--format text|json]``.
 
 Without ``--out`` the SQL goes to stdout. With ``--out`` the files are written to ``DIR/<target>/``; with
 ``--check`` as well, nothing is written and the exit code says whether ``DIR`` holds exactly what the policy
@@ -13,17 +13,18 @@ import json
 import sys
 from pathlib import Path
 
-from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PolicyError
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
-_TARGET_CHOICES = ("databricks", "dynamic-views", "all")
+_TARGET_CHOICES = ("databricks", "databricks-abac", "dynamic-views", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGET_CHOICES, default="databricks",
-                   help="databricks (Unity Catalog masks and row filters, default), dynamic-views, or all")
+                   help="databricks (Unity Catalog masks, row filters, tags, comments, grants; default), "
+                        "databricks-abac (the same through tag-matching ABAC policies), dynamic-views, or all")
     p.add_argument("--out", metavar="DIR", help="write DIR/<target>/apply.sql and rollback.sql (e.g. sql_policies)")
     p.add_argument("--check", action="store_true",
                    help="with --out: write nothing; exit 1 if DIR differs from what POLICY compiles to")
@@ -35,24 +36,21 @@ def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.sql.compile import compile_ir, differences, write
     from lakehouse_phi.sql.dialects import TARGETS
     from lakehouse_phi.sql.ir import build_ir
+    from lakehouse_phi.sql.monitoring import monitoring_files
 
     as_json = args.format == "json"
     if args.check and not args.out:
         print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
         return EXIT_USAGE
     targets = list(TARGETS) if args.target == "all" else [args.target]
-    try:
-        loaded = load_policy(args.policy)
-        ir = build_ir(loaded)
-    except PolicyError as exc:
-        if as_json:
-            print(json.dumps({"policy": args.policy, "valid": False,
-                              "problems": [{"place": p.place, "message": p.message} for p in exc.problems]},
-                             indent=2))
-            return EXIT_USAGE
-        raise
+    loaded = load_policy(args.policy)  # PolicyError: exit 2; with --format json, the CLI's error envelope
+    ir = build_ir(loaded)
     compiled = [compile_ir(ir, t) for t in targets]
     files = {rel: text for c in compiled for rel, text in c.files().items()}
+    folders = list(targets)
+    if any(t.startswith("databricks") for t in targets):  # who read what: system.access.audit queries
+        files.update(monitoring_files(ir))
+        folders.append("monitoring")
     head = {"policy": args.policy, "name": loaded.name, "sha256": loaded.sha256, "targets": targets}
 
     if args.out is None:
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.check:
-        diff = differences(files, out, targets)
+        diff = differences(files, out, folders)
         if as_json:
             print(json.dumps({**head, "out": str(out), "up_to_date": not diff, "differences": diff}, indent=2))
         elif diff:

@@ -1,7 +1,7 @@
 """Policy -> SQL files per target, and the comparison behind ``compile --check``.
 
 Layout: ``<out>/<target>/apply.sql`` and ``<out>/<target>/rollback.sql`` (targets: ``databricks``,
-``dynamic-views``). Each file starts with a header naming the policy and its SHA-256, then the statements in order,
+``databricks-abac``, ``dynamic-views``). Each file starts with a header naming the policy and its SHA-256, then the statements in order,
 each preceded by a ``--`` line saying what it governs and terminated by ``;`` at the end of its last line. The
 output depends only on the policy's bytes: same policy, same files.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.sql.dialects import TARGETS
+from lakehouse_phi.sql.dialects import TARGETS as TARGETS  # explicit re-export: callers look targets up here
 from lakehouse_phi.sql.generator import Generator, Statement
 from lakehouse_phi.sql.ir import PolicyIR, build_ir
 
@@ -43,7 +44,10 @@ class Compiled:
 
 def compile_ir(ir: PolicyIR, target: str) -> Compiled:
     gen = generator(target)
-    return Compiled(target, ir, gen.apply(ir), gen.rollback(ir))
+    try:
+        return Compiled(target, ir, gen.apply(ir), gen.rollback(ir))
+    except ValueError as exc:  # a shape this target cannot express
+        raise PolicyError([Problem("governance", str(exc))], ir.policy_name) from None
 
 
 def compile_policy(loaded: LoadedPolicy, target: str) -> Compiled:

@@ -1,4 +1,5 @@
-"""Policy -> a small intermediate form of the governance SQL: mask functions, row filters, bindings.
+"""Policy -> a small intermediate form of the governance SQL: per governed table, its mask functions and row filter
+(each target writes the statements that bind them).
 
 Everything a generator needs is resolved and checked here, once, for every target: identifiers (each part a
 plain SQL identifier), group names (account names, as literals), constants, every ``where`` (sqlglot,
@@ -20,9 +21,10 @@ from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import IDENT_RE, Rendering
-from lakehouse_phi.sql.quoting import CONTROL_RE, qualified, sql_type
+from lakehouse_phi.policy.model import IDENT_RE, Rendering, TableSpec
+from lakehouse_phi.sql.quoting import CONTROL_RE, qualified
 from lakehouse_phi.sql.where import check_where
+from lakehouse_phi.transforms.partial import PartialParams
 
 #: Identifier length limit of Unity Catalog names.
 MAX_IDENT = 255
@@ -45,13 +47,24 @@ class Name:
         return ".".join(self.parts)
 
 
+#: The row column that names, per output column, the key version that wrote it (``map<string,int>``).
+KEY_VERSIONS_COLUMN = "_key_versions"
+#: Its type as the generators name it (:attr:`Generator.TYPE_MAPPING`).
+KEY_VERSIONS_TYPE = "map<string,int>"
+
+
 @dataclass(frozen=True)
 class DecryptKey:
-    """What ``{decrypt: TABLE.COLUMN}`` needs in SQL: the Databricks secret holding the AES key, and the AAD."""
+    """What ``{decrypt: TABLE.COLUMN}`` needs in SQL: the Databricks secret holding the AES key, and the AAD.
+
+    With older key versions (``keys.<k>.previous``), ``previous`` lists ``(version, scope, key)`` of each and the
+    mask picks the secret by the row's ``_key_versions[column]`` (``column`` is the ingest output column)."""
 
     scope: str
     key: str
     aad: str
+    previous: tuple[tuple[int, str, str], ...] = ()
+    column: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,40 +81,57 @@ class MaskFunction:
     name: Name
     table: Name
     column: str
-    #: The column's Spark SQL type, which the function returns (``STRING``, ``DECIMAL(12,2)``...).
-    sql_type: str
+    #: The column's (normalized) policy type, which the function takes and returns (``string``,
+    #: ``decimal(12,2)``...); each generator names it in its own SQL (:attr:`Generator.TYPE_MAPPING`).
+    type: str
     #: (account group names, rendering), tried in order.
     cases: tuple[tuple[tuple[str, ...], Show], ...]
     otherwise: Show
 
     @property
+    def versioned(self) -> bool:
+        """A decrypt rendering has older key versions: the function also takes the row's ``_key_versions``
+        (bound with ``USING COLUMNS``)."""
+        return any(show.kind == "decrypt" and isinstance(show.arg, DecryptKey) and show.arg.previous
+                   for show in (*(s for _, s in self.cases), self.otherwise))
+
+    @property
     def params(self) -> tuple[tuple[str, str], ...]:
-        return ((self.column, self.sql_type),)
+        extra = ((KEY_VERSIONS_COLUMN, KEY_VERSIONS_TYPE),) if self.versioned else ()
+        return ((self.column, self.type), *extra)
+
+    @property
+    def using_columns(self) -> tuple[str, ...]:
+        """The columns passed to the mask besides the masked one (``SET MASK … USING COLUMNS``)."""
+        return tuple(c for c, _ in self.params[1:])
 
     @property
     def returns(self) -> str:
-        return self.sql_type
+        return self.type
 
 
 @dataclass(frozen=True)
 class RowFilterFunction:
     name: Name
     table: Name
+    #: (column, policy type)
     params: tuple[tuple[str, str], ...]
     #: (account group names, normalized where), tried in order.
     cases: tuple[tuple[tuple[str, ...], str], ...]
     otherwise: str
-    returns = "BOOLEAN"
+    returns = "boolean"
 
 
 @dataclass(frozen=True)
-class Binding:
-    """``SET MASK`` (``column`` set) or ``SET ROW FILTER`` (``columns`` set) of ``function`` on ``table``."""
+class ColumnMeta:
+    """What a column's metadata says about it: the PHI category (``None`` when not known), how it is protected
+    (the ingest strategy), and the function masking it (governed tables)."""
 
-    table: Name
-    function: Name
-    column: str | None = None
-    columns: tuple[str, ...] = ()
+    column: str
+    phi: str | None
+    protection: str | None
+    mask: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +139,27 @@ class TableIR:
     name: Name
     masks: tuple[MaskFunction, ...]
     row_filter: RowFilterFunction | None
+    #: ``table`` | ``materialized_view`` | ``streaming_table``
+    kind: str = "table"
+    #: every masked column (policy order), with what is known about it
+    columns: tuple[ColumnMeta, ...] = ()
+
+
+@dataclass(frozen=True)
+class BronzeIR:
+    """A bronze table written by ingest (``tables.<t>.bronze``) and its PHI columns (including derived ones)."""
+
+    name: Name
+    columns: tuple[ColumnMeta, ...]
+
+
+@dataclass(frozen=True)
+class GrantIR:
+    """``GRANT <privileges> ON TABLE <table> TO <principal>`` (an account group name, as written)."""
+
+    privileges: tuple[str, ...]
+    table: Name
+    principal: str
 
 
 @dataclass(frozen=True)
@@ -117,6 +168,8 @@ class PolicyIR:
     sha256: str
     function_schema: Name
     tables: tuple[TableIR, ...] = field(default_factory=tuple)
+    bronze: tuple[BronzeIR, ...] = field(default_factory=tuple)
+    grants: tuple[GrantIR, ...] = field(default_factory=tuple)
 
     @property
     def functions(self) -> Iterator[MaskFunction | RowFilterFunction]:
@@ -124,14 +177,6 @@ class PolicyIR:
             yield from t.masks
             if t.row_filter is not None:
                 yield t.row_filter
-
-    @property
-    def bindings(self) -> Iterator[Binding]:
-        for t in self.tables:
-            for m in t.masks:
-                yield Binding(t.name, m.name, column=m.column)
-            if t.row_filter is not None:
-                yield Binding(t.name, t.row_filter.name, columns=tuple(c for c, _ in t.row_filter.params))
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -157,8 +202,8 @@ class _Checker:
             shape = " or ".join({1: "NAME", 2: "SCHEMA.NAME", 3: "CATALOG.SCHEMA.NAME"}[n] for n in parts)
             self.add(place, f"{what} {value!r} must be written {shape}")
             return None
-        ok = all([self.ident(p, place, f"{what} part") for p in split])
-        return Name(tuple(split)) if ok else None
+        checked = [self.ident(p, place, f"{what} part") for p in split]  # every part, so every problem is reported
+        return Name(tuple(split)) if all(checked) else None
 
     def text(self, value: str, place: str, what: str) -> bool:
         """A string that ends up in a literal or a comment: no control characters, no ``${``."""
@@ -182,19 +227,26 @@ class _Checker:
                 self.add(f"groups.{g}", "account group name is empty")
         return tuple(dict.fromkeys(out))
 
-    def show(self, r: Rendering, place: str) -> Show:
+    def show(self, r: Rendering, place: str, column: str | None = None) -> Show:
+        if r.kind == "generalize_date":  # top_code_age: as written, else 90 on a date of birth of tables:
+            arg = r.arg if isinstance(r.arg, dict) else {"to": r.arg}
+            dob = column is not None and column.lower() in self.birth_dates()
+            return Show("generalize_date", {"top_code_age": 90 if dob else None, **arg})
         if r.kind == "redact":
             self.text(r.arg, place, "redact constant")
             return Show("redact", r.arg)
         if r.kind == "partial":
-            arg = {"keep_first": 0, "keep_last": 0, "mask_char": "*", "keep_domain": False, **r.arg}
+            arg = PartialParams.model_validate(r.arg).model_dump()  # the written parameters with defaults
             self.text(arg["mask_char"], place, "partial.mask_char")
             return Show("partial", arg)
         if r.kind == "decrypt":
             return Show("decrypt", self.decrypt_key(r.arg, place))
-        if r.kind == "age_cap" and r.arg["cap"] < 1:
-            self.add(place, "age_cap.cap must be at least 1")
         return Show(r.kind, r.arg)
+
+    def birth_dates(self) -> set[str]:
+        """Lower-case names of every ``phi: date_of_birth`` column of tables: (ingest columns and derive outputs)."""
+        return {name.lower() for t in self.policy.tables.values() for c, spec in t.columns.items()
+                if spec.phi == "date_of_birth" for name in (c, *spec.derive)}
 
     def decrypt_key(self, ref: str, place: str) -> DecryptKey | None:
         """The loader has checked that ``ref`` is an ingest ``encrypt`` column with a databricks key."""
@@ -214,7 +266,12 @@ class _Checker:
             return None
         scope, secret = key.databricks_scope_key
         ok = self.text(scope, place, "secret scope") & self.text(secret, place, "secret key")
-        return DecryptKey(scope, secret, ref) if ok else None
+        previous = []
+        for version, old_ref in sorted(key.previous.items()):
+            old_scope, old_secret = old_ref.split("/", 1)
+            ok &= self.text(old_scope, place, "secret scope") & self.text(old_secret, place, "secret key")
+            previous.append((int(version), old_scope, old_secret))
+        return DecryptKey(scope, secret, ref, tuple(previous), column) if ok else None
 
 
 def _function_names(tables: dict[str, Name]) -> dict[str, str]:
@@ -283,12 +340,12 @@ def build_ir(loaded: LoadedPolicy) -> PolicyIR:
                               "case-insensitive)")
                 col_ok = False
             seen_cols.setdefault(col.lower(), col)
-            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show"))
+            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show", col))
                           for i, r in enumerate(spec.masks[col].rules))
-            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise")
+            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise", col)
             fname = function_name(f"mask_{stems[written]}_{col.lower()}", mplace) if tname and col_ok else None
             if fname is not None and tname is not None:
-                masks.append(MaskFunction(fname, tname, col, sql_type(mask.type), cases, otherwise))
+                masks.append(MaskFunction(fname, tname, col, mask.type, cases, otherwise))
         row_filter = None
         rf = spec.row_filter
         if rf is not None:
@@ -308,14 +365,69 @@ def build_ir(loaded: LoadedPolicy) -> PolicyIR:
             otherwise_where = _where(c, rf.otherwise, rf.columns, f"{fplace}.otherwise")
             fname = function_name(f"filter_{stems[written]}", fplace) if tname and cols_ok else None
             if fname is not None and tname is not None:
-                params = tuple((col, sql_type(rf.types.get(col, "string"))) for col in rf.columns)
+                params = tuple((col, rf.types.get(col, "string")) for col in rf.columns)
                 row_filter = RowFilterFunction(fname, tname, params, tuple(rcases), otherwise_where)  # type: ignore[arg-type]
         if tname is not None:
-            tables.append(TableIR(tname, tuple(masks), row_filter))
+            metas = tuple(_governed_meta(c, tname, m) for m in masks)
+            tables.append(TableIR(tname, tuple(masks), row_filter, spec.kind, metas))
+    bronze = _bronze(c)
+    grants = _grants(c, gov)
     if c.problems:
         raise PolicyError(c.problems, loaded.path)
     assert schema is not None
-    return PolicyIR(pol.name, loaded.sha256, schema, tuple(tables))
+    return PolicyIR(pol.name, loaded.sha256, schema, tuple(tables), bronze, grants)
+
+
+def _outputs(spec: TableSpec) -> dict[str, ColumnMeta]:
+    """Bronze output column -> its PHI category and ingest strategy (derived columns carry their source's
+    category)."""
+    out: dict[str, ColumnMeta] = {}
+    for name, col in spec.columns.items():
+        out[name] = ColumnMeta(name, col.phi, col.effective_ingest.strategy, description=col.description)
+        for dname, rule in col.derive.items():
+            out[dname] = ColumnMeta(dname, col.phi, rule.strategy)
+    return out
+
+
+def _governed_meta(c: _Checker, table: Name, mask: MaskFunction) -> ColumnMeta:
+    """A governed column's category and ingest protection, when the governed table is named like an ingest table
+    (its last part is the policy's table name or its bronze table's last part) that has the column."""
+    for tname, spec in c.policy.tables.items():
+        if table.leaf.lower() in (tname.lower(), spec.bronze.rsplit(".", 1)[-1].lower()):
+            meta = _outputs(spec).get(mask.column)
+            if meta is not None:
+                return ColumnMeta(mask.column, meta.phi, meta.protection, mask.name.leaf)
+    return ColumnMeta(mask.column, None, None, mask.name.leaf)
+
+
+def _bronze(c: _Checker) -> tuple[BronzeIR, ...]:
+    """Every bronze *table* (a target written as a path, ``/...`` or ``s3://...``, is no catalog object) with its
+    PHI columns."""
+    out = []
+    for tname, spec in c.policy.tables.items():
+        if "/" in spec.bronze or ":" in spec.bronze:
+            continue
+        name = c.name(spec.bronze, f"tables.{tname}.bronze", "bronze table", (1, 2, 3))
+        metas = tuple(m for m in _outputs(spec).values() if m.phi is not None)
+        for m in metas:
+            c.ident(m.column, f"tables.{tname}.columns.{m.column}", "column")
+            if m.description is not None:
+                c.text(m.description, f"tables.{tname}.columns.{m.column}.description", "description")
+        if name is not None and metas:
+            out.append(BronzeIR(name, metas))
+    return tuple(out)
+
+
+def _grants(c: _Checker, gov: Any) -> tuple[GrantIR, ...]:
+    out: dict[GrantIR, None] = {}
+    for i, grant in enumerate(gov.grants):
+        principals = c.groups(grant.to, f"governance.grants.{i}.to")
+        for key, privileges in (("select", ("SELECT",)), ("modify", ("SELECT", "MODIFY"))):
+            for j, written in enumerate(getattr(grant, key)):
+                name = c.name(written, f"governance.grants.{i}.{key}.{j}", "table", (3,))
+                if name is not None:
+                    out.update({GrantIR(privileges, name, p): None for p in principals})
+    return tuple(out)
 
 
 def _where(c: _Checker, text: str, columns: list[str], place: str) -> str | None:

@@ -12,12 +12,6 @@ import re
 
 from sqlglot import exp
 
-from lakehouse_phi.policy.model import DECIMAL_RE
-
-#: policy type -> Spark SQL type
-_SQL_TYPES = {"string": "STRING", "int": "INT", "long": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
-              "date": "DATE", "timestamp": "TIMESTAMP"}
-
 #: Control characters (and the line/paragraph separators) never belong in a name, a group or a literal we emit.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -35,11 +29,3 @@ def qualified(parts: tuple[str, ...]) -> str:
 def string(value: str) -> str:
     """A Spark SQL string literal for ``value``, exactly as sqlglot's Databricks dialect writes it."""
     return exp.Literal.string(value).sql(dialect="databricks")
-
-
-def sql_type(policy_type: str) -> str:
-    """The Spark SQL type of a (normalized) policy type: ``decimal(12,2)`` -> ``DECIMAL(12,2)``."""
-    m = DECIMAL_RE.match(policy_type)
-    if m:
-        return f"DECIMAL({int(m.group(1))},{int(m.group(2))})"
-    return _SQL_TYPES[policy_type]

@@ -1,6 +1,7 @@
 """Static check of generated statements, without an engine: sqlglot parses every statement it models, and a strict
-pattern covers the Unity Catalog statements it does not (``SET MASK``, ``SET ROW FILTER``, ``DROP MASK``,
-``DROP ROW FILTER``, which sqlglot 30 reads only as an opaque ``Command``)."""
+pattern covers the Unity Catalog statements it does not model or models loosely (``SET MASK``, ``SET ROW FILTER``,
+their ``DROP`` forms, ``SET TAGS``, ``COMMENT ON COLUMN``, ``GRANT``/``REVOKE``, ``CREATE``/``DROP POLICY``, which
+sqlglot 30 reads as an opaque ``Command`` or not at all)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,29 @@ from lakehouse_phi.sql.generator import Statement
 
 _ID = r"`(?:[^`]|``)+`"
 _NAME = rf"{_ID}(?:\.{_ID}){{0,2}}"
+_STR = r"'(?:[^'\\]|\\.)*'"
+_ALTER = rf"ALTER (?:TABLE|MATERIALIZED VIEW|STREAMING TABLE) {_NAME}"
+_TAGGED = rf"{_ALTER}(?: ALTER COLUMN {_ID})?"
+_PRIVS = r"(?:SELECT|SELECT, MODIFY)"
+_ON = rf"(?:USE CATALOG ON CATALOG {_ID}|USE SCHEMA ON SCHEMA {_ID}\.{_ID}|{_PRIVS} ON (?:TABLE|VIEW) {_NAME})"
+_MATCH = rf"hasTagValue\({_STR}, {_STR}\) AS {_ID}"
 #: statement kind -> the whole statement, as a pattern
 STRICT: dict[str, re.Pattern[str]] = {
-    "set_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} SET MASK {_NAME}"),
-    "set_row_filter": re.compile(rf"ALTER TABLE {_NAME} SET ROW FILTER {_NAME} ON \({_ID}(?:, {_ID})*\)"),
-    "drop_mask": re.compile(rf"ALTER TABLE {_NAME} ALTER COLUMN {_ID} DROP MASK"),
-    "drop_row_filter": re.compile(rf"ALTER TABLE {_NAME} DROP ROW FILTER"),
+    "set_mask": re.compile(rf"{_ALTER} ALTER COLUMN {_ID} SET MASK {_NAME}(?: USING COLUMNS \({_ID}(?:, {_ID})*\))?"),
+    "set_row_filter": re.compile(rf"{_ALTER} SET ROW FILTER {_NAME} ON \({_ID}(?:, {_ID})*\)"),
+    "drop_mask": re.compile(rf"{_ALTER} ALTER COLUMN {_ID} DROP MASK"),
+    "drop_row_filter": re.compile(rf"{_ALTER} DROP ROW FILTER"),
+    "set_tags": re.compile(rf"{_TAGGED} SET TAGS \({_STR} = {_STR}(?:, {_STR} = {_STR})*\)"),
+    "unset_tags": re.compile(rf"{_TAGGED} UNSET TAGS \({_STR}(?:, {_STR})*\)"),
+    "comment": re.compile(rf"COMMENT ON COLUMN {_NAME}\.{_ID} IS (?:{_STR}|NULL)"),
+    "grant": re.compile(rf"GRANT {_ON} TO {_ID}"),
+    "revoke": re.compile(rf"REVOKE {_ON} FROM {_ID}"),
+    "create_policy": re.compile(
+        rf"CREATE OR REPLACE POLICY {_ID} ON SCHEMA {_NAME}\n  COMMENT {_STR}\n  "
+        rf"(?:COLUMN MASK {_NAME}\n  TO `account users`\n  FOR TABLES\n  MATCH COLUMNS {_MATCH}\n  ON COLUMN {_ID}"
+        rf"|ROW FILTER {_NAME}\n  TO `account users`\n  FOR TABLES\n  MATCH COLUMNS {_MATCH}(?:, {_MATCH})*\n  "
+        rf"USING COLUMNS \({_ID}(?:, {_ID})*\))"),
+    "drop_policy": re.compile(rf"DROP POLICY {_ID} ON SCHEMA {_NAME}"),
 }
 #: statement kind -> (sqlglot node, its ``kind``)
 PARSED: dict[str, tuple[type[exp.Expression], str]] = {

@@ -11,11 +11,11 @@ parameters and ``${...}`` substitutions, and any other function.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import TokenType, exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
 
 #: Node types that make up the grammar a ``where`` may use (besides columns and functions).
 _OPERATORS: tuple[type[exp.Expression], ...] = (
@@ -60,13 +60,13 @@ class WhereCheck:
     problems: tuple[str, ...]
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this)
     return node.sql_name().lower() if isinstance(node, exp.Func) else type(node).__name__
 
 
-def _node_problem(node: exp.Expression, columns: dict[str, str]) -> str | None:
+def _node_problem(node: exp.Expr, columns: dict[str, str]) -> str | None:
     if isinstance(node, (exp.Select, exp.Subquery, exp.Exists, exp.Query, exp.Table, exp.From, exp.Join)):
         return "a subquery or another table is not allowed; use only the declared columns"
     if isinstance(node, exp.Column):
@@ -119,7 +119,7 @@ def check_where(text: str, columns: list[str]) -> WhereCheck:
     if any(t.token_type == TokenType.SEMICOLON for t in tokens):
         problems.append("';' is not allowed: a where is one expression, not a statement")
     strings = [t for t in tokens if t.token_type == TokenType.STRING]
-    if any(b.start == a.end + 1 for a, b in zip(strings, strings[1:])):
+    if any(b.start == a.end + 1 for a, b in pairwise(strings)):
         problems.append("write a quote inside a string as \\' ('' is read as an escaped quote by Spark but as two "
                         "strings by sqlglot)")
     if problems:

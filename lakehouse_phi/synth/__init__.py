@@ -14,8 +14,18 @@ Public API::
 
 from lakehouse_phi.synth.landing import LANDING, json_lines, write_landing, write_tables
 from lakehouse_phi.synth.notes import IDENTIFIER_KINDS, NoteLabels, generate_notes, labeled_notes
-from lakehouse_phi.synth.tables import (CHUNK_ROWS, COLUMNS, DEFECT_KINDS, REFERENCE_DATE, TABLES, Generated,
-                                        generate, generate_all, generate_table, inject)
+from lakehouse_phi.synth.tables import (
+    CHUNK_ROWS,
+    COLUMNS,
+    DEFECT_KINDS,
+    REFERENCE_DATE,
+    TABLES,
+    Generated,
+    generate,
+    generate_all,
+    generate_table,
+    inject,
+)
 
 __all__ = [
     "CHUNK_ROWS", "COLUMNS", "DEFECT_KINDS", "IDENTIFIER_KINDS", "LANDING", "REFERENCE_DATE", "TABLES", "Generated",

@@ -18,8 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.synth import vocab
-from lakehouse_phi.synth._vec import (concat, digit_matrix, digits, fixed_width, pick, random_digits, templated,
-                                      zero_padded)
+from lakehouse_phi.synth._vec import (
+    concat,
+    digit_matrix,
+    digits,
+    fixed_width,
+    pick,
+    random_digits,
+    templated,
+    zero_padded,
+)
 
 IDENTIFIER_KINDS: tuple[str, ...] = ("ssn", "phone", "email", "mrn", "date", "url", "ip")
 

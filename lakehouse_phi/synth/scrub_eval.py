@@ -1,41 +1,66 @@
 """Span-level precision and recall of the ``scrub_text`` detectors on labeled notes.
 
 Predicted spans come from the same patterns run with Python ``re`` in the same order as ``scrub_text``: after each
-detector its matches are blanked (same length, ``[XX..X]``, so offsets stay those of the original text) before
-the next detector runs, as the tag replacement does in the real strategy.
+pattern its matches are replaced by the tag the strategy writes, while a list of (start, end) pieces maps the
+current text back to offsets of the original text. The identifier part of a match is what lies between the kept
+groups ``(before)IDENTIFIER(after)``.
 
 - A labeled identifier is *found* when one predicted span of the same detector covers it entirely
   (a partial cover would leave part of it in the output).
 - A predicted span is *correct* when it overlaps a labeled identifier of the same detector.
+- A look-alike (label ``neg``: a dosage, a code, a lab value) is *intact* when no predicted span overlaps it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lakehouse_phi.transforms.detectors import ORDER, PATTERNS, TAGS, compiled
+import re
+
+from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, TAGS, compiled
 
 Span = tuple[int, int, str]
 
 
 def predicted_spans(text: str, detectors: Sequence[str] = ORDER) -> list[Span]:
-    """Spans ``(start, end, detector)`` that ``scrub_text`` replaces in ``text``, in original offsets."""
+    """Spans ``(start, end, detector)`` of the original ``text`` that ``scrub_text`` replaces."""
     spans: list[Span] = []
-    masked = text
+    current = text
+    # origin[i] = offset in ``text`` of current[i], or -1 inside a tag (tags carry the span they replaced)
+    origin: list[int] = list(range(len(text)))
+    ends: list[int] = [i + 1 for i in range(len(text))]
+    for pattern, _ in GUARDS:  # the guard character after group 2, mapped to the digit before it
+        for m in reversed(list(re.finditer(pattern, current))):
+            at = m.end(2)
+            current = current[:at] + GUARD + current[at:]
+            origin.insert(at, origin[at - 1])
+            ends.insert(at, ends[at - 1])
     for name in ORDER:
         if name not in detectors:
             continue
-        found = [(m.start(), m.end()) for m in compiled(name).finditer(masked)]
-        if not found:
-            continue
-        pieces, last = [], 0
-        for s, e in found:
-            pieces += [masked[last:s], "[" + "X" * max(e - s - 2, 0) + "]"[: e - s - 1]]
-            last = e
-            spans.append((s, e, name))
-        masked = "".join(pieces) + masked[last:]
+        tag = TAGS[name]
+        for rx in compiled(name):
+            pieces, new_origin, new_ends, last = [], [], [], 0
+            found = False
+            for m in rx.finditer(current):
+                s, e = m.end(1), m.start(m.lastindex or 1) if (m.lastindex or 0) >= 2 else m.end()
+                if e <= s:
+                    continue
+                found = True
+                pieces.append(current[last:s])
+                new_origin += origin[last:s]
+                new_ends += ends[last:s]
+                spans.append((origin[s], ends[e - 1], name))
+                pieces.append(tag)
+                new_origin += [origin[s]] * len(tag)
+                new_ends += [ends[e - 1]] * len(tag)
+                last = e
+            if found:
+                pieces.append(current[last:])
+                new_origin += origin[last:]
+                new_ends += ends[last:]
+                current, origin, ends = "".join(pieces), new_origin, new_ends
     return sorted(spans)
 
 
@@ -55,14 +80,29 @@ class Score:
         return self.correct / self.predicted if self.predicted else 1.0
 
 
-def evaluate(texts: Sequence[str], labels: Sequence[Sequence[Span]], detectors: Sequence[str] = ORDER
-             ) -> dict[str, Score]:
-    """Per-detector scores over a corpus (``labels[i]`` are the identifier spans of ``texts[i]``)."""
+@dataclass
+class LookAlikes:
+    total: int = 0
+    intact: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.intact / self.total if self.total else 1.0
+
+
+def evaluate(texts: Sequence[str], labels: Sequence[Sequence[Span]], detectors: Sequence[str] = ORDER,
+             look_alikes: LookAlikes | None = None) -> dict[str, Score]:
+    """Per-detector scores over a corpus (``labels[i]`` are the identifier spans of ``texts[i]``); spans labeled
+    ``neg`` are counted into ``look_alikes``."""
     scores = {name: Score() for name in ORDER if name in detectors}
     for text, gold in zip(texts, labels):
         pred = predicted_spans(text, detectors)
         for s, e, tag in gold:
-            if tag in scores:
+            if tag == "neg":
+                if look_alikes is not None:
+                    look_alikes.total += 1
+                    look_alikes.intact += not any(ps < e and s < pe for ps, pe, _ in pred)
+            elif tag in scores:
                 scores[tag].labeled += 1
                 scores[tag].found += any(ps <= s and e <= pe and pt == tag for ps, pe, pt in pred)
         for ps, pe, pt in pred:
@@ -71,12 +111,17 @@ def evaluate(texts: Sequence[str], labels: Sequence[Sequence[Span]], detectors: 
     return scores
 
 
-def combined_python_scrub(texts: Sequence[str | None], detectors: Sequence[str] = ORDER) -> list[str | None]:
-    """The alternative implementation: one Python ``re`` alternation of all detectors, tag chosen by group."""
-    rx = re.compile("|".join(f"(?P<{n}>{PATTERNS[n]})" for n in ORDER if n in detectors))
-    sub = rx.sub
-
-    def tag(m: re.Match[str]) -> str:
-        return TAGS[m.lastgroup or ""]
-
-    return [None if t is None else sub(tag, t) for t in texts]
+def python_scrub(texts: Sequence[str | None], detectors: Sequence[str] = ORDER) -> list[str | None]:
+    """The same patterns with Python ``re`` (``re.sub``, one after the other): the alternative that
+    ``benchmarks/scrub_eval.py --compare`` times against the Arrow/RE2 strategy."""
+    steps = [(re.compile(p), r.replace("\\1", "\\g<1>").replace("\\2", "\\g<2>").replace("\\3", "\\g<3>"))
+             for p, r in GUARDS]
+    steps += [(rx, rf"\g<1>{TAGS[name]}\g<2>") for name in ORDER if name in detectors for rx in compiled(name)]
+    out = []
+    for t in texts:
+        if t is not None:
+            for rx, rep in steps:
+                t = rx.sub(rep, t)
+            t = t.replace(GUARD, "")
+        out.append(t)
+    return out

@@ -21,8 +21,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_phi.synth import vocab
-from lakehouse_phi.synth._vec import (EPOCH_DAY, affine_bijection, concat, day_number, digit_matrix, digits, iso_dates,
-                                      permute, pick, templated, with_nulls, zero_padded)
+from lakehouse_phi.synth._vec import (
+    EPOCH_DAY,
+    affine_bijection,
+    concat,
+    day_number,
+    digit_matrix,
+    digits,
+    iso_dates,
+    permute,
+    pick,
+    templated,
+    with_nulls,
+    zero_padded,
+)
 from lakehouse_phi.synth.notes import generate_notes, phone_values, ssn_values
 
 #: Ages and the dates relative to them are as of this day.
@@ -247,7 +259,7 @@ DEFECT_KINDS: dict[str, tuple[str, ...]] = {t: tuple(d[0] for d in ds) for t, ds
 def _malform(rng: np.random.Generator, table: str, cols: dict[str, pa.Array], n: int, rate: float
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Give ``round(rate * n)`` rows one defect each, in place in ``cols``; return (rows, column idx, kind idx)."""
-    k = int(round(rate * n))
+    k = round(rate * n)
     if k == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     rows = np.sort(rng.choice(n, size=k, replace=False))
@@ -284,7 +296,9 @@ class Generated:
 
 
 def _builder(table: str) -> Callable[..., dict[str, pa.Array]]:
-    return {"patients": _patients, "encounters": _encounters, "claims": _claims}[table]
+    builders: dict[str, Callable[..., dict[str, pa.Array]]] = {"patients": _patients, "encounters": _encounters,
+                                                                "claims": _claims}
+    return builders[table]
 
 
 def generate_table(table: str, rows: int, seed: int = 0, malformed_rate: float = 0.0,

@@ -87,6 +87,3 @@ CPT = ("99213", "99214", "99215", "99203", "99204", "99285", "99284", "99223", "
 
 PAYERS = (("MEDICARE", 30.0), ("MEDICAID", 20.0), ("AETNA", 10.0), ("UNITEDHEALTHCARE", 12.0), ("CIGNA", 7.0),
           ("BCBS", 10.0), ("HUMANA", 5.0), ("KAISER", 3.0), ("SELF-PAY", 3.0))
-
-DRUGS = ("metformin", "lisinopril", "atorvastatin", "amlodipine", "metoprolol", "omeprazole", "sertraline",
-         "gabapentin", "levothyroxine", "furosemide", "apixaban", "prednisone", "amoxicillin", "insulin glargine")

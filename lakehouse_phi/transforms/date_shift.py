@@ -1,7 +1,7 @@
 """Shift by a non-zero offset in [-max_days, max_days] derived from HMAC(key, subject value).
 
 The offset of a subject (its value in the ``subject`` column, as its canonical string, see
-:func:`.hmac.canonical_strings`) is::
+:func:`.base.canonical_strings`) is::
 
     n      = first 8 bytes of HMAC-SHA256(k_ds, UTF-8 of the subject), unsigned big-endian
     r      = n mod (2 * max_days)
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy
-from lakehouse_phi.transforms.hmac import HmacSha256, canonical_strings, require_key
+from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy, canonical_strings, require_key
+from lakehouse_phi.transforms.hmac import HmacSha256
 
 SUBKEY_LABEL = b"lakehouse_phi/date_shift/v1"
 _PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -40,7 +40,7 @@ class DateShiftParams(KeyedParams):
 
 def date_shift_subkey(key: bytes) -> bytes:
     """The sub-key the offsets are derived with (see the module docstring)."""
-    return HmacSha256(key).digests([SUBKEY_LABEL])[0]  # type: ignore[return-value]
+    return HmacSha256(key).digest(SUBKEY_LABEL)
 
 
 def offset_from_digest(digest: bytes, max_days: int) -> int:
@@ -56,11 +56,10 @@ def shift_offsets(key: bytes, subjects: Sequence[str | None], max_days: int) -> 
     return [None if d is None else offset_from_digest(d, max_days) for d in digests]
 
 
-class DateShift(Strategy):
+class DateShift(Strategy[DateShiftParams]):
     name = "date_shift"
-    Params = DateShiftParams
+    params_model = DateShiftParams
     key_kind = "hmac"
-    deterministic = True
     accepts = ("date", "timestamp")
 
     def __init__(self, params: DateShiftParams, ctx: ColumnContext, key: bytes | None = None) -> None:
@@ -68,19 +67,20 @@ class DateShift(Strategy):
         self._mac = HmacSha256(date_shift_subkey(require_key(self)))
 
     @classmethod
-    def needs_columns(cls, params: DateShiftParams) -> tuple[str, ...]:  # type: ignore[override]
+    def needs_columns(cls, params: DateShiftParams) -> tuple[str, ...]:
         return (params.subject,)
 
     def offsets(self, subjects: pa.Array) -> pa.Array:
         """int32 day offset of every subject; computed once per distinct subject."""
         enc = canonical_strings(subjects).dictionary_encode()
         uniq = enc.dictionary.cast(pa.binary()).to_pylist()
-        max_days = self.params.max_days  # type: ignore[attr-defined]
-        per_uniq = pa.array([offset_from_digest(d, max_days) for d in self._mac.digests(uniq)], pa.int32())
+        max_days = self.params.max_days
+        digests = self._mac.digests(uniq)  # a dictionary holds no NULL (those are in the indices)
+        per_uniq = pa.array([offset_from_digest(d, max_days) for d in digests if d is not None], pa.int32())
         return per_uniq.take(enc.indices)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        subject = self.params.subject  # type: ignore[attr-defined]
+        subject = self.params.subject
         if others is None or subject not in others:
             raise ValueError(f"date_shift on {self.ctx.table}.{self.ctx.column}: the subject column "
                              f"'{subject}' was not passed in `others`")

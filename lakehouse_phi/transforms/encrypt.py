@@ -16,8 +16,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy
-from lakehouse_phi.transforms.hmac import canonical_strings, require_key
+from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy, canonical_strings, require_key
 
 IV_BYTES = 12
 
@@ -31,9 +30,9 @@ def aad_for(ctx: ColumnContext) -> bytes:
     return f"{ctx.table}.{ctx.column}".encode()
 
 
-class Encrypt(Strategy):
+class Encrypt(Strategy[EncryptParams]):
     name = "encrypt"
-    Params = EncryptParams
+    params_model = EncryptParams
     key_kind = "aes"
     deterministic = False
     accepts = ("string",)
@@ -44,7 +43,7 @@ class Encrypt(Strategy):
         self._aad = aad_for(ctx)
 
     @classmethod
-    def output_type(cls, params: EncryptParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: EncryptParams, input_type: str) -> str:
         return "string"
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:

@@ -151,7 +151,7 @@ class FF1:
 
     def u64_ok(self, n: int) -> bool:
         """True when :meth:`rounds_u64` handles length ``n`` (both halves below 2**32, so b <= 4 and d = 8)."""
-        return self.radix ** (n - n // 2) <= 2**32
+        return bool(self.radix ** (n - n // 2) <= 2**32)
 
     def rounds_u64(self, a: np.ndarray, b: np.ndarray, n: int, tweak: bytes = b"",
                    decrypt: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +162,9 @@ class FF1:
         self._check(n)
         if not self.u64_ok(n):
             raise ValueError(f"FF1 rounds_u64 handles halves below 2**32; {n} numerals is too long")
-        u, v, bb_len, d, state, const = self._batch_prefix(n, tweak)  # type: ignore[misc]
+        prefix = self._batch_prefix(n, tweak)
+        assert prefix is not None  # u64_ok(n) means b <= 4
+        u, v, bb_len, d, state, const = prefix
         assert d == 8 and bb_len <= 4
         mods = (np.uint64(self.radix**u), np.uint64(self.radix**v))
         a = np.asarray(a, dtype=np.uint64)
@@ -192,8 +194,8 @@ class FF1:
 
     def _many(self, xs: Sequence[str], tweak: bytes, decrypt: bool) -> list[str]:
         by_len: dict[int, list[int]] = {}
-        for k, x in enumerate(xs):
-            by_len.setdefault(len(x), []).append(k)
+        for k, numerals in enumerate(xs):
+            by_len.setdefault(len(numerals), []).append(k)
         out: list[str] = [""] * len(xs)
         for n, idx in by_len.items():
             self._check(n)
@@ -209,8 +211,8 @@ class FF1:
                 ha = np.fromiter((self._num(xs[k][:u]) for k in idx), dtype=np.uint64, count=len(idx))
                 hb = np.fromiter((self._num(xs[k][u:]) for k in idx), dtype=np.uint64, count=len(idx))
                 ra, rb = self.rounds_u64(ha, hb, n, tweak, decrypt)
-                for k, x, y in zip(idx, ra.tolist(), rb.tolist()):
-                    out[k] = _str_radix(x, radix, u) + _str_radix(y, radix, v)
+                for k, left, right in zip(idx, ra.tolist(), rb.tolist()):
+                    out[k] = _str_radix(left, radix, u) + _str_radix(right, radix, v)
                 continue
             mod_u, mod_v = radix**u, radix**v
             a = [self._num(xs[k][:u]) for k in idx]

@@ -3,8 +3,9 @@
 The ASCII digits 0-9 of a value are taken out in order, encrypted together with FF1 (:mod:`.ff1`) under the
 column's AES key and ``tweak`` (hex bytes, default empty), and put back in the same positions; every other
 character is unchanged, so ``123-45-6789`` becomes ``ddd-dd-dddd``. A value with fewer than 6 digits is outside
-FF1's domain (Rev. 1: ``10**n >= 10**6``): :meth:`Fpe.invalid` marks it (its row goes to quarantine) and
-:meth:`Fpe.apply` returns NULL for it.
+FF1's domain (Rev. 1: ``10**n >= 10**6``), and one with more than ``MAX_DIGITS`` (1,024) digits is no identifier
+(and past Python's 4,300-digit int conversion limit the step-by-step path would raise): :meth:`Fpe.invalid` marks
+both (their rows go to quarantine) and :meth:`Fpe.apply` returns NULL for them.
 
 Vectorized: digit strings are grouped by length and split into halves with Arrow; up to 18 digits the FF1 rounds
 run on numpy arrays (:meth:`.ff1.FF1.rounds_u64`). Non-digits are put back per *shape* (the value with every
@@ -20,11 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy
+from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy, canonical_strings, require_key
 from lakehouse_phi.transforms.ff1 import FF1
-from lakehouse_phi.transforms.hmac import canonical_strings, require_key
 
 MIN_DIGITS = 6
+#: More digits than this is not an identifier but a poison value (the row is quarantined, not encrypted).
+MAX_DIGITS = 1024
 #: Beyond this many distinct shapes in a batch, the remaining values are put back one by one.
 MAX_SHAPES = 64
 
@@ -97,11 +99,10 @@ def _put_back(text: pa.Array, digits: pa.Array, enc: pa.Array) -> pa.Array:
     return out
 
 
-class Fpe(Strategy):
+class Fpe(Strategy[FpeParams]):
     name = "fpe"
-    Params = FpeParams
+    params_model = FpeParams
     key_kind = "aes"
-    deterministic = True
     accepts = ("string",)
 
     def __init__(self, params: FpeParams, ctx: ColumnContext, key: bytes | None = None) -> None:
@@ -110,12 +111,13 @@ class Fpe(Strategy):
         self._tweak = bytes.fromhex(params.tweak)
 
     @classmethod
-    def output_type(cls, params: FpeParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: FpeParams, input_type: str) -> str:
         return "string"
 
     def invalid(self, values: pa.Array) -> pa.Array:
-        """True where a non-NULL value has fewer than 6 digits."""
-        return pc.fill_null(pc.less(pc.utf8_length(_digits(canonical_strings(values))), MIN_DIGITS), False)
+        """True where a non-NULL value has fewer than 6 or more than ``MAX_DIGITS`` digits."""
+        n = pc.utf8_length(_digits(canonical_strings(values)))
+        return pc.fill_null(pc.or_(pc.less(n, MIN_DIGITS), pc.greater(n, MAX_DIGITS)), False)
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
         return self._run(values, decrypt=False)
@@ -148,7 +150,8 @@ class Fpe(Strategy):
     def _run(self, values: pa.Array, decrypt: bool) -> pa.Array:
         text = canonical_strings(values)
         digits = _digits(text)
-        ok = pc.fill_null(pc.greater_equal(pc.utf8_length(digits), MIN_DIGITS), False)
+        n = pc.utf8_length(digits)
+        ok = pc.fill_null(pc.and_(pc.greater_equal(n, MIN_DIGITS), pc.less_equal(n, MAX_DIGITS)), False)
         if not pc.any(ok).as_py():
             return pa.nulls(len(text), pa.string())
         d_ok = pc.filter(digits, ok)

@@ -8,7 +8,7 @@
 * ``digits`` - only the ASCII digits 0-9 kept (``"555-01-2345"`` and ``"555012345"`` agree; a value with no
   digit hashes the empty string).
 
-A non-string input is first turned into its canonical string (:func:`canonical_strings`): integers and decimals
+A non-string input is first turned into its canonical string (:func:`.base.canonical_strings`): integers and decimals
 in plain decimal, doubles as Arrow prints them (``1.5``, ``1e+20``), booleans ``true``/``false``, dates
 ``YYYY-MM-DD``, timestamps ISO 8601 in UTC with microseconds (``2024-01-02T03:04:05.000000Z``).
 
@@ -27,25 +27,11 @@ import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
-from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy
+from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy, canonical_strings, require_key
+
 
 class HmacParams(KeyedParams):
     normalize: Literal["none", "strip", "lower", "digits"] = "none"
-
-
-def canonical_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The canonical string of every value (see the module docstring); NULL stays NULL."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    t = values.type
-    if pa.types.is_string(t):
-        return values
-    if pa.types.is_large_string(t):
-        return values.cast(pa.string())
-    if pa.types.is_timestamp(t):
-        utc = values.cast(pa.timestamp("us", tz="UTC"))
-        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
-    return pc.cast(values, pa.string())
 
 
 def _normalize(values: pa.Array, how: str) -> pa.Array:
@@ -69,6 +55,12 @@ class HmacSha256:
 
     def __repr__(self) -> str:  # never the key
         return "HmacSha256(key=***)"
+
+    def digest(self, message: bytes) -> bytes:
+        """The raw 32-byte MAC of one message."""
+        c = self._base.copy()
+        c.update(message)
+        return c.finalize()
 
     def digests(self, messages: Iterable[bytes | None]) -> list[bytes | None]:
         """Raw 32-byte MACs; None stays None."""
@@ -99,18 +91,10 @@ class HmacSha256:
         return out
 
 
-def require_key(strategy: Strategy) -> bytes:
-    """The key bytes a keyed strategy was built with; a clear error (without material) when there are none."""
-    if not strategy._key:
-        ctx, key_name = strategy.ctx, getattr(strategy.params, "key", "?")
-        raise ValueError(f"{strategy.name} on {ctx.table}.{ctx.column}: no key bytes were given; resolve key "
-                         f"'{key_name}' with lakehouse_phi.keys.providers.load_key and pass its material")
-    return strategy._key
-
-
 def _utf8(values: pa.Array) -> list[bytes | None]:
     """The UTF-8 bytes of every string (the cast to binary is zero-copy)."""
-    return values.cast(pa.binary()).to_pylist()
+    out: list[bytes | None] = values.cast(pa.binary()).to_pylist()
+    return out
 
 
 def hmac_hex_many(key: bytes, values: list[str | None]) -> list[str | None]:
@@ -118,26 +102,19 @@ def hmac_hex_many(key: bytes, values: list[str | None]) -> list[str | None]:
     return HmacSha256(key).hexdigests(None if v is None else v.encode("utf-8") for v in values)
 
 
-def hmac_digest_many(key: bytes, values: pa.Array) -> list[bytes | None]:
-    """Raw HMAC-SHA256(key, UTF-8 of the canonical string of each value) for an Arrow array of any type."""
-    return HmacSha256(key).digests(_utf8(canonical_strings(values)))
-
-
-class Hmac(Strategy):
+class Hmac(Strategy[HmacParams]):
     name = "hmac"
-    Params = HmacParams
+    params_model = HmacParams
     key_kind = "hmac"
-    deterministic = True
-    accepts = None
 
     def __init__(self, params: HmacParams, ctx: ColumnContext, key: bytes | None = None) -> None:
         super().__init__(params, ctx, key)
         self._mac = HmacSha256(require_key(self))
 
     @classmethod
-    def output_type(cls, params: HmacParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: HmacParams, input_type: str) -> str:
         return "string"
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        text = _normalize(canonical_strings(values), self.params.normalize)  # type: ignore[attr-defined]
+        text = _normalize(canonical_strings(values), self.params.normalize)
         return pa.array(self._mac.hexdigests(_utf8(text)), pa.string())

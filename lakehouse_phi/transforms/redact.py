@@ -16,17 +16,14 @@ class RedactParams(Params):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Redact(Strategy):
+class Redact(Strategy[RedactParams]):
     name = "redact"
-    Params = RedactParams
-    key_kind = None
-    deterministic = True
-    accepts = None
+    params_model = RedactParams
 
     @classmethod
-    def output_type(cls, params: RedactParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: RedactParams, input_type: str) -> str:
         return "string"
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
-        const = pa.scalar(self.params.with_, pa.string())  # type: ignore[attr-defined]
+        const = pa.scalar(self.params.with_, pa.string())
         return pc.if_else(pc.is_valid(values), const, pa.scalar(None, pa.string()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lakehouse_phi.transforms.age_cap import AgeCap
 from lakehouse_phi.transforms.base import Strategy
 from lakehouse_phi.transforms.date_shift import DateShift
@@ -16,14 +18,14 @@ from lakehouse_phi.transforms.scrub_text import ScrubText
 from lakehouse_phi.transforms.suppress import Suppress
 from lakehouse_phi.transforms.zip3 import Zip3
 
-STRATEGIES: dict[str, type[Strategy]] = {
+STRATEGIES: dict[str, type[Strategy[Any]]] = {
     cls.name: cls
     for cls in (Keep, Suppress, Redact, Hmac, Encrypt, Fpe, GeneralizeDate, Zip3, AgeCap, DateShift, Partial,
                 ScrubText)
 }
 
 
-def get(name: str) -> type[Strategy]:
+def get(name: str) -> type[Strategy[Any]]:
     try:
         return STRATEGIES[name]
     except KeyError:

@@ -1,9 +1,21 @@
-"""Replace each detected identifier in free text by its tag, e.g. ``[SSN]``.
+"""Replace each detected identifier in free text by its tag, e.g. ``[SSN]``; remove the row's own identifiers.
 
-The detectors are the regular expressions of :mod:`.detectors`, applied one after the other in
-:data:`~.detectors.ORDER` with ``pyarrow.compute.replace_substring_regex`` (RE2, over the whole column). On 20,000
-generated notes (~180 characters each) it ran ~400k notes/s against ~21k notes/s for one combined Python ``re``
-alternation with a callback, with identical output (``benchmarks/scrub_eval.py --compare`` measures both).
+Two steps, both over the whole column (no per-row Python):
+
+1. ``row_values: [columns]``: the values of those columns *in the same row* are removed wherever they occur in the
+   text, case-insensitively and on word boundaries, tagged by the column's ``phi`` category (``[NAME]``,
+   ``[MEDICAL_RECORD_NUMBER]``...; ``[OTHER]`` without one). A ``phi: name`` value counts by its parts of 3 or
+   more letters (``Mary-Jo O'Neil`` -> ``Mary``, ``O'Neil``); any other value as its sequence of words, whatever
+   separates them in the text (``617-555-0123`` is found as ``(617) 555 0123``), and, when it holds 5 or more
+   digits, also as its digits alone (``MRN1234567`` is found as ``1234567``). The text is cut into words and
+   separators with Arrow, each word compared with the row's values through a ``row\\x1fword`` key (``is_in``), and
+   multi-word values by comparing the following words position by position (numpy).
+2. The detectors of :mod:`.detectors`, applied one after the other in :data:`~.detectors.ORDER` with
+   ``pyarrow.compute.replace_substring_regex`` (RE2, over the whole column). On 20,000 generated notes (~180
+   characters each) the seven regex-only detectors ran ~400k notes/s against ~21k notes/s for one combined Python
+   ``re`` alternation with a callback (``benchmarks/scrub_eval.py --compare``).
+
+NUL characters in a text scrubbed with ``row_values`` are dropped (they delimit words internally).
 """
 
 from __future__ import annotations
@@ -11,29 +23,54 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from lakehouse_phi.transforms.base import Params, Strategy
-from lakehouse_phi.transforms.detectors import ORDER, PATTERNS, TAGS
+from lakehouse_phi.transforms.base import ColumnContext, Params, Strategy
+from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, patterns, replacement
 
-DETECTORS = ("ssn", "phone", "email", "mrn", "date", "url", "ip")
+DETECTORS = ("ssn", "phone", "email", "mrn", "date", "url", "ip", "name", "address")
+DetectorName = Literal["ssn", "phone", "email", "mrn", "date", "url", "ip", "name", "address"]
+_WORD = r"[\pL\pN]+"
+_SEP = "\x00"
+#: A value of more words than this is not an identifier to look for (a pasted paragraph).
+MAX_VALUE_WORDS = 12
 
 
 class ScrubTextParams(Params):
-    detectors: list[Literal["ssn", "phone", "email", "mrn", "date", "url", "ip"]] = Field(
-        default_factory=lambda: list(DETECTORS))
+    detectors: list[DetectorName] = Field(default_factory=lambda: list(DETECTORS))
+    #: Columns of the same row whose values are removed from the text.
+    row_values: list[str] = Field(default_factory=list)
 
 
 def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str] = DETECTORS
           ) -> pa.Array | pa.ChunkedArray:
     """``values`` with every match of the chosen detectors replaced by its tag; NULL stays NULL."""
     out = values
+    for pattern, guarded in GUARDS:
+        out = pc.replace_substring_regex(out, pattern=pattern, replacement=guarded)
     for name in ORDER:
         if name in detectors:
-            out = pc.replace_substring_regex(out, pattern=PATTERNS[name], replacement=TAGS[name])
-    return out
+            for pattern in patterns(name):
+                out = pc.replace_substring_regex(out, pattern=pattern, replacement=replacement(name))
+    return pc.replace_substring(out, GUARD, "")
+
+
+def _lists(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(flattened pieces, parent row of each piece) of a list array."""
+    return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+
+
+def _words(values: pa.Array) -> pa.Array:
+    """Per row: the text cut as [separator, word, separator, word, ..., separator] (words at odd positions)."""
+    marked = pc.replace_substring_regex(pc.replace_substring(values, _SEP, ""), _WORD, f"{_SEP}\\0{_SEP}")
+    return pc.split_pattern(marked, _SEP)
+
+
+def _keys(rows: np.ndarray, words: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(pa.array(rows.astype(np.int64)).cast(pa.string()), words, "\x1f")
 
 
 class ScrubText(Strategy):
@@ -43,6 +80,15 @@ class ScrubText(Strategy):
     deterministic = True
     accepts = ("string",)
 
+    def __init__(self, params: ScrubTextParams, ctx: ColumnContext, key: bytes | None = None) -> None:
+        super().__init__(params, ctx, key)
+        #: column -> phi category, for the tags of ``row_values``
+        self.phi_of = dict(ctx.table_phi)
+
+    @classmethod
+    def needs_columns(cls, params: ScrubTextParams) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(params.row_values)
+
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
                 or pa.types.is_null(values.type)):
@@ -50,4 +96,112 @@ class ScrubText(Strategy):
                             f"{values.type}; declare the column as type: string")
         if pa.types.is_null(values.type):
             return values.cast(pa.string())
-        return scrub(values, tuple(self.params.detectors))
+        row_values = self.params.row_values  # type: ignore[attr-defined]
+        if row_values:
+            missing = [c for c in row_values if others is None or c not in others]
+            if missing:
+                raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: the row_values column(s) "
+                                 f"{missing} were not passed in `others`")
+            values = self.remove_row_values(values, {c: others[c] for c in row_values})  # type: ignore[index]
+        return scrub(values, tuple(self.params.detectors))  # type: ignore[attr-defined]
+
+    # ----------------------------------------------------------------------------------------- row values
+    def remove_row_values(self, values: pa.Array | pa.ChunkedArray, columns: Mapping[str, pa.Array]) -> pa.Array:
+        """``values`` with each row's values of ``columns`` replaced by their tags (see the module docstring)."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        values = values.cast(pa.string())
+        n = len(values)
+        pieces = _words(values)
+        flat, parents = _lists(pieces)
+        offsets = pieces.offsets.to_numpy()
+        first = offsets[:-1][parents] if len(parents) else np.zeros(0, dtype=np.int64)
+        pos = np.arange(len(flat)) + (offsets[0] if len(offsets) else 0) - first
+        is_word = (pos % 2) == 1
+        lower = pc.utf8_lower(flat)
+        start_tag = np.full(len(flat), -1, dtype=np.int64)  # index into tags where a match starts
+        covered = np.zeros(len(flat), dtype=bool)
+        tags: list[str] = []
+        for column, col_values in columns.items():
+            if isinstance(col_values, pa.ChunkedArray):
+                col_values = col_values.combine_chunks()
+            if len(col_values) != n:
+                raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: {n} texts but {len(col_values)} "
+                                 f"values of {column}")
+            phi = self.phi_of.get(column)
+            tags.append(f"[{(phi or 'other').upper()}]")
+            tag_id = len(tags) - 1
+            text = pc.utf8_lower(col_values.cast(pa.string()))
+            vwords, vrows = _lists(_value_words(text))
+            if phi == "name":  # each part of 3+ letters on its own
+                keep = pc.greater_equal(pc.utf8_length(vwords), 3)
+                singles = [(vrows[np.asarray(keep, dtype=bool)], pc.filter(vwords, keep))]
+            else:
+                singles = _digit_forms(text)
+                self._sequences(flat, lower, parents, is_word, vwords, vrows, n, start_tag, covered, tag_id)
+            for rows, words in singles:
+                if len(words):
+                    hit = pc.is_in(_keys(parents, lower), value_set=_keys(rows, words)).to_numpy(zero_copy_only=False)
+                    hit &= is_word & (start_tag < 0) & ~covered
+                    start_tag[hit] = tag_id
+                    covered |= hit
+        if not covered.any():
+            return values
+        tag_arr = pa.array(tags, pa.string())
+        starts = start_tag >= 0
+        out = pc.if_else(pa.array(covered & ~starts), pa.scalar("", pa.string()), flat)
+        out = pc.if_else(pa.array(starts), tag_arr.take(pa.array(np.where(starts, start_tag, 0))), out)
+        rebuilt = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), out,
+                                           mask=pc.is_null(values))
+        return pc.binary_join(rebuilt, "")
+
+    @staticmethod
+    def _sequences(flat: pa.Array, lower: pa.Array, parents: np.ndarray, is_word: np.ndarray, vwords: pa.Array,
+                   vrows: np.ndarray, n: int, start_tag: np.ndarray, covered: np.ndarray, tag_id: int) -> None:
+        """Mark every run of words equal to the row's value words (separators between them are free)."""
+        if not len(vwords) or not len(flat):
+            return
+        counts = np.bincount(vrows, minlength=n)
+        vstart = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        m_row = np.where(counts <= MAX_VALUE_WORDS, counts, 0)  # per row: how many words the value has
+        m = m_row[parents]
+        cand = is_word & (m > 0) & (start_tag < 0) & ~covered
+        total = len(flat)
+        for j in range(int(m.max(initial=0))):
+            idx = np.arange(total) + 2 * j
+            inside = idx < total
+            idx = np.where(inside, idx, 0)
+            need = j < m
+            same_row = inside & (parents[idx] == parents)
+            want = pa.array(np.where(need, vstart[parents] + j, 0))
+            equal = pc.equal(lower.take(pa.array(idx)), vwords.take(want)).to_numpy(zero_copy_only=False)
+            cand &= ~need | (same_row & np.asarray(equal, dtype=bool))
+            if not cand.any():
+                return
+        for i in np.flatnonzero(cand):
+            span = 2 * int(m[i]) - 1
+            if covered[i:i + span].any():
+                continue
+            start_tag[i] = tag_id
+            covered[i:i + span] = True
+
+
+def _value_words(text: pa.Array) -> pa.Array:
+    """Per value: its words (lower case), as a list array."""
+    pieces = _words(text)
+    flat, parents = _lists(pieces)
+    offsets = pieces.offsets.to_numpy()
+    pos = np.arange(len(flat)) + offsets[0] - (offsets[:-1][parents] if len(parents) else 0)
+    keep = (pos % 2) == 1
+    words = pc.filter(flat, pa.array(keep))
+    rows = parents[keep]
+    counts = np.bincount(rows, minlength=len(text)) if len(rows) else np.zeros(len(text), dtype=np.int64)
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)), words)
+
+
+def _digit_forms(text: pa.Array) -> list[tuple[np.ndarray, pa.Array]]:
+    """(rows, words): the digits of each value holding 5 or more, as one word (``617-555-0123`` -> ``6175550123``)."""
+    digits = pc.replace_substring_regex(text, r"[^0-9]+", "")
+    ok = pc.fill_null(pc.greater_equal(pc.utf8_length(digits), 5), False)
+    rows = np.flatnonzero(np.asarray(ok, dtype=bool))
+    return [(rows, pc.filter(digits, ok))]

@@ -9,12 +9,8 @@ import pyarrow as pa
 from lakehouse_phi.transforms.base import NoParams, Strategy
 
 
-class Suppress(Strategy):
+class Suppress(Strategy[NoParams]):
     name = "suppress"
-    Params = NoParams
-    key_kind = None
-    deterministic = True
-    accepts = None
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
         return pa.nulls(len(values), values.type)

@@ -2,7 +2,8 @@
 
 A ZIP is ``12345``, ``12345-6789`` or ``123456789``, with optional surrounding whitespace; anything else
 (``1234``, ``12345 6789``, ``ABCDE``) is not a ZIP and gives NULL. The restricted prefixes are the 17 three-digit
-ZIP areas with 20,000 or fewer people (2000 Census) listed by HHS for 45 CFR 164.514(b)(2)(i)(B).
+ZIP areas with 20,000 or fewer people (2000 Census) listed by HHS for 45 CFR 164.514(b)(2)(i)(B)
+(:data:`lakehouse_phi.hipaa.RESTRICTED_PREFIXES`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from collections.abc import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse_phi.hipaa import RESTRICTED_PREFIXES
 from lakehouse_phi.transforms.base import NoParams, Strategy
 
-RESTRICTED_PREFIXES = ("036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878",
-                       "879", "884", "890", "893")
+__all__ = ["RESTRICTED_PREFIXES", "Zip3"]  # RESTRICTED_PREFIXES: still imported from here by sql/generator.py
 _ZIP = r"^\s*(?P<zip3>[0-9]{3})[0-9]{2}(?:-?[0-9]{4})?\s*$"
 
 
-class Zip3(Strategy):
+class Zip3(Strategy[NoParams]):
     name = "zip3"
-    Params = NoParams
-    key_kind = None
-    deterministic = True
     accepts = ("string",)
 
     @classmethod
-    def output_type(cls, params: NoParams, input_type: str) -> str:  # type: ignore[override]
+    def output_type(cls, params: NoParams, input_type: str) -> str:
         return "string"
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:

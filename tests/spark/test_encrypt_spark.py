@@ -18,7 +18,7 @@ SQL = ("SELECT id, CAST(aes_decrypt(unbase64(v), unbase64(k), 'GCM', 'DEFAULT', 
 
 
 def _cipher_view(spark, key: bytes) -> None:
-    out = Encrypt(Encrypt.Params(key="pii"), CTX, key).apply(pa.array(PLAIN, pa.string())).to_pylist()
+    out = Encrypt(Encrypt.params_model(key="pii"), CTX, key).apply(pa.array(PLAIN, pa.string())).to_pylist()
     k = base64.b64encode(key).decode()
     rows = [(i, v, k) for i, v in enumerate(out)]
     spark.createDataFrame(rows, "id INT, v STRING, k STRING").createOrReplaceTempView("cipher")

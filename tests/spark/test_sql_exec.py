@@ -10,7 +10,7 @@ resolves the UDF when a query is analysed, not when the SQL function is created 
 from __future__ import annotations
 
 import base64
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pyarrow as pa
@@ -47,7 +47,7 @@ def governed(spark):
     as_role(spark, set())
     for fn in ir.functions:
         spark.sql(gen.create_function(fn, temporary=True).sql)
-    ciphertext = Encrypt(Encrypt.Params(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
+    ciphertext = Encrypt(Encrypt.params_model(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
         pa.array(list(SSN.values()), pa.string())).to_pylist()
     assert all(c != p for c, p in zip(ciphertext, SSN.values()) if p)
     spark.createDataFrame(
@@ -74,20 +74,23 @@ def governed(spark):
 PATIENTS = ("SELECT id, mask_patients_ssn(ssn) AS ssn, mask_patients_phone(phone) AS phone, "
             "mask_patients_dob(dob) AS dob, mask_patients_age(age) AS age FROM sqlx_patients {where} ORDER BY id")
 MASKED = "***-**-****"
+#: Safe Harbor 90+: the dob mask (generalize_date on a date of birth) gives 1 January of (this year - 90) to anyone
+#: 90 or older, like the 1930 birth date below.
+NINETY_PLUS = date(datetime.now(timezone.utc).year - 90, 1, 1)
 P_MASKED = {1: (MASKED, None, date(1950, 1, 1), 73), 2: (MASKED, None, date(2001, 1, 1), 90),
-            3: (None, None, None, None), 4: (MASKED, None, date(1930, 1, 1), 89)}
+            3: (None, None, None, None), 4: (MASKED, None, NINETY_PLUS, 89)}
 P_EXPECTED = {
     "admins": P_MASKED,
     "clinicians": {1: (MASKED, "555-867-5309", date(1950, 7, 4), 73), 2: (MASKED, "12", date(2001, 12, 31), 95),
                    3: (None, None, None, None), 4: (MASKED, "5551234", date(1930, 2, 28), 89)},
     "billing": {1: ("123-45-6789", "********5309", date(1950, 1, 1), 73),
                 2: ("987654321", "**", date(2001, 1, 1), 90), 3: (None, None, None, None),
-                4: ("000-00-0000", "***1234", date(1930, 1, 1), 89)},
+                4: ("000-00-0000", "***1234", NINETY_PLUS, 89)},
     "researchers": P_MASKED,
     "nobody": P_MASKED,
     "billing+researchers": {1: ("123-45-6789", "********5309", date(1950, 1, 1), 73),
                             2: ("987654321", "**", date(2001, 1, 1), 90), 3: (None, None, None, None),
-                            4: ("000-00-0000", "***1234", date(1930, 1, 1), 89)},
+                            4: ("000-00-0000", "***1234", NINETY_PLUS, 89)},
 }
 P_ROWS = {"admins": [1, 2, 3, 4], "clinicians": [1, 2, 3, 4], "billing": [1, 2, 4], "researchers": [1, 4],
           "nobody": [], "billing+researchers": [1, 4]}
@@ -157,3 +160,21 @@ def test_rebinding_the_group_udf_changes_existing_functions(spark, governed):
     assert spark.sql(one).collect()[0][0] is None
     as_role(spark, {"phi-billing"})
     assert spark.sql(one).collect()[0][0] == "********5309"
+
+
+MALFORMED = {10: "not base64 at all!", 11: "AAAA", 12: "123-45-6789", 13: "", 14: "QUJD"}
+
+
+def test_decrypt_mask_never_throws_and_still_opens_ingest_ciphertext(spark, governed):
+    """``try_to_binary`` / ``try_aes_decrypt``: billing reads real ciphertext in clear, and a malformed, truncated,
+    plaintext or tampered value gives NULL instead of failing the query (and every other query on the table);
+    everyone else gets the otherwise value whatever the input."""
+    good = spark.sql("SELECT id, ssn FROM sqlx_patients WHERE id = 1").collect()[0][1]
+    tampered = good[:-6] + ("A" if good[-6] != "A" else "B") + good[-5:]
+    rows = [(1, good), (15, tampered), *MALFORMED.items()]
+    spark.createDataFrame(rows, "id INT, ssn STRING").createOrReplaceTempView("sqlx_bad_ssn")
+    query = "SELECT id, mask_patients_ssn(ssn) FROM sqlx_bad_ssn ORDER BY id"
+    as_role(spark, {"phi-billing"})
+    assert dict(spark.sql(query).collect()) == {1: "123-45-6789", 15: None, **{i: None for i in MALFORMED}}
+    as_role(spark, set())
+    assert dict(spark.sql(query).collect()) == {1: MASKED, 15: MASKED, **{i: MASKED for i in MALFORMED}}

@@ -3,18 +3,20 @@
 Renderings not in the worked example (zip3, partial with keep_first / keep_domain / mask_char, generalize_date on
 timestamps and dates, age_cap on double / long / decimal) and a group name and redact constant full of quotes,
 backslashes and comment markers, all compiled from one test policy and executed as temporary functions.
+Frames are compared with chispa (rows in any order, NaN equal to NaN, a side-by-side table on a mismatch).
 """
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import yaml
+from chispa import assert_column_equality, assert_df_equality
+from chispa.column_comparer import ColumnsNotEqualError
 
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
 from lakehouse_phi.sql.dialects import Databricks
@@ -43,6 +45,13 @@ def _policy() -> LoadedPolicy:
         "seen_q": {"type": "timestamp", "otherwise": {"generalize_date": "quarter"}},
         "seen_y": {"type": "timestamp", "otherwise": {"generalize_date": "year"}},
         "visit": {"type": "date", "otherwise": {"generalize_date": "quarter"}},
+        "seen_w": {"type": "timestamp", "otherwise": {"generalize_date": "week"}},
+        "seen_d": {"type": "timestamp", "otherwise": {"generalize_date": "day"}},
+        "visit_w": {"type": "date", "otherwise": {"generalize_date": "week"}},
+        "dob": {"type": "date", "otherwise": {"generalize_date": "year"}},  # a date_of_birth in tables: -> 90+
+        "birth_ts": {"type": "timestamp", "otherwise": {"generalize_date": {"to": "month", "top_code_age": 85}}},
+        "dob_cap": {"type": "date", "otherwise": "age_cap"},
+        "dob_cap_ts": {"type": "timestamp", "otherwise": {"age_cap": {"cap": 80}}},
         "weight": {"type": "double", "otherwise": "age_cap"},
         "big_age": {"type": "long", "otherwise": {"age_cap": {"cap": 85}}},
         "dec_age": {"type": "decimal(5,1)", "otherwise": "age_cap"},
@@ -92,15 +101,27 @@ def _as_role(spark, groups: set[str]) -> None:
 
 def _ingest(kind: str, params: dict, values: pa.Array) -> list:
     cls = registry.get(kind)
-    strategy = cls(cls.Params.model_validate(params), ColumnContext("extras", "c", "c"))
+    strategy = cls(cls.params_model.model_validate(params), ColumnContext("extras", "c", "c"))
     return strategy.apply(values).to_pylist()
 
 
-def _sql_values(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", arg: str = "v") -> list:
-    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], f"i INT, v {sql_type}")
-    df.createOrReplaceTempView("sqlx_values")
-    rows = spark.sql(f"SELECT i, {wrap.format(f'{fn}({arg})')} AS m FROM sqlx_values ORDER BY i").collect()
-    return [r.m for r in rows]
+def _masked(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", arg: str = "v"):
+    """``(i, m)``: ``m`` is SQL function ``fn`` applied to ``values[i]``."""
+    spark.createDataFrame(list(enumerate(values)), f"i INT, v {sql_type}").createOrReplaceTempView("sqlx_values")
+    return spark.sql(f"SELECT i, {wrap.format(f'{fn}({arg})')} AS m FROM sqlx_values")
+
+
+def _frame(spark, values: list, sql_type: str):
+    """``(i, m)`` with ``m = values[i]``: what :func:`_masked` should give."""
+    return spark.createDataFrame(list(enumerate(values)), f"i INT, m {sql_type}")
+
+
+def _assert_same(got, want) -> None:
+    assert_df_equality(got, want, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+
+
+def _sql_values(spark, fn: str, values: list, sql_type: str) -> list:
+    return [r.m for r in _masked(spark, fn, values, sql_type).orderBy("i").collect()]
 
 
 @pytest.mark.parametrize("column,kind,params", [
@@ -113,8 +134,8 @@ def _sql_values(spark, fn: str, values: list, sql_type: str, wrap: str = "{}", a
 def test_string_renderings_match_ingest(spark, extras, column, kind, params):
     _as_role(spark, set())
     values = STRINGS[column]
-    got = _sql_values(spark, f"mask_extras_{column}", values, "STRING")
-    assert got == _ingest(kind, params, pa.array(values, pa.string()))
+    want = _ingest(kind, params, pa.array(values, pa.string()))
+    _assert_same(_masked(spark, f"mask_extras_{column}", values, "STRING"), _frame(spark, want, "STRING"))
 
 
 def test_string_renderings_spot_values(spark, extras):
@@ -126,7 +147,8 @@ def test_string_renderings_spot_values(spark, extras):
     assert _sql_values(spark, "mask_extras_code", ["ABCDEFG", "ABCD"], "STRING") == ["ABxxxFG", "xxxx"]
 
 
-@pytest.mark.parametrize("column,unit", [("seen_m", "month"), ("seen_q", "quarter"), ("seen_y", "year")])
+@pytest.mark.parametrize("column,unit", [("seen_m", "month"), ("seen_q", "quarter"), ("seen_y", "year"),
+                                         ("seen_w", "week"), ("seen_d", "day")])
 def test_timestamps_truncate_in_utc_whatever_the_session_zone(spark, extras, column, unit):
     _as_role(spark, set())
     micros = [None if t is None else int(t.timestamp()) * 1_000_000 + t.microsecond for t in TIMES]
@@ -137,31 +159,89 @@ def test_timestamps_truncate_in_utc_whatever_the_session_zone(spark, extras, col
     try:
         for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
             spark.conf.set("spark.sql.session.timeZone", zone)
-            got = _sql_values(spark, f"mask_extras_{column}", micros, "BIGINT",
-                              wrap="unix_micros({})", arg="timestamp_micros(v)")
-            assert got == expected_micros, zone
+            got = _masked(spark, f"mask_extras_{column}", micros, "BIGINT", wrap="unix_micros({})",
+                          arg="timestamp_micros(v)")
+            _assert_same(got, _frame(spark, expected_micros, "BIGINT"))
     finally:
         spark.conf.set("spark.sql.session.timeZone", old)
 
 
 def test_dates_truncate(spark, extras):
     _as_role(spark, set())
-    got = _sql_values(spark, "mask_extras_visit", DATES, "DATE")
-    assert got == _ingest("generalize_date", {"to": "quarter"}, pa.array(DATES, pa.date32()))
-    assert got == [date(2021, 4, 1), date(1969, 10, 1), date(2020, 1, 1), date(2020, 4, 1), None]
+    got = _masked(spark, "mask_extras_visit", DATES, "DATE")
+    want = _ingest("generalize_date", {"to": "quarter"}, pa.array(DATES, pa.date32()))
+    _assert_same(got, _frame(spark, want, "DATE"))
+    _assert_same(got, _frame(spark, [date(2021, 4, 1), date(1969, 10, 1), date(2020, 1, 1), date(2020, 4, 1), None],
+                              "DATE"))
+
+
+def test_dates_truncate_to_the_iso_monday(spark, extras):
+    _as_role(spark, set())
+    got = _sql_values(spark, "mask_extras_visit_w", DATES, "DATE")
+    assert got == _ingest("generalize_date", {"to": "week"}, pa.array(DATES, pa.date32()))
+    assert got == [date(2021, 5, 17), date(1969, 12, 29), date(2020, 3, 30), date(2020, 3, 30), None]
+
+
+def _birth_dates(today: date, age: int) -> list:
+    """Birth dates around the day a subject turns ``age`` today, plus 29 February and far-off ones."""
+    turning = date(today.year - age, today.month, min(today.day, 28)) if (today.month, today.day) == (2, 29) else \
+        date(today.year - age, today.month, today.day)
+    near = [turning - timedelta(days=d) for d in (-2, -1, 0, 1, 2, 400)]
+    return near + [date(1924, 2, 29), date(today.year - age + 1, 1, 1), date(today.year - age, 12, 31),
+                   date(1990, 6, 1), None]
+
+
+@pytest.mark.parametrize("column,sql_type,kind,params,age", [
+    ("dob", "DATE", "generalize_date", {"to": "year"}, 90),
+    ("birth_ts", "TIMESTAMP", "generalize_date", {"to": "month", "top_code_age": 85}, 85),
+    ("dob_cap", "DATE", "age_cap", {"cap": 90}, 90),
+    ("dob_cap_ts", "TIMESTAMP", "age_cap", {"cap": 80}, 80),
+])
+def test_birth_dates_are_top_coded_like_ingest(spark, extras, column, sql_type, kind, params, age):
+    """Safe Harbor 90+: the SQL (current_date()) and the Arrow strategy (reference = today in UTC) agree, around the
+    birthday that makes the subject ``age`` today; the dates of older subjects all become 1 January."""
+    _as_role(spark, set())
+    old = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # current_date() is the session's date; ingest's is UTC
+    try:
+        today = spark.sql("SELECT current_date() AS d").collect()[0].d
+        births = _birth_dates(today, age)
+        if sql_type == "DATE":
+            got = _sql_values(spark, f"mask_extras_{column}", births, "DATE")
+            arrow = pa.array(births, pa.date32())
+        else:
+            stamps = [None if b is None else datetime(b.year, b.month, b.day, 23, 30, tzinfo=timezone.utc)
+                      for b in births]
+            got = _sql_values(spark, f"mask_extras_{column}", stamps, "TIMESTAMP")
+            arrow = pa.array(stamps, pa.timestamp("us", tz="UTC"))
+            got = [None if g is None else g.astimezone(timezone.utc) if g.tzinfo else g.replace(tzinfo=timezone.utc)
+                   for g in got]
+        cls = registry.get(kind)
+        strategy = cls(cls.Params.model_validate({**params, "reference": today.isoformat()}),
+                       ColumnContext("extras", column, column, phi="date_of_birth"))
+        want = strategy.apply(arrow).to_pylist()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", old)
+    assert got == want
+    first = date(today.year - age, 1, 1)
+    as_date = [None if g is None else (g.date() if isinstance(g, datetime) else g) for g in got]
+    assert as_date[2:6] == [first] * 4  # turning ``age`` today, or older
+    assert as_date[1] != first or kind == "generalize_date"  # one day short of ``age``: not top-coded
+    assert as_date[-2] != first and as_date[-1] is None
 
 
 def test_age_cap_double_long_decimal(spark, extras):
     _as_role(spark, set())
-    got = _sql_values(spark, "mask_extras_weight", WEIGHTS, "DOUBLE")
-    want = _ingest("age_cap", {"cap": 90}, pa.array(WEIGHTS, pa.float64()))
-    assert [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in got] == \
-        [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in want] == \
-        [89.0, 90.0, 90.0, 90.0, "nan", None, -1.0]
-    got = _sql_values(spark, "mask_extras_big_age", BIG, "BIGINT")
-    assert got == _ingest("age_cap", {"cap": 85}, pa.array(BIG, pa.int64())) == [84, 85, 85, 85, None]
-    got = _sql_values(spark, "mask_extras_dec_age", [Decimal("89.0"), Decimal("89.5"), None], "DECIMAL(5,1)")
-    assert got == [Decimal("89.0"), Decimal("90.0"), None]
+    got = _masked(spark, "mask_extras_weight", WEIGHTS, "DOUBLE")
+    want = _frame(spark, _ingest("age_cap", {"cap": 90}, pa.array(WEIGHTS, pa.float64())), "DOUBLE")
+    _assert_same(got, want)
+    _assert_same(want, _frame(spark, [89.0, 90.0, 90.0, 90.0, float("nan"), None, -1.0], "DOUBLE"))
+    got = _masked(spark, "mask_extras_big_age", BIG, "BIGINT")
+    want = _frame(spark, _ingest("age_cap", {"cap": 85}, pa.array(BIG, pa.int64())), "BIGINT")
+    _assert_same(got, want)
+    _assert_same(want, _frame(spark, [84, 85, 85, 85, None], "BIGINT"))
+    got = _masked(spark, "mask_extras_dec_age", [Decimal("89.0"), Decimal("89.5"), None], "DECIMAL(5,1)")
+    _assert_same(got, _frame(spark, [Decimal("89.0"), Decimal("90.0"), None], "DECIMAL(5,1)"))
 
 
 def test_a_tricky_group_and_constant_stay_literals(spark, extras):
@@ -204,8 +284,13 @@ def test_normalized_wheres_mean_what_was_written(spark):
                   f"RETURN ({checked.sql})")
         probes.append(f"sqlx_probe{k}(s, d, n) AS f{k}")
         direct.append(f"({where}) AS w{k}")
-    got = spark.sql(f"SELECT i, {', '.join(probes + direct)} FROM sqlx_where ORDER BY i").collect()
-    assert len(got) == len(ROWS)
+    got = spark.sql(f"SELECT i, {', '.join(probes + direct)} FROM sqlx_where ORDER BY i").cache()
+    assert got.count() == len(ROWS)
     for k, where in enumerate(WHERES):
-        assert [r[f"f{k}"] for r in got] == [r[f"w{k}"] for r in got], where
+        try:
+            assert_column_equality(got, f"f{k}", f"w{k}")
+        except ColumnsNotEqualError as exc:
+            raise AssertionError(f"normalized where differs from {where!r}: {exc}") from None
+    got.unpersist()
+    for k in range(len(WHERES)):
         spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS sqlx_probe{k}")

@@ -57,7 +57,7 @@ def test_json_shape_and_masking(capsys, tmp_path):
     out = capsys.readouterr().out
     doc = json.loads(out)
     assert code == 1 and ACCESS_KEY not in out and SECRET_KEY not in out
-    assert set(doc) == {"ok", "errors", "warnings", "findings", "not_applied", "buckets", "sources"}
+    assert set(doc) == {"schema_version", "ok", "errors", "warnings", "findings", "not_applied", "buckets", "sources"}
     assert doc["errors"] == 3 and doc["warnings"] == 3  # io, 2 credentials; key size, 2 rpc
     cred = [f for f in doc["findings"] if f["rule"] == "s3a-static-credentials"]
     assert {f["setting"] for f in cred} == {"spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key"}

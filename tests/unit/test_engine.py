@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pyarrow as pa
 import pytest
 
@@ -11,8 +9,6 @@ from lakehouse_phi.engine.plan import ERRORS_COL, TablePlan, key_needs
 from lakehouse_phi.engine.types import parse
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
-from lakehouse_phi.policy.model import KeySpec
-
 from tests.helpers import EXAMPLE, demo_env
 
 

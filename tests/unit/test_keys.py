@@ -15,7 +15,7 @@ B64 = base64.b64encode(SECRET).decode()
 
 
 class FakeDbutils:
-    class secrets:  # noqa: N801 - mirrors dbutils.secrets
+    class secrets:
         store = {("phi-keys", "ssn-dek"): B64}
 
         @classmethod
@@ -27,7 +27,7 @@ class FakeSecretsManager:
     def __init__(self, value: str) -> None:
         self.value, self.asked = value, []
 
-    def get_secret_value(self, SecretId: str) -> dict:  # noqa: N803 - boto3's name
+    def get_secret_value(self, SecretId: str) -> dict:
         self.asked.append(SecretId)
         return {"SecretString": self.value}
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lakehouse_phi.synth import labeled_notes
-from lakehouse_phi.synth.scrub_eval import combined_python_scrub, evaluate, predicted_spans
+from lakehouse_phi.synth.scrub_eval import python_scrub, evaluate, predicted_spans
 from lakehouse_phi.transforms.base import ColumnContext
 from lakehouse_phi.transforms.detectors import ORDER, PATTERNS, TAGS, VALUE_PATTERNS
 from lakehouse_phi.transforms.registry import get
@@ -34,7 +34,7 @@ def test_registered_and_contract():
     assert set(DETECTORS) == set(ORDER) == set(PATTERNS) == set(TAGS)
     assert ScrubTextParams().detectors == list(DETECTORS)
     with pytest.raises(ValueError):
-        ScrubTextParams(detectors=["name"])
+        ScrubTextParams(detectors=["names"])
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -131,7 +131,7 @@ def test_evaluation_spans_are_what_the_strategy_replaces(corpus):
 
 def test_python_alternative_gives_the_same_text(corpus):
     texts, _ = corpus
-    assert combined_python_scrub(texts[:500]) == scrub(texts[:500])
+    assert python_scrub(texts[:500]) == scrub(texts[:500])
 
 
 # ------------------------------------------------------------------------------------------------ properties

@@ -21,7 +21,7 @@ UTC = dt.UTC
 
 
 def _ds(max_days: int = 30, key: bytes = KEY) -> DateShift:
-    return DateShift(DateShift.Params(key="shift", subject="patient_id", max_days=max_days), CTX, key)
+    return DateShift(DateShift.params_model(key="shift", subject="patient_id", max_days=max_days), CTX, key)
 
 
 def _expected_offset(subject: str, max_days: int, key: bytes = KEY) -> int:
@@ -73,7 +73,7 @@ def test_non_string_subjects_use_their_canonical_string():
 def test_offset_cannot_be_recomputed_from_a_published_hmac_pseudonym():
     """With the same key, hmac(patient_id) must not reveal the shift (the offsets use a derived sub-key)."""
     subjects = [f"P{i:05d}" for i in range(200)]
-    pseudonyms = Hmac(Hmac.Params(key="shift"), CTX, KEY).apply(pa.array(subjects)).to_pylist()
+    pseudonyms = Hmac(Hmac.params_model(key="shift"), CTX, KEY).apply(pa.array(subjects)).to_pylist()
     naive = [offset_from_digest(bytes.fromhex(h), 30) for h in pseudonyms]
     real = shift_offsets(KEY, subjects, 30)
     agree = sum(a == b for a, b in zip(naive, real))
@@ -81,7 +81,7 @@ def test_offset_cannot_be_recomputed_from_a_published_hmac_pseudonym():
 
 
 def test_contract_and_errors():
-    assert DateShift.needs_columns(DateShift.Params(key="k", subject="patient_id", max_days=3)) == ("patient_id",)
+    assert DateShift.needs_columns(DateShift.params_model(key="k", subject="patient_id", max_days=3)) == ("patient_id",)
     ds = _ds()
     with pytest.raises(ValueError, match="patient_id"):
         ds.apply(pa.array([dt.date(2024, 1, 1)]), None)

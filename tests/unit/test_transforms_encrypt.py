@@ -19,7 +19,7 @@ AAD = b"patients.ssn"
 
 
 def _enc(key: bytes, ctx: ColumnContext = CTX) -> Encrypt:
-    return Encrypt(Encrypt.Params(key="pii"), ctx, key)
+    return Encrypt(Encrypt.params_model(key="pii"), ctx, key)
 
 
 def _decrypt(key: bytes, b64: str, aad: bytes = AAD) -> str:
@@ -63,9 +63,9 @@ def test_iv_is_fresh_per_value():
 
 def test_contract():
     assert Encrypt.deterministic is False
-    assert Encrypt.output_type(Encrypt.Params(key="pii"), "string") == "string"
+    assert Encrypt.output_type(Encrypt.params_model(key="pii"), "string") == "string"
     with pytest.raises(ValueError, match="patients.ssn"):
-        Encrypt(Encrypt.Params(key="pii"), CTX, None)
+        Encrypt(Encrypt.params_model(key="pii"), CTX, None)
 
 
 @settings(max_examples=50, deadline=None)

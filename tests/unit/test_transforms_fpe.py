@@ -16,7 +16,7 @@ K256 = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3CEF4359D8D580AA4F7F036D6F04
 
 
 def _fpe(key: bytes = K128, tweak: str = "") -> Fpe:
-    return Fpe(Fpe.Params(key="fpe", tweak=tweak), CTX, key)
+    return Fpe(Fpe.params_model(key="fpe", tweak=tweak), CTX, key)
 
 
 @pytest.mark.parametrize(("key", "tweak", "ct"), [
@@ -47,11 +47,11 @@ def test_only_ascii_digits_are_encrypted():
 
 
 def test_contract():
-    assert Fpe.output_type(Fpe.Params(key="fpe"), "string") == "string"
+    assert Fpe.output_type(Fpe.params_model(key="fpe"), "string") == "string"
     with pytest.raises(ValueError):
-        Fpe.Params(key="fpe", tweak="abc")
+        Fpe.params_model(key="fpe", tweak="abc")
     with pytest.raises(ValueError, match="patients.phone"):
-        Fpe(Fpe.Params(key="fpe"), CTX, None)
+        Fpe(Fpe.params_model(key="fpe"), CTX, None)
 
 
 @settings(max_examples=100, deadline=None)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import Fetchers, load_key
 from lakehouse_phi.policy.model import KeySpec
-from lakehouse_phi.transforms.base import ColumnContext
-from lakehouse_phi.transforms.hmac import Hmac, HmacSha256, canonical_strings, hmac_hex_many
+from lakehouse_phi.transforms.base import ColumnContext, canonical_strings
+from lakehouse_phi.transforms.hmac import Hmac, HmacSha256, hmac_hex_many
 
 CTX = ColumnContext(table="patients", column="mrn_hash", source_column="mrn")
 SPEC = KeySpec(provider="env", ref="PHI_HMAC_KEY")
@@ -43,7 +43,7 @@ def _key_via_env(raw: bytes) -> bytes:
 
 
 def _hmac(key: bytes, normalize: str = "none") -> Hmac:
-    return Hmac(Hmac.Params(key="pid", normalize=normalize), CTX, key)
+    return Hmac(Hmac.params_model(key="pid", normalize=normalize), CTX, key)
 
 
 @pytest.mark.parametrize(("case", "key", "data", "mac"), RFC4231, ids=lambda v: str(v)[:8])
@@ -110,10 +110,10 @@ def test_large_string_and_chunked_inputs():
 
 def test_missing_key_is_a_clear_error_and_repr_hides_the_key():
     with pytest.raises(ValueError, match="patients.mrn_hash"):
-        Hmac(Hmac.Params(key="pid"), CTX, None)
+        Hmac(Hmac.params_model(key="pid"), CTX, None)
     key = b"\x17" * 32
     assert key.hex() not in repr(_hmac(key)) and "\\x17" not in repr(_hmac(key))
-    assert Hmac.output_type(Hmac.Params(key="pid"), "date") == "string"
+    assert Hmac.output_type(Hmac.params_model(key="pid"), "date") == "string"
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=30), st.sampled_from(["none", "strip", "lower", "digits"]))

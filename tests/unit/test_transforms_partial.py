@@ -15,7 +15,7 @@ CTX = ColumnContext(table="patients", column="phone", source_column="phone")
 
 def _p(**kw) -> list:
     values = kw.pop("values")
-    return Partial(Partial.Params(**kw), CTX).apply(pa.array(values, pa.string())).to_pylist()
+    return Partial(Partial.params_model(**kw), CTX).apply(pa.array(values, pa.string())).to_pylist()
 
 
 def test_keep_first_and_last():
@@ -41,9 +41,9 @@ def test_keep_domain():
 
 
 def test_output_type():
-    assert Partial.output_type(Partial.Params(), "string") == "string"
+    assert Partial.output_type(Partial.params_model(), "string") == "string"
     with pytest.raises(ValueError):
-        Partial.Params(mask_char="**")
+        Partial.params_model(mask_char="**")
 
 
 @given(st.lists(st.one_of(st.none(), st.text(max_size=40)), max_size=20), st.integers(0, 6), st.integers(0, 6),

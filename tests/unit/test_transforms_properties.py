@@ -38,7 +38,7 @@ OUTPUT_STRING = {"hmac", "encrypt", "fpe", "redact", "zip3", "partial"}
 def _build(name: str):
     cls = STRATEGIES[name]
     params, typ, values = CASES[name]
-    return cls(cls.Params(**params), CTX, KEYS[cls.key_kind]), typ, values
+    return cls(cls.params_model(**params), CTX, KEYS[cls.key_kind]), typ, values
 
 
 def test_every_strategy_but_scrub_text_is_covered():

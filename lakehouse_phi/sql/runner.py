@@ -1,4 +1,5 @@
-"""Run compiled governance SQL on a Spark session (a Databricks notebook, or local Spark in tests).
+"""Run compiled governance statements on a Spark session (a Databricks notebook, or local Spark in tests); the
+same statements run over a SQL warehouse with :mod:`lakehouse_phi.databricks.apply`.
 
 No PySpark import here: ``spark`` is whatever session the caller has. ``progress`` receives one line per step
 (statement kinds and the governed object, never data).
@@ -46,22 +47,17 @@ def dry_run(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> list
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{table.name}: cannot read the table ({str(exc).splitlines()[0][:200]})")
             continue
-        wanted = [(m.column, m.sql_type) for m in table.masks]
+        wanted = [param for m in table.masks for param in m.params]  # _key_versions too, where read
         if table.row_filter is not None:
             wanted += list(table.row_filter.params)
-        for col, sql_type in wanted:
+        for col, policy_type in wanted:
             found = schema.get(col.lower())
             if found is None:
                 problems.append(f"{table.name}.{col}: no such column")
-            elif found.replace(" ", "").lower() != _spark_type(sql_type):
-                problems.append(f"{table.name}.{col}: the table has {found}, the policy says {sql_type.lower()}")
+            elif found.replace(" ", "").lower() != (wanted_type := gen.type_name(policy_type).lower()):
+                problems.append(f"{table.name}.{col}: the table has {found}, the policy says {wanted_type}")
     progress(f"tables: {len(compiled.ir.tables)} checked; {len(problems)} problems in all")
     return problems
-
-
-def _spark_type(sql_type: str) -> str:
-    return {"STRING": "string", "INT": "int", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean",
-            "DATE": "date", "TIMESTAMP": "timestamp"}.get(sql_type, sql_type.lower().replace(" ", ""))
 
 
 def run_statements(spark: Any, statements: list[Statement], progress: Progress = _quiet) -> int:

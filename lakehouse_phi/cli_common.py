@@ -1,0 +1,84 @@
+"""What the command-line modules share: the root :mod:`lakehouse_phi.cli` and every area's ``cli.py`` import this
+module, never each other, so imports run one way (root ``cli`` -> area ``cli`` -> ``cli_common``).
+
+Logging: library modules log to ``logging.getLogger(__name__)``, under the ``lakehouse_phi`` logger, and never
+configure it. Only the command line does, through :func:`configure_logging` (``-v`` / ``-q``). A program that
+embeds the package configures ``lakehouse_phi`` itself; until it does, warnings reach stderr through Python's
+last-resort handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, TextIO
+
+#: The package's top logger: every module logs to a child of it (``logging.getLogger(__name__)``).
+LOGGER_NAME = "lakehouse_phi"
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text for people (default) or JSON on stdout")
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to the current ``sys.stderr`` (looked up per record, so a replaced stderr is honoured)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; the property wins
+        pass
+
+
+class _LevelPrefix(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"lakehouse-phi: {record.levelname.lower()}: {super().format(record)}"
+
+
+def level_for(verbosity: int) -> int:
+    """``-q`` (-1 or less): errors only; default (0): warnings; ``-v`` (1): info; ``-vv`` (2 or more): debug."""
+    if verbosity < 0:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """Route the ``lakehouse_phi`` logger to stderr at the level of ``verbosity`` (see :func:`level_for`).
+
+    Called by the command line only; calling it again replaces its handler rather than adding one.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, _Stderr)]:
+        logger.removeHandler(handler)
+    handler = _Stderr()
+    handler.setFormatter(_LevelPrefix("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level_for(verbosity))
+
+
+class _Verbosity(argparse.Action):
+    """``-v`` adds one to the verbosity, ``-q`` takes one away; logging is reconfigured as each is parsed."""
+
+    def __init__(self, option_strings: list[str], dest: str, step: int = 1, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=0, **kwargs)
+        self.step = step
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        verbosity = (getattr(namespace, self.dest, 0) or 0) + self.step
+        setattr(namespace, self.dest, verbosity)
+        configure_logging(verbosity)
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-v/--verbose`` (repeatable) and ``-q/--quiet``; logging starts at the default level."""
+    parser.add_argument("-v", "--verbose", dest="verbosity", action=_Verbosity, step=1,
+                        help="log more (info; -vv: debug)")
+    parser.add_argument("-q", "--quiet", dest="verbosity", action=_Verbosity, step=-1,
+                        help="log errors only")
+    configure_logging(0)

@@ -1,0 +1,117 @@
+"""``lakehouse-phi apply POLICY --target databricks|databricks-abac|dynamic-views --warehouse-id ID [--dry-run]
+[--rollback] [--expected-sha256 SHA] [--profile NAME] [--format text|json]``.
+
+Runs exactly the statements of the compiled ``apply.sql`` (``rollback.sql`` with ``--rollback``) on a SQL
+warehouse through databricks-sdk's Statement Execution API, with Databricks unified authentication
+(``DATABRICKS_HOST`` + ``DATABRICKS_TOKEN``, OAuth ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET`` for a
+service principal, or a ``~/.databrickscfg`` profile). ``--dry-run`` prints the plan and contacts nothing. On a
+failed statement the applied ones are undone in reverse order and the exit code is 1, naming the statement.
+Exit codes: 0 applied, 1 refused or failed (nothing left half-applied unless an undo failed too, which is named),
+2 bad usage or an invalid policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, JobRefused, PolicyError
+
+_TARGETS = ("databricks", "databricks-abac", "dynamic-views")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from lakehouse_phi.cli import add_format
+
+    p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
+    p.add_argument("--target", choices=_TARGETS, default="databricks", help="which compiled SQL to apply")
+    p.add_argument("--warehouse-id", metavar="ID", help="the SQL warehouse that runs the statements")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; contact nothing")
+    p.add_argument("--rollback", action="store_true", help="run the rollback statements instead")
+    p.add_argument("--expected-sha256", metavar="SHA",
+                   help="refuse unless the policy file has this SHA-256 (the one that was reviewed)")
+    p.add_argument("--profile", metavar="NAME", help="a ~/.databrickscfg profile (default: unified auth)")
+    add_format(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lakehouse_phi.databricks.apply import (
+        ApplyFailed,
+        Plan,
+        StatementFailed,
+        Warehouse,
+        live_signatures,
+        make_plan,
+        run_plan,
+    )
+    from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.sql.compile import compile_policy
+
+    as_json = args.format == "json"
+    say = (lambda _m: None) if as_json else (lambda m: print(m, file=sys.stderr))
+    if not args.dry_run and not args.warehouse_id:
+        print("lakehouse-phi apply: --warehouse-id ID is required (or --dry-run)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        loaded = load_policy(args.policy)
+        compiled = compile_policy(loaded, args.target)
+    except PolicyError as exc:
+        if as_json:
+            print(json.dumps({"policy": args.policy, "valid": False,
+                              "problems": [{"place": p.place, "message": p.message} for p in exc.problems]}))
+            return EXIT_USAGE
+        raise
+    if args.expected_sha256 is not None and args.expected_sha256.strip().lower() != loaded.sha256:
+        raise JobRefused(f"{args.policy} has sha256 {loaded.sha256}, not the expected {args.expected_sha256.strip()}"
+                         "; review the policy and pass its SHA-256")
+    statements = compiled.rollback if args.rollback else compiled.apply
+    head = {"policy": args.policy, "sha256": loaded.sha256, "target": args.target,
+            "action": "rollback" if args.rollback else "apply"}
+    if args.dry_run:
+        plan = Plan((), tuple(statements))
+        if as_json:
+            print(json.dumps({**head, "dry_run": True,
+                              "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}))
+        else:
+            print(f"-- plan: {head['action']} {len(plan.all)} statements of {args.policy} (sha256 {loaded.sha256}), "
+                  f"target {args.target}; nothing was contacted. Functions whose signature changed are unbound and "
+                  "dropped first (read from the warehouse when applying).")
+            for i, st in enumerate(plan.all, 1):
+                print(f"-- [{i}] {st.kind} {st.about}\n{st.sql};")
+        return EXIT_OK
+
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.errors import DatabricksError
+
+    try:
+        client = WorkspaceClient(profile=args.profile) if args.profile else WorkspaceClient()
+        warehouse = Warehouse(client, args.warehouse_id)
+        plan = Plan((), tuple(statements)) if args.rollback else make_plan(compiled, live_signatures(warehouse.run,
+                                                                                                       compiled))
+        for name in plan.changed:
+            say(f"{name}: its signature changed; unbinding and dropping it before it is recreated")
+        ran = run_plan(warehouse.run, plan.all, say)
+    except ApplyFailed as exc:
+        if as_json:
+            print(json.dumps({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
+                              "about": exc.statement.about, "error_code": exc.error.code,
+                              "rolled_back": exc.rolled_back, "rollback_failures": exc.rollback_failures}))
+        else:
+            print(f"lakehouse-phi apply: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except StatementFailed as exc:  # reading the live signatures failed: nothing was applied
+        print(f"lakehouse-phi apply: reading the existing functions failed: {exc}; nothing was applied",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    except (DatabricksError, ValueError) as exc:  # auth, unknown warehouse, bad host: the SDK's own message
+        print(f"lakehouse-phi apply: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}; "
+              "nothing was applied", file=sys.stderr)
+        return EXIT_REFUSED
+    if as_json:
+        print(json.dumps({**head, "ok": True, "statements": ran, "changed_signatures": list(plan.changed),
+                          "statement_ids": warehouse.statement_ids}))
+    else:
+        print(f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}",
+              file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,113 @@
+"""``lakehouse-phi rekey|erase|purge POLICY --table T [--bronze …] [--quarantine …] [--audit …]``.
+
+One module for the three lifecycle commands (they share their options); the command is the parser's own name.
+Exit 0 done, 1 refused (a key cannot be resolved, an hmac output cannot be re-keyed), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from lakehouse_phi.cli_common import add_format
+
+    command = p.prog.split()[-1]
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--table", required=True, help="the entry under tables:")
+    p.add_argument("--bronze", help="bronze Delta table path or URI (default: the policy's)")
+    p.add_argument("--quarantine", help="quarantine Delta table path (default: the policy's, or <bronze>_quarantine)")
+    p.add_argument("--audit", help="audit trail: a .jsonl file or a Delta path (default: beside bronze)")
+    p.add_argument("--key", action="append", default=[], metavar="NAME=PROVIDER:REF",
+                   help="use another provider for a key's active version this run (version kept)")
+    p.add_argument("--dry-run", action="store_true", help="count what would change; write nothing")
+    if command == "erase":
+        p.add_argument("--subjects", required=True, metavar="FILE",
+                       help="raw record-key values, one per line; - reads stdin (never pass them as arguments)")
+        p.add_argument("--vacuum-hours", type=int, metavar="H",
+                       help="then VACUUM both tables retaining H hours of history (0 drops the erased rows' files "
+                            "now; readers of older versions lose them)")
+    elif command == "purge":
+        p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: today, UTC)")
+    elif command == "rekey":
+        p.add_argument("--allow-partial", action="store_true",
+                       help="re-key what can be, leaving hmac/date_shift outputs that cannot be recomputed at their "
+                            "old version (named in the report)")
+    add_format(p)
+
+
+def _context(args: argparse.Namespace):
+    from lakehouse_phi.audit.sealing import session_actor
+    from lakehouse_phi.lifecycle.tables import Context, resolve_targets
+    from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.spark.cli import parse_key_overrides
+
+    loaded = load_policy(args.policy)
+    if args.table not in loaded.policy.tables:
+        raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
+    overrides = parse_key_overrides(args.key, loaded.policy)
+    spec = loaded.policy.tables[args.table]
+    return Context(loaded, args.table, resolve_targets(spec, args.bronze, args.quarantine, args.audit),
+                   actor=session_actor(None), key_overrides=overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    result: Any
+    if args.command == "erase":
+        from lakehouse_phi.lifecycle.erase import erase, read_subjects
+
+        if args.subjects == "-":
+            subjects = read_subjects(sys.stdin)
+        else:
+            try:
+                with open(args.subjects, encoding="utf-8") as fh:
+                    subjects = read_subjects(fh)
+            except OSError as exc:
+                raise UsageError(f"--subjects {args.subjects}: cannot read it ({exc.strerror})") from None
+        result = erase(ctx, subjects, dry_run=args.dry_run, vacuum_hours=args.vacuum_hours)
+        code = EXIT_OK
+        lines = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
+                 f"and {result.quarantine_rows_deleted} quarantine rows of {result.subjects} subject(s), matched by "
+                 f"{result.pseudonym_column} under key '{result.key}' versions {result.key_versions}"]
+        if result.vacuumed_files is not None:
+            lines.append(f"vacuumed: {result.vacuumed_files} old file(s) removed")
+        else:
+            lines.append("the erased rows stay in older data files until vacuumed; run (after the retention "
+                         "period, or with --vacuum-hours):")
+            lines += [f"  {s}" for s in result.vacuum]
+    elif args.command == "purge":
+        from lakehouse_phi.lifecycle.purge import purge
+
+        try:
+            as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+        except ValueError:
+            raise UsageError(f"--as-of {args.as_of!r}: write a date as YYYY-MM-DD") from None
+        result = purge(ctx, as_of, dry_run=args.dry_run)
+        code = EXIT_OK
+        lines = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
+                 f"and {result.quarantine_rows_deleted} quarantine rows ingested before {result.cutoff} "
+                 f"(retention {result.retention_days} days as of {result.as_of})"]
+        if result.rows_without_timestamp:
+            lines.append(f"kept {result.rows_without_timestamp} row(s) without an ingest timestamp (age unknown)")
+        lines += [f"  {s}" for s in result.vacuum]
+    else:
+        from lakehouse_phi.lifecycle.rekey import rekey
+
+        result = rekey(ctx, dry_run=args.dry_run, allow_partial=args.allow_partial)
+        code = EXIT_OK if result.ok else EXIT_REFUSED
+        lines = result.lines()
+    if args.format == "json":
+        print(json.dumps({"schema_version": 1, "command": args.command, **result.to_dict()}, indent=2,
+                         sort_keys=True))
+    else:
+        out = sys.stdout if code == EXIT_OK else sys.stderr
+        for line in lines:
+            print(line, file=out)
+    return code

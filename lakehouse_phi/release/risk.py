@@ -1,0 +1,196 @@
+"""Re-identification risk of a masked table: k-anonymity and l-diversity over its quasi-identifiers, with Spark.
+
+* An *equivalence class* is a set of records with the same values of every quasi-identifier (NULL is a value).
+* ``k`` is the size of the smallest class; ``l`` the fewest distinct values of a sensitive column within one class,
+  the minimum over the sensitive columns (NULL counts as a value). A table with no sensitive column has no ``l``.
+* Which columns: the bronze outputs of the columns flagged ``quasi_identifier`` / ``sensitive``. When the table has
+  an ``export``, the measured columns are the exported outputs of those columns (``birth_year`` for a ``dob``
+  kept raw in bronze but released generalized), so ``risk`` measures what ``export`` releases; otherwise each
+  flagged column's own bronze column.
+
+The smallest classes are listed by their quasi-identifier values only; a quasi-identifier that is a direct
+identifier category (name, SSN, phone...) is shown as ``<hidden>``. Nothing here imports PySpark: the session's
+``functions`` module comes from :func:`lakehouse_phi.spark.session.functions`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lakehouse_phi.errors import JobRefused, UsageError
+from lakehouse_phi.policy.model import TableSpec
+
+log = logging.getLogger(__name__)
+
+#: phi categories whose values may be shown in the smallest-classes listing (generalized quasi-identifiers).
+SHOWABLE_PHI = (None, "zip", "date", "date_of_birth", "age")
+#: Stands for NULL when counting distinct sensitive values (Spark's count(DISTINCT) skips NULL).
+_NULL = "\u0000lakehouse_phi:null"
+HIDDEN = "<hidden>"
+
+
+@dataclass(frozen=True)
+class ReleaseColumns:
+    """The bronze columns measured: quasi-identifiers, sensitive columns, and those whose values may be shown."""
+
+    quasi_identifiers: tuple[str, ...]
+    sensitive: tuple[str, ...]
+    showable: frozenset[str] = field(default_factory=frozenset)
+
+
+def release_columns(spec: TableSpec) -> ReleaseColumns:
+    """Resolve the measured columns of a policy table (see the module docstring)."""
+    qi: list[str] = []
+    sens: list[str] = []
+    show: set[str] = set()
+    exported = set(spec.export.columns) if spec.export else None
+    for name, col in spec.columns.items():
+        outputs = [name, *col.derive] if exported is not None else [name]
+        chosen = [o for o in outputs if exported is None or o in exported]
+        if col.quasi_identifier:
+            qi += chosen
+            if col.phi in SHOWABLE_PHI:
+                show.update(chosen)
+        if col.sensitive:
+            sens += chosen
+    return ReleaseColumns(tuple(qi), tuple(sens), frozenset(show))
+
+
+@dataclass
+class RiskReport:
+    table: str
+    source: str
+    quasi_identifiers: list[str]
+    sensitive: list[str]
+    records: int
+    classes: int
+    k: int | None
+    l: int | None  # noqa: E741
+    k_required: int | None
+    l_required: int | None
+    classes_below_k: int
+    records_below_k: int
+    classes_below_l: int
+    records_below_l: int
+    smallest: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        k_ok = self.k_required is None or self.k is None or self.k >= self.k_required
+        l_ok = self.l_required is None or self.l is None or self.l >= self.l_required
+        return k_ok and l_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def read_source(spark: Any, source: str) -> Any:
+    """A Delta or Parquet path (Delta when it has a ``_delta_log``, or when Delta can read it), or a table name."""
+    from lakehouse_phi.spark.targets import is_path
+
+    if not is_path(source):
+        return spark.table(source)
+    local = source[len("file:"):].lstrip("/") if source.startswith("file:") else source
+    if source.startswith("file:"):
+        local = "/" + local
+    if "://" not in source or source.startswith("file:"):
+        if not os.path.exists(local):
+            raise UsageError(f"--source {source!r}: no such path; give a bronze table name or a Delta/Parquet path")
+        fmt = "delta" if os.path.isdir(os.path.join(local, "_delta_log")) else "parquet"
+        return spark.read.format(fmt).load(source)
+    try:
+        df = spark.read.format("delta").load(source)
+        df.schema  # noqa: B018 - analysis only
+        return df
+    except Exception:
+        return spark.read.format("parquet").load(source)
+
+
+def class_frame(df: Any, qi: tuple[str, ...], sensitive: tuple[str, ...], F: Any) -> Any:
+    """One row per equivalence class: the quasi-identifiers, ``_n`` (records) and ``_l_<col>`` per sensitive
+    column."""
+    aggs = [F.count(F.lit(1)).alias("_n")]
+    aggs += [F.countDistinct(F.coalesce(F.col(s).cast("string"), F.lit(_NULL))).alias(f"_l_{s}") for s in sensitive]
+    return df.groupBy(*[F.col(c) for c in qi]).agg(*aggs)
+
+
+def cached(df: Any) -> Any:
+    """``df.cache()`` where the engine has it (a Spark Connect server may not): it is read twice."""
+    try:
+        return df.cache()
+    except Exception:  # noqa: BLE001 - an engine without persist; correctness does not depend on it
+        return df
+
+
+def uncache(df: Any) -> None:
+    try:
+        df.unpersist()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _class_l(sensitive: tuple[str, ...], F: Any) -> Any:
+    return F.least(*[F.col(f"_l_{s}") for s in sensitive]) if len(sensitive) > 1 else F.col(f"_l_{sensitive[0]}")
+
+
+def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColumns, k_required: int | None,
+                 l_required: int | None, top: int = 10) -> RiskReport:
+    """k, l and the smallest classes of ``df`` (a Spark DataFrame of the masked table)."""
+    from lakehouse_phi.spark.session import functions
+
+    F = functions(spark)
+    if not cols.quasi_identifiers:
+        raise UsageError(f"tables.{table}: no column has quasi_identifier: true; flag the columns an attacker could "
+                         "link (birth year, ZIP, sex...)")
+    missing = [c for c in (*cols.quasi_identifiers, *cols.sensitive) if c not in df.columns]
+    if missing:
+        raise JobRefused(f"{source}: column(s) {missing} are not in the table; is it the bronze of tables.{table}?")
+    classes = class_frame(df, cols.quasi_identifiers, cols.sensitive, F)
+    if cols.sensitive:
+        classes = classes.withColumn("_l", _class_l(cols.sensitive, F))
+    else:
+        classes = classes.withColumn("_l", F.lit(None).cast("long"))
+    classes = cached(classes)
+    k_req = k_required or 1
+    l_req = l_required or 1
+    stats = classes.agg(
+        F.count(F.lit(1)).alias("classes"), F.sum("_n").alias("records"), F.min("_n").alias("k"),
+        F.min("_l").alias("l"),
+        F.sum(F.when(F.col("_n") < k_req, 1).otherwise(0)).alias("classes_below_k"),
+        F.sum(F.when(F.col("_n") < k_req, F.col("_n")).otherwise(0)).alias("records_below_k"),
+        F.sum(F.when(F.col("_l") < l_req, 1).otherwise(0)).alias("classes_below_l"),
+        F.sum(F.when(F.col("_l") < l_req, F.col("_n")).otherwise(0)).alias("records_below_l"),
+    ).collect()[0]
+    order = [F.col("_n").asc(), F.col("_l").asc_nulls_last()] + [F.col(c).asc_nulls_first() for c in
+                                                                   cols.quasi_identifiers]
+    smallest = []
+    for row in classes.orderBy(*order).limit(top).collect():
+        values = {c: (None if row[c] is None else str(row[c])) if c in cols.showable else HIDDEN
+                  for c in cols.quasi_identifiers}
+        smallest.append({"values": values, "records": int(row["_n"]),
+                         "l": None if row["_l"] is None else int(row["_l"])})
+    records = int(stats["records"] or 0)
+    report = RiskReport(
+        table=table, source=source, quasi_identifiers=list(cols.quasi_identifiers), sensitive=list(cols.sensitive),
+        records=records, classes=int(stats["classes"] or 0),
+        k=None if stats["k"] is None else int(stats["k"]),
+        l=None if stats["l"] is None else int(stats["l"]),
+        k_required=k_required, l_required=l_required if cols.sensitive else None,
+        classes_below_k=int(stats["classes_below_k"] or 0), records_below_k=int(stats["records_below_k"] or 0),
+        classes_below_l=int(stats["classes_below_l"] or 0) if cols.sensitive else 0,
+        records_below_l=int(stats["records_below_l"] or 0) if cols.sensitive else 0,
+        smallest=smallest)
+    uncache(classes)
+    log.info("risk of %s: k=%s l=%s over %d classes", table, report.k, report.l, report.classes)
+    return report
+
+
+def risk_of_table(spark: Any, spec: TableSpec, table: str, source: str | None = None, top: int = 10) -> RiskReport:
+    """:func:`compute_risk` for a policy table, over ``source`` (default: its bronze)."""
+    src = source or spec.bronze
+    df = read_source(spark, src)
+    return compute_risk(spark, df, table, src, release_columns(spec), spec.risk.k if spec.risk else None,
+                        spec.risk.l if spec.risk else None, top)

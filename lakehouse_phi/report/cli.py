@@ -1,0 +1,56 @@
+"""``lakehouse-phi report POLICY [--audit TRAIL ...] [--risk FILE ...] [--conf-report FILE ...] --out FILE.html``.
+
+Exit 0 when the report is written and every audit chain given is intact, 1 when a chain is broken (the report is
+still written and says where), 2 for bad usage (a missing trail or file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from lakehouse_phi.cli import add_format
+
+    p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
+    p.add_argument("--audit", metavar="TRAIL", action="append", default=[],
+                   help="an audit trail (.jsonl file or Delta directory); repeatable")
+    p.add_argument("--risk", metavar="FILE", action="append", default=[],
+                   help="a `lakehouse-phi risk --format json` result; repeatable")
+    p.add_argument("--conf-report", metavar="FILE", action="append", default=[],
+                   help="a `lakehouse-phi check-conf --format json` result; repeatable")
+    p.add_argument("--out", metavar="FILE.html", required=True, help="where to write the page")
+    add_format(p)
+
+
+def write_report(policy: str, out: str, trails: Sequence[str] = (), risk: Sequence[str] = (),
+                 conf_reports: Sequence[str] = ()) -> tuple[Path, bool]:
+    """Write the page; return its path and whether every chain given is intact."""
+    from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.report import build_report_data, render_html
+
+    loaded = load_policy(policy)
+    data = build_report_data(loaded, trails, risk, conf_reports)
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(data), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write ({exc.strerror or type(exc).__name__}); check the folder "
+                         "exists and is writable", place="--out") from None
+    return path, all(t.ok for t in data.trails)
+
+
+def run(args: argparse.Namespace) -> int:
+    path, intact = write_report(args.policy, args.out, args.audit, args.risk, args.conf_report)
+    if args.format == "json":
+        print(json.dumps({"report": str(path), "audit_intact": intact, "trails": args.audit}))
+    else:
+        print(f"wrote {path}" + ("" if intact else " (an audit chain is BROKEN: see the page)"), file=sys.stderr)
+    return EXIT_OK if intact else EXIT_REFUSED

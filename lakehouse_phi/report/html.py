@@ -1,0 +1,237 @@
+"""One self-contained HTML page: inline CSS and an inline SVG chart, no script, no link to anything outside.
+
+Every string that reaches the page goes through :func:`html.escape`; what reaches it at all is decided in
+:mod:`lakehouse_phi.report.model` (names, counts, versions; never a data value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from lakehouse_phi import __version__
+from lakehouse_phi.report.model import ReportData, Run
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2733;margin:0;background:#f5f7fa}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d5dbe3;padding-bottom:4px}
+h3{font-size:15px;margin:18px 0 6px}
+.meta{color:#5a6878;font-size:12px}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{background:#fff;border:1px solid #d5dbe3;border-radius:6px;padding:10px 14px;min-width:130px}
+.card b{display:block;font-size:20px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0 10px}
+th,td{border:1px solid #d5dbe3;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eef2f6;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}.warn{color:#9a6700;font-weight:600}
+.muted{color:#5a6878}code{font-size:12px}
+svg{background:#fff;border:1px solid #d5dbe3;border-radius:6px}
+@media print{body{background:#fff}main{padding:0}}
+"""
+
+_SERIES = (("rows_read", "read", "#3b6fb6"), ("rows_written", "written to bronze", "#1a7f37"),
+           ("rows_quarantined", "quarantined", "#b42318"))
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], numeric: Iterable[int] = ()) -> str:
+    """``rows`` cells are already-escaped HTML."""
+    nums = set(numeric)
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in nums else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def runs_chart(runs: list[Run], width: int = 1000, height: int = 260) -> str:
+    """Rows read, written and quarantined per ingest run over time, as an inline SVG."""
+    runs = [r for r in runs if r.event == "ingest"]
+    if not runs:
+        return '<p class="muted">No ingest run in the audit trail(s) given (pass --audit TRAIL).</p>'
+    left, right, top, bottom = 70, 20, 20, 50
+    w, h = width - left - right, height - top - bottom
+    t0, t1 = runs[0].ts.timestamp(), runs[-1].ts.timestamp()
+    peak = max(max(r.rows_read, r.rows_written, r.rows_quarantined) for r in runs) or 1
+
+    def x(i: int, r: Run) -> float:
+        if t1 > t0:
+            return left + w * (r.ts.timestamp() - t0) / (t1 - t0)
+        return left + (w * i / (len(runs) - 1) if len(runs) > 1 else w / 2)
+
+    def y(v: int) -> float:
+        return top + h - h * v / peak
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="rows per ingest run over time">',
+             "<title>Rows read, written to bronze and quarantined per ingest run</title>"]
+    for k in range(5):  # y grid and labels
+        v = round(peak * k / 4)
+        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e3e8ee"/>'
+                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end" '
+                     f'fill="#5a6878">{v:,}</text>')
+    for i in sorted({0, len(runs) - 1}):  # x labels: first and last run
+        parts.append(f'<text x="{x(i, runs[i]):.1f}" y="{top + h + 18}" font-size="11" text-anchor="middle" '
+                     f'fill="#5a6878">{_e(runs[i].ts.strftime("%Y-%m-%d %H:%M"))}</text>')
+    for field, label, colour in _SERIES:
+        points = " ".join(f"{x(i, r):.1f},{y(getattr(r, field)):.1f}" for i, r in enumerate(runs))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        for i, r in enumerate(runs):
+            parts.append(f'<circle cx="{x(i, r):.1f}" cy="{y(getattr(r, field)):.1f}" r="3" fill="{colour}">'
+                         f"<title>{_e(r.table)} {_e(r.ts.isoformat(timespec='seconds'))}: {label} "
+                         f"{getattr(r, field):,}</title></circle>")
+    for j, (_, label, colour) in enumerate(_SERIES):  # legend
+        lx = left + j * 170
+        parts.append(f'<rect x="{lx}" y="{height - 16}" width="12" height="4" fill="{colour}"/>'
+                     f'<text x="{lx + 18}" y="{height - 11}" font-size="12" fill="#1d2733">{_e(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _summary(data: ReportData) -> str:
+    protected = [c for c in data.columns if c.phi]
+    ingests = [r for r in data.runs if r.event == "ingest"]
+    refused = [r for r in data.runs if r.event != "ingest"]
+    trails_ok = all(t.ok for t in data.trails)
+    cards = [("tables", f"{len({c.table for c in data.columns}):,}"),
+             ("PHI columns", f"{len(protected):,}"),
+             ("ingest runs", f"{len(ingests):,}"), ("refused runs", f"{len(refused):,}"),
+             ("rows read", f"{sum(r.rows_read for r in ingests):,}"),
+             ("rows quarantined", f"{sum(r.rows_quarantined for r in ingests):,}")]
+    html = "".join(f'<div class="card">{_e(label)}<b>{_e(v)}</b></div>' for label, v in cards)
+    if data.trails:
+        cls, text = ("ok", "intact") if trails_ok else ("bad", "BROKEN")
+        html += f'<div class="card">audit chain<b class="{cls}">{text}</b></div>'
+    else:
+        html += '<div class="card">audit chain<b class="muted">not given</b></div>'
+    return f'<div class="cards">{html}</div>'
+
+
+def _protection(data: ReportData) -> str:
+    out = []
+    for table in dict.fromkeys(c.table for c in data.columns):
+        rows = []
+        for c in (c for c in data.columns if c.table == table):
+            protection = _e(c.strategy) + (f' <span class="muted">({_e(c.params)})</span>' if c.params else "")
+            if c.justification:
+                protection += f'<br><span class="warn">kept as is:</span> {_e(c.justification)}'
+            derived = "" if c.column == c.source_column else f' <span class="muted">from {_e(c.source_column)}</span>'
+            version = "-" if c.key_version is None else _e(c.key_version)
+            used = data.run_key_versions.get(table, {}).get(c.column)
+            if used is not None and used != c.key_version:
+                version += f' <span class="warn">(last run: {_e(used)})</span>'
+            rows.append([f"<code>{_e(c.column)}</code>{derived}", _e(c.type), _e(c.phi or "-"), protection,
+                         _e(c.key or "-"), version])
+        out.append(f"<h3>{_e(table)}</h3>" + _table(("column", "type", "PHI category", "protection", "key",
+                                                       "key version"), rows))
+    return "".join(out)
+
+
+def _governance(data: ReportData) -> str:
+    if not data.governance:
+        return '<p class="muted">The policy has no governance section.</p>'
+    rows = [[_e(g["table"]), f"<code>{_e(g['column'])}</code>",
+             "<br>".join(f"{_e(to)}: {_e(kind)}" for to, kind in g["rules"]) or "-", _e(g["otherwise"])]
+            for g in data.governance]
+    return _table(("table", "column", "groups: rendering", "everyone else"), rows)
+
+
+def _runs(data: ReportData) -> str:
+    if not data.runs:
+        return ""
+    rows = [[_e(r.ts.strftime("%Y-%m-%d %H:%M:%S")), _e(r.table),
+             _e(r.event) if r.event == "ingest" else f'<span class="bad">{_e(r.event)}</span>'
+             + (f" ({_e(r.refusal)})" if r.refusal else ""),
+             f"{r.rows_read:,}", f"{r.rows_written:,}", f"{r.rows_quarantined:,}",
+             '<span class="warn">yes</span>' if r.allow_insecure else "no", _e(", ".join(r.conf_errors) or "-"),
+             f"<code>{_e(r.run_id[:8])}</code>"] for r in data.runs[-100:]]
+    more = f'<p class="muted">The last 100 of {len(data.runs):,} runs.</p>' if len(data.runs) > 100 else ""
+    return more + _table(("time (UTC)", "table", "event", "read", "bronze", "quarantined", "--allow-insecure",
+                          "config errors", "run"), rows, numeric=(3, 4, 5))
+
+
+def _quarantine(data: ReportData) -> str:
+    if not data.quarantine:
+        return '<p class="muted">No quarantined rows in the runs given.</p>'
+    rows = [[_e(t), _e(reason), f"{n:,}"] for t, per in data.quarantine.items()
+            for reason, n in sorted(per.items(), key=lambda kv: -kv[1])]
+    return _table(("table", "column: rule", "rows"), rows, numeric=(2,))
+
+
+def _findings(data: ReportData) -> str:
+    parts = []
+    insecure = [r for r in data.runs if r.allow_insecure or r.conf_errors]
+    if insecure:
+        rows = [[_e(r.ts.strftime("%Y-%m-%d %H:%M:%S")), _e(r.table), _e(", ".join(r.conf_errors) or "-"),
+                 '<span class="warn">yes</span>' if r.allow_insecure else "no"] for r in insecure[-50:]]
+        parts.append("<p>Runs whose Spark configuration had error findings at pre-flight:</p>"
+                     + _table(("time (UTC)", "table", "rules", "ran with --allow-insecure"), rows))
+    elif data.runs:
+        parts.append('<p class="ok">No run had a config error finding at pre-flight.</p>')
+    if data.findings:
+        rows = [[f'<span class="{"bad" if f["severity"] == "error" else "warn"}">{_e(f["severity"])}</span>',
+                 _e(f["rule"]), f"<code>{_e(f['setting'])}</code>", _e(f["bucket"] or "-"), _e(f["fix"])]
+                for f in data.findings]
+        parts.append("<p>From the check-conf report(s) given:</p>"
+                     + _table(("severity", "rule", "setting", "bucket", "fix"), rows))
+    return "".join(parts) or '<p class="muted">No runs or check-conf report given.</p>'
+
+
+def _trails(data: ReportData) -> str:
+    if not data.trails:
+        return '<p class="muted">No audit trail given (pass --audit TRAIL).</p>'
+    rows = []
+    for t in data.trails:
+        status = ('<span class="ok">intact</span>' if t.ok else
+                  f'<span class="bad">BROKEN</span> at position {_e(t.first_bad)}: {_e(t.reason)}')
+        rows.append([f"<code>{_e(t.trail)}</code>", status, f"{t.events:,}", f"<code>{_e(t.last_hash or '-')}</code>"])
+    return (_table(("trail", "chain", "events", "last hash"), rows, numeric=(2,))
+            + '<p class="muted">A chain cannot show that its last events were cut off: compare the last hash with '
+              "the bronze table's <code>lakehouse_phi.audit_hash</code> property.</p>")
+
+
+def _risk(data: ReportData) -> str:
+    if not data.risk and not data.risk_targets:
+        return '<p class="muted">No table declares risk targets (tables.&lt;t&gt;.risk).</p>'
+    rows = []
+    for r in data.risk:
+        figs = ", ".join(f"{_e(k)} = {_e(v)}" for k, v in r.figures.items() if k not in ("k", "l"))
+        k, l_ = r.figures.get("k"), r.figures.get("l")
+        ok_k = r.target_k is None or (isinstance(k, (int, float)) and k >= r.target_k)
+        ok_l = r.target_l is None or (isinstance(l_, (int, float)) and l_ >= r.target_l)
+        verdict = '<span class="ok">meets the policy</span>' if ok_k and ok_l else '<span class="bad">below</span>'
+        rows.append([_e(r.table), _e(r.source), _e("-" if k is None else k), _e(r.target_k or "-"),
+                     _e("-" if l_ is None else l_), _e(r.target_l or "-"), verdict, figs or "-"])
+    for table, t in data.risk_targets.items():
+        if not any(r.table == table for r in data.risk):
+            rows.append([_e(table), "-", "-", _e(t["k"]), "-", _e(t["l"]),
+                         '<span class="muted">not measured yet</span>', "-"])
+    return _table(("table", "source", "k", "policy k", "l", "policy l", "", "other figures"), rows)
+
+
+def render_html(data: ReportData) -> str:
+    """The whole page."""
+    title = f"PHI compliance report: {data.policy_name}"
+    sections = [
+        ("Summary", _summary(data)),
+        ("Runs over time", runs_chart(data.runs)),
+        ("Protection per column (bronze)", _protection(data)),
+        ("Who sees what (governance)", _governance(data)),
+        ("Quarantine reasons", _quarantine(data)),
+        ("Configuration findings", _findings(data)),
+        ("Audit trail", _trails(data)),
+        ("Re-identification risk", _risk(data)),
+        ("Runs", _runs(data) or '<p class="muted">No runs.</p>'),
+    ]
+    body = "".join(f"<section><h2>{_e(h)}</h2>{content}</section>" for h, content in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+            f"<h1>{_e(title)}</h1>"
+            f'<p class="meta">policy <code>{_e(data.policy_path)}</code> · sha256 <code>{_e(data.policy_sha256)}</code>'
+            f" · generated {_e(data.generated_at.strftime('%Y-%m-%d %H:%M UTC'))} by lakehouse-phi {_e(__version__)}"
+            " · this page holds names, counts and versions, never a data value</p>"
+            f"{body}</main></body></html>\n")

@@ -1,0 +1,264 @@
+"""What the report shows, gathered from the policy, audit trails and risk results into plain data.
+
+Only whitelisted fields are copied: names from the policy (tables, columns, strategies, keys, groups), counts and
+versions from events, and figures from risk results. Free-text fields of events (refusal messages, dropped column
+names, which come from the source and may carry PHI) are never copied; a quarantine reason is shown only when its
+column is declared in the policy and its rule is a plain identifier.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lakehouse_phi.errors import UsageError
+from lakehouse_phi.policy.load import LoadedPolicy
+
+#: strategy parameters that describe a protection (never the key material, a tweak or a replacement constant)
+_SHOWN_PARAMS = ("key", "normalize", "to", "cap", "max_days", "subject", "keep_first", "keep_last", "keep_domain")
+_RULE_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+_FIGURE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: figures of a risk result shown in the report: scalar counts and targets only (never the smallest classes, which
+#: hold quasi-identifier values)
+RISK_FIGURES = ("k", "l", "k_target", "l_target", "classes", "records", "records_below_k", "records_below_l",
+                "suppressed", "ok")
+
+
+@dataclass(frozen=True)
+class ColumnRow:
+    table: str
+    column: str
+    source_column: str
+    type: str
+    phi: str | None
+    strategy: str
+    params: str
+    key: str | None
+    key_version: int | None
+    justification: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    ts: datetime
+    table: str
+    event: str
+    run_id: str
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    allow_insecure: bool
+    conf_errors: tuple[str, ...]
+    refusal: str | None
+
+
+@dataclass(frozen=True)
+class TrailStatus:
+    trail: str
+    ok: bool
+    events: int
+    reason: str
+    first_bad: int | None
+    last_hash: str | None
+
+
+@dataclass(frozen=True)
+class RiskFigure:
+    table: str
+    source: str
+    figures: dict[str, float | int | bool]
+    target_k: int | None
+    target_l: int | None
+
+
+@dataclass
+class ReportData:
+    policy_name: str
+    policy_sha256: str
+    policy_path: str
+    generated_at: datetime
+    columns: list[ColumnRow]
+    governance: list[dict[str, Any]]
+    runs: list[Run] = field(default_factory=list)
+    quarantine: dict[str, dict[str, int]] = field(default_factory=dict)
+    trails: list[TrailStatus] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    risk: list[RiskFigure] = field(default_factory=list)
+    risk_targets: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: table -> output column -> the key version the latest ingest run recorded
+    run_key_versions: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _describe_params(params: dict[str, Any]) -> str:
+    shown = [f"{k}={params[k]}" for k in _SHOWN_PARAMS if k in params and k != "key"
+             and isinstance(params[k], (str, int, bool))]
+    return ", ".join(shown)
+
+
+def policy_columns(loaded: LoadedPolicy) -> list[ColumnRow]:
+    """One row per bronze output column (derived columns included): PHI category, strategy, key and version."""
+    rows = []
+    policy = loaded.policy
+    for tname, table in policy.tables.items():
+        for cname, col in table.columns.items():
+            for out, rule in ((cname, col.effective_ingest), *col.derive.items()):
+                key = rule.params.get("key")
+                key = key if isinstance(key, str) else None
+                version = policy.keys[key].version if key in policy.keys else None
+                rows.append(ColumnRow(table=tname, column=out, source_column=cname, type=col.type, phi=col.phi,
+                                      strategy=rule.strategy, params=_describe_params(rule.params), key=key,
+                                      key_version=version, justification=rule.justification))
+    return rows
+
+
+def governance_rows(loaded: LoadedPolicy) -> list[dict[str, Any]]:
+    """Per governed table and masked column: who sees what rendering (group names and rendering kinds only)."""
+    gov = loaded.policy.governance
+    if gov is None:
+        return []
+    out = []
+    for tname, table in gov.tables.items():
+        for cname, mask in table.masks.items():
+            rules = [(", ".join(r.to), r.show.kind) for r in mask.rules]
+            out.append({"table": tname, "column": cname, "rules": rules, "otherwise": mask.otherwise.kind})
+        if table.row_filter is not None:
+            out.append({"table": tname, "column": "(row filter on " + ", ".join(table.row_filter.columns) + ")",
+                        "rules": [(", ".join(r.to), "rows matching a condition") for r in table.row_filter.rules],
+                        "otherwise": "all rows" if table.row_filter.otherwise == "true" else "no rows"})
+    return out
+
+
+def _ts(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _rule_ids(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else []
+    return tuple(sorted({v for v in items if isinstance(v, str) and _RULE_RE.fullmatch(v)}))
+
+
+def _risk_from(table: str, source: str, doc: dict[str, Any], targets: dict[str, dict[str, int]]) -> RiskFigure:
+    figures = {k: doc[k] for k in RISK_FIGURES
+               if k in doc and isinstance(doc[k], (int, float, bool)) and _FIGURE_RE.fullmatch(k)}
+    t = targets.get(table, {})
+    return RiskFigure(table=table, source=source, figures=figures, target_k=t.get("k"), target_l=t.get("l"))
+
+
+def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> None:
+    """Runs, quarantine reasons, config findings and risk figures of a trail's events, whitelisted."""
+    outputs = {(r.table, r.column) for r in data.columns}
+    latest: dict[str, datetime] = {}
+    for ev in events:
+        if not isinstance(ev, dict):
+            continue
+        table, kind, ts = ev.get("table"), ev.get("event"), _ts(ev.get("ts"))
+        if not isinstance(table, str) or table not in loaded.policy.tables or not isinstance(kind, str) or ts is None:
+            continue
+        raw_details = ev.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+        if kind == "risk":
+            data.risk.append(_risk_from(table, "audit trail", {**details, **{k: ev[k] for k in RISK_FIGURES
+                                                                             if k in ev}}, data.risk_targets))
+            continue
+        if not kind.startswith("ingest"):
+            continue
+        reason = details.get("reason")
+        data.runs.append(Run(
+            ts=ts, table=table, event=kind if _RULE_RE.fullmatch(kind) else "other",
+            run_id=str(ev.get("run_id", ""))[:36], rows_read=_count(ev.get("rows_read")),
+            rows_written=_count(ev.get("rows_written")), rows_quarantined=_count(ev.get("rows_quarantined")),
+            allow_insecure=details.get("allow_insecure") is True, conf_errors=_rule_ids(details.get("conf_errors")),
+            refusal=reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else
+            ("refused" if kind != "ingest" else None)))
+        raw_columns = ev.get("columns")
+        columns: dict[str, Any] = raw_columns if kind == "ingest" and isinstance(raw_columns, dict) else {}
+        versions = {c: v["key_version"] for c, v in columns.items() if (table, c) in outputs and isinstance(v, dict)
+                    and isinstance(v.get("key_version"), int) and not isinstance(v.get("key_version"), bool)}
+        if versions and ts >= latest.get(table, ts):
+            latest[table] = ts
+            data.run_key_versions[table] = versions
+        reasons = details.get("quarantine_reasons")
+        for key, n in (reasons.items() if isinstance(reasons, dict) else ()):
+            col, _, rule = str(key).partition(":")
+            label = f"{col}: {rule}" if (table, col) in outputs and _RULE_RE.fullmatch(rule) else "(other)"
+            per = data.quarantine.setdefault(table, {})
+            per[label] = per.get(label, 0) + _count(n)
+    data.runs.sort(key=lambda r: r.ts)
+
+
+def read_risk_file(path: str, data: ReportData, loaded: LoadedPolicy) -> None:
+    """A ``lakehouse-phi risk --format json`` result (one table, or ``{"tables": {...}}``)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--risk {path}: no such file; write one with `lakehouse-phi risk POLICY --table T "
+                         "--format json > FILE`", place="--risk") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--risk {path}: not a JSON file ({type(exc).__name__})", place="--risk") from None
+    per_table: dict[Any, Any] = {}
+    if isinstance(doc, dict):
+        tables = doc.get("tables")
+        per_table = tables if isinstance(tables, dict) else {doc.get("table"): doc}
+    for table, result in per_table.items():
+        if isinstance(table, str) and table in loaded.policy.tables and isinstance(result, dict):
+            data.risk.append(_risk_from(table, Path(path).name, result, data.risk_targets))
+
+
+def read_findings_file(path: str, data: ReportData) -> None:
+    """A ``lakehouse-phi check-conf --format json`` result: rule, severity, setting and fix (never the value)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--conf-report {path}: no such file; write one with `lakehouse-phi check-conf ... "
+                         "--format json > FILE`", place="--conf-report") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--conf-report {path}: not a JSON file ({type(exc).__name__})",
+                         place="--conf-report") from None
+    for f in doc.get("findings", []) if isinstance(doc, dict) else []:
+        if isinstance(f, dict):
+            data.findings.append({k: str(f.get(k) or "") for k in ("severity", "rule", "setting", "bucket", "fix")})
+
+
+def build_report_data(loaded: LoadedPolicy, trails: Sequence[str] = (), risk_files: Sequence[str] = (),
+                      conf_reports: Sequence[str] = (), spark: Any = None) -> ReportData:
+    """Gather everything the report shows.
+
+    Raises:
+        UsageError: a trail, risk or check-conf file is missing or unreadable.
+    """
+    from lakehouse_phi.audit.sinks import read_trail, verify_trail
+
+    data = ReportData(policy_name=loaded.name, policy_sha256=loaded.sha256, policy_path=loaded.path,
+                      generated_at=datetime.now(timezone.utc), columns=policy_columns(loaded),
+                      governance=governance_rows(loaded),
+                      risk_targets={t: {"k": s.risk.k, "l": s.risk.l} for t, s in loaded.policy.tables.items()
+                                    if s.risk is not None})
+    for trail in trails:
+        result = verify_trail(trail, spark)  # UsageError when missing or unreadable
+        data.trails.append(TrailStatus(trail=str(trail), ok=result.ok, events=result.events, reason=result.reason,
+                                       first_bad=result.first_bad, last_hash=result.last_hash))
+        try:
+            events = read_trail(trail, spark)
+        except UsageError:  # a line that is no JSON object: the status above says the chain is broken
+            events = []
+        add_events(data, loaded, events)
+    for path in risk_files:
+        read_risk_file(path, data, loaded)
+    for path in conf_reports:
+        read_findings_file(path, data)
+    return data

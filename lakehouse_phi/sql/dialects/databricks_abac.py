@@ -1,0 +1,76 @@
+"""Attribute-based access control: the same functions, bound by tag through ``CREATE POLICY`` on the governed
+table's schema instead of per-table ``SET MASK`` / ``SET ROW FILTER``.
+
+Every governed column is tagged with the function that masks it (``phi_mask = 'mask_patients_ssn'``, beside the
+``phi`` category and ``phi_protection`` tags of the ``databricks`` target), and every row-filter column with its
+place in the filter's arguments (``phi_filter_arg = 'filter_patients__state'``). One policy per function then
+matches on those tags, so a table that is tagged later (or by hand) is governed the moment it is tagged, and a table
+owner cannot drop the policy. The bodies keep their ``CASE`` (first matching rule wins), so every policy is ``TO
+`account users```. Rollback drops the policies (``DROP POLICY … ON SCHEMA …``) before the tags and the functions.
+
+Needs Databricks Runtime 16.4+ or serverless for every reader, ``MANAGE`` on the schema, and the tag keys as
+governed tags (see the README).
+"""
+
+from __future__ import annotations
+
+from lakehouse_phi.sql.dialects.databricks import Databricks
+from lakehouse_phi.sql.generator import TAG_MASK, Statement
+from lakehouse_phi.sql.ir import MaskFunction, Name, RowFilterFunction, TableIR
+from lakehouse_phi.sql.quoting import ident, string
+
+TAG_FILTER_ARG = "phi_filter_arg"
+#: who a policy applies to: everyone; the function body decides per group
+PRINCIPALS = "`account users`"
+#: prefix of the policy names (one per function: ``lhp_mask_patients_ssn``)
+POLICY_PREFIX = "lhp_"
+
+
+def filter_arg(fn: RowFilterFunction, column: str) -> str:
+    """The ``phi_filter_arg`` tag value of ``column`` as an argument of ``fn``."""
+    return f"{fn.name.leaf}__{column.lower()}"
+
+
+class DatabricksAbac(Databricks):
+    target = "databricks-abac"
+
+    def govern(self, table: TableIR) -> list[Statement]:
+        extra: dict[str, dict[str, str]] = {}
+        if table.row_filter is not None:
+            for col, _ in table.row_filter.params:
+                extra.setdefault(col, {})[TAG_FILTER_ARG] = filter_arg(table.row_filter, col)
+        policies = [self.policy(table, m) for m in table.masks]
+        if table.row_filter is not None:
+            policies.insert(0, self.policy(table, table.row_filter))
+        return self.describe(table, extra) + policies
+
+    @staticmethod
+    def scope(table: TableIR) -> Name:
+        """The schema a table's policies are created on."""
+        if len(table.name.parts) < 2:
+            raise ValueError(f"{table.name}: the databricks-abac target needs SCHEMA.TABLE or CATALOG.SCHEMA.TABLE")
+        return Name(table.name.parts[:-1])
+
+    def policy(self, table: TableIR, fn: MaskFunction | RowFilterFunction) -> Statement:
+        assert self.ir is not None
+        name, scope = ident(POLICY_PREFIX + fn.name.leaf), f"ON SCHEMA {self.scope(table).sql()}"
+        if isinstance(fn, MaskFunction):
+            if fn.using_columns:  # a decrypt mask over key versions reads the row's _key_versions too
+                raise ValueError(f"{table.name}.{fn.column}: its decrypt mask picks the key by _key_versions (the key "
+                                 "has previous versions), which a tag-matched ABAC policy does not pass yet; use "
+                                 "--target databricks for this table")
+            about = f"{table.name}.{fn.column} mask policy"
+            body = (f"COLUMN MASK {fn.name.sql()}\n  TO {PRINCIPALS}\n  FOR TABLES\n"
+                    f"  MATCH COLUMNS hasTagValue({string(TAG_MASK)}, {string(fn.name.leaf)}) AS `c`\n"
+                    "  ON COLUMN `c`")
+        else:
+            about = f"{table.name} row filter policy"
+            aliases = [f"`a{i}`" for i in range(1, len(fn.params) + 1)]
+            matches = ", ".join(f"hasTagValue({string(TAG_FILTER_ARG)}, {string(filter_arg(fn, col))}) AS {a}"
+                                for (col, _), a in zip(fn.params, aliases))
+            body = (f"ROW FILTER {fn.name.sql()}\n  TO {PRINCIPALS}\n  FOR TABLES\n  MATCH COLUMNS {matches}\n"
+                    f"  USING COLUMNS ({', '.join(aliases)})")
+        comment = string(f"lakehouse-phi {self.ir.policy_name} sha256:{self.ir.sha256[:12]}: {about}")
+        undo = Statement(f"DROP POLICY {name} {scope}", "drop_policy", about)
+        return Statement(f"CREATE OR REPLACE POLICY {name} {scope}\n  COMMENT {comment}\n  {body}", "create_policy",
+                         about, undo)

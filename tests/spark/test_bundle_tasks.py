@@ -1,0 +1,73 @@
+"""The bundle's serverless ingest tasks, each through the wheel's entry point (``console_main``) with its own
+parameters, as far as a laptop allows. What is replaced, and why:
+
+* ``${var.landing_volume}`` -> a local folder with synthetic landing files (no UC volume here);
+* ``--bronze CATALOG.SCHEMA.TABLE`` -> a local path (pysail has no Unity Catalog);
+* ``--engine active`` -> ``sail`` (no Databricks session here; pysail is a Spark Connect server with Delta);
+* ``--key phi-dek=env:…`` is added: the example policy reads that key from a Databricks secret scope;
+* the environment says serverless (``DATABRICKS_RUNTIME_VERSION=client.4.2``), so the pre-flight records the
+  platform-managed rules instead of refusing, exactly as on the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lakehouse_phi import synth
+from tests.bundle import ROOT, load, substitute, tasks
+from tests.helpers import DEK_VAR, demo_env
+
+pytestmark = pytest.mark.spark
+
+DRIVER = """
+import json, sys
+from lakehouse_phi.cli import console_main
+codes = {}
+for key, argv in json.loads(sys.argv[1]).items():
+    sys.argv = ["lakehouse-phi", *argv]
+    try:
+        console_main()
+    except SystemExit as exc:
+        codes[key] = exc.code
+print("CODES=" + json.dumps(codes))
+"""
+
+
+def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
+    env_keys, _ = demo_env()
+    synth.write_landing(tmp_path, {"patients": 40, "encounters": 40, "claims": 40}, seed=11, malformed_rate=0.05)
+    bundle = load()
+    local = {"workspace.file_path": str(ROOT), "var.landing_volume": str(tmp_path / "landing"),
+             "bundle.target": "dev"}
+    runs = {}
+    for job, _, task in tasks(bundle):
+        if job != "bronze_ingest":
+            continue
+        argv = substitute(task["python_wheel_task"]["parameters"], bundle, local)
+        table = argv[argv.index("--table") + 1]
+        argv[argv.index("--bronze") + 1] = str(tmp_path / "bronze" / table)
+        argv[argv.index("--engine") + 1] = "sail"
+        runs[task["task_key"]] = [*argv, "--key", f"phi-dek=env:{DEK_VAR}", "--format", "json"]
+    assert set(runs) == {"ingest_patients", "ingest_encounters", "ingest_claims"}
+    env = {**os.environ, **env_keys, "PYSPARK_PYTHON": sys.executable, "DATABRICKS_RUNTIME_VERSION": "client.4.2",
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(runs)], check=False, capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=900)
+    codes = json.loads(done.stdout.split("CODES=")[-1])
+    assert codes == {k: 0 for k in runs}, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    from lakehouse_phi.deltars import read_delta
+
+    events = read_delta(tmp_path / "bronze" / "_lakehouse_phi_audit").to_pylist()
+    assert sorted(e["table"] for e in events) == ["claims", "encounters", "patients"]
+    for row in events:
+        e = json.loads(row["record"])  # the sealed event, as canonical JSON
+        details = e["details"]
+        assert details["compute"] == "databricks-serverless" and details["allow_insecure"] is False
+        assert "io-encryption" in details["conf_platform_managed"]
+        assert len(read_delta(tmp_path / "bronze" / e["table"]).to_pylist()) == e["rows_written"] > 0
