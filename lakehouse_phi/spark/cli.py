@@ -75,6 +75,18 @@ def default_table_format(spark: Any) -> str:
     return "delta" if is_sail(spark) or native_delta_sql(spark) else "parquet"
 
 
+def _delta_writable(spark: Any, bronze: str) -> bool:
+    """Delta where the engine writes it (Databricks, the Delta extension, pysail), or a Delta *path* on any engine
+    (written through delta-rs when it is installed); a catalog table name needs the engine's own Delta."""
+    import importlib.util
+
+    from lakehouse_phi.spark.targets import Target
+
+    if default_table_format(spark) == "delta":
+        return True
+    return Target.parse(bronze).is_path and importlib.util.find_spec("deltalake") is not None
+
+
 def run(args: argparse.Namespace, spark: Any = None) -> int:
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
@@ -91,7 +103,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     _log_to_stderr()
     spark = spark or get_session(args.engine)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
-    if fmt == "delta" and default_table_format(spark) != "delta":
+    if fmt == "delta" and not _delta_writable(spark, args.bronze or loaded.policy.tables[args.table].bronze):
         raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
     options = IngestOptions(

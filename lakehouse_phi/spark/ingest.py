@@ -222,7 +222,8 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
                         else (lambda i, p: names.file_label(p, i))),
             names=names if spec.source_file == "hash" else None)
         job.details["source_files"] = {"read": landing.files, "skipped": landing.skipped_files}
-        result = mask(landing.df, loaded, table, keys=keys, run_id=job.run_id, where=source_path)
+        result = mask(landing.df, loaded, table, keys=keys, run_id=job.run_id, where=source_path,
+                      source_columns=landing.columns)
     except LakehousePhiError as exc:
         if not isinstance(exc, UsageError):
             _audit_refusal(job, exc)

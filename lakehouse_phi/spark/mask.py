@@ -10,7 +10,7 @@ scans every row in one Python pass.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,8 @@ def build_plan(loaded: LoadedPolicy, table: str, keys: KeyRing) -> IngestPlan:
 
 
 def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = None, run_id: str | None = None,
-         fetchers: Fetchers | None = None, where: str | None = None) -> MaskResult:
+         fetchers: Fetchers | None = None, where: str | None = None,
+         source_columns: Sequence[str] | None = None) -> MaskResult:
     """Mask a DataFrame (batch or streaming) under ``tables.<table>`` of ``policy`` (what ``load_policy`` returns).
 
     Args:
@@ -88,6 +89,8 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
         keys: resolved keys (default: resolved now from the policy's providers).
         run_id: the value of ``_ingest_run_id`` (default: a new uuid4).
         where: how messages name the source (default: ``the DataFrame``).
+        source_columns: the source's own column names for the drift check, when ``df`` already holds only the
+            declared ones (the landing read maps CSV headers by name); default ``df.columns``.
 
     Raises:
         UsageError: unknown table.
@@ -98,7 +101,8 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
         raise UsageError(f"no table {table!r} under tables: in {policy.path} "
                          f"(declared: {', '.join(policy.policy.tables)})")
     spec = policy.policy.tables[table]
-    columns = [c for c in df.columns if c not in (SOURCE_FILE_COL, CORRUPT_COL)]
+    columns = [c for c in (df.columns if source_columns is None else source_columns)
+               if c not in (SOURCE_FILE_COL, CORRUPT_COL)]
     plan = build_plan(policy, table, keys if keys is not None else resolve_keys(policy, table, fetchers=fetchers))
     drift = check_drift(spec, table, columns, where or "the DataFrame", plan.plan.names)
     run_id = run_id or str(uuid.uuid4())
