@@ -3,8 +3,11 @@
 # MAGIC # Bronze ingest with lakehouse_phi
 # MAGIC
 # MAGIC Masks PHI at the extraction boundary, before anything is written: the policy's strategies run as one
-# MAGIC vectorized Arrow pass over the landing data; failing rows go to a quarantine that holds no raw PHI; valid
-# MAGIC rows are merged into bronze on the record key; the run leaves one hash-chained audit event.
+# MAGIC vectorized Arrow pass over the landing data (`lakehouse_phi.mask`); failing rows go to a quarantine that holds
+# MAGIC no raw PHI; valid rows are merged into bronze by the table's `bronze_mode` (`history`: every distinct version,
+# MAGIC `latest`: one row per record key); the run leaves a pending and a closing hash-chained audit event.
+# MAGIC For a streaming ingest use `lakehouse_phi.ingest_stream` (Auto Loader + `foreachBatch`, exactly once), for a
+# MAGIC Lakeflow Declarative Pipeline `03_bronze_dlt.py`.
 # MAGIC
 # MAGIC This notebook calls the same API as `lakehouse-phi ingest` and the `spark-submit` entry
 # MAGIC (`jobs/bronze_ingest.py`). Keys with `provider: databricks` are read with `dbutils.secrets`; `env` keys come
@@ -82,13 +85,15 @@ result = run_ingest(spark, loaded, dbutils.widgets.get("table"), IngestOptions(
 
 summary = [
     ("rows read", result.rows_read),
-    ("rows in bronze (merged)", result.rows_written),
-    ("rows new in bronze", result.rows_inserted),
+    ("rows valid", result.rows_written),
+    ("rows inserted into bronze", result.rows_inserted),
+    ("rows updated in bronze (latest)", result.rows_updated),
+    ("rows unchanged (already in bronze)", result.rows_unchanged),
     ("rows quarantined", result.rows_quarantined),
 ]
 summary += [(f"quarantined: {reason}", n) for reason, n in sorted(result.quarantine_reasons.items())]
 display(spark.createDataFrame(summary, "metric string, value long"))
 display(spark.createDataFrame([(c, i["strategy"], i["key_version"]) for c, i in result.columns.items()],
                               "column string, strategy string, key_version int"))
-assert result.rows_read == result.rows_written + result.rows_quarantined
+assert result.rows_read == result.rows_inserted + result.rows_updated + result.rows_unchanged + result.rows_quarantined
 print(f"audit event {result.event['event_id']} hash {result.event['hash']} in {result.audit}")

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -173,9 +172,6 @@ class JsonlSink:
 
 
 # --------------------------------------------------------------------------------------------------------- Delta
-def _is_path(target: str) -> bool:
-    """A path or URI (has ``/``) rather than a table name such as ``catalog.schema.table``."""
-    return "/" in target or target.startswith(".")
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -184,8 +180,24 @@ def _is_not_found(exc: Exception) -> bool:
 
 
 def _is_concurrency_conflict(exc: Exception) -> bool:
+    try:
+        from deltalake.exceptions import CommitFailedError
+
+        if isinstance(exc, CommitFailedError):
+            return True
+    except ImportError:  # pragma: no cover - Spark-only installs
+        pass
     text = f"{type(exc).__name__} {exc}".lower()
     return any(m in text for m in ("concurrent", "conflict", "failed to commit transaction"))
+
+
+def _arrow_rows(events: list[dict]) -> Any:
+    """Sealed events as an Arrow table with the trail's schema (delta-rs writes)."""
+    import pyarrow as pa
+
+    schema = pa.schema([(n, pa.int64() if t == "BIGINT" else pa.string()) for n, t in DELTA_COLUMNS])
+    rows = [_delta_row(e) for e in events]
+    return pa.table({n: [r[i] for r in rows] for i, (n, _) in enumerate(DELTA_COLUMNS)}, schema=schema)
 
 
 def _delta_row(sealed: dict) -> tuple:
@@ -211,10 +223,15 @@ class DeltaSink:
         if spark is None:
             raise UsageError(f"audit trail {target}: a Delta trail needs a Spark session; pass spark=, or use a "
                              ".jsonl path for a JSON-lines trail")
+        from lakehouse_phi.spark.targets import Target, uses_deltars
+
         self.spark, self.target = spark, target
-        self.is_path = _is_path(target)
-        self.ident = f"delta.`{target}`" if self.is_path else target
+        self.tgt = Target.parse(target)
+        self.is_path = self.tgt.is_path
+        self.ident = self.tgt.sql_ref("delta")
         self.location = location
+        #: a path on an engine without Delta SQL on paths (pysail): read and written through delta-rs
+        self.deltars = uses_deltars(spark, self.tgt, "delta")
         self.seal_key = seal_key
 
     def __repr__(self) -> str:
@@ -224,6 +241,16 @@ class DeltaSink:
         """The trail as a DataFrame, or None when the table does not exist yet."""
         if not self.is_path and not self.spark.catalog.tableExists(self.target):
             return None
+        if self.deltars:
+            from deltalake import DeltaTable
+
+            from lakehouse_phi.deltars import read_delta
+
+            if not DeltaTable.is_deltatable(self.target):
+                return None
+            rows = read_delta(self.target, [n for n, _ in DELTA_COLUMNS])
+            ddl = ", ".join(f"`{n}` {t}" for n, t in DELTA_COLUMNS)
+            return self.spark.createDataFrame(rows if rows.num_rows else [], schema=ddl)
         try:
             df = self.spark.read.format("delta").load(self.target) if self.is_path else self.spark.table(self.target)
             df.schema  # noqa: B018 - forces analysis on Spark Connect, where reading is lazy
@@ -254,41 +281,57 @@ class DeltaSink:
         return event
 
     def _create(self, df: Any) -> None:
-        """Create the table append-only with the first event (or empty, then merge)."""
-        cols = ", ".join(f"`{name}` {typ}" for name, typ in DELTA_COLUMNS)
-        props = "TBLPROPERTIES ('delta.appendOnly'='true')"
-        if not self.is_path:
-            loc = f" LOCATION '{self.location}'" if self.location else ""
-            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.target} ({cols}) USING delta{loc} {props}").collect()
+        """Create the table append-only (empty; the first event is merged like every other)."""
+        from lakehouse_phi.spark import sqltext
+
+        cols = ", ".join(f"{sqltext.ident(name)} {typ}" for name, typ in DELTA_COLUMNS)
+        props = f"TBLPROPERTIES {sqltext.properties({'delta.appendOnly': 'true'})}"
+        if self.deltars:
+            from deltalake import write_deltalake
+
+            try:
+                write_deltalake(self.target, _arrow_rows([]), mode="error",
+                                configuration={"delta.appendOnly": "true"})
+            except Exception as exc:  # noqa: BLE001 - delta-rs: another writer created it first
+                if not _is_concurrency_conflict(exc) and "already exists" not in str(exc).lower():
+                    raise
             return
-        try:  # Delta Lake and Databricks: create the empty table by path
-            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident} ({cols}) USING delta {props}").collect()
-        except Exception:  # noqa: BLE001 - engines without path DDL (pysail): the first write creates it
-            df.write.format("delta").mode("append").option("delta.appendOnly", "true").save(self.target)
+        loc = f" LOCATION {sqltext.literal(self.location)}" if self.location and not self.is_path else ""
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident} ({cols}) USING delta{loc} {props}").collect()
+
+    def _merge(self, sealed: dict, df: Any) -> None:
+        """Insert the event unless its seq is taken: one MERGE (the shared helper, or delta-rs for a path)."""
+        if self.deltars:
+            from deltalake import DeltaTable
+
+            from lakehouse_phi.spark.sqltext import datafusion_qualified
+
+            pred = f"{datafusion_qualified('t', 'seq')} = {datafusion_qualified('s', 'seq')}"
+            (DeltaTable(self.target).merge(_arrow_rows([sealed]), predicate=pred, source_alias="s", target_alias="t")
+             .when_not_matched_insert_all().execute())
+            return
+        from lakehouse_phi.spark.targets import spark_merge
+
+        spark_merge(self.spark, df, self.tgt, ["seq"])
 
     def append(self, event: dict) -> dict:
         from pyspark.sql.types import LongType, StringType, StructField, StructType
 
         schema = StructType([StructField(n, LongType() if t == "BIGINT" else StringType()) for n, t in DELTA_COLUMNS])
-        for _attempt in range(self.retries):  # noqa: B007
+        for _attempt in range(self.retries):
             prev = self.last()
             _check_tail(prev, self.target)
             sealed = seal(event, prev, self.seal_key)
-            df = self.spark.createDataFrame([_delta_row(sealed)], schema=schema)
+            df = None if self.deltars else self.spark.createDataFrame([_delta_row(sealed)], schema=schema)
             if prev is None and self._df() is None:
                 self._create(df)
             if not self._rows_at(sealed["seq"]):
-                view = f"lakehouse_phi_audit_{uuid.uuid4().hex}"
-                df.createOrReplaceTempView(view)
                 try:
-                    self.spark.sql(f"MERGE INTO {self.ident} AS t USING {view} AS s ON t.seq = s.seq "
-                                   "WHEN NOT MATCHED THEN INSERT *").collect()
-                except Exception as exc:  # noqa: BLE001
+                    self._merge(sealed, df)
+                except Exception as exc:  # noqa: BLE001 - engines raise many types for a lost commit race
                     if not _is_concurrency_conflict(exc):
                         raise
                     time.sleep(random.uniform(0.05, 0.3) * (_attempt + 1))  # another writer won; back off
-                finally:
-                    self.spark.catalog.dropTempView(view)
             hashes = {r["hash"] for r in self._rows_at(sealed["seq"])}
             if hashes == {sealed["hash"]}:
                 return sealed

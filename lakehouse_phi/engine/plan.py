@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -320,3 +321,123 @@ def _errors_array(n: int, failures: list[tuple[np.ndarray, str, str, str]]) -> p
 def _empty_lists(n: int) -> pa.Array:
     structs = pa.StructArray.from_arrays([pa.array([], pa.string())] * 3, fields=list(ERROR_TYPE))
     return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), structs)
+
+
+# ------------------------------------------------------------------------------------ ingest bookkeeping columns
+#: Keyed HMAC-SHA256 (hex) over the canonical encoding of a row's raw declared values (see :func:`row_messages`).
+FINGERPRINT_COL = "_row_fingerprint"
+#: Per row, ``column:detector`` for every PHI-looking value in a non-PHI column (tallied, then dropped).
+SCAN_COL = "_phi_scan_hits"
+#: The detectors that the scan of non-PHI columns applies (RE2 patterns, evaluated inside the fused pass).
+SCAN_DETECTORS = ("ssn", "email", "phone")
+#: ``bronze_mode: latest``: the raw source file and row position, carried through the pass only to order versions
+#: of one key (the writers drop them; they are never written).
+ORDER_FILE_COL, ORDER_POS_COL = "_lhp_order_file", "_lhp_order_pos"
+
+
+def scan_columns(table: TableSpec) -> list[str]:
+    """Non-PHI string columns kept raw: the ones whose values are scanned for PHI-looking text."""
+    if table.phi_scan.sample_rows == 0:
+        return []
+    return [c for c, s in table.columns.items()
+            if s.phi is None and s.type == "string" and s.effective_ingest.strategy == "keep"]
+
+
+def row_messages(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> list[bytes]:
+    """The canonical encoding of each row's raw values of ``columns``: per column, ``-`` for NULL, else the UTF-8
+    length in decimal, ``:``, and the UTF-8 bytes (self-delimiting, so no two rows encode alike)."""
+    parts = []
+    for name in columns:
+        raw = batch.column(name)
+        raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+        text = raw if pa.types.is_string(raw.type) else pc.cast(raw, pa.string())
+        length = pc.cast(pc.binary_length(text), pa.string())
+        framed = pc.binary_join_element_wise(length, text, ":")
+        parts.append(pc.fill_null(framed, "-"))
+    if not parts:
+        return [b""] * batch.num_rows
+    joined = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
+    return joined.cast(pa.binary()).to_pylist()
+
+
+class IngestPlan:
+    """:class:`TablePlan` plus what the ingest job adds to every row in the same pass: ``_row_fingerprint`` and
+    the PHI scan of non-PHI columns (``_phi_scan_hits``), so nothing needs a second read of the source."""
+
+    def __init__(self, plan: TablePlan) -> None:
+        self.plan = plan
+        self.spec = plan.spec
+        self.scan_columns = scan_columns(plan.spec)
+        fp = plan.spec.fingerprint_key_name
+        if fp is None:
+            raise ValueError(f"tables.{plan.table}: no key for _row_fingerprint; set fingerprint_key")
+        self.fingerprint_key = fp
+        self._fingerprint_key = plan._keys[fp]
+        self._mac: Any = None
+        self.ordered = plan.spec.bronze_mode == "latest"
+
+    def __reduce__(self):
+        return (IngestPlan, (self.plan,))
+
+    def __repr__(self) -> str:
+        return f"IngestPlan({self.plan!r})"
+
+    @property
+    def fingerprint_key_version(self) -> int:
+        return self._fingerprint_key.version
+
+    def result_ddl(self, passthrough: Iterable[str] = ()) -> str:
+        ddl = self.plan.result_ddl(passthrough) + f", `{FINGERPRINT_COL}` string, `{SCAN_COL}` array<string>"
+        return ddl + (f", `{ORDER_FILE_COL}` string, `{ORDER_POS_COL}` bigint" if self.ordered else "")
+
+    def fingerprints(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:
+        if self._mac is None:
+            from lakehouse_phi.transforms.hmac import HmacSha256
+
+            self._mac = HmacSha256(self._fingerprint_key.material)
+        return pa.array(self._mac.hexdigests(row_messages(batch, self.plan.input_columns)), pa.string())
+
+    def scan_hits(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:
+        """``list<string>`` of ``column:detector`` per row (empty for most rows)."""
+        from lakehouse_phi.transforms import detectors
+
+        n = batch.num_rows
+        hits: list[tuple[np.ndarray, str]] = []
+        names = batch.schema.names
+        malformed = pc.is_valid(batch.column(CORRUPT_COL)) if CORRUPT_COL in names else None
+        for c in self.scan_columns:
+            raw = batch.column(c)
+            raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+            text = raw if pa.types.is_string(raw.type) else pc.cast(raw, pa.string())
+            if malformed is not None:  # a row that did not parse is quarantined whole: its shifted text is no finding
+                text = pc.if_else(malformed, pa.scalar(None, pa.string()), text)
+            for kind in SCAN_DETECTORS:
+                hits.append((_rows(pc.match_substring_regex(text, detectors.PATTERNS[kind])), f"{c}:{kind}"))
+        hits = [h for h in hits if len(h[0])]
+        if not hits:
+            return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
+        rows = np.concatenate([h[0] for h in hits])
+        which = np.concatenate([np.full(len(h[0]), i, dtype=np.int32) for i, h in enumerate(hits)])
+        order = np.lexsort((which, rows))
+        rows, which = rows[order], which[order]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.add.at(offsets, rows + 1, 1)
+        labels = pa.array([hits[w][1] for w in which], pa.string())
+        return pa.ListArray.from_arrays(pa.array(np.cumsum(offsets, dtype=np.int32)), labels)
+
+    def process(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+        out = self.plan.process(batch)
+        columns = [*out.columns, self.fingerprints(batch), self.scan_hits(batch)]
+        names = [*out.schema.names, FINGERPRINT_COL, SCAN_COL]
+        if self.ordered:
+            for name in (ORDER_FILE_COL, ORDER_POS_COL):
+                col = batch.column(name)
+                columns.append(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+                names.append(name)
+        return pa.RecordBatch.from_arrays(columns, names=names)
+
+    def process_iter(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The ``mapInArrow`` function body of the ingest pass."""
+        for batch in batches:
+            if batch.num_rows:
+                yield self.process(batch)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -29,7 +28,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="local runs only: proceed despite insecure-config errors (printed and audited)")
     p.add_argument("--key", action="append", default=[], metavar="NAME=PROVIDER:REF",
                    help="use another provider for a key this run, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK (version kept)")
+    s = p.add_argument_group("streaming (exactly once, one audit event per micro-batch)")
+    s.add_argument("--stream", action="store_true", help="ingest the landing folder as a stream (foreachBatch)")
+    s.add_argument("--checkpoint", metavar="DIR", help="the stream's checkpoint directory (required with --stream)")
+    s.add_argument("--trigger", default="available-now",
+                   help="available-now (default: what has landed, then stop) or processing-time=INTERVAL")
+    s.add_argument("--max-files-per-trigger", type=int, metavar="N", help="at most N files per micro-batch")
     add_format(p)
+
+
+def _log_to_stderr() -> None:
+    """Library warnings (``lakehouse_phi`` logger) on stderr for CLI runs."""
+    import logging
+
+    root = logging.getLogger("lakehouse_phi")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("lakehouse-phi: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
 
 
 def parse_key_overrides(items: list[str], policy: Any) -> dict:
@@ -53,15 +70,21 @@ def parse_key_overrides(items: list[str], policy: Any) -> dict:
 def default_table_format(spark: Any) -> str:
     """Delta on Databricks, on a Spark with the Delta extension, and on pysail; parquet elsewhere."""
     from lakehouse_phi.spark.session import is_sail
+    from lakehouse_phi.spark.targets import native_delta_sql
 
-    if os.environ.get("DATABRICKS_RUNTIME_VERSION") or is_sail(spark):
-        return "delta"
-    try:
-        if "delta" in (spark.conf.get("spark.sql.extensions", "") or "").lower():
-            return "delta"
-    except Exception:
-        pass
-    return "parquet"
+    return "delta" if is_sail(spark) or native_delta_sql(spark) else "parquet"
+
+
+def _delta_writable(spark: Any, bronze: str) -> bool:
+    """Delta where the engine writes it (Databricks, the Delta extension, pysail), or a Delta *path* on any engine
+    (written through delta-rs when it is installed); a catalog table name needs the engine's own Delta."""
+    import importlib.util
+
+    from lakehouse_phi.spark.targets import Target
+
+    if default_table_format(spark) == "delta":
+        return True
+    return Target.parse(bronze).is_path and importlib.util.find_spec("deltalake") is not None
 
 
 def run(args: argparse.Namespace, spark: Any = None) -> int:
@@ -73,25 +96,46 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     overrides = parse_key_overrides(args.key, loaded.policy)
     if args.table not in loaded.policy.tables:
         raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
+    if args.stream and not args.checkpoint:
+        raise UsageError("--stream needs --checkpoint DIR (where the stream records its progress)")
+    if args.checkpoint and not args.stream:
+        raise UsageError("--checkpoint is for --stream runs")
+    _log_to_stderr()
     spark = spark or get_session(args.engine)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
-    if fmt == "delta" and default_table_format(spark) != "delta":
+    if fmt == "delta" and not _delta_writable(spark, args.bronze or loaded.policy.tables[args.table].bronze):
         raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
+    options = IngestOptions(
+        input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
+        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress)
+    if args.stream:
+        from lakehouse_phi.spark.stream import ingest_stream
+
+        try:
+            streamed = ingest_stream(spark, loaded, args.table, options, checkpoint=args.checkpoint,
+                                     trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger)
+        except LakehousePhiError:
+            raise
+        except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
+            raise _engine_failure(args.table, exc) from None
+        out = {"run_id": streamed.run_id, "table": args.table, "app_id": streamed.app_id,
+               "batches": streamed.batches, "audit": streamed.audit, "table_format": fmt}
+        if args.format == "json":
+            print(json.dumps(out, indent=2, sort_keys=True))
+        else:
+            print(f"{args.table}: {len(streamed.batches)} micro-batch(es) written, run {streamed.run_id}")
+        return EXIT_OK
     try:
-        result = run_ingest(spark, loaded, args.table, IngestOptions(
-            input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit,
-            table_format=fmt, allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress))
+        result = run_ingest(spark, loaded, args.table, options)
     except LakehousePhiError:
         raise
     except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
-        from lakehouse_phi.spark.targets import _spark_error
-
-        raise JobRefused(f"the ingest of table {args.table} failed in the engine ({_spark_error(exc)}); its message "
-                         "is not shown, as it may quote data: see the Spark driver log") from None
+        raise _engine_failure(args.table, exc) from None
     summary = {
         "run_id": result.run_id, "table": result.table, "table_format": fmt, "rows_read": result.rows_read,
         "rows_written": result.rows_written, "rows_inserted": result.rows_inserted,
+        "rows_updated": result.rows_updated, "rows_unchanged": result.rows_unchanged,
         "rows_quarantined": result.rows_quarantined, "quarantine_reasons": result.quarantine_reasons,
         "columns": result.columns, "phi_scan": result.phi_scan, "bronze": result.bronze,
         "quarantine": result.quarantine, "audit": result.audit, "audit_hash": result.event.get("hash"),
@@ -108,9 +152,9 @@ def print_summary(s: dict, console: Any = None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    console.print(f"[bold]{s['table']}[/]: read {s['rows_read']:,} · bronze {s['rows_written']:,} "
-                  f"({s['rows_inserted']:,} new) · quarantined {s['rows_quarantined']:,} → {s['bronze']} "
-                  f"[{s['table_format']}]")
+    console.print(f"[bold]{s['table']}[/]: read {s['rows_read']:,} · valid {s['rows_written']:,} "
+                  f"({s['rows_inserted']:,} new, {s['rows_updated']:,} updated, {s['rows_unchanged']:,} unchanged) · "
+                  f"quarantined {s['rows_quarantined']:,} → {s['bronze']} [{s['table_format']}]")
     if s["quarantine_reasons"]:
         t = Table("column", "rule", "rows", title="quarantined by reason", title_justify="left")
         for k, n in sorted(s["quarantine_reasons"].items()):
@@ -121,3 +165,10 @@ def print_summary(s: dict, console: Any = None) -> None:
     for col, info in s["columns"].items():
         t.add_row(col, info["strategy"], "" if info["key_version"] is None else str(info["key_version"]))
     console.print(t)
+
+
+def _engine_failure(table: str, exc: BaseException) -> JobRefused:
+    from lakehouse_phi.spark.targets import _spark_error as spark_error_class
+
+    return JobRefused(f"the ingest of table {table} failed in the engine ({spark_error_class(exc)}); its message is "
+                      "not shown, as it may quote data: see the Spark driver log")

@@ -1,43 +1,42 @@
-"""The bronze ingest job: pre-flight -> keys -> read -> drift check -> PHI scan -> parse/check/mask in one
-``mapInArrow`` pass -> quarantine -> bronze (merged on ``record_key``) -> audit event.
+"""The bronze ingest job: audit check -> pre-flight -> keys -> read -> :func:`~lakehouse_phi.spark.mask.mask` (drift
+check, parse/check/mask/fingerprint/scan in one ``mapInArrow`` pass) -> tallies -> refusals -> pending audit event
+-> quarantine -> bronze -> audit event.
 
-The same function runs from the CLI, ``spark-submit`` (``jobs/bronze_ingest.py``) and Databricks
-notebooks, on classic Spark and on Spark Connect (nothing here touches ``sparkContext``). Raw values stay inside
-Spark's executors: the driver only ever sees counts, and messages name columns, rules and files, never values.
+The same function runs from the CLI, ``spark-submit`` (``jobs/bronze_ingest.py``), Databricks notebooks and each
+micro-batch of the streaming job (:mod:`lakehouse_phi.spark.stream`), on classic Spark and Spark Connect. Messages
+name columns, rules, files and run ids, never values.
 """
 
 from __future__ import annotations
 
-import getpass
+import dataclasses
 import json
+import logging
 import os
-import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
-from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL, TablePlan, key_needs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
-from lakehouse_phi.keys.providers import Fetchers, load_keys, verify_check_values
+from lakehouse_phi.keys.providers import Fetchers, KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
+from lakehouse_phi.spark import targets
+from lakehouse_phi.spark.bronze import Tally, WriteSpec, Written, make_flow
+from lakehouse_phi.spark.mask import (INGESTED_AT_COL, QUARANTINED_AT_COL, RUN_ID_COL, MaskResult, mask,
+                                      resolve_keys)
+from lakehouse_phi.engine.plan import name_hasher
+from lakehouse_phi.keys.providers import verify_check_values
 from lakehouse_phi.spark.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
 from lakehouse_phi.spark.read import read_landing
-from lakehouse_phi.spark.session import functions, is_connect
-from lakehouse_phi.spark.targets import (_exists, _read_target, _target_ref, _write,
-                                         default_audit_target, set_table_properties)
-from lakehouse_phi.transforms import detectors
+from lakehouse_phi.spark.session import is_connect
+from lakehouse_phi.spark.targets import Target, default_audit_target
 
-RUN_ID_COL = "_ingest_run_id"
-INGESTED_AT_COL = "_ingested_at"
-QUARANTINED_AT_COL = "_quarantined_at"
+__all__ = ["INGESTED_AT_COL", "QUARANTINED_AT_COL", "RUN_ID_COL", "IngestOptions", "IngestResult", "run_ingest"]
+
+log = logging.getLogger(__name__)
 TABLE_FORMATS = ("delta", "parquet")
-
-#: The scrub_text detectors that the sampled scan of non-PHI columns applies (RE2 patterns that Java's regex reads
-#: the same way; evaluated by Spark, only counts come back).
-SCAN_DETECTORS = ("ssn", "email", "phone")
 
 
 @dataclass
@@ -46,18 +45,18 @@ class IngestOptions:
 
     Attributes:
         input_path: overrides ``tables.<t>.source.path``.
-        bronze: a table name or a path (anything with ``/`` or a URI scheme is a path).
+        bronze: a :class:`~lakehouse_phi.spark.targets.Target`, or text parsed by ``Target.parse`` (a path when it
+            has a URI scheme, starts with ``/``, ``.`` or ``~`` or holds ``/``; else a table name).
         quarantine: defaults to the policy's ``quarantine`` or ``<bronze>_quarantine``.
         audit: a ``.jsonl`` file or a Delta table/path; defaults beside bronze (see :func:`default_audit_target`).
-        table_format: ``delta`` (Databricks, Delta-enabled Spark, pysail) or ``parquet``.
+        table_format: ``delta`` (Databricks, Delta-enabled Spark, pysail, delta-rs) or ``parquet``.
         allow_insecure: run despite ``error`` findings of the config validator (printed and audited).
-        key_overrides: replace a key's provider/ref for this run (e.g. a local env var for a databricks key);
-            the policy's version is kept.
+        key_overrides: replace a key's provider/ref for this run (the policy's version is kept).
     """
 
     input_path: str | None = None
-    bronze: str | None = None
-    quarantine: str | None = None
+    bronze: str | Target | None = None
+    quarantine: str | Target | None = None
     audit: str | None = None
     table_format: str = "delta"
     allow_insecure: bool = False
@@ -75,6 +74,8 @@ class IngestResult:
     rows_read: int
     rows_written: int
     rows_inserted: int
+    rows_updated: int
+    rows_unchanged: int
     rows_quarantined: int
     quarantine_reasons: dict[str, int]
     columns: dict[str, dict]
@@ -86,50 +87,109 @@ class IngestResult:
     event: dict
 
 
-# -------------------------------------------------------------------------------------------------- the job
 @dataclass
-class Prepared:
-    """The masked frame of one ingest (one row per source row, ``_phi_errors`` empty for bronze rows)."""
+class Job:
+    """One resolved run: targets, audit sink, base event fields."""
 
-    selected: Any
-    masked: Any
-    dropped: list[str]
-    phi_scan: dict[str, dict[str, int]]
-    #: files read and skipped (name starting with _ or .; None: not counted), for the audit event
-    source_files: dict[str, int | None] = field(default_factory=dict)
+    loaded: LoadedPolicy
+    table: str
+    run_id: str
+    bronze: Target
+    quarantine: Target
+    audit_target: str
+    table_format: str
+    sink: Any
+    base_event: dict
+    details: dict
+    say: Callable[[str], None]
 
 
-def prepare(spark: Any, plan: TablePlan, source_path: str) -> Prepared:
-    """Read the source, stop on schema drift, scan non-PHI columns, and bind the fused mask pass (lazily).
+def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) -> Job:
+    """Resolve the targets and the audit sink, and check the trail (tail intact, writable) before any data is read;
+    a run left pending by a crash is recorded first (``ingest_unfinished``)."""
+    from lakehouse_phi.audit.sealing import seal_key, session_actor
+    from lakehouse_phi.audit.sinks import open_sink
 
-    Raises:
-        JobRefused: unreadable source, a declared column missing, an undeclared column under
-            ``on_unclassified: fail``, or PHI-looking values in non-PHI columns under ``phi_scan.on_detect: fail``.
-    """
-    spec, table = plan.spec, plan.table
-    declared = list(spec.columns)
-    label = ((lambda i, p: f"file #{i} ({p})") if spec.source_file == "path" else
-             (lambda i, p: plan.names.file_label(p, i)))
-    landing = read_landing(spark, spec.source.format, source_path, spec.source.options, declared=declared,
-                           file_label=label, names=plan.names if spec.source_file == "hash" else None)
-    df = landing.df
-    drift = check_drift(spec, table, landing.columns, source_path, plan.names)
-    F = functions(spark)
-    extra = [CORRUPT_COL] if CORRUPT_COL in df.columns else []  # a row that did not parse: quarantined, all NULL
-    selected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in declared], SOURCE_FILE_COL, *extra)
-    scan = _phi_scan(selected.where(F.col(CORRUPT_COL).isNull()) if extra else selected, spec)
-    flagged = {c: k for c, k in scan.items() if any(k.values())}
-    if flagged and spec.phi_scan.on_detect == "fail":
-        summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
-                            for c, k in flagged.items())
-        raise JobRefused(f"non-PHI column(s) hold values that look like PHI ({summary}); classify them with phi: "
-                         f"and a strategy, or set tables.{table}.phi_scan.on_detect: warn")
-    if flagged:
-        print(f"lakehouse-phi: warning: non-PHI column(s) of {table} hold values that look like PHI: "
-              f"{', '.join(sorted(flagged))} (counts in the audit event)", file=sys.stderr)
-    masked = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
-    return Prepared(selected=selected, masked=masked, dropped=drift.dropped, phi_scan=scan,
-                    source_files={"read": landing.files, "skipped": landing.skipped_files})
+    policy = loaded.policy
+    if table not in policy.tables:
+        raise UsageError(f"no table {table!r} under tables: in {loaded.path} (declared: {', '.join(policy.tables)})")
+    if opts.table_format not in TABLE_FORMATS:
+        raise UsageError(f"table format {opts.table_format!r}; allowed: {', '.join(TABLE_FORMATS)}")
+    spec = policy.tables[table]
+    bronze = Target.parse(opts.bronze or spec.bronze)
+    if opts.quarantine:
+        quarantine = Target.parse(opts.quarantine)
+    elif opts.bronze:
+        quarantine = Target(bronze.kind, f"{bronze.location.rstrip('/')}_quarantine")
+    else:
+        quarantine = Target.parse(spec.quarantine_target)
+    audit_target = opts.audit or default_audit_target(bronze, opts.table_format)
+    run_id = opts.run_id or str(uuid.uuid4())
+    details: dict[str, Any] = {"engine": "spark-connect" if is_connect(spark) else "spark-classic",
+                               "table_format": opts.table_format, "allow_insecure": opts.allow_insecure,
+                               "source_format": spec.source.format, "bronze_mode": spec.bronze_mode}
+    base_event = dict(run_id=run_id, actor=opts.actor or session_actor(spark), policy_name=policy.name,
+                      policy_sha256=loaded.sha256, table=table)
+    # the trail's sealing key (audit.key) is resolved before any data is read: a missing one stops the job
+    sink = open_sink(audit_target, spark, seal_key=seal_key(policy, opts.key_overrides, opts.fetchers))
+    job = Job(loaded=loaded, table=table, run_id=run_id, bronze=bronze, quarantine=quarantine,
+              audit_target=audit_target, table_format=opts.table_format, sink=sink, base_event=base_event,
+              details=details, say=opts.progress or (lambda _msg: None))
+    check_trail(job, spark)
+    return job
+
+
+def check_trail(job: Job, spark: Any) -> None:
+    """Refuse to start when the trail cannot take this run's events: damaged tail, or not writable. Record a run
+    that started committing and never completed (its ``ingest_started`` is the last event for this table)."""
+    from lakehouse_phi.audit.sinks import _check_tail
+
+    last = job.sink.last()
+    _check_tail(last, job.audit_target)
+    _check_writable(job.audit_target)
+    if last is not None and last.get("event") == "ingest_started" and last.get("table") == job.table:
+        pending = last.get("run_id")
+        commits = _commits_of(spark, job, pending)
+        log.warning("run %s of %s started writing and left no closing event; recording it", pending, job.table)
+        _append(job, "ingest_unfinished", rows=(0, 0, 0), details={
+            "pending_run_id": pending, "commits": commits,
+            "message": f"run {pending} wrote its pending event and no closing event (crashed or still running); "
+                       "the commits listed carry its run id"})
+
+
+def _check_writable(audit_target: str) -> None:
+    local = targets._local(audit_target) if targets.Target.parse(audit_target).is_path else None
+    if local is None:
+        return  # a table name or a remote URI: the pending event, written before any commit, is the check
+    probe = local
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe.rstrip("/")) or "."
+    if not os.access(probe, os.W_OK):
+        raise JobRefused(f"audit trail {audit_target}: not writable ({probe}); fix its permissions or pass --audit")
+
+
+def _commits_of(spark: Any, job: Job, run_id: str | None) -> dict[str, list[int]]:
+    """Delta versions whose ``userMetadata`` is ``run_id`` (delta-rs paths; other targets: unknown)."""
+    out: dict[str, list[int]] = {}
+    for name, t in (("bronze", job.bronze), ("quarantine", job.quarantine)):
+        if not targets.uses_deltars(spark, t, job.table_format):
+            continue
+        from deltalake import DeltaTable
+
+        if DeltaTable.is_deltatable(t.location):
+            out[name] = sorted(h["version"] for h in DeltaTable(t.location).history()
+                               if h.get("userMetadata") == run_id)
+    return out
+
+
+def _append(job: Job, event: str, *, rows: tuple[int, int, int], details: dict, columns: dict | None = None,
+            run_id: str | None = None) -> dict:
+    from lakehouse_phi.audit.events import new_event
+
+    base = {**job.base_event, **({"run_id": run_id} if run_id else {})}
+    ev = new_event(event=event, rows_read=rows[0], rows_written=rows[1], rows_quarantined=rows[2],
+                   columns=columns or {}, details={**job.details, **details}, **base)
+    return job.sink.append(ev)
 
 
 def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOptions | None = None) -> IngestResult:
@@ -137,107 +197,138 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
 
     Raises:
         UsageError: unknown table or bad options (exit 2).
-        JobRefused / KeyMaterialError: the job will not run (exit 1); nothing was written to bronze.
+        JobRefused / KeyMaterialError: the job will not run (exit 1), or failed after a commit (the message names
+            the run id; its ``ingest_started`` event is in the trail).
     """
     opts = options or IngestOptions()
-    policy = loaded.policy
-    if table not in policy.tables:
-        raise UsageError(f"no table {table!r} under tables: in {loaded.path} (declared: {', '.join(policy.tables)})")
-    if opts.table_format not in TABLE_FORMATS:
-        raise UsageError(f"table format {opts.table_format!r}; allowed: {', '.join(TABLE_FORMATS)}")
-    spec = policy.tables[table]
-    run_id = opts.run_id or str(uuid.uuid4())
-    actor = opts.actor or _actor()
-    say = opts.progress or (lambda _msg: None)
-    bronze = opts.bronze or spec.bronze
-    quarantine = opts.quarantine or (f"{bronze}_quarantine" if opts.bronze else spec.quarantine_target)
-    audit_target = opts.audit or default_audit_target(bronze, opts.table_format)
+    job = plan_job(spark, loaded, table, opts)
+    spec = loaded.policy.tables[table]
     source_path = opts.input_path or spec.source.path
-    fmt = opts.table_format
-    details: dict[str, Any] = {"engine": "spark-connect" if is_connect(spark) else "spark-classic",
-                               "table_format": fmt, "allow_insecure": opts.allow_insecure,
-                               "source_format": spec.source.format}
-    base_event = dict(run_id=run_id, actor=actor, policy_name=policy.name, policy_sha256=loaded.sha256, table=table)
-
     try:
-        # 1. pre-flight: the config validator, before any data is read
-        say("checking the Spark configuration")
-        findings = _preflight(spark, [source_path, bronze, quarantine, audit_target], opts, details)
-        # 2. keys, before any data is read
-        say("resolving keys")
-        key_specs = {**policy.keys, **opts.key_overrides}
-        keys = load_keys(key_specs, key_needs(spec), opts.fetchers)
-        # issue 16: other material under the same key version refuses (hook: keys.providers.verify_check_values)
-        details["key_checks"] = keys.check_values()
-        verify_check_values(recorded_key_checks(spark, bronze, fmt), details["key_checks"], f"bronze {bronze}")
-        plan = TablePlan(loaded, table, keys)
-        # 3-5. read, check the source's columns against the policy, scan non-PHI columns, and mask
-        say(f"reading {spec.source.format} from {source_path}")
-        prepared = prepare(spark, plan, source_path)
-        masked = prepared.masked
-        details["phi_scan"] = prepared.phi_scan
-        details["source_files"] = prepared.source_files
-        if prepared.dropped:
-            details["dropped_columns"] = prepared.dropped
-        F = functions(spark)
-        if not is_connect(spark):
-            masked = masked.persist()
-        has_errors = F.size(F.col(ERRORS_COL)) > 0
-        say("masking, checking and counting")
-        counts = {bool(r[0]): int(r[1]) for r in masked.groupBy(has_errors.alias("q")).count().collect()}
-        rows_quarantined, rows_valid = counts.get(True, 0), counts.get(False, 0)
-        reasons: dict[str, int] = {}
-        if rows_quarantined:
-            exploded = masked.where(has_errors).select(F.explode(ERRORS_COL).alias("e"))
-            for r in exploded.groupBy("e.column", "e.rule").count().collect():
-                reasons[f"{r[0]}:{r[1]}"] = int(r[2])
-        # 6. quarantine (masked like bronze) then bronze (merged on the record key)
-        now = F.current_timestamp()
-        if rows_quarantined:
-            say(f"writing {rows_quarantined} quarantined rows")
-            q = masked.where(has_errors).withColumn(RUN_ID_COL, F.lit(run_id)).withColumn(QUARANTINED_AT_COL, now)
-            _write(q, quarantine, fmt)
-        say(f"merging {rows_valid} rows into bronze")
-        valid = (masked.where(~has_errors).drop(ERRORS_COL)
-                 .withColumn(RUN_ID_COL, F.lit(run_id)).withColumn(INGESTED_AT_COL, now))
-        rows_inserted = _merge_bronze(spark, valid, bronze, fmt, spec.record_key, run_id)
-        if not is_connect(spark):
-            masked.unpersist()
+        job.say("checking the Spark configuration")
+        findings = _preflight(spark, [source_path, job.bronze.location, job.quarantine.location, job.audit_target],
+                              opts, job.details)
+        job.say("resolving keys")
+        keys = resolve_keys(loaded, table, key_overrides=opts.key_overrides, fetchers=opts.fetchers)
+        # other key material under the same version would write every record again under new pseudonyms
+        job.details["key_checks"] = keys.check_values()
+        verify_check_values(recorded_key_checks(spark, job.bronze, job.table_format), job.details["key_checks"],
+                            f"bronze {job.bronze}")
+        job.say(f"reading {spec.source.format} from {source_path}")
+        names = name_hasher(spec, keys)
+        landing = read_landing(
+            spark, spec.source.format, source_path, spec.source.options, declared=list(spec.columns),
+            file_label=((lambda i, p: f"file #{i} ({p})") if spec.source_file == "path"
+                        else (lambda i, p: names.file_label(p, i))),
+            names=names if spec.source_file == "hash" else None)
+        job.details["source_files"] = {"read": landing.files, "skipped": landing.skipped_files}
+        result = mask(landing.df, loaded, table, keys=keys, run_id=job.run_id, where=source_path,
+                      source_columns=landing.columns)
     except LakehousePhiError as exc:
         if not isinstance(exc, UsageError):
-            _audit_refusal(spark, audit_target, base_event, exc, details)
+            _audit_refusal(job, exc)
         raise
-    # 7. the audit event: counts, never values
-    from lakehouse_phi.audit.events import new_event
-    from lakehouse_phi.audit.sinks import open_sink
-
-    details.update(rows_inserted=rows_inserted, quarantine_reasons=reasons, bronze=bronze, quarantine=quarantine,
-                   conf_findings=[f["rule"] for f in findings])
-    event = new_event(event="ingest", rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
-                      rows_quarantined=rows_quarantined, columns=plan.column_report(), details=details, **base_event)
-    sealed = open_sink(audit_target, spark).append(event)
-    if fmt == "delta":
-        # provenance, and an anchor for the audit chain (whose tail alone could be truncated unnoticed)
-        set_table_properties(spark, bronze, {
-            "lakehouse_phi.policy_name": policy.name, "lakehouse_phi.policy_sha256": loaded.sha256,
-            "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
-            KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
-            "lakehouse_phi.last_run_id": run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
-            "lakehouse_phi.audit_hash": sealed["hash"]})
-    return IngestResult(run_id=run_id, table=table, rows_read=rows_valid + rows_quarantined, rows_written=rows_valid,
-                        rows_inserted=rows_inserted, rows_quarantined=rows_quarantined, quarantine_reasons=reasons,
-                        columns=plan.column_report(), phi_scan=prepared.phi_scan, conf_findings=findings,
-                        bronze=bronze, quarantine=quarantine, audit=audit_target, event=sealed)
+    outcome = write_batch(spark, job, result, keys)
+    return IngestResult(run_id=job.run_id, table=table, rows_read=outcome.tally.rows_read,
+                        rows_written=outcome.tally.rows_valid, rows_inserted=outcome.written.rows_inserted,
+                        rows_updated=outcome.written.rows_updated, rows_unchanged=outcome.written.rows_unchanged,
+                        rows_quarantined=outcome.tally.rows_quarantined, quarantine_reasons=outcome.tally.reasons,
+                        columns=result.plan.plan.column_report(), phi_scan=outcome.tally.phi_scan,
+                        conf_findings=findings, bronze=str(job.bronze), quarantine=str(job.quarantine),
+                        audit=job.audit_target, event=outcome.event)
 
 
-def _actor() -> str:
-    for var in ("LAKEHOUSE_PHI_ACTOR", "DATABRICKS_USER", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
+@dataclass
+class Outcome:
+    tally: Tally
+    written: Written
+    event: dict
+
+
+def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn: tuple[str, int] | None = None,
+                extra: dict | None = None) -> Outcome:
+    """Tally the single pass, apply the refusals, then write quarantine and bronze between a pending and a closing
+    audit event. Shared by the batch job and each streaming micro-batch (``txn``: app id and batch id)."""
+    spec = job.loaded.policy.tables[job.table]
+    job = dataclasses.replace(job, details={**job.details, **(extra or {})})  # this batch's details only
+    if result.dropped:
+        job.details["dropped_columns"] = result.dropped
+    wspec = WriteSpec(bronze=job.bronze, quarantine=job.quarantine, table_format=job.table_format,
+                      record_key=list(spec.record_key), bronze_mode=spec.bronze_mode, sequence_by=spec.sequence_by,
+                      run_id=job.run_id, txn=txn)
+    columns = result.plan.plan.column_report()
+    committed = False
+    flow = None
     try:
-        return getpass.getuser()
-    except Exception:  # pragma: no cover
-        return "unknown"
+        flow = make_flow(spark, result, wspec)
+        job.say("masking, checking and counting (one pass)")
+        tally = flow.materialize()
+        job.details["phi_scan"] = tally.phi_scan
+        job.details["key_versions"] = result.key_versions
+        _refuse_on_scan(job, spec, tally)
+        rate = tally.rows_quarantined / tally.rows_read if tally.rows_read else 0.0
+        over = spec.max_quarantine_rate is not None and rate > spec.max_quarantine_rate
+        _append(job, "ingest_started", rows=(tally.rows_read, 0, tally.rows_quarantined), columns=columns,
+                details={"pending": True})
+        committed = True  # from here on, a failure names the run id
+        job.say(f"writing {tally.rows_quarantined} quarantined rows")
+        quarantine_new = flow.write_quarantine() if tally.rows_quarantined or txn else 0
+        job.details["quarantine_rows_new"] = quarantine_new
+        if over:
+            raise JobRefused(f"quarantine rate {rate:.4f} ({tally.rows_quarantined} of {tally.rows_read} rows) is "
+                             f"above tables.{job.table}.max_quarantine_rate {spec.max_quarantine_rate}; no bronze "
+                             f"rows were written (run {job.run_id}); the quarantined rows are in {job.quarantine}")
+        job.say(f"merging {tally.rows_valid} rows into bronze ({spec.bronze_mode})")
+        written = flow.write_bronze()
+        job.details.update(rows_inserted=written.rows_inserted, rows_updated=written.rows_updated,
+                           rows_unchanged=written.rows_unchanged, rows_superseded=written.rows_superseded,
+                           quarantine_reasons=tally.reasons, bronze=str(job.bronze), quarantine=str(job.quarantine),
+                           commits=flow.versions())
+        assert (written.rows_inserted + written.rows_updated + written.rows_unchanged + tally.rows_quarantined
+                == tally.rows_read), "bronze counts do not add up"
+        sealed = _append(job, "ingest", rows=(tally.rows_read, tally.rows_valid, tally.rows_quarantined),
+                         columns=columns, details={"pending": False})
+        if job.table_format == "delta" and (written.rows_inserted or written.rows_updated
+                                            or targets.exists(spark, job.bronze, "delta")):
+            targets.set_table_properties(spark, job.bronze, {
+                "lakehouse_phi.policy_name": job.loaded.policy.name,
+                "lakehouse_phi.policy_sha256": job.loaded.sha256,
+                "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+                KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
+                "lakehouse_phi.last_run_id": job.run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
+                "lakehouse_phi.audit_hash": sealed["hash"]}, run_id=job.run_id)
+        return Outcome(tally=tally, written=written, event=sealed)
+    except LakehousePhiError as exc:
+        if not isinstance(exc, UsageError):
+            _audit_refusal(job, exc)
+        if committed and job.run_id not in str(exc):
+            raise JobRefused(f"run {job.run_id} failed after it started writing: {exc}") from None
+        raise
+    except Exception as exc:
+        if not committed:
+            raise
+        from lakehouse_phi.spark.targets import _spark_error
+
+        _audit_refusal(job, JobRefused(f"failed after it started writing ({_spark_error(exc)})"))
+        raise JobRefused(f"run {job.run_id} failed after it started writing ({_spark_error(exc)}); its "
+                         f"ingest_started event is in {job.audit_target}; rerun: re-delivered rows are not written "
+                         "twice") from None
+    finally:
+        if flow is not None:
+            flow.release()
+
+
+def _refuse_on_scan(job: Job, spec: Any, tally: Tally) -> None:
+    flagged = {c: k for c, k in tally.phi_scan.items() if any(k.values())}
+    if flagged and spec.phi_scan.on_detect == "fail":
+        summary = "; ".join(f"{c}: " + ", ".join(f"{n} {kind}" for kind, n in k.items() if n)
+                            for c, k in sorted(flagged.items()))
+        raise JobRefused(f"non-PHI column(s) hold values that look like PHI ({summary}; every row scanned); "
+                         "nothing was written; classify them with phi: and a strategy, or set "
+                         f"tables.{job.table}.phi_scan.on_detect: warn")
+    if flagged:
+        log.warning("non-PHI column(s) of %s hold values that look like PHI: %s (counts in the audit event)",
+                    job.table, ", ".join(sorted(flagged)))
 
 
 def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict) -> list[dict]:
@@ -259,15 +350,16 @@ def _preflight(spark: Any, paths: list[str], opts: IngestOptions, details: dict)
                          f"server); this session's master is {_master(spark) or 'not reported'}. Fix the "
                          f"{len(errors)} error finding(s): {lines}")
     if errors:
-        print(f"lakehouse-phi: WARNING: --allow-insecure: running despite {len(errors)} insecure setting(s): "
-              f"{', '.join(details['conf_errors'])} (recorded in the audit event)", file=sys.stderr)
+        log.warning("--allow-insecure: running despite %d insecure setting(s): %s (recorded in the audit event)",
+                    len(errors), ", ".join(details["conf_errors"]))
     return findings
 
 
 def _master(spark: Any) -> str | None:
     try:
         return spark.conf.get("spark.master", None)
-    except Exception:
+    except Exception as exc:  # noqa: BLE001 - Connect servers that report no master
+        log.debug("spark.master not readable (%s)", type(exc).__name__)
         return None
 
 
@@ -280,56 +372,11 @@ def _local_session(spark: Any) -> bool:
     return is_sail(spark) or is_local_master(_master(spark))
 
 
-def _phi_scan(selected: Any, spec: Any) -> dict[str, dict[str, int]]:
-    """Counts of sampled values of non-PHI string columns that match SSN/email/phone patterns."""
-    F = functions(selected.sparkSession)
-    cols = [c for c, s in spec.columns.items()
-            if s.phi is None and s.type == "string" and s.effective_ingest.strategy == "keep"]
-    if not cols or spec.phi_scan.sample_rows == 0:
-        return {}
-    aggs = [F.sum(F.col(f"`{c}`").rlike(p).cast("int")).alias(f"{c}\u0001{k}")
-            for c in cols for k, p in ((k, detectors.PATTERNS[k]) for k in SCAN_DETECTORS)]
-    row = selected.limit(spec.phi_scan.sample_rows).agg(*aggs).collect()[0]
-    out: dict[str, dict[str, int]] = {}
-    for name, value in row.asDict().items():
-        c, k = name.split("\u0001")
-        out.setdefault(c, {})[k] = int(value or 0)
-    return out
-
-
-def _merge_bronze(spark: Any, valid: Any, bronze: str, fmt: str, record_key: list[str], run_id: str) -> int:
-    """Insert the rows whose record key bronze does not hold yet; return how many were inserted."""
-    if record_key:
-        valid = valid.dropDuplicates(record_key)
-    if not _exists(spark, bronze, fmt):
-        _write(valid, bronze, fmt)
-        return _read_target(spark, bronze, fmt).count()
-    before = _read_target(spark, bronze, fmt).count()
-    if not record_key:
-        _write(valid, bronze, fmt)
-    elif fmt == "delta":
-        view = f"lakehouse_phi_src_{run_id.replace('-', '')}"
-        valid.createOrReplaceTempView(view)
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in record_key)
-        spark.sql(f"MERGE INTO {_target_ref(bronze, 'delta')} AS t USING {view} AS s ON {on} "
-                  "WHEN NOT MATCHED THEN INSERT *")
-        spark.catalog.dropTempView(view)
-    else:
-        existing = _read_target(spark, bronze, fmt).select(*record_key)
-        _write(valid.join(existing, on=record_key, how="left_anti"), bronze, fmt)
-    return _read_target(spark, bronze, fmt).count() - before
-
-
-def _audit_refusal(spark: Any, target: str, base_event: dict, exc: BaseException, details: dict) -> None:
+def _audit_refusal(job: Job, exc: BaseException) -> None:
     """Every run leaves an audit event, refused ones too (the message names places and rules, never values)."""
+    reason = "key" if isinstance(exc, KeyMaterialError) else "refused"
     try:
-        from lakehouse_phi.audit.events import new_event
-        from lakehouse_phi.audit.sinks import open_sink
-
-        reason = "key" if isinstance(exc, KeyMaterialError) else "refused"
-        event = new_event(event="ingest_refused", rows_read=0, rows_written=0, rows_quarantined=0, columns={},
-                          details={**details, "reason": reason, "message": str(exc)[:2000]}, **base_event)
-        open_sink(target, spark).append(event)
-    except Exception as audit_exc:  # the refusal itself is what the user must see
-        print(f"lakehouse-phi: could not record the refusal in the audit trail {target} "
-              f"({type(audit_exc).__name__})", file=sys.stderr)
+        _append(job, "ingest_refused", rows=(0, 0, 0), details={"reason": reason, "message": str(exc)[:2000]})
+    except (LakehousePhiError, OSError, ValueError) as audit_exc:  # the refusal itself is what the user must see
+        log.error("could not record the refusal of run %s in the audit trail %s (%s)", job.run_id,
+                  job.audit_target, type(audit_exc).__name__)

@@ -12,31 +12,31 @@ import os
 from typing import Any
 
 from lakehouse_phi.errors import JobRefused
-from lakehouse_phi.spark.targets import _exists, _local, _spark_error, _target_ref, is_path
+from lakehouse_phi.spark.targets import Target, _spark_error, exists
 
 log = logging.getLogger(__name__)
 
 KEY_CHECKS_PROPERTY = "lakehouse_phi.key_checks"
 
 
-def recorded_key_checks(spark: Any, bronze: str, table_format: str) -> dict | None:
+def recorded_key_checks(spark: Any, bronze: Target, table_format: str) -> dict | None:
     """The check values recorded on ``bronze``; ``None`` when there is no table yet, or no property (Parquet
     targets have no table properties: their check values are in the audit events only).
 
     Raises:
         JobRefused: the table exists but its properties cannot be read, or the property is not JSON (fail closed).
     """
-    if table_format != "delta" or not _exists(spark, bronze, table_format):
+    if table_format != "delta" or not exists(spark, bronze, table_format):
         return None
     value: str | None = None
-    local = _local(bronze) if is_path(bronze) else None
+    local = bronze.local
     try:
         if local is not None and os.path.isdir(os.path.join(local, "_delta_log")):
             from deltalake import DeltaTable
 
             value = DeltaTable(local).metadata().configuration.get(KEY_CHECKS_PROPERTY)
         else:
-            rows = spark.sql(f"SHOW TBLPROPERTIES {_target_ref(bronze, 'delta')}").collect()
+            rows = spark.sql(f"SHOW TBLPROPERTIES {bronze.sql_ref('delta')}").collect()
             value = next((r[1] for r in rows if r[0] == KEY_CHECKS_PROPERTY), None)
     except Exception as exc:
         raise JobRefused(f"cannot read the table properties of bronze {bronze} ({_spark_error(exc)}) to compare the "

@@ -66,10 +66,12 @@ def is_sail(spark: Any) -> bool:
     if _sail_server is None or not is_connect(spark):
         return False
     host, port = _sail_server.listening_address
-    try:
-        return f"{host}:{port}" in str(spark.client._builder.url)
-    except Exception:
-        return True
+    client = getattr(spark, "client", None)
+    url = getattr(getattr(client, "_builder", None), "url", None)
+    if url is None:
+        raise RuntimeError("cannot tell which server this Spark Connect session talks to (no client URL); "
+                           "pass --table-format explicitly")
+    return f"{host}:{port}" in str(url)
 
 
 def remote_session(url: str) -> Any:

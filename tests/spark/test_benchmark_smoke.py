@@ -14,8 +14,8 @@ pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = ("builtin_sha2_rows_per_s", "row_udf_hmac_rows_per_s", "hmac_rows_per_s", "policy_rows_per_s",
-         "policy_row_udf_rows_per_s")
-RATIOS = ("hmac_vs_sha2", "hmac_vs_row_udf", "policy_vs_row_udf", "masked_vs_unmasked")
+         "policy_row_udf_rows_per_s", "ingest_e2e_rows_per_s")
+RATIOS = ("hmac_vs_sha2", "hmac_vs_row_udf", "policy_vs_row_udf", "masked_vs_unmasked", "ingest_e2e_vs_policy")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def test_reports_every_rate_and_ratio_as_a_positive_number(report):
     assert report["hmac_vs_sha2"] == pytest.approx(report["hmac_rows_per_s"] / report["builtin_sha2_rows_per_s"],
                                                    rel=1e-2)
     assert set(report["targets_met"]) == set(RATIOS)
+    assert report["ingest_e2e_rows_read"] == report["rows"]   # the job read every row of the mask pass's input
 
 
 def test_every_registered_strategy_has_a_microbenchmark(report):

@@ -28,10 +28,12 @@ def _ingest(tmp_path, landing, *extra: str) -> list[str]:
             *extra]
 
 
-def test_delta_on_a_spark_without_delta_is_refused_before_anything(spark, tmp_path, landing, capsys, monkeypatch):
+def test_delta_table_on_a_spark_without_delta_is_refused_before_anything(spark, tmp_path, landing, capsys, monkeypatch):
     for var, value in ENV.items():
         monkeypatch.setenv(var, value)
-    argv = _ingest(tmp_path, landing, "--table-format", "delta", "--key", f"phi-dek=env:{DEK_VAR}")
+    # a catalog table name needs the engine's own Delta (a Delta *path* would be written through delta-rs)
+    argv = _ingest(tmp_path, landing, "--table-format", "delta", "--key", f"phi-dek=env:{DEK_VAR}",
+                   "--bronze", "main.bronze.patients")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "this engine has no Delta" in err and "--table-format parquet" in err and "--engine sail" in err

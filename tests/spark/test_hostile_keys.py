@@ -34,8 +34,8 @@ def test_other_material_under_the_same_version_refuses_naming_the_key(sail, tmp_
     assert len(read_delta(tmp_path / "bronze")) == first.rows_written  # nothing written again
     events = sorted((json.loads(r["record"]) for r in read_delta(tmp_path / "audit").to_pylist()),
                     key=lambda e: e["seq"])
-    assert [e["event"] for e in events] == ["ingest", "ingest_refused"]
-    assert events[1]["details"]["key_checks"]["k"]["check"] == check_value(bytes(range(100, 132)))
+    assert [e["event"] for e in events] == ["ingest_started", "ingest", "ingest_refused"]
+    assert events[2]["details"]["key_checks"]["k"]["check"] == check_value(bytes(range(100, 132)))
 
     same = run_ingest(sail, _policy(), "people", _options(tmp_path, "delta", "audit"))  # the right key: runs
     assert same.rows_inserted == 0

@@ -17,10 +17,12 @@ from deltalake import DeltaTable
 from lakehouse_phi.deltars import read_delta
 
 from lakehouse_phi import synth
-from lakehouse_phi.engine.plan import ERRORS_COL, TablePlan, key_needs
+from lakehouse_phi.engine.plan import ERRORS_COL, key_needs
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
-from lakehouse_phi.spark.ingest import IngestOptions, prepare, run_ingest
+from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
+from lakehouse_phi.spark.mask import mask
+from lakehouse_phi.spark.read import read_source
 from tests.helpers import DEK_VAR, EXAMPLE, ROOT, demo_env
 
 ENV, OVERRIDES = demo_env()
@@ -107,7 +109,7 @@ def test_parquet_on_classic_spark_merges_on_record_key(spark, loaded, tmp_path):
     bronze = pq.read_table(tmp_path / "bronze" / "claims")
     assert bronze.num_rows == first.rows_written
     out = cli("audit", "verify", str(tmp_path / "audit.jsonl"))
-    assert out.returncode == 0 and "2 events" in out.stdout
+    assert out.returncode == 0 and "4 events" in out.stdout  # per run: ingest_started, then ingest
 
 
 # ------------------------------------------------------------------------------------------------ no leaks
@@ -181,8 +183,8 @@ def test_sentinel_phi_is_found_in_no_output_byte(tmp_path):
         assert s not in streams, f"sentinel {s!r} leaked into stdout/stderr"
     events = [json.loads(r["record"]) for r in delta_rows(out_dir / "audit")]
     events.sort(key=lambda e: e["seq"])
-    assert [e["event"] for e in events] == ["ingest", "ingest", "ingest_refused"]
-    dropped = events[1]["details"]["dropped_columns"]   # encounters: on_unclassified: drop
+    assert [e["event"] for e in events] == ["ingest_started", "ingest", "ingest_started", "ingest", "ingest_refused"]
+    dropped = events[3]["details"]["dropped_columns"]   # encounters: on_unclassified: drop
     assert len(dropped) == 1 and dropped[0].startswith("#") and " h:" in dropped[0] and "insurance_memo" not in dropped[0]
 
 
@@ -190,10 +192,10 @@ def test_plan_text_holds_no_key_and_no_value(spark, sail, loaded, tmp_path):
     _landing_with_sentinels(tmp_path, extra_patient_column=False)
     keys = load_keys({**loaded.policy.keys, **OVERRIDES}, key_needs(loaded.policy.tables["patients"]),
                      Fetchers(environ=ENV))
-    plan = TablePlan(loaded, "patients", keys)
     secrets = [ENV[v] for v in ENV] + [k.material.hex() for k in keys.values()]
     for session in (spark, sail):
-        masked = prepare(session, plan, str(tmp_path / "landing" / "patients")).masked
+        source, _ = read_source(session, "csv", str(tmp_path / "landing" / "patients"), {"header": "true"})
+        masked = mask(source, loaded, "patients", keys=keys).masked
         text = (masked._explain_string(extended=True) if hasattr(masked, "_explain_string")
                 and "connect" in type(masked).__module__ else masked._jdf.queryExecution().toString())
         assert "MapInArrow" in text or "MapPartitions" in text  # positive control: the mask pass is in the plan

@@ -1,0 +1,475 @@
+"""Writing one masked batch: tallies first (from the single pass), then quarantine, then bronze.
+
+Two flows, chosen per target (see :func:`lakehouse_phi.spark.targets.uses_deltars`):
+
+* :class:`ArrowFlow`: the masked batch is collected once as Arrow (one Spark action, the only pass over the
+  source) and written to Delta through delta-rs: counts from Arrow tallies and MERGE metrics, commits tagged with
+  the run id (``userMetadata``) and, for streams, an app transaction (``txnAppId``/``txnVersion``) so a replayed
+  micro-batch is skipped. Local engines (pysail, classic Spark without Delta jars).
+* :class:`SparkFlow`: the masked frame is persisted where the engine can and counted with one aggregation; Delta
+  through Spark SQL ``MERGE`` (Databricks, the Delta extension, catalog tables), Parquet through an emulated merge
+  (anti-join + append for ``history``, a locked rewrite for ``latest``).
+
+The rules (both flows): ``history`` appends a valid row unless bronze holds its (record key, fingerprint);
+``latest`` keeps one row per record key (new key: insert; other fingerprint: update; same: untouched), the newest
+version in a batch chosen by ``sequence_by`` else the later file, then the later row; quarantine skips a row whose
+fingerprint it already holds. ``rows_read = inserted + updated + unchanged + quarantined``, where unchanged counts
+rows already in bronze, duplicates within the batch and superseded versions (``rows_superseded`` says how many).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse_phi.engine.plan import ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL
+from lakehouse_phi.errors import UsageError
+from lakehouse_phi.spark import targets
+from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, MaskResult
+from lakehouse_phi.spark.session import functions, is_connect
+from lakehouse_phi.spark.sqltext import datafusion_qualified, ident
+from lakehouse_phi.spark.targets import Target
+
+log = logging.getLogger(__name__)
+
+HIDDEN = (ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL)
+COMMIT_RETRIES = 6
+
+
+@dataclass
+class Tally:
+    """What the pass saw, counted once: no value, only counts."""
+
+    rows_read: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    phi_scan: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def rows_valid(self) -> int:
+        return self.rows_read - self.rows_quarantined
+
+
+@dataclass
+class Written:
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_superseded: int = 0
+    quarantine_new: int = 0
+    skipped_replay: bool = False
+    versions: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """Where and how one batch is written."""
+
+    bronze: Target
+    quarantine: Target
+    table_format: str
+    record_key: list[str]
+    bronze_mode: str
+    sequence_by: str | None
+    run_id: str
+    #: streaming: (app id, micro-batch id), recorded in the Delta commits so a replay is skipped
+    txn: tuple[str, int] | None = None
+
+
+def _tally_from_tags(tags: dict[str, int]) -> Tally:
+    t = Tally(rows_quarantined=tags.get("q", 0))
+    t.rows_read = t.rows_quarantined + tags.get("v", 0)
+    for tag, n in sorted(tags.items()):
+        kind, _, rest = tag.partition("|")
+        if kind == "r":
+            t.reasons[rest] = t.reasons.get(rest, 0) + n
+        elif kind == "s":
+            col, _, det = rest.rpartition(":")
+            t.phi_scan.setdefault(col, {})[det] = n
+    return t
+
+
+def tally_arrow(table: pa.Table, scan_columns: list[str]) -> Tally:
+    errors = table.column(ERRORS_COL)
+    n_err = pc.list_value_length(errors)
+    q = int(pc.sum(pc.greater(n_err, 0)).as_py() or 0)
+    tags = {"q": q, "v": table.num_rows - q}
+    flat = pc.list_flatten(errors)
+    if len(flat):
+        labels = pc.binary_join_element_wise(pc.struct_field(flat, "column"), pc.struct_field(flat, "rule"), ":")
+        for item in pc.value_counts(labels).to_pylist():
+            tags[f"r|{item['values']}"] = item["counts"]
+    hits = pc.list_flatten(table.column(SCAN_COL))
+    if len(hits):
+        for item in pc.value_counts(hits).to_pylist():
+            tags[f"s|{item['values']}"] = item["counts"]
+    out = _tally_from_tags(tags)
+    for c in scan_columns:
+        out.phi_scan.setdefault(c, {})
+        for det in ("ssn", "email", "phone"):
+            out.phi_scan[c].setdefault(det, 0)
+    return out
+
+
+def tally_spark(masked: Any, scan_columns: list[str]) -> Tally:
+    """One aggregation over the (persisted) masked frame: valid/quarantined, reasons and scan hits as tags."""
+    F = functions(masked.sparkSession)
+    errors, scan = F.col(ERRORS_COL), F.col(SCAN_COL)
+    tags = F.concat(
+        F.array(F.when(F.size(errors) > 0, F.lit("q")).otherwise(F.lit("v"))),
+        F.transform(errors, lambda e: F.concat(F.lit("r|"), e["column"], F.lit(":"), e["rule"])),
+        F.transform(scan, lambda s: F.concat(F.lit("s|"), s)))
+    rows = masked.select(F.explode(tags).alias("tag")).groupBy("tag").count().collect()
+    out = _tally_from_tags({r[0]: int(r[1]) for r in rows})
+    for c in scan_columns:
+        out.phi_scan.setdefault(c, {})
+        for det in ("ssn", "email", "phone"):
+            out.phi_scan[c].setdefault(det, 0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- Arrow/delta-rs
+def _commit(spec: WriteSpec) -> Any:
+    from deltalake import CommitProperties, Transaction
+
+    txns = [Transaction(spec.txn[0], spec.txn[1])] if spec.txn else None
+    return CommitProperties(custom_metadata={"userMetadata": spec.run_id}, app_transactions=txns)
+
+
+def _already_committed(location: str, spec: WriteSpec) -> bool:
+    """A replayed micro-batch: the table's app transaction is at this batch or later."""
+    if spec.txn is None:
+        return False
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(location):
+        return False
+    version = DeltaTable(location).transaction_version(spec.txn[0])
+    return version is not None and version >= spec.txn[1]
+
+
+def _is_lost_race(exc: Exception) -> bool:
+    """delta-rs's optimistic concurrency: another writer committed this version (or created the table) first."""
+    from deltalake.exceptions import CommitFailedError, DeltaError
+
+    if isinstance(exc, CommitFailedError):
+        return True
+    return isinstance(exc, DeltaError) and "already exists" in str(exc).lower()
+
+
+def _pred(keys: list[str]) -> str:
+    return " AND ".join(f"{datafusion_qualified('t', k)} = {datafusion_qualified('s', k)}" for k in keys)
+
+
+def _first_per_key(table: pa.Table, keys: list[str], order: list[tuple[str, str]]) -> tuple[pa.Table, int]:
+    """One row per ``keys``: the first by ``order`` (sort keys); returns it and how many rows were dropped."""
+    if not table.num_rows:
+        return table, 0
+    idx = "__lhp_idx"
+    ranked = table.append_column(idx, pa.array(range(table.num_rows), pa.int64()))
+    ranked = ranked.sort_by([*order, (idx, "ascending")]) if order else ranked
+    ranked = ranked.append_column("__lhp_rank", pa.array(range(ranked.num_rows), pa.int64()))
+    firsts = ranked.group_by(keys, use_threads=False).aggregate([("__lhp_rank", "min")])
+    keep = pc.sort_indices(firsts.column("__lhp_rank_min"))
+    chosen = pc.take(firsts.column("__lhp_rank_min"), keep)
+    out = ranked.take(chosen).drop_columns([idx, "__lhp_rank"])
+    return out, table.num_rows - out.num_rows
+
+
+def _version_order(table: pa.Table, spec: WriteSpec) -> list[tuple[str, str]]:
+    if spec.sequence_by and spec.sequence_by in table.column_names:
+        base = [(spec.sequence_by, "descending")]
+    else:
+        base = []
+    return base + [(c, "descending") for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in table.column_names]
+
+
+class ArrowFlow:
+    """Collect once, tally in Arrow, write with delta-rs."""
+
+    def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
+        self.result, self.spec = result, spec
+        self._table: pa.Table | None = None
+
+    def materialize(self) -> Tally:
+        self._table = _to_arrow(self.result.masked)
+        return tally_arrow(self._table, self.result.plan.scan_columns)
+
+    def _split(self) -> tuple[pa.Table, pa.Table]:
+        table = self._table
+        assert table is not None, "materialize() first"
+        now = pa.array([datetime.now(timezone.utc)] * table.num_rows, pa.timestamp("us", tz="UTC"))
+        bad = pc.greater(pc.list_value_length(table.column(ERRORS_COL)), 0)
+        quarantine = table.filter(bad).drop_columns([c for c in HIDDEN if c in table.column_names])
+        quarantine = quarantine.append_column(QUARANTINED_AT_COL, now[:quarantine.num_rows])
+        valid = table.filter(pc.invert(bad)).drop_columns([ERRORS_COL, SCAN_COL])
+        valid = valid.append_column(INGESTED_AT_COL, now[:valid.num_rows])
+        return valid, quarantine
+
+    def write_quarantine(self) -> int:
+        _, quarantine = self._split()
+        deduped, _ = _first_per_key(quarantine, [FINGERPRINT_COL], [])
+        return self._merge(self.spec.quarantine, deduped, [FINGERPRINT_COL], update=False)["inserted"]
+
+    def write_bronze(self) -> Written:
+        valid, _ = self._split()
+        spec, w = self.spec, Written()
+        if spec.bronze_mode == "latest":
+            winners, w.rows_superseded = _first_per_key(valid, spec.record_key, _version_order(valid, spec))
+            winners = winners.drop_columns([c for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in winners.column_names])
+            m = self._merge(spec.bronze, winners, spec.record_key, update=True)
+            w.rows_inserted, w.rows_updated = m["inserted"], m["updated"]
+        else:
+            valid = valid.drop_columns([c for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in valid.column_names])
+            keys = [*spec.record_key, FINGERPRINT_COL]
+            deduped, _ = _first_per_key(valid, keys, [])
+            w.rows_inserted = self._merge(spec.bronze, deduped, keys, update=False)["inserted"]
+        w.rows_unchanged = valid.num_rows - w.rows_inserted - w.rows_updated
+        return w
+
+    def _merge(self, target: Target, rows: pa.Table, keys: list[str], *, update: bool) -> dict[str, int]:
+        """Insert (and for ``latest`` update) ``rows`` into a Delta path; retried when another writer commits
+        first (optimistic concurrency), so two first runs never both create the table."""
+        from deltalake import DeltaTable, write_deltalake
+
+        location = target.location
+        if _already_committed(location, self.spec):
+            log.info("micro-batch %s already committed to %s; skipped", self.spec.txn, location)
+            return {"inserted": 0, "updated": 0}
+        for attempt in range(COMMIT_RETRIES):
+            try:
+                if not DeltaTable.is_deltatable(location):
+                    if not rows.num_rows:
+                        return {"inserted": 0, "updated": 0}
+                    write_deltalake(location, rows, mode="error", commit_properties=_commit(self.spec))
+                    return {"inserted": rows.num_rows, "updated": 0}
+                if _already_committed(location, self.spec):
+                    return {"inserted": 0, "updated": 0}
+                if not rows.num_rows and self.spec.txn is None:
+                    return {"inserted": 0, "updated": 0}
+                merger = DeltaTable(location).merge(rows, predicate=_pred(keys), source_alias="s", target_alias="t",
+                                                     commit_properties=_commit(self.spec))
+                if update:
+                    fp = f"{datafusion_qualified('t', FINGERPRINT_COL)} <> {datafusion_qualified('s', FINGERPRINT_COL)}"
+                    merger = merger.when_matched_update_all(predicate=fp)
+                metrics = merger.when_not_matched_insert_all().execute()
+                return {"inserted": int(metrics.get("num_target_rows_inserted", 0)),
+                        "updated": int(metrics.get("num_target_rows_updated", 0))}
+            except Exception as exc:
+                if not _is_lost_race(exc) or attempt == COMMIT_RETRIES - 1:
+                    raise
+                log.info("another writer committed to %s first; retrying (attempt %d)", location, attempt + 2)
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def versions(self) -> dict[str, int | None]:
+        from deltalake import DeltaTable
+
+        out: dict[str, int | None] = {}
+        for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine)):
+            out[name] = DeltaTable(t.location).version() if DeltaTable.is_deltatable(t.location) else None
+        return out
+
+    def release(self) -> None:
+        self._table = None
+
+
+def _to_arrow(df: Any) -> pa.Table:
+    if hasattr(df, "toArrow"):
+        return df.toArrow()
+    return pa.Table.from_pandas(df.toPandas())  # pragma: no cover - PySpark < 4
+
+
+# ---------------------------------------------------------------------------------------------------------- Spark
+class SparkFlow:
+    """Persist where the engine can, count once, write with Spark (Delta SQL MERGE, or emulated on Parquet)."""
+
+    def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
+        self.result, self.spec = result, spec
+        self.spark = result.masked.sparkSession
+        self.F = functions(self.spark)
+        self._masked = result.masked
+        self._persisted = False
+
+    def materialize(self) -> Tally:
+        if not is_connect(self.spark):
+            self._masked = self._masked.persist()
+            self._persisted = True
+        tally = tally_spark(self._masked, self.result.plan.scan_columns)
+        self.result_tally_valid = tally.rows_valid
+        return tally
+
+    def _valid(self) -> Any:
+        F, has_errors = self.F, self.F.size(self.F.col(ERRORS_COL)) > 0
+        return self._masked.where(~has_errors).drop(ERRORS_COL, SCAN_COL).withColumn(INGESTED_AT_COL,
+                                                                                     F.current_timestamp())
+
+    def _quarantine(self) -> Any:
+        F, has_errors = self.F, self.F.size(self.F.col(ERRORS_COL)) > 0
+        return (self._masked.where(has_errors).drop(*[c for c in HIDDEN])
+                .withColumn(QUARANTINED_AT_COL, F.current_timestamp()))
+
+    def write_quarantine(self) -> int:
+        rows = self._quarantine().dropDuplicates([FINGERPRINT_COL])
+        return self._insert_new(self.spec.quarantine, rows, [FINGERPRINT_COL])
+
+    def write_bronze(self) -> Written:
+        spec, w = self.spec, Written()
+        valid = self._valid()
+        n_valid = self.result_tally_valid
+        if spec.bronze_mode == "latest":
+            winners, w.rows_superseded = self._latest_winners(valid)
+            w.rows_inserted, w.rows_updated = self._upsert(winners)
+        else:
+            keys = [*spec.record_key, FINGERPRINT_COL]
+            rows = valid.drop(ORDER_FILE_COL, ORDER_POS_COL).dropDuplicates(keys)
+            w.rows_inserted = self._insert_new(spec.bronze, rows, keys)
+        w.rows_unchanged = n_valid - w.rows_inserted - w.rows_updated
+        return w
+
+    result_tally_valid: int = 0
+
+    def _latest_winners(self, valid: Any) -> tuple[Any, int]:
+        from pyspark.sql import Window  # noqa: F401 - classic and Connect share the name
+
+        F = self.F
+        order = []
+        if self.spec.sequence_by and self.spec.sequence_by in valid.columns:
+            order.append(F.col(ident(self.spec.sequence_by)).desc_nulls_last())
+        order += [F.col(c).desc() for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in valid.columns]
+        window = _window(self.spark).partitionBy(*[F.col(ident(k)) for k in self.spec.record_key]).orderBy(*order)
+        ranked = valid.withColumn("__lhp_rn", F.row_number().over(window))
+        winners = ranked.where(F.col("__lhp_rn") == 1).drop("__lhp_rn", ORDER_FILE_COL, ORDER_POS_COL)
+        if not is_connect(self.spark):
+            winners = winners.persist()
+        superseded = self.result_tally_valid - winners.count()
+        return winners, superseded
+
+    def _insert_new(self, target: Target, rows: Any, keys: list[str]) -> int:
+        """Rows whose ``keys`` the target does not hold: appended (Parquet) or merged (Delta)."""
+        fmt = self.spec.table_format
+        with _path_lock(target):
+            if not targets.exists(self.spark, target, fmt):
+                new = rows
+            else:
+                existing = targets.read(self.spark, target, fmt).select(*[ident(k) for k in keys])
+                new = rows.join(existing, on=keys, how="left_anti")
+            cached = not is_connect(self.spark)
+            if cached:
+                new = new.persist()
+            try:
+                count = new.count()  # the rows this run adds (Parquet has no write metrics to read back)
+                if count == 0:
+                    return 0
+                if fmt == "delta" and targets.exists(self.spark, target, fmt):
+                    targets.spark_merge(self.spark, new, target, keys, run_id=self.spec.run_id)
+                else:
+                    targets.append(new, target, fmt, _delta_options(self.spec) if fmt == "delta" else None)
+                return count
+            finally:
+                if cached:
+                    new.unpersist()
+
+    def _upsert(self, winners: Any) -> tuple[int, int]:
+        """``latest``: (inserted, updated). Delta: one MERGE; Parquet: a locked rewrite of the table."""
+        F, fmt, keys = self.F, self.spec.table_format, self.spec.record_key
+        target = self.spec.bronze
+        with _path_lock(target):
+            if not targets.exists(self.spark, target, fmt):
+                count = winners.count()
+                targets.append(winners, target, fmt, _delta_options(self.spec) if fmt == "delta" else None)
+                return count, 0
+            existing = targets.read(self.spark, target, fmt)
+            old = existing.select(*[F.col(ident(k)) for k in keys],
+                                  F.col(FINGERPRINT_COL).alias("__lhp_old_fp"))
+            joined = winners.join(old, on=keys, how="left")
+            counts = {r[0]: int(r[1]) for r in joined.select(
+                F.when(F.col("__lhp_old_fp").isNull(), "i").when(F.col("__lhp_old_fp") != F.col(FINGERPRINT_COL), "u")
+                .otherwise("s").alias("k")).groupBy("k").count().collect()}
+            inserted, updated = counts.get("i", 0), counts.get("u", 0)
+            if not inserted and not updated:
+                return 0, 0
+            changed = joined.where(F.col("__lhp_old_fp").isNull() | (F.col("__lhp_old_fp") != F.col(FINGERPRINT_COL)))
+            changed = changed.drop("__lhp_old_fp")
+            if fmt == "delta":
+                targets.spark_merge(self.spark, changed, target, keys, run_id=self.spec.run_id,
+                                    update_when=f"t.{ident(FINGERPRINT_COL)} <> s.{ident(FINGERPRINT_COL)}")
+                return inserted, updated
+            local = target.local
+            if local is None:
+                raise UsageError(f"bronze_mode: latest on a Parquet target needs a local path to rewrite ({target}); "
+                                 "use Delta for remote tables")
+            kept = existing.join(changed.select(*keys), on=keys, how="left_anti")
+            staging = f"{local.rstrip('/')}.lhp-staging-{uuid.uuid4().hex}"
+            kept.unionByName(changed.select(*existing.columns)).write.mode("overwrite").parquet(staging)
+            retired = f"{local.rstrip('/')}.lhp-retired-{uuid.uuid4().hex}"
+            os.replace(local, retired)
+            os.replace(staging, local)
+            shutil.rmtree(retired, ignore_errors=True)
+            return inserted, updated
+
+    def versions(self) -> dict[str, int | None]:
+        return {}
+
+    def release(self) -> None:
+        if self._persisted:
+            self._masked.unpersist()
+
+
+def _window(spark: Any) -> Any:
+    if is_connect(spark):
+        from pyspark.sql.connect.window import Window
+    else:
+        from pyspark.sql.window import Window
+    return Window
+
+
+def _delta_options(spec: WriteSpec) -> dict[str, str]:
+    opts = {"userMetadata": spec.run_id}
+    if spec.txn:
+        opts.update(txnAppId=spec.txn[0], txnVersion=str(spec.txn[1]))
+    return opts
+
+
+@contextlib.contextmanager
+def _path_lock(target: Target) -> Iterator[None]:
+    """An exclusive lock beside a local Parquet/Delta path (``<path>.lakehouse_phi.lock``), so two runs on one
+    table serialize their read-compare-write; a no-op for table names and remote paths (Delta's optimistic
+    concurrency guards those)."""
+    local = target.local
+    if local is None:
+        yield
+        return
+    lock_path = local.rstrip("/") + ".lakehouse_phi.lock"
+    os.makedirs(os.path.dirname(os.path.abspath(lock_path)), exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> ArrowFlow | SparkFlow:
+    if spec.table_format == "delta" and spec.bronze.is_path != spec.quarantine.is_path:
+        raise UsageError("bronze and quarantine must both be paths or both be table names")
+    if targets.uses_deltars(spark, spec.bronze, spec.table_format):
+        try:
+            import deltalake  # noqa: F401
+        except ImportError:
+            raise UsageError("writing Delta paths on this engine needs delta-rs: pip install 'lakehouse-phi[local]'"
+                             ) from None
+        return ArrowFlow(result, spec)
+    return SparkFlow(result, spec)
