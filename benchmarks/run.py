@@ -122,11 +122,11 @@ def noop(df) -> None:
 
 def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: int, batch_sizes: list[int],
                      workdir: Path, say, query_rows: int) -> dict:
+    import row_udfs
+    from bench_data import keys_for
     from pyspark import cloudpickle
     from pyspark.sql import functions as F
 
-    import row_udfs
-    from bench_data import keys_for
     from lakehouse_phi import mask
     from lakehouse_phi.engine.plan import ERRORS_COL, SOURCE_FILE_COL
 
@@ -206,6 +206,7 @@ def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: 
 def ingest_e2e(spark, workdir: Path, rows: int, repeat: int, say) -> dict:
     """(f) the real ingest job end to end on the rows of (d) landed as CSV, fresh bronze/quarantine/audit each time."""
     from bench_data import demo_env
+
     from lakehouse_phi import synth
     from lakehouse_phi.keys.providers import Fetchers
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest

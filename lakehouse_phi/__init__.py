@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 from lakehouse_phi.errors import LakehousePhiError, PolicyError, Problem
 from lakehouse_phi.policy import load_policy
 
-__all__ = ["LakehousePhiError", "PolicyError", "Problem", "load_policy", "mask", "ingest_stream", "__version__"]
+__all__ = ["LakehousePhiError", "PolicyError", "Problem", "__version__", "ingest_stream", "load_policy", "mask"]
 
 #: Spark entry points, imported on first use so that ``import lakehouse_phi`` never imports PySpark.
 _LAZY = {"mask": "lakehouse_phi.spark.mask", "MaskResult": "lakehouse_phi.spark.mask",

@@ -255,7 +255,7 @@ class DeltaSink:
             df = self.spark.read.format("delta").load(self.target) if self.is_path else self.spark.table(self.target)
             df.schema  # noqa: B018 - forces analysis on Spark Connect, where reading is lazy
             return df
-        except Exception as exc:  # noqa: BLE001 - Spark raises many types for "no such table"
+        except Exception as exc:
             if _is_not_found(exc):
                 return None
             raise
@@ -292,7 +292,7 @@ class DeltaSink:
             try:
                 write_deltalake(self.target, _arrow_rows([]), mode="error",
                                 configuration={"delta.appendOnly": "true"})
-            except Exception as exc:  # noqa: BLE001 - delta-rs: another writer created it first
+            except Exception as exc:
                 if not _is_concurrency_conflict(exc) and "already exists" not in str(exc).lower():
                     raise
             return
@@ -328,7 +328,7 @@ class DeltaSink:
             if not self._rows_at(sealed["seq"]):
                 try:
                     self._merge(sealed, df)
-                except Exception as exc:  # noqa: BLE001 - engines raise many types for a lost commit race
+                except Exception as exc:
                     if not _is_concurrency_conflict(exc):
                         raise
                     time.sleep(random.uniform(0.05, 0.3) * (_attempt + 1))  # another writer won; back off
@@ -377,7 +377,7 @@ def _events_from_rows(rows: list[dict]) -> tuple[list[dict | None], list[str | N
                     mismatch = name
                     break
         seq = event.get("seq") if event is not None else row.get("seq")
-        key = (0, seq, str(event.get("hash"))) if isinstance(seq, int) else (1, 0, "")
+        key = (0, seq, str(event.get("hash"))) if isinstance(seq, int) and event is not None else (1, 0, "")
         parsed.append((key, event, mismatch))
     parsed.sort(key=lambda t: t[0])
     return [p[1] for p in parsed], [p[2] for p in parsed]

@@ -9,8 +9,9 @@ emitted: its outputs are NULL, and the reason names the column and rule, never t
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import TableSpec
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
+
+log = logging.getLogger(__name__)
 
 ERRORS_COL = "_phi_errors"
 SOURCE_FILE_COL = "_source_file"
@@ -45,7 +48,7 @@ class OutputColumn:
 
     name: str
     source: str
-    strategy: Strategy
+    strategy: Strategy[Any]
     policy_type: str
     key_name: str | None
     key_version: int | None
@@ -53,7 +56,7 @@ class OutputColumn:
 
 def key_needs(table: TableSpec) -> list[tuple[str, KeyKind]]:
     """The keys (name, kind) a table's strategies need, known before any data is read."""
-    needs = []
+    needs: list[tuple[str, KeyKind]] = []
     for col in table.columns.values():
         for rule in (col.effective_ingest, *col.derive.values()):
             cls = registry.get(rule.strategy)
@@ -73,7 +76,7 @@ def name_hasher(table: TableSpec, keys: KeyRing) -> NameHasher:
     return NameHasher(None)
 
 
-def _pattern_checker(pattern: str):
+def _pattern_checker(pattern: str) -> Callable[[pa.Array], pa.Array]:
     """Vectorized with RE2 (pyarrow) when the pattern is RE2-compatible, else Python ``re`` per value."""
     try:
         pc.match_substring_regex(pa.array(["x"]), pattern)
@@ -105,7 +108,7 @@ class TablePlan:
         for cname, col in self.spec.columns.items():
             for out_name, rule in ((cname, col.effective_ingest), *col.derive.items()):
                 cls = registry.get(rule.strategy)
-                params = cls.Params.model_validate(rule.params)
+                params = cls.params_model.model_validate(rule.params)
                 key_name = getattr(params, "key", None) if cls.key_kind else None
                 key = keys[key_name] if key_name else None
                 ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type,
@@ -122,7 +125,7 @@ class TablePlan:
         #: hashes _source_file (source_file: hash); without a fingerprint key the column is NULL, never the path
         self.names = name_hasher(self.spec, keys)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as (policy, table, keys) and rebuild on the executor: strategies hold precomputed cipher and
         HMAC states that cannot be pickled (and need not be shipped)."""
         return (TablePlan, (self.loaded, self.table, self._keys))
@@ -143,7 +146,7 @@ class TablePlan:
         cols += [f"`{p}` string" for p in passthrough]
         return ", ".join(cols)
 
-    def column_report(self) -> dict[str, dict]:
+    def column_report(self) -> dict[str, dict[str, Any]]:
         """Per output column ``{strategy, key_version}`` for the audit event (names and versions, never keys)."""
         return {o.name: {"strategy": o.strategy.name, "key_version": o.key_version} for o in self.outputs}
 
@@ -176,7 +179,7 @@ class TablePlan:
                 failures.append((_rows(too_long), cname, "max_length",
                                  f"longer than the column's max_length ({col.effective_max_length} characters)"))
                 raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
-            values, failed = _guarded(lambda a, t=col.type: parse(a, t), raw, arrow_type(col.type), failures,
+            values, failed = _guarded(lambda a, t=col.type: parse(a, t), (raw,), arrow_type(col.type), failures,
                                       cname, "type", "cannot be parsed as " + col.type)
             bad = failed
             if col.type != "string":
@@ -217,7 +220,8 @@ class TablePlan:
                     invalid = pc.or_(invalid, outside)
                 return result, invalid
 
-            result, invalid = _guarded_mask(mask, values, others, out_type, failures, out.source, out.strategy.name)
+            result, invalid = _guarded(mask, (values, others), out_type, failures, out.source, "error",
+                                       f"{out.strategy.name} failed on this value")
             failures.append((_rows(invalid), out.source, out.strategy.name,
                              f"value cannot be masked by {out.strategy.name} into {out.name}"))
             if malformed is not None:
@@ -247,51 +251,33 @@ def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _guarded(fn, raw: pa.Array, out_type: pa.DataType, failures: list, column: str, rule: str,
+def _guarded(fn: Callable[..., tuple[pa.Array, pa.Array]], args: tuple[Any, ...], out_type: pa.DataType,
+             failures: list[tuple[np.ndarray, str, str, str]], column: str, rule: str,
              message: str) -> tuple[pa.Array, pa.Array]:
-    """``fn(raw) -> (values, failed)`` on the whole array; if it raises, value by value, the values it raises on
-    becoming NULL and failures ``(column, rule, message (ErrorClass))``. The exception's text is never kept."""
+    """``fn(*args) -> (values, flags)`` on whole arrays (each arg an array, or a dict of arrays); if it raises (a
+    poison value: an FF1 input of thousands of digits, a date that overflows), again value by value: the values it
+    raises on become NULL, with a failure ``(column, rule, message (ErrorClass))``. The exception's text (which may
+    quote the value) is never kept."""
     try:
-        return fn(raw)
-    except Exception:  # noqa: BLE001 - any per-value failure must quarantine its row, not kill the batch
-        pass
-    values, failed, errors = [], [], {}
-    for i in range(len(raw)):
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - any per-value failure must quarantine its row, not kill the batch
+        log.debug("%s of %s failed on a batch (%s); retrying value by value", rule, column, type(exc).__name__)
+    values: list[pa.Array] = []
+    flags: list[bool] = []
+    errors: dict[str, list[int]] = {}
+    for i in range(len(args[0])):
+        one = tuple({k: v.slice(i, 1) for k, v in a.items()} if isinstance(a, dict) else a.slice(i, 1) for a in args)
         try:
-            v, f = fn(raw.slice(i, 1))
+            v, f = fn(*one)
             values.append(v.cast(out_type))
-            failed.append(bool(f[0].as_py()))
-        except Exception as exc:  # noqa: BLE001
+            flags.append(bool(f[0].as_py()))
+        except Exception as exc:  # noqa: BLE001 - the class is kept, never the text
             values.append(pa.nulls(1, out_type))
-            failed.append(False)
+            flags.append(False)
             errors.setdefault(type(exc).__name__, []).append(i)
     for cls, rows in errors.items():
         failures.append((np.array(rows, dtype=np.int64), column, rule, f"{message} ({cls})"))
-    return pa.concat_arrays(values) if values else pa.nulls(0, out_type), pa.array(failed, pa.bool_())
-
-
-def _guarded_mask(fn, values: pa.Array, others: dict[str, pa.Array], out_type: pa.DataType, failures: list,
-                  column: str, strategy: str) -> tuple[pa.Array, pa.Array]:
-    """``fn(values, others) -> (result, invalid)`` on the whole column; if it raises (a poison value: an FF1 input
-    of thousands of digits, a date that overflows), value by value, as :func:`_guarded`."""
-    try:
-        return fn(values, others)
-    except Exception:  # noqa: BLE001
-        pass
-    results, invalid, errors = [], [], {}
-    for i in range(len(values)):
-        try:
-            r, bad = fn(values.slice(i, 1), {k: v.slice(i, 1) for k, v in others.items()})
-            results.append(r)
-            invalid.append(bool(bad[0].as_py()))
-        except Exception as exc:  # noqa: BLE001
-            results.append(pa.nulls(1, out_type))
-            invalid.append(False)
-            errors.setdefault(type(exc).__name__, []).append(i)
-    for cls, rows in errors.items():
-        failures.append((np.array(rows, dtype=np.int64), column, "error",
-                         f"{strategy} failed on this value ({cls})"))
-    return (pa.concat_arrays(results) if results else pa.nulls(0, out_type)), pa.array(invalid, pa.bool_())
+    return (pa.concat_arrays(values) if values else pa.nulls(0, out_type)), pa.array(flags, pa.bool_())
 
 
 def _rows(mask: pa.Array) -> np.ndarray:
@@ -357,7 +343,8 @@ def row_messages(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> list[b
     if not parts:
         return [b""] * batch.num_rows
     joined = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
-    return joined.cast(pa.binary()).to_pylist()
+    out: list[bytes] = joined.cast(pa.binary()).to_pylist()
+    return out
 
 
 class IngestPlan:
@@ -376,7 +363,7 @@ class IngestPlan:
         self._mac: Any = None
         self.ordered = plan.spec.bronze_mode == "latest"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (IngestPlan, (self.plan,))
 
     def __repr__(self) -> str:

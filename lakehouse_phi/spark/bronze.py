@@ -240,8 +240,13 @@ class ArrowFlow:
         return w
 
     def _merge(self, target: Target, rows: pa.Table, keys: list[str], *, update: bool) -> dict[str, int]:
-        """Insert (and for ``latest`` update) ``rows`` into a Delta path; retried when another writer commits
-        first (optimistic concurrency), so two first runs never both create the table."""
+        """Insert (and for ``latest`` update) ``rows`` into a Delta path. On a local path the read-compare-write
+        runs under the path's lock: delta-rs resolves a racing create or insert-only MERGE as a blind append, so two
+        runs could both insert the same rows. Elsewhere retried when another writer commits first."""
+        with _path_lock(target):
+            return self._merge_unlocked(target, rows, keys, update=update)
+
+    def _merge_unlocked(self, target: Target, rows: pa.Table, keys: list[str], *, update: bool) -> dict[str, int]:
         from deltalake import DeltaTable, write_deltalake
 
         location = target.location
@@ -318,7 +323,7 @@ class SparkFlow:
 
     def _quarantine(self) -> Any:
         F, has_errors = self.F, self.F.size(self.F.col(ERRORS_COL)) > 0
-        return (self._masked.where(has_errors).drop(*[c for c in HIDDEN])
+        return (self._masked.where(has_errors).drop(*HIDDEN)
                 .withColumn(QUARANTINED_AT_COL, F.current_timestamp()))
 
     def write_quarantine(self) -> int:
@@ -430,9 +435,11 @@ class SparkFlow:
 
 def _window(spark: Any) -> Any:
     if is_connect(spark):
-        from pyspark.sql.connect.window import Window
-    else:
-        from pyspark.sql.window import Window
+        from pyspark.sql.connect.window import Window as ConnectWindow
+
+        return ConnectWindow
+    from pyspark.sql.window import Window
+
     return Window
 
 

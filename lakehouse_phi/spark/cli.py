@@ -61,7 +61,8 @@ def parse_key_overrides(items: list[str], policy: Any) -> dict:
         if name not in policy.keys:
             raise UsageError(f"--key {item!r}: no key {name!r} under keys: (declared: {', '.join(policy.keys)})")
         try:
-            out[name] = KeySpec(provider=provider, ref=ref, version=policy.keys[name].version)
+            out[name] = KeySpec.model_validate({"provider": provider, "ref": ref,
+                                                "version": policy.keys[name].version})
         except ValueError:
             raise UsageError(f"--key {item!r}: provider must be env, file, databricks or aws-secrets-manager") from None
     return out
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
                                      trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger)
         except LakehousePhiError:
             raise
-        except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
+        except Exception as exc:  # noqa: BLE001 - an engine's message (and traceback) may quote data: its class only
             raise _engine_failure(args.table, exc) from None
         out = {"run_id": streamed.run_id, "table": args.table, "app_id": streamed.app_id,
                "batches": streamed.batches, "audit": streamed.audit, "table_format": fmt}
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         result = run_ingest(spark, loaded, args.table, options)
     except LakehousePhiError:
         raise
-    except Exception as exc:  # an engine's message (and traceback) may quote data: its error class only
+    except Exception as exc:  # noqa: BLE001 - an engine's message (and traceback) may quote data: its class only
         raise _engine_failure(args.table, exc) from None
     summary = {
         "run_id": result.run_id, "table": result.table, "table_format": fmt, "rows_read": result.rows_read,

@@ -18,17 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakehouse_phi.engine.plan import name_hasher
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
-from lakehouse_phi.keys.providers import Fetchers, KeyRing
+from lakehouse_phi.keys.providers import Fetchers, KeyRing, verify_check_values
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
 from lakehouse_phi.spark import targets
 from lakehouse_phi.spark.bronze import Tally, WriteSpec, Written, make_flow
-from lakehouse_phi.spark.mask import (INGESTED_AT_COL, QUARANTINED_AT_COL, RUN_ID_COL, MaskResult, mask,
-                                      resolve_keys)
-from lakehouse_phi.engine.plan import name_hasher
-from lakehouse_phi.keys.providers import verify_check_values
 from lakehouse_phi.spark.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
+from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, RUN_ID_COL, MaskResult, mask, resolve_keys
 from lakehouse_phi.spark.read import read_landing
 from lakehouse_phi.spark.session import is_connect
 from lakehouse_phi.spark.targets import Target, default_audit_target
@@ -128,8 +126,8 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
     details: dict[str, Any] = {"engine": "spark-connect" if is_connect(spark) else "spark-classic",
                                "table_format": opts.table_format, "allow_insecure": opts.allow_insecure,
                                "source_format": spec.source.format, "bronze_mode": spec.bronze_mode}
-    base_event = dict(run_id=run_id, actor=opts.actor or session_actor(spark), policy_name=policy.name,
-                      policy_sha256=loaded.sha256, table=table)
+    base_event = {"run_id": run_id, "actor": opts.actor or session_actor(spark), "policy_name": policy.name,
+                  "policy_sha256": loaded.sha256, "table": table}
     # the trail's sealing key (audit.key) is resolved before any data is read: a missing one stops the job
     sink = open_sink(audit_target, spark, seal_key=seal_key(policy, opts.key_overrides, opts.fetchers))
     job = Job(loaded=loaded, table=table, run_id=run_id, bronze=bronze, quarantine=quarantine,

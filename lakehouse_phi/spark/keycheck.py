@@ -38,7 +38,7 @@ def recorded_key_checks(spark: Any, bronze: Target, table_format: str) -> dict |
         else:
             rows = spark.sql(f"SHOW TBLPROPERTIES {bronze.sql_ref('delta')}").collect()
             value = next((r[1] for r in rows if r[0] == KEY_CHECKS_PROPERTY), None)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
         raise JobRefused(f"cannot read the table properties of bronze {bronze} ({_spark_error(exc)}) to compare the "
                          "key check values; grant read access to the table's metadata") from None
     if value is None:

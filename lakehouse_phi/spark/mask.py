@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
-from lakehouse_phi.engine.plan import (ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL,
-                                       SOURCE_FILE_COL, IngestPlan, TablePlan, key_needs)
+from lakehouse_phi.engine.plan import (
+    ERRORS_COL,
+    FINGERPRINT_COL,
+    ORDER_FILE_COL,
+    ORDER_POS_COL,
+    SCAN_COL,
+    SOURCE_FILE_COL,
+    IngestPlan,
+    TablePlan,
+    key_needs,
+)
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.keys.providers import Fetchers, KeyRing, load_keys
 from lakehouse_phi.policy.load import LoadedPolicy

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from lakehouse_phi.spark.targets import _local, _spark_error
 _CSV_FORCED = {"header": "true", "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COL,
                "enforceSchema": "false", "inferSchema": "false"}
 
+log = logging.getLogger(__name__)
 FileLabel = Callable[[int, str], str]
 
 
@@ -113,7 +115,7 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
     try:
         df = spark.read.format(fmt).options(**opts).load(path)
         columns = df.columns
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
         raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); {fix}") from None
     source_columns = [c for c in columns if c != CORRUPT_COL]
     if not source_columns:  # some engines read a missing or empty location as an empty frame
@@ -125,8 +127,8 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
         tagged.schema  # noqa: B018 - forces analysis on Spark Connect
         return Landing(tagged, source_columns, len(files) if files is not None else None, skipped,
                        "quarantine" if fmt == "json" else "refuse")
-    except Exception:
-        pass
+    except Exception as exc:  # noqa: BLE001 - no _metadata on this engine (pysail): tagged file by file below
+        log.debug("no _metadata.file_path on this engine (%s); reading file by file", type(exc).__name__)
     if not files:
         return Landing(df.withColumn(SOURCE_FILE_COL, F.lit(None).cast("string")), source_columns, None, skipped,
                        "refuse")
@@ -141,7 +143,7 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
     from pyspark.sql.types import StringType, StructField, StructType
 
     fix = "check source.path and source.format, or pass --input"
-    user = {k: v for k, v in options.items()}
+    user = dict(options.items())
     header_opt = next((v for k, v in user.items() if k.lower() == "header"), "true")
     if str(header_opt).strip().lower() != "true":
         raise JobRefused(f"the CSV source {path!r} is read without a header (source.options.header: {header_opt}); "
@@ -150,16 +152,16 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
     if files is None:  # a remote path: the engine lists it (skipping _ and . files without a count)
         try:
             files = sorted(spark.read.format("text").load(path).inputFiles())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
             raise JobRefused(f"cannot list the source {path!r} ({_spark_error(exc)}); {fix}") from None
         if not files:
             raise JobRefused(f"cannot read the source {path!r} as csv: no files; {fix}")
     headers: dict[tuple[str, ...], list[tuple[int, str]]] = {}
     for position, f in enumerate(files, start=1):
         label = file_label(position, _uri(f))
-        header = _header(spark, f, user, base, label)
+        header = tuple(_header(spark, f, user, base, label))
         _check_header(header, declared, label)
-        headers.setdefault(tuple(header), []).append((position, f))
+        headers.setdefault(header, []).append((position, f))
     columns = list(dict.fromkeys(c for h in headers for c in h))
     F = functions(spark)
     parts = []
@@ -184,9 +186,9 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
             df = spark.read.format("csv").options(**opts).schema(schema).load(where)
             df = _with_corrupt_guard(df, F, names).select(
                 *wanted, CORRUPT_COL, F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
-            if where is path and len(headers) > 1:
-                members = {hasher.file_hash(_uri(f)) for _, f in group}  # type: ignore[union-attr]
-                df = df.where(_member_of(F, hasher, members)(F.col(SOURCE_FILE_COL)))  # type: ignore[arg-type]
+            if where is path and len(headers) > 1 and hasher is not None:
+                members = {hasher.file_hash(_uri(f)) for _, f in group}
+                df = df.where(_member_of(F, hasher, members)(F.col(SOURCE_FILE_COL)))
             parts.append(df)
             continue
         strict = _without(base, ("mode", "columnNameOfCorruptRecord", "enforceSchema"))
@@ -197,7 +199,7 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
     out = _union(parts)
     try:
         out.schema  # noqa: B018 - analysis now, not in the middle of the job
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
         raise JobRefused(f"cannot read the source {path!r} as csv ({_spark_error(exc)}); {fix}") from None
     return Landing(out, columns, len(files), skipped, "quarantine" if flagged else "refuse")
 
@@ -225,7 +227,7 @@ def _header(spark: Any, f: str, user: Mapping[str, str], base: Mapping[str, str]
     try:
         return list(spark.read.format("csv").options(**_without(base, ("mode", "columnNameOfCorruptRecord",
                                                                           "enforceSchema"))).load(f).columns)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
         raise JobRefused(f"{label} of the CSV source: cannot read its header ({_spark_error(exc)})") from None
 
 
@@ -262,7 +264,7 @@ def _parse_or_refuse(df: Any, F: Any, columns: list[str], label: str) -> None:
     refuse before anything is written, naming the file by its label and the engine's error class only."""
     try:
         df.agg(*[F.max(F.length(_q(F, c))) for c in columns]).collect()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
         raise JobRefused(f"{label} of the CSV source does not parse ({_spark_error(exc)}): a row's field count "
                          "differs from its header's or its quoting is broken; on this engine such a file is refused "
                          "whole (Spark quarantines the rows); fix or remove the file") from None

@@ -55,10 +55,12 @@ def functions(spark: Any) -> Any:
     """``pyspark.sql.functions`` for this session's kind: a Spark Connect session made beside a classic one in the
     same process (tests, the demo) must build its columns with the Connect module."""
     if is_connect(spark):
-        from pyspark.sql.connect import functions as F
-    else:
-        from pyspark.sql import functions as F
-    return F
+        from pyspark.sql.connect import functions as connect_functions
+
+        return connect_functions
+    from pyspark.sql import functions
+
+    return functions
 
 
 def is_sail(spark: Any) -> bool:

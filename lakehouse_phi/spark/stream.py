@@ -138,7 +138,7 @@ def ingest_stream(spark: Any, loaded: LoadedPolicy, table: str, options: IngestO
              .trigger(**kwargs).start())
     try:
         query.awaitTermination(timeout_s) if timeout_s else query.awaitTermination()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the stream's own failure (StreamingQueryException and kin)
         if failure and isinstance(failure[0], LakehousePhiError):
             raise failure[0] from None
         raise JobRefused(f"run {job.run_id}: the stream failed ({_spark_error(exc)}); restart it with the same "

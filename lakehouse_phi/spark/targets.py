@@ -116,9 +116,12 @@ def _spark_error(exc: BaseException) -> str:
 # ------------------------------------------------------------------------------------------------- engines
 def native_delta_sql(spark: Any) -> bool:
     """True where Spark itself reads and writes Delta paths with SQL (Databricks, the Delta extension)."""
+    from lakehouse_phi.spark.session import is_connect, is_sail
+
+    if is_sail(spark):
+        return False  # this process's pysail server: no Delta SQL on paths, whatever the environment says
     if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         return True
-    from lakehouse_phi.spark.session import is_connect
 
     if is_connect(spark):
         return False  # Spark Connect: Databricks sets the variable above; pysail has no Delta SQL on paths
@@ -217,9 +220,11 @@ def _connect_without_delta(spark: Any) -> bool:
     return is_sail(spark)
 
 
-def set_table_properties(spark: Any, target: Target, props: Mapping[str, str], run_id: str | None = None) -> None:
+def set_table_properties(spark: Any, target: Target | str, props: Mapping[str, str],
+                         run_id: str | None = None) -> None:
     """Table properties of a Delta table: ``ALTER TABLE ... SET TBLPROPERTIES`` through Spark, or delta-rs for a
     path that the engine cannot alter. Errors propagate (no fallback that creates catalog objects)."""
+    target = Target.parse(target)
     if uses_deltars(spark, target, "delta"):
         from deltalake import CommitProperties, DeltaTable
 

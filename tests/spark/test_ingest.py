@@ -14,9 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse_phi.deltars import read_delta
-
 from lakehouse_phi import synth
+from lakehouse_phi.deltars import read_delta
 from lakehouse_phi.engine.plan import ERRORS_COL, key_needs
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
@@ -185,7 +184,8 @@ def test_sentinel_phi_is_found_in_no_output_byte(tmp_path):
     events.sort(key=lambda e: e["seq"])
     assert [e["event"] for e in events] == ["ingest_started", "ingest", "ingest_started", "ingest", "ingest_refused"]
     dropped = events[3]["details"]["dropped_columns"]   # encounters: on_unclassified: drop
-    assert len(dropped) == 1 and dropped[0].startswith("#") and " h:" in dropped[0] and "insurance_memo" not in dropped[0]
+    assert len(dropped) == 1 and dropped[0].startswith("#") and " h:" in dropped[0]
+    assert "insurance_memo" not in dropped[0]
 
 
 def test_plan_text_holds_no_key_and_no_value(spark, sail, loaded, tmp_path):
@@ -297,7 +297,8 @@ def test_databricks_notebook_code_runs_locally(sail, tmp_path):
 # ------------------------------------------------------------------------------ PHI-looking values in non-PHI columns
 def _policy_with_scan(tmp: Path, on_detect: str) -> Path:
     text = EXAMPLE.read_text().replace(
-        "    record_key: [claim_id]\n", f"    record_key: [claim_id]\n    phi_scan: {{sample_rows: 1000, on_detect: {on_detect}}}\n")
+        "    record_key: [claim_id]\n",
+        f"    record_key: [claim_id]\n    phi_scan: {{sample_rows: 1000, on_detect: {on_detect}}}\n")
     path = tmp / f"policy-{on_detect}.yaml"
     path.write_text(text)
     return path

@@ -9,8 +9,15 @@ import hmac
 import pyarrow as pa
 import pytest
 
-from lakehouse_phi.engine.plan import (ERRORS_COL, FINGERPRINT_COL, SCAN_COL, IngestPlan, TablePlan, key_needs,
-                                       row_messages)
+from lakehouse_phi.engine.plan import (
+    ERRORS_COL,
+    FINGERPRINT_COL,
+    SCAN_COL,
+    IngestPlan,
+    TablePlan,
+    key_needs,
+    row_messages,
+)
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
