@@ -418,8 +418,7 @@ class IngestPlan:
         names = [*out.schema.names, FINGERPRINT_COL, SCAN_COL]
         if self.ordered:
             for name in (ORDER_FILE_COL, ORDER_POS_COL):
-                col = batch.column(name)
-                columns.append(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+                columns.append(_column(batch, name))
                 names.append(name)
         return pa.RecordBatch.from_arrays(columns, names=names)
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lakehouse_phi.engine.drift import CORRUPT_COL
 from lakehouse_phi.engine.plan import SOURCE_FILE_COL
 from lakehouse_phi.errors import JobRefused, LakehousePhiError, UsageError
 from lakehouse_phi.policy.load import LoadedPolicy
@@ -78,6 +79,14 @@ def stream_source(spark: Any, fmt: str, path: str, options: dict[str, str], max_
         reader = spark.readStream.format(fmt)
         if max_files:
             reader = reader.option("maxFilesPerTrigger", str(max_files))
+    if fmt in ("csv", "json"):  # a row that does not parse is kept whole in _corrupt_record: quarantined, all NULL
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        if CORRUPT_COL not in schema.fieldNames():
+            schema = StructType([*schema.fields, StructField(CORRUPT_COL, StringType())])
+        options = {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COL}
+    if fmt == "csv":  # each new file's header is checked against these names: a shifted header fails the batch
+        options = {**options, "enforceSchema": "false"}
     df = reader.options(**options).schema(schema).load(path)
     F = functions(spark)
     return df.select("*", F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
