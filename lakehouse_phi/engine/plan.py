@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from lakehouse_phi.engine.drift import CORRUPT_COL
 from lakehouse_phi.engine.names import NameHasher
@@ -160,7 +161,7 @@ class TablePlan:
         makes the row ``malformed_row`` with every output NULL; never emitted) and ``_source_file`` (emitted as a
         keyed hash unless the table declares ``source_file: path``)."""
         n = batch.num_rows
-        failures: list[tuple[np.ndarray, str, str, str]] = []  # (row indexes, column, rule, message)
+        failures: list[tuple[NDArray[Any], str, str, str]] = []  # (row indexes, column, rule, message)
         names = batch.schema.names
         malformed = None
         if CORRUPT_COL in names:
@@ -252,7 +253,7 @@ def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
 
 
 def _guarded(fn: Callable[..., tuple[pa.Array, pa.Array]], args: tuple[Any, ...], out_type: pa.DataType,
-             failures: list[tuple[np.ndarray, str, str, str]], column: str, rule: str,
+             failures: list[tuple[NDArray[Any], str, str, str]], column: str, rule: str,
              message: str) -> tuple[pa.Array, pa.Array]:
     """``fn(*args) -> (values, flags)`` on whole arrays (each arg an array, or a dict of arrays); if it raises (a
     poison value: an FF1 input of thousands of digits, a date that overflows), again value by value: the values it
@@ -280,12 +281,12 @@ def _guarded(fn: Callable[..., tuple[pa.Array, pa.Array]], args: tuple[Any, ...]
     return (pa.concat_arrays(values) if values else pa.nulls(0, out_type)), pa.array(flags, pa.bool_())
 
 
-def _rows(mask: pa.Array) -> np.ndarray:
+def _rows(mask: pa.Array) -> NDArray[Any]:
     """Indexes where ``mask`` is True (NULL counts as False)."""
     return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
 
 
-def _errors_array(n: int, failures: list[tuple[np.ndarray, str, str, str]]) -> pa.Array:
+def _errors_array(n: int, failures: list[tuple[NDArray[Any], str, str, str]]) -> pa.Array:
     """A ``list<struct<column, rule, message>>`` with one entry per failure, in policy order within a row."""
     failures = [f for f in failures if len(f[0])]
     if not failures:
@@ -389,7 +390,7 @@ class IngestPlan:
         from lakehouse_phi.transforms import detectors
 
         n = batch.num_rows
-        hits: list[tuple[np.ndarray, str]] = []
+        hits: list[tuple[NDArray[Any], str]] = []
         names = batch.schema.names
         malformed = pc.is_valid(batch.column(CORRUPT_COL)) if CORRUPT_COL in names else None
         for c in self.scan_columns:

@@ -21,9 +21,11 @@ only, never the value.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from numpy.typing import NDArray
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 MIN_DOMAIN = 1_000_000
@@ -153,8 +155,8 @@ class FF1:
         """True when :meth:`rounds_u64` handles length ``n`` (both halves below 2**32, so b <= 4 and d = 8)."""
         return bool(self.radix ** (n - n // 2) <= 2**32)
 
-    def rounds_u64(self, a: np.ndarray, b: np.ndarray, n: int, tweak: bytes = b"",
-                   decrypt: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def rounds_u64(self, a: NDArray[Any], b: NDArray[Any], n: int, tweak: bytes = b"",
+                   decrypt: bool = False) -> tuple[NDArray[Any], NDArray[Any]]:
         """The ten Feistel rounds over arrays of NUM_radix(A) and NUM_radix(B) (``uint64``) for length ``n``.
 
         Requires :meth:`u64_ok`. Returns the output halves as ``uint64`` arrays (``STR`` is the caller's job).

@@ -21,11 +21,12 @@ NUL characters in a text scrubbed with ``row_values`` are dropped (they delimit 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 from pydantic import Field
 
 from lakehouse_phi.transforms.base import ColumnContext, Params, Strategy
@@ -58,7 +59,7 @@ def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[
     return pc.replace_substring(out, GUARD, "")
 
 
-def _lists(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+def _lists(arr: pa.Array) -> tuple[pa.Array, NDArray[Any]]:
     """(flattened pieces, parent row of each piece) of a list array."""
     return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
 
@@ -69,7 +70,7 @@ def _words(values: pa.Array) -> pa.Array:
     return pc.split_pattern(marked, _SEP)
 
 
-def _keys(rows: np.ndarray, words: pa.Array) -> pa.Array:
+def _keys(rows: NDArray[Any], words: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(pa.array(rows.astype(np.int64)).cast(pa.string()), words, "\x1f")
 
 
@@ -157,8 +158,8 @@ class ScrubText(Strategy[ScrubTextParams]):
         return pc.binary_join(rebuilt, "")
 
     @staticmethod
-    def _sequences(flat: pa.Array, lower: pa.Array, parents: np.ndarray, is_word: np.ndarray, vwords: pa.Array,
-                   vrows: np.ndarray, n: int, start_tag: np.ndarray, covered: np.ndarray, tag_id: int) -> None:
+    def _sequences(flat: pa.Array, lower: pa.Array, parents: NDArray[Any], is_word: NDArray[Any], vwords: pa.Array,
+                   vrows: NDArray[Any], n: int, start_tag: NDArray[Any], covered: NDArray[Any], tag_id: int) -> None:
         """Mark every run of words equal to the row's value words (separators between them are free)."""
         if not len(vwords) or not len(flat):
             return
@@ -200,7 +201,7 @@ def _value_words(text: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)), words)
 
 
-def _digit_forms(text: pa.Array) -> list[tuple[np.ndarray, pa.Array]]:
+def _digit_forms(text: pa.Array) -> list[tuple[NDArray[Any], pa.Array]]:
     """(rows, words): the digits of each value holding 5 or more, as one word (``617-555-0123`` -> ``6175550123``)."""
     digits = pc.replace_substring_regex(text, r"[^0-9]+", "")
     ok = pc.fill_null(pc.greater_equal(pc.utf8_length(digits), 5), False)
