@@ -100,6 +100,9 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
     """
     fix = "check source.path and source.format, or pass --input"
     local = _local(path)
+    if local is not None and local == path and not os.path.isabs(path):
+        # Spark resolves a relative path against the JVM's working directory, not this process's: make it absolute
+        path = local = os.path.abspath(path)
     if local is not None and not glob.glob(local):
         raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {fix}")
     files, skipped = _list_local(local) if local is not None else (None, None)
