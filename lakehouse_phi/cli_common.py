@@ -82,3 +82,25 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", dest="verbosity", action=_Verbosity, step=-1,
                         help="log errors only")
     configure_logging(0)
+
+
+def parse_key_overrides(items: list[str], policy: Any) -> dict[str, Any]:
+    """``--key NAME=PROVIDER:REF`` options (ingest, export, rekey, erase, purge): another source for a declared
+    key for one run; the policy's version is kept."""
+    from lakehouse_phi.errors import UsageError
+    from lakehouse_phi.policy.model import KEY_PROVIDERS, KeySpec
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, rest = item.partition("=")
+        provider, sep2, ref = rest.partition(":")
+        if not (sep and sep2 and name and ref):
+            raise UsageError(f"--key {item!r}: write NAME=PROVIDER:REF, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK")
+        if name not in policy.keys:
+            raise UsageError(f"--key {item!r}: no key {name!r} under keys: (declared: {', '.join(policy.keys)})")
+        try:
+            out[name] = KeySpec.model_validate({"provider": provider, "ref": ref,
+                                                "version": policy.keys[name].version})
+        except ValueError:
+            raise UsageError(f"--key {item!r}: provider must be one of {', '.join(KEY_PROVIDERS)}") from None
+    return out

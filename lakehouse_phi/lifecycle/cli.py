@@ -44,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _context(args: argparse.Namespace):
     from lakehouse_phi.audit.sealing import session_actor
+    from lakehouse_phi.cli_common import parse_key_overrides
     from lakehouse_phi.lifecycle.tables import Context, resolve_targets
     from lakehouse_phi.policy import load_policy
-    from lakehouse_phi.spark.cli import parse_key_overrides
 
     loaded = load_policy(args.policy)
     if args.table not in loaded.policy.tables:

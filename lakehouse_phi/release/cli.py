@@ -111,9 +111,9 @@ def risk_html(r: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------- export
 def _export(args: argparse.Namespace, spark: Any) -> int:
+    from lakehouse_phi.cli_common import parse_key_overrides
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.release.export import run_export
-    from lakehouse_phi.spark.cli import parse_key_overrides
     from lakehouse_phi.spark.session import get_session
 
     if args.directory is not None:

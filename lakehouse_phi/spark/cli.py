@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from lakehouse_phi.cli_common import parse_key_overrides
 from lakehouse_phi.errors import EXIT_OK, JobRefused, LakehousePhiError, UsageError, delta_unavailable
 
 
@@ -47,25 +48,6 @@ def _log_to_stderr() -> None:
         handler.setFormatter(logging.Formatter("lakehouse-phi: %(levelname)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.WARNING)
-
-
-def parse_key_overrides(items: list[str], policy: Any) -> dict:
-    from lakehouse_phi.policy.model import KeySpec
-
-    out = {}
-    for item in items:
-        name, sep, rest = item.partition("=")
-        provider, sep2, ref = rest.partition(":")
-        if not (sep and sep2 and name and ref):
-            raise UsageError(f"--key {item!r}: write NAME=PROVIDER:REF, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK")
-        if name not in policy.keys:
-            raise UsageError(f"--key {item!r}: no key {name!r} under keys: (declared: {', '.join(policy.keys)})")
-        try:
-            out[name] = KeySpec.model_validate({"provider": provider, "ref": ref,
-                                                "version": policy.keys[name].version})
-        except ValueError:
-            raise UsageError(f"--key {item!r}: provider must be env, file, databricks or aws-secrets-manager") from None
-    return out
 
 
 def default_table_format(spark: Any) -> str:
