@@ -21,7 +21,7 @@ from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import IDENT_RE, Rendering, TableSpec
+from lakehouse_phi.policy.model import IDENT_RE, GovernedTable, Rendering, RowFilterSpec, TableSpec
 from lakehouse_phi.sql.quoting import CONTROL_RE, qualified
 from lakehouse_phi.sql.where import check_where
 from lakehouse_phi.transforms.partial import PartialParams
@@ -180,14 +180,38 @@ class PolicyIR:
 
 
 # ---------------------------------------------------------------------------------------------------- checks
-class _Checker:
+class _Resolver:
+    """Resolves the policy's governance text into IR parts, recording every problem (raised together at the end)."""
+
     def __init__(self, loaded: LoadedPolicy) -> None:
         self.loaded = loaded
         self.policy = loaded.policy
         self.problems: list[Problem] = []
+        #: the checked ``function_schema`` (``None`` until known, or when it is not valid)
+        self.schema: Name | None = None
+        #: generated function names so far (lower case) -> the place that generated each
+        self.functions: dict[str, str] = {}
 
     def add(self, place: str, message: str) -> None:
         self.problems.append(Problem(place, message))
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise PolicyError(self.problems, self.loaded.path)
+
+    def function_name(self, stem: str, place: str) -> Name | None:
+        """``<function_schema>.<stem>``, unless too long or already generated elsewhere (a problem)."""
+        if self.schema is None:
+            return None
+        if len(stem) > MAX_IDENT:
+            self.add(place, f"the generated function name {stem!r} is longer than {MAX_IDENT} characters")
+            return None
+        if stem in self.functions:
+            self.add(place, f"the generated function name {stem!r} is also generated for {self.functions[stem]}; "
+                            "rename a column so the names differ")
+            return None
+        self.functions[stem] = place
+        return Name(self.schema.parts + (stem,))
 
     def ident(self, value: str, place: str, what: str) -> bool:
         if IDENT_RE.fullmatch(value) and len(value) <= MAX_IDENT:  # fullmatch: `$` alone allows a final \n
@@ -290,92 +314,93 @@ def _function_names(tables: dict[str, Name]) -> dict[str, str]:
 
 def build_ir(loaded: LoadedPolicy) -> PolicyIR:
     """Resolve and check ``loaded.policy.governance``. Raises :class:`PolicyError` listing every problem."""
-    c = _Checker(loaded)
+    r = _Resolver(loaded)
     pol = loaded.policy
-    c.text(pol.name, "name", "policy name")
+    r.text(pol.name, "name", "policy name")
     gov = pol.governance
     if gov is None:
-        if c.problems:
-            raise PolicyError(c.problems, loaded.path)
+        r.raise_problems()
         return PolicyIR(pol.name, loaded.sha256, Name(("governance",)), ())
-    schema = c.name(gov.function_schema, "governance.function_schema", "function_schema", (1, 2))
+    r.schema = r.name(gov.function_schema, "governance.function_schema", "function_schema", (1, 2))
+    names = _governed_names(r, gov.tables)
+    stems = _function_names(names)
+    tables = []
+    for written, spec in gov.tables.items():
+        table = _table(r, written, spec, names.get(written), stems.get(written, ""))
+        if table is not None:
+            tables.append(table)
+    bronze = _bronze(r)
+    grants = _grants(r, gov)
+    r.raise_problems()
+    assert r.schema is not None
+    return PolicyIR(pol.name, loaded.sha256, r.schema, tuple(tables), bronze, grants)
+
+
+def _governed_names(r: _Resolver, governed: dict[str, GovernedTable]) -> dict[str, Name]:
+    """Each governed table's checked name (as written -> :class:`Name`); two spellings of one table are a problem."""
     names: dict[str, Name] = {}
-    for written in gov.tables:
-        n = c.name(written, f"governance.tables.{written}", "governed table", (1, 2, 3))
+    for written in governed:
+        n = r.name(written, f"governance.tables.{written}", "governed table", (1, 2, 3))
         if n is not None:
             names[written] = n
-    seen_tables: dict[tuple[str, ...], str] = {}
+    seen: dict[tuple[str, ...], str] = {}
     for written, n in names.items():
         key = tuple(p.lower() for p in n.parts)
-        if key in seen_tables:
-            c.add(f"governance.tables.{written}", f"same table as {seen_tables[key]!r} (names are case-insensitive)")
-        seen_tables.setdefault(key, written)
-    stems = _function_names(names)
-    functions: dict[str, str] = {}  # lower-case function name -> place
+        if key in seen:
+            r.add(f"governance.tables.{written}", f"same table as {seen[key]!r} (names are case-insensitive)")
+        seen.setdefault(key, written)
+    return names
 
-    def function_name(stem: str, place: str) -> Name | None:
-        if schema is None:
-            return None
-        if len(stem) > MAX_IDENT:
-            c.add(place, f"the generated function name {stem!r} is longer than {MAX_IDENT} characters")
-            return None
-        if stem in functions:
-            c.add(place, f"the generated function name {stem!r} is also generated for {functions[stem]}; rename a "
-                         "column so the names differ")
-            return None
-        functions[stem] = place
-        return Name(schema.parts + (stem,))
 
-    tables: list[TableIR] = []
-    for written, spec in gov.tables.items():
-        tplace = f"governance.tables.{written}"
-        tname = names.get(written)
-        masks: list[MaskFunction] = []
-        seen_cols: dict[str, str] = {}
-        for col, mask in spec.masks.items():
-            mplace = f"{tplace}.masks.{col}"
-            col_ok = c.ident(col, mplace, "column")
-            if col.lower() in seen_cols:
-                c.add(mplace, f"column {col!r} is masked twice (also as {seen_cols[col.lower()]!r}; names are "
-                              "case-insensitive)")
-                col_ok = False
-            seen_cols.setdefault(col.lower(), col)
-            cases = tuple((c.groups(r.to, f"{mplace}.rules.{i}.to"), c.show(r.show, f"{mplace}.rules.{i}.show", col))
-                          for i, r in enumerate(spec.masks[col].rules))
-            otherwise = c.show(mask.otherwise, f"{mplace}.otherwise", col)
-            fname = function_name(f"mask_{stems[written]}_{col.lower()}", mplace) if tname and col_ok else None
-            if fname is not None and tname is not None:
-                masks.append(MaskFunction(fname, tname, col, mask.type, cases, otherwise))
-        row_filter = None
-        rf = spec.row_filter
-        if rf is not None:
-            fplace = f"{tplace}.row_filter"
-            cols_ok = True
-            lowered: set[str] = set()
-            for i, col in enumerate(rf.columns):
-                cols_ok &= c.ident(col, f"{fplace}.columns.{i}", "column")
-                if col.lower() in lowered:
-                    c.add(f"{fplace}.columns.{i}", f"column {col!r} is listed twice")
-                    cols_ok = False
-                lowered.add(col.lower())
-            rcases = []
-            for i, r in enumerate(rf.rules):
-                groups = c.groups(r.to, f"{fplace}.rules.{i}.to")
-                rcases.append((groups, _where(c, r.where, rf.columns, f"{fplace}.rules.{i}.where")))
-            otherwise_where = _where(c, rf.otherwise, rf.columns, f"{fplace}.otherwise")
-            fname = function_name(f"filter_{stems[written]}", fplace) if tname and cols_ok else None
-            if fname is not None and tname is not None:
-                params = tuple((col, rf.types.get(col, "string")) for col in rf.columns)
-                row_filter = RowFilterFunction(fname, tname, params, tuple(rcases), otherwise_where)  # type: ignore[arg-type]
-        if tname is not None:
-            metas = tuple(_governed_meta(c, tname, m) for m in masks)
-            tables.append(TableIR(tname, tuple(masks), row_filter, spec.kind, metas))
-    bronze = _bronze(c)
-    grants = _grants(c, gov)
-    if c.problems:
-        raise PolicyError(c.problems, loaded.path)
-    assert schema is not None
-    return PolicyIR(pol.name, loaded.sha256, schema, tuple(tables), bronze, grants)
+def _table(r: _Resolver, written: str, spec: GovernedTable, name: Name | None, stem: str) -> TableIR | None:
+    """One governed table's functions; every part is checked even when the table's own name is not valid."""
+    place = f"governance.tables.{written}"
+    masks = _masks(r, place, spec, name, stem)
+    row_filter = _row_filter(r, f"{place}.row_filter", spec.row_filter, name, stem) if spec.row_filter else None
+    if name is None:
+        return None
+    metas = tuple(_governed_meta(r, name, m) for m in masks)
+    return TableIR(name, masks, row_filter, spec.kind, metas)
+
+
+def _masks(r: _Resolver, place: str, spec: GovernedTable, table: Name | None, stem: str) -> tuple[MaskFunction, ...]:
+    out: list[MaskFunction] = []
+    seen: dict[str, str] = {}
+    for col, mask in spec.masks.items():
+        mplace = f"{place}.masks.{col}"
+        col_ok = r.ident(col, mplace, "column")
+        if col.lower() in seen:
+            r.add(mplace, f"column {col!r} is masked twice (also as {seen[col.lower()]!r}; names are "
+                          "case-insensitive)")
+            col_ok = False
+        seen.setdefault(col.lower(), col)
+        cases = tuple((r.groups(rule.to, f"{mplace}.rules.{i}.to"), r.show(rule.show, f"{mplace}.rules.{i}.show", col))
+                      for i, rule in enumerate(mask.rules))
+        otherwise = r.show(mask.otherwise, f"{mplace}.otherwise", col)
+        fname = r.function_name(f"mask_{stem}_{col.lower()}", mplace) if table and col_ok else None
+        if fname is not None and table is not None:
+            out.append(MaskFunction(fname, table, col, mask.type, cases, otherwise))
+    return tuple(out)
+
+
+def _row_filter(r: _Resolver, place: str, rf: RowFilterSpec, table: Name | None, stem: str) -> RowFilterFunction | None:
+    cols_ok = True
+    lowered: set[str] = set()
+    for i, col in enumerate(rf.columns):
+        cols_ok &= r.ident(col, f"{place}.columns.{i}", "column")
+        if col.lower() in lowered:
+            r.add(f"{place}.columns.{i}", f"column {col!r} is listed twice")
+            cols_ok = False
+        lowered.add(col.lower())
+    written = [(r.groups(rule.to, f"{place}.rules.{i}.to"),
+                _where(r, rule.where, rf.columns, f"{place}.rules.{i}.where")) for i, rule in enumerate(rf.rules)]
+    otherwise = _where(r, rf.otherwise, rf.columns, f"{place}.otherwise")
+    cases = tuple((groups, where) for groups, where in written if where is not None)
+    fname = r.function_name(f"filter_{stem}", place) if table and cols_ok else None
+    if fname is None or table is None or otherwise is None or len(cases) < len(written):
+        return None  # a problem was recorded
+    params = tuple((col, rf.types.get(col, "string")) for col in rf.columns)
+    return RowFilterFunction(fname, table, params, cases, otherwise)
 
 
 def _outputs(spec: TableSpec) -> dict[str, ColumnMeta]:
@@ -389,10 +414,10 @@ def _outputs(spec: TableSpec) -> dict[str, ColumnMeta]:
     return out
 
 
-def _governed_meta(c: _Checker, table: Name, mask: MaskFunction) -> ColumnMeta:
+def _governed_meta(r: _Resolver, table: Name, mask: MaskFunction) -> ColumnMeta:
     """A governed column's category and ingest protection, when the governed table is named like an ingest table
     (its last part is the policy's table name or its bronze table's last part) that has the column."""
-    for tname, spec in c.policy.tables.items():
+    for tname, spec in r.policy.tables.items():
         if table.leaf.lower() in (tname.lower(), spec.bronze.rsplit(".", 1)[-1].lower()):
             meta = _outputs(spec).get(mask.column)
             if meta is not None:
@@ -400,42 +425,42 @@ def _governed_meta(c: _Checker, table: Name, mask: MaskFunction) -> ColumnMeta:
     return ColumnMeta(mask.column, None, None, mask.name.leaf)
 
 
-def _bronze(c: _Checker) -> tuple[BronzeIR, ...]:
+def _bronze(r: _Resolver) -> tuple[BronzeIR, ...]:
     """Every bronze *table* (a target written as a path, ``/...`` or ``s3://...``, is no catalog object) with its
     PHI columns."""
     out = []
-    for tname, spec in c.policy.tables.items():
+    for tname, spec in r.policy.tables.items():
         if "/" in spec.bronze or ":" in spec.bronze:
             continue
-        name = c.name(spec.bronze, f"tables.{tname}.bronze", "bronze table", (1, 2, 3))
+        name = r.name(spec.bronze, f"tables.{tname}.bronze", "bronze table", (1, 2, 3))
         metas = tuple(m for m in _outputs(spec).values() if m.phi is not None)
         for m in metas:
-            c.ident(m.column, f"tables.{tname}.columns.{m.column}", "column")
+            r.ident(m.column, f"tables.{tname}.columns.{m.column}", "column")
             if m.description is not None:
-                c.text(m.description, f"tables.{tname}.columns.{m.column}.description", "description")
+                r.text(m.description, f"tables.{tname}.columns.{m.column}.description", "description")
         if name is not None and metas:
             out.append(BronzeIR(name, metas))
     return tuple(out)
 
 
-def _grants(c: _Checker, gov: Any) -> tuple[GrantIR, ...]:
+def _grants(r: _Resolver, gov: Any) -> tuple[GrantIR, ...]:
     out: dict[GrantIR, None] = {}
     for i, grant in enumerate(gov.grants):
-        principals = c.groups(grant.to, f"governance.grants.{i}.to")
+        principals = r.groups(grant.to, f"governance.grants.{i}.to")
         for key, privileges in (("select", ("SELECT",)), ("modify", ("SELECT", "MODIFY"))):
             for j, written in enumerate(getattr(grant, key)):
-                name = c.name(written, f"governance.grants.{i}.{key}.{j}", "table", (3,))
+                name = r.name(written, f"governance.grants.{i}.{key}.{j}", "table", (3,))
                 if name is not None:
                     out.update({GrantIR(privileges, name, p): None for p in principals})
     return tuple(out)
 
 
-def _where(c: _Checker, text: str, columns: list[str], place: str) -> str | None:
+def _where(r: _Resolver, text: str, columns: list[str], place: str) -> str | None:
     if CONTROL_RE.search(text.replace("\n", " ").replace("\t", " ").replace("\r", " ")):
-        c.add(place, "contains a control character; remove it")
+        r.add(place, "contains a control character; remove it")
         return None
     result = check_where(text, columns)
     for msg in result.problems:
-        c.add(place, msg)
+        r.add(place, msg)
     return result.sql
 
