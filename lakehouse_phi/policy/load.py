@@ -252,19 +252,6 @@ def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: li
                                                                   f"declared under keys: (declared: {keys})"))
 
 
-def _ingest_rule_of(policy: Policy, ref: str) -> tuple[ColumnSpec, IngestRule] | None:
-    table, column = ref.split(".", 1)
-    spec = policy.tables.get(table)
-    if spec is None:
-        return None
-    if column in spec.columns:
-        return spec.columns[column], spec.columns[column].effective_ingest
-    for col in spec.columns.values():
-        if column in col.derive:
-            return col, col.derive[column]
-    return None
-
-
 _RENDER_TYPES = {
     "redact": ("string",), "partial": ("string",), "zip3": ("string",), "decrypt": ("string",),
     "generalize_date": ("date", "timestamp"), "age_cap": ("int", "long", "double", "date", "timestamp"),
@@ -278,7 +265,7 @@ def _check_rendering(policy: Policy, mask_type: str, r: Rendering, place: str, p
                                        "columns"))
     if r.kind != "decrypt":
         return
-    found = _ingest_rule_of(policy, r.arg)
+    found = policy.ingest_rule_of(r.arg)
     if found is None:
         problems.append(Problem(place, f"decrypt names {r.arg!r}, which is no ingest column (TABLE.COLUMN under "
                                        "tables:)"))

@@ -473,3 +473,17 @@ class Policy(Strict):
             raise ValueError(f"found {v!r}; a policy name is 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or "
                              "digit)")
         return v
+
+    def ingest_rule_of(self, ref: str) -> tuple[ColumnSpec, IngestRule] | None:
+        """The input column and ingest rule that write bronze column ``TABLE.COLUMN`` (an ingest column or a derived
+        output), or ``None`` when no table writes it."""
+        table, _, column = ref.partition(".")
+        spec = self.tables.get(table)
+        if spec is None:
+            return None
+        if column in spec.columns:
+            return spec.columns[column], spec.columns[column].effective_ingest
+        for col in spec.columns.values():
+            if column in col.derive:
+                return col, col.derive[column]
+        return None

@@ -274,15 +274,9 @@ class _Resolver:
 
     def decrypt_key(self, ref: str, place: str) -> DecryptKey | None:
         """The loader has checked that ``ref`` is an ingest ``encrypt`` column with a databricks key."""
-        table, column = ref.split(".", 1)
-        spec = self.policy.tables.get(table)
-        rule = None
-        if spec is not None:
-            col = spec.columns.get(column)
-            if col is not None:
-                rule = col.effective_ingest
-            else:
-                rule = next((c.derive[column] for c in spec.columns.values() if column in c.derive), None)
+        column = ref.split(".", 1)[1]
+        found = self.policy.ingest_rule_of(ref)
+        rule = found[1] if found is not None else None
         key_name = rule.params.get("key") if rule is not None else None
         key = self.policy.keys.get(key_name) if isinstance(key_name, str) else None
         if rule is None or rule.strategy != "encrypt" or key is None or key.provider != "databricks":
