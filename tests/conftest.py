@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -14,7 +15,10 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 @pytest.fixture(scope="session")
 def spark():
-    """A classic local[2] SparkSession shared by every test of the run."""
+    """A classic local[2] SparkSession shared by every test of the run (skipped without PySpark or Java)."""
+    pytest.importorskip("pyspark")  # the [spark] extra
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("classic Spark needs Java 17 (java on PATH or JAVA_HOME); .ci/run checks for it")
     from pyspark.sql import SparkSession
 
     session = (
@@ -36,6 +40,7 @@ def spark():
 @pytest.fixture(scope="session")
 def sail():
     """A pysail Spark Connect session (real Delta tables without the Delta JVM jars), beside ``spark``."""
+    pytest.importorskip("pysail")  # the [local] extra
     from lakehouse_phi.spark.session import remote_session, start_sail
 
     session = remote_session(start_sail())

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from chispa import assert_df_equality
-from deltalake import DeltaTable
 
 from lakehouse_phi import synth
 from lakehouse_phi.deltars import read_delta
@@ -23,6 +22,8 @@ from lakehouse_phi.spark import ingest as ingest_mod
 from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
 from tests.helpers import EXAMPLE, demo_env
 from tests.spark.test_ingest import cli
+
+DeltaTable = pytest.importorskip("deltalake").DeltaTable  # the [local] extra
 
 ENV, OVERRIDES = demo_env()
 MARKERS = ("_ingest_run_id", "_ingested_at", "_quarantined_at", "_key_versions")  # (a map cannot be sorted)

@@ -7,13 +7,14 @@ import base64
 import json
 
 import pytest
-from deltalake import DeltaTable
 
 from lakehouse_phi.deltars import read_delta
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.keys.providers import Fetchers, check_value
 from lakehouse_phi.spark.ingest import run_ingest
 from tests.spark.test_hostile_read import ENV, _landing, _options, _policy
+
+DeltaTable = pytest.importorskip("deltalake").DeltaTable  # the [local] extra
 
 
 def test_other_material_under_the_same_version_refuses_naming_the_key(sail, tmp_path):

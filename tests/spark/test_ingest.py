@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from deltalake import DeltaTable
 
 from lakehouse_phi import synth
 from lakehouse_phi.deltars import read_delta
@@ -23,6 +22,8 @@ from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
 from lakehouse_phi.spark.mask import mask
 from lakehouse_phi.spark.read import read_source
 from tests.helpers import DEK_VAR, EXAMPLE, ROOT, demo_env
+
+DeltaTable = pytest.importorskip("deltalake").DeltaTable  # the [local] extra
 
 ENV, OVERRIDES = demo_env()
 KEY_ARGS = ["--key", f"phi-dek=env:{DEK_VAR}"]

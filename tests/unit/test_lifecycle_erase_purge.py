@@ -15,6 +15,8 @@ import pytest
 
 from tests.unit.lifecycle_helpers import ENV, masked, material, policy_text, read, rows, write
 
+pytest.importorskip("deltalake")  # the [local] extra: real Delta tables through delta-rs
+
 UTC = dt.timezone.utc
 
 

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tests.unit.lifecycle_helpers import ENV, masked, material, policy_text, read, rows, write
 
+pytest.importorskip("deltalake")  # the [local] extra: real Delta tables through delta-rs
+
 UTC = dt.timezone.utc
 
 
