@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from lakehouse_phi.audit import JsonlSink, new_event
+from tests.helpers import run_cli
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakehouse_phi", "audit", "verify", *args],
-                          capture_output=True, text=True, timeout=60)
+def verify_cli(*args: str) -> subprocess.CompletedProcess:
+    return run_cli("audit", "verify", *args)
 
 
 @pytest.fixture
@@ -28,10 +28,10 @@ def trail(tmp_path):
 
 def test_intact_exits_0_with_count_and_last_hash(trail):
     path, events = trail
-    proc = run_cli(str(path))
+    proc = verify_cli(str(path))
     assert proc.returncode == 0, proc.stderr
     assert "3 events" in proc.stdout and events[-1]["hash"] in proc.stdout
-    proc = run_cli(str(path), "--format", "json")
+    proc = verify_cli(str(path), "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 0 and out["ok"] and out["events"] == 3 and out["last_hash"] == events[-1]["hash"]
 
@@ -41,10 +41,10 @@ def test_tampered_exits_1_naming_the_event(trail):
     lines = path.read_text().splitlines()
     lines[1] = lines[1].replace('"rows_quarantined":1', '"rows_quarantined":0')
     path.write_text("\n".join(lines) + "\n")
-    proc = run_cli(str(path))
+    proc = verify_cli(str(path))
     assert proc.returncode == 1
     assert events[1]["event_id"] in proc.stderr and "seq 1" in proc.stderr and "hash" in proc.stderr
-    out = json.loads(run_cli(str(path), "--format", "json").stdout)
+    out = json.loads(verify_cli(str(path), "--format", "json").stdout)
     assert (out["ok"], out["first_bad"], out["event_id"]) == (False, 1, events[1]["event_id"])
 
 
@@ -52,16 +52,16 @@ def test_deleted_middle_event_exits_1(trail):
     path, events = trail
     lines = path.read_text().splitlines()
     path.write_text(lines[0] + "\n" + lines[2] + "\n")
-    proc = run_cli(str(path), "--format", "json")
+    proc = verify_cli(str(path), "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 1 and out["event_id"] == events[2]["event_id"] and "missing" in out["reason"]
 
 
 def test_missing_or_unreadable_exits_2(tmp_path):
-    proc = run_cli(str(tmp_path / "nope.jsonl"))
+    proc = verify_cli(str(tmp_path / "nope.jsonl"))
     assert proc.returncode == 2 and "no such file" in proc.stderr
     (tmp_path / "plain_dir").mkdir()
-    proc = run_cli(str(tmp_path / "plain_dir"))
+    proc = verify_cli(str(tmp_path / "plain_dir"))
     assert proc.returncode == 2 and "Delta" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "lakehouse_phi", "audit"], capture_output=True, text=True)
     assert proc.returncode == 2

@@ -7,9 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +17,7 @@ from lakehouse_phi.audit import JsonlSink, new_event
 from lakehouse_phi.audit.anchor import check_against, commit_run_id
 from lakehouse_phi.audit.chain import GENESIS_HASH, canonical_json, event_hash, verify, verify_chain
 from lakehouse_phi.keys.providers import SecretKey
+from tests.helpers import run_cli
 
 K1 = bytes(range(32))
 K2 = bytes(range(1, 33))
@@ -47,9 +46,8 @@ def _event(i: int) -> dict:
                      columns={"mrn": {"strategy": "hmac", "key_version": 1}})
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakehouse_phi", "audit", "verify", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **ENV})
+def verify_cli(*args: str) -> subprocess.CompletedProcess:
+    return run_cli("audit", "verify", *args, env=ENV)
 
 
 @pytest.fixture
@@ -91,11 +89,11 @@ def test_seal_is_hmac_sha256_over_the_event_without_hash_and_mac(keyed):
 
 def test_intact_keyed_trail_verifies_with_every_version(keyed):
     path, events, policy = keyed
-    proc = run_cli(str(path), "--policy", str(policy), "--format", "json")
+    proc = verify_cli(str(path), "--policy", str(policy), "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 0, proc.stderr
     assert out["ok"] and out["sealed"] == 4 and out["last_hash"] == events[-1]["hash"]
-    proc = run_cli(str(path), "--key", "trail@1=env:TRAIL_K1", "--key", "trail@2=env:TRAIL_K2")
+    proc = verify_cli(str(path), "--key", "trail@1=env:TRAIL_K1", "--key", "trail@2=env:TRAIL_K2")
     assert proc.returncode == 0 and "4 sealed" in proc.stdout
 
 
@@ -104,7 +102,7 @@ def test_rewriting_every_event_and_recomputing_hashes_is_detected(keyed):
     _rewrite(path, lambda ev: {**ev, "rows_quarantined": 0})
     rewritten = [json.loads(line) for line in path.read_text().splitlines()]
     assert verify_chain(rewritten).ok  # the plain chain alone is fooled
-    proc = run_cli(str(path), "--policy", str(policy), "--format", "json")
+    proc = verify_cli(str(path), "--policy", str(policy), "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 1
     assert out["first_bad"] == 0 and out["event_id"] == events[0]["event_id"] and "seal does not match" in out["reason"]
@@ -112,32 +110,32 @@ def test_rewriting_every_event_and_recomputing_hashes_is_detected(keyed):
 
 def test_keyed_trail_without_its_key_exits_2(keyed):
     path, _events, _policy = keyed
-    proc = run_cli(str(path))
+    proc = verify_cli(str(path))
     assert proc.returncode == 2 and "trail@1" in proc.stderr
-    proc = run_cli(str(path), "--key", "trail@2=env:TRAIL_K2")  # v1 events cannot be checked
+    proc = verify_cli(str(path), "--key", "trail@2=env:TRAIL_K2")  # v1 events cannot be checked
     assert proc.returncode == 2 and "trail@1" in proc.stderr
 
 
 def test_stripped_seals_are_detected_when_the_policy_names_the_key(keyed):
     path, _events, policy = keyed
     _rewrite(path, lambda ev: {k: v for k, v in ev.items() if k not in ("seal_key", "seal_key_version", "mac")})
-    proc = run_cli(str(path), "--policy", str(policy), "--format", "json")
+    proc = verify_cli(str(path), "--policy", str(policy), "--format", "json")
     assert proc.returncode == 1 and "no event is sealed" in json.loads(proc.stdout)["reason"]
-    assert run_cli(str(path)).returncode == 0  # the documented limit: without a key nothing says it was keyed
+    assert verify_cli(str(path)).returncode == 0  # the documented limit: without a key nothing says it was keyed
 
 
 def test_stripping_the_tail_seals_is_detected(keyed):
     path, _events, _policy = keyed
     _rewrite(path, lambda ev: ev if ev["seq"] < 2 else {k: v for k, v in ev.items() if k != "mac" and
                                                          not k.startswith("seal_")})
-    proc = run_cli(str(path), "--key", "trail=env:TRAIL_K1", "--format", "json")
+    proc = verify_cli(str(path), "--key", "trail=env:TRAIL_K1", "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 1 and out["first_bad"] == 2 and "unsealed event after sealed" in out["reason"]
 
 
 def test_wrong_key_exits_1(keyed):
     path, _events, _policy = keyed
-    proc = run_cli(str(path), "--key", "trail=env:TRAIL_K2")  # v1 events were sealed with K1
+    proc = verify_cli(str(path), "--key", "trail=env:TRAIL_K2")  # v1 events were sealed with K1
     assert proc.returncode == 1 and "seal does not match" in proc.stderr
 
 
@@ -145,7 +143,7 @@ def test_missing_key_material_exits_1_naming_the_key(keyed, tmp_path):
     path, _events, _policy = keyed
     policy = tmp_path / "p2.yaml"
     policy.write_text(POLICY.replace("TRAIL_K2", "TRAIL_NOT_SET"))
-    proc = run_cli(str(path), "--policy", str(policy))
+    proc = verify_cli(str(path), "--policy", str(policy))
     assert proc.returncode == 1 and "trail" in proc.stderr and "TRAIL_NOT_SET" in proc.stderr
     assert ENV["TRAIL_K1"] not in proc.stderr
 
@@ -185,7 +183,7 @@ def test_against_names_unaudited_commits_and_a_missing_anchor(keyed, tmp_path):
     assert not result.ok and result.commits == 4
     assert "no audit anchor" in text and "version 2 (WRITE) names no run id" in text
     assert "version 3 (WRITE) by run 'r-forged' has no event" in text and "version 1" not in text
-    proc = run_cli(str(path), "--policy", str(policy), "--against", str(bronze), "--format", "json")
+    proc = verify_cli(str(path), "--policy", str(policy), "--against", str(bronze), "--format", "json")
     out = json.loads(proc.stdout)
     assert proc.returncode == 1 and not out["ok"] and len(out["against"]["problems"]) == 3
 

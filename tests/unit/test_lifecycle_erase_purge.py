@@ -9,10 +9,10 @@ import hmac
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
+from tests.helpers import run_cli
 from tests.unit.lifecycle_helpers import ENV, masked, material, policy_text, read, rows, write
 
 pytest.importorskip("deltalake")  # the [local] extra: real Delta tables through delta-rs
@@ -25,8 +25,7 @@ def pseudonym(mrn: str, version: int) -> str:
 
 
 def cli(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakehouse_phi", *args], capture_output=True, text=True,
-                          timeout=120, input=stdin, env={**os.environ, **ENV, **(env or {})})
+    return run_cli(*args, stdin=stdin, env={**ENV, **(env or {})})
 
 
 @pytest.fixture

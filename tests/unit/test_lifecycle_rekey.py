@@ -8,14 +8,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import subprocess
-import sys
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tests.helpers import run_cli
 from tests.unit.lifecycle_helpers import ENV, masked, material, policy_text, read, rows, write
 
 pytest.importorskip("deltalake")  # the [local] extra: real Delta tables through delta-rs
@@ -24,8 +23,7 @@ UTC = dt.timezone.utc
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakehouse_phi", *args], capture_output=True, text=True,
-                          timeout=180, env={**os.environ, **ENV})
+    return run_cli(*args, env=ENV)
 
 
 def aes_open(version: int, value: str) -> str:
