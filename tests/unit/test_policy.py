@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,14 @@ import pytest
 from lakehouse_phi.errors import PolicyError
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.policy.load import parse_yaml, policy_from_data
+from tests.helpers import run_cli as _in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "conf" / "policy.yaml"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakehouse_phi", *args], capture_output=True, text=True, cwd=ROOT)
+    return _in_process(*args, cwd=ROOT)
 
 
 def base(columns: dict, governance: dict | None = None, **table_extra) -> dict:

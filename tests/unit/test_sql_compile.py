@@ -69,6 +69,7 @@ def test_sql_policies_folder_is_what_the_worked_example_compiles_to(capsys):
 # ------------------------------------------------------------------------------------- what sqlglot parses
 from lakehouse_phi.sql.generator import Statement  # noqa: E402
 from lakehouse_phi.sql.verify import PARSED, STRICT, verify  # noqa: E402
+from tests.helpers import run_cli  # noqa: E402
 
 
 def _statements():
@@ -290,8 +291,7 @@ def test_function_names():
 
 # ---------------------------------------------------------------------------------------------------- CLI
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakehouse_phi", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=60)
+    return run_cli(*args, cwd=ROOT)
 
 
 def test_cli_prints_sql_without_out(capsys):
