@@ -12,12 +12,14 @@ import sys
 from pyspark.sql import SparkSession
 
 from lakehouse_phi.cli import build_parser
+from lakehouse_phi.cli_common import configure_logging
 from lakehouse_phi.errors import LakehousePhiError
 from lakehouse_phi.spark import cli as ingest_cli
 
 if __name__ == "__main__":
     argv = ["ingest", *sys.argv[1:]]
     args = build_parser(argv).parse_args(argv)
+    configure_logging(args.verbose - args.quiet)  # library warnings on stderr, as `lakehouse-phi ingest` does
     spark = SparkSession.builder.appName("lakehouse-phi-bronze-ingest").getOrCreate()
     try:
         code = ingest_cli.run(args, spark=spark)

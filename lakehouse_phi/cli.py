@@ -33,7 +33,7 @@ import traceback
 from typing import Any, NoReturn
 
 from lakehouse_phi import __version__
-from lakehouse_phi.cli_common import add_format, configure_logging
+from lakehouse_phi.cli_common import configure_logging
 from lakehouse_phi.errors import EXIT_REFUSED, EXIT_USAGE, LakehousePhiError, PolicyError, translate
 
 #: the version of every JSON object the CLI prints (``schema_version``)
@@ -58,7 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 log = logging.getLogger("lakehouse_phi")
 
-__all__ = ["COMMANDS", "add_format", "build_parser", "main"]  # add_format: kept for spark/cli.py and demo.py
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):

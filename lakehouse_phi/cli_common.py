@@ -61,29 +61,6 @@ def configure_logging(verbosity: int = 0) -> None:
     logger.setLevel(level_for(verbosity))
 
 
-class _Verbosity(argparse.Action):
-    """``-v`` adds one to the verbosity, ``-q`` takes one away; logging is reconfigured as each is parsed."""
-
-    def __init__(self, option_strings: list[str], dest: str, step: int = 1, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=0, **kwargs)
-        self.step = step
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        verbosity = (getattr(namespace, self.dest, 0) or 0) + self.step
-        setattr(namespace, self.dest, verbosity)
-        configure_logging(verbosity)
-
-
-def add_verbosity(parser: argparse.ArgumentParser) -> None:
-    """``-v/--verbose`` (repeatable) and ``-q/--quiet``; logging starts at the default level."""
-    parser.add_argument("-v", "--verbose", dest="verbosity", action=_Verbosity, step=1,
-                        help="log more (info; -vv: debug)")
-    parser.add_argument("-q", "--quiet", dest="verbosity", action=_Verbosity, step=-1,
-                        help="log errors only")
-    configure_logging(0)
-
-
 def parse_key_overrides(items: list[str], policy: Any) -> dict[str, Any]:
     """``--key NAME=PROVIDER:REF`` options (ingest, export, rekey, erase, purge): another source for a declared
     key for one run; the policy's version is kept."""

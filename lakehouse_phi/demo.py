@@ -33,7 +33,7 @@ DEFAULT_POLICY = Path(__file__).resolve().parent / "examples" / "policy.yaml"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("--policy", default=str(DEFAULT_POLICY), help="default: the worked example inside the package")
     p.add_argument("--out", default="demo_output",
@@ -104,10 +104,10 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from lakehouse_phi.audit.sinks import verify_trail
-    from lakehouse_phi.report.cli import write_report
-    from lakehouse_phi.spark.cli import default_table_format
+    from lakehouse_phi.report import write_report
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
     from lakehouse_phi.spark.session import get_session
+    from lakehouse_phi.spark.targets import default_table_format
     from lakehouse_phi.synth import write_landing
 
     err = Console(stderr=True)

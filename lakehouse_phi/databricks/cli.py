@@ -28,7 +28,7 @@ _TARGETS = ("databricks", "databricks-abac", "dynamic-views")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGETS, default="databricks", help="which compiled SQL to apply")

@@ -3,7 +3,30 @@ self-contained page, for a compliance officer. Built from the policy and the aud
 counts and versions: the report never shows a data value.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lakehouse_phi.errors import UsageError
+from lakehouse_phi.policy import load_policy
 from lakehouse_phi.report.html import render_html
 from lakehouse_phi.report.model import ReportData, build_report_data
 
-__all__ = ["ReportData", "build_report_data", "render_html"]
+__all__ = ["ReportData", "build_report_data", "render_html", "write_report"]
+
+
+def write_report(policy: str, out: str, trails: Sequence[str] = (), risk: Sequence[str] = (),
+                 conf_reports: Sequence[str] = ()) -> tuple[Path, bool]:
+    """Write the page; return its path and whether every chain given is intact."""
+    loaded = load_policy(policy)
+    data = build_report_data(loaded, trails, risk, conf_reports)
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(data), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write ({exc.strerror or type(exc).__name__}); check the folder "
+                         "exists and is writable", place="--out") from None
+    return path, all(t.ok for t in data.trails)
+

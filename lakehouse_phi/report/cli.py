@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
-from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
+from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED
+from lakehouse_phi.report import write_report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
+    from lakehouse_phi.cli_common import add_format
 
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--audit", metavar="TRAIL", action="append", default=[],
@@ -27,24 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a `lakehouse-phi check-conf --format json` result; repeatable")
     p.add_argument("--out", metavar="FILE.html", required=True, help="where to write the page")
     add_format(p)
-
-
-def write_report(policy: str, out: str, trails: Sequence[str] = (), risk: Sequence[str] = (),
-                 conf_reports: Sequence[str] = ()) -> tuple[Path, bool]:
-    """Write the page; return its path and whether every chain given is intact."""
-    from lakehouse_phi.policy import load_policy
-    from lakehouse_phi.report import build_report_data, render_html
-
-    loaded = load_policy(policy)
-    data = build_report_data(loaded, trails, risk, conf_reports)
-    path = Path(out)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_html(data), encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot write ({exc.strerror or type(exc).__name__}); check the folder "
-                         "exists and is writable", place="--out") from None
-    return path, all(t.ok for t in data.trails)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,13 +7,11 @@ import json
 import sys
 from typing import Any
 
-from lakehouse_phi.cli_common import parse_key_overrides
+from lakehouse_phi.cli_common import add_format, parse_key_overrides
 from lakehouse_phi.errors import EXIT_OK, JobRefused, LakehousePhiError, UsageError, delta_unavailable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli import add_format
-
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("--table", required=True, help="the entry under tables: to ingest")
     p.add_argument("--input", help="read the source from this path instead of source.path")
@@ -38,42 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def _log_to_stderr() -> None:
-    """Library warnings (``lakehouse_phi`` logger) on stderr for CLI runs."""
-    import logging
-
-    root = logging.getLogger("lakehouse_phi")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("lakehouse-phi: %(levelname)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.WARNING)
-
-
-def default_table_format(spark: Any) -> str:
-    """Delta on Databricks, on a Spark with the Delta extension, and on pysail; parquet elsewhere."""
-    from lakehouse_phi.spark.session import is_sail
-    from lakehouse_phi.spark.targets import native_delta_sql
-
-    return "delta" if is_sail(spark) or native_delta_sql(spark) else "parquet"
-
-
-def _delta_writable(spark: Any, bronze: str) -> bool:
-    """Delta where the engine writes it (Databricks, the Delta extension, pysail), or a Delta *path* on any engine
-    (written through delta-rs when it is installed); a catalog table name needs the engine's own Delta."""
-    import importlib.util
-
-    from lakehouse_phi.spark.targets import Target
-
-    if default_table_format(spark) == "delta":
-        return True
-    return Target.parse(bronze).is_path and importlib.util.find_spec("deltalake") is not None
-
-
 def run(args: argparse.Namespace, spark: Any = None) -> int:
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
     from lakehouse_phi.spark.session import get_session
+    from lakehouse_phi.spark.targets import default_table_format, delta_writable
 
     loaded = load_policy(args.policy)  # an invalid policy stops here: exit 2, before Spark starts
     overrides = parse_key_overrides(args.key, loaded.policy)
@@ -83,10 +50,9 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         raise UsageError("--stream needs --checkpoint DIR (where the stream records its progress)")
     if args.checkpoint and not args.stream:
         raise UsageError("--checkpoint is for --stream runs")
-    _log_to_stderr()
     spark = spark or get_session(args.engine)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
-    if fmt == "delta" and not _delta_writable(spark, args.bronze or loaded.policy.tables[args.table].bronze):
+    if fmt == "delta" and not delta_writable(spark, args.bronze or loaded.policy.tables[args.table].bronze):
         raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
     options = IngestOptions(

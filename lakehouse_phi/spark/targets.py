@@ -128,6 +128,23 @@ def native_delta_sql(spark: Any) -> bool:
     return "delta" in (spark.conf.get("spark.sql.extensions", "") or "").lower()
 
 
+def default_table_format(spark: Any) -> str:
+    """Delta on Databricks, on a Spark with the Delta extension, and on pysail; parquet elsewhere."""
+    from lakehouse_phi.spark.session import is_sail
+
+    return "delta" if is_sail(spark) or native_delta_sql(spark) else "parquet"
+
+
+def delta_writable(spark: Any, target: Target | str) -> bool:
+    """Delta where the engine writes it (Databricks, the Delta extension, pysail), or a Delta *path* on any engine
+    (written through delta-rs when it is installed); a catalog table name needs the engine's own Delta."""
+    import importlib.util
+
+    if default_table_format(spark) == "delta":
+        return True
+    return Target.parse(target).is_path and importlib.util.find_spec("deltalake") is not None
+
+
 def uses_deltars(spark: Any, target: Target, table_format: str) -> bool:
     """A Delta path on an engine without Delta SQL on paths is written through delta-rs."""
     return table_format == "delta" and target.is_path and not native_delta_sql(spark)

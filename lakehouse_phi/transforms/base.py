@@ -71,12 +71,6 @@ class Strategy(ABC, Generic[P]):
     #: Policy types this strategy accepts as input; ``None`` means any.
     accepts: ClassVar[tuple[str, ...] | None] = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Transitional, read-only alias: ``engine/plan.py`` (being rewritten) still reads ``cls.Params``. Every
-        # strategy declares ``params_model``; remove this alias once plan.py reads ``params_model`` too.
-        cls.Params = cls.params_model  # type: ignore[attr-defined]
-
     def __init__(self, params: P, ctx: ColumnContext, key: bytes | None = None) -> None:
         self.params: P = params
         self.ctx = ctx

@@ -217,7 +217,7 @@ def test_birth_dates_are_top_coded_like_ingest(spark, extras, column, sql_type, 
             got = [None if g is None else g.astimezone(timezone.utc) if g.tzinfo else g.replace(tzinfo=timezone.utc)
                    for g in got]
         cls = registry.get(kind)
-        strategy = cls(cls.Params.model_validate({**params, "reference": today.isoformat()}),
+        strategy = cls(cls.params_model.model_validate({**params, "reference": today.isoformat()}),
                        ColumnContext("extras", column, column, phi="date_of_birth"))
         want = strategy.apply(arrow).to_pylist()
     finally:

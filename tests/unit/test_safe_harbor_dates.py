@@ -24,7 +24,7 @@ REF = "2026-11-30"
 
 
 def _gd(ctx: ColumnContext = DOB, **params) -> GeneralizeDate:
-    return GeneralizeDate(GeneralizeDate.Params.model_validate(params), ctx)
+    return GeneralizeDate(GeneralizeDate.params_model.model_validate(params), ctx)
 
 
 def test_a_1929_birth_date_is_not_its_own_year():
@@ -88,7 +88,7 @@ def test_timestamps_are_top_coded_at_utc_midnight():
 
 
 def test_age_cap_on_a_birth_date():
-    a = AgeCap(AgeCap.Params(reference=REF), DOB)
+    a = AgeCap(AgeCap.params_model(reference=REF), DOB)
     births = pa.array([dt.date(1930, 8, 8), dt.date(1950, 8, 8), None], pa.date32())
     assert a.apply(births).to_pylist() == [dt.date(1936, 1, 1), dt.date(1950, 8, 8), None]
 
