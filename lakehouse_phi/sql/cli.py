@@ -45,16 +45,16 @@ def run(args: argparse.Namespace) -> int:
         print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
         return EXIT_USAGE
     loaded = load_policy(args.policy)  # PolicyError: exit 2; with --format json, the CLI's error envelope
-    out = _Output.compile(loaded, args)
+    comp = _Compilation.compile(loaded, args)
     if args.out is None:
-        return _print_sql(out, as_json=args.format == "json")
+        return _print_sql(comp, as_json=args.format == "json")
     if args.check:
-        return _check_folder(out, args, Path(args.out), loaded.sha256)
-    return _write_folder(out, Path(args.out), as_json=args.format == "json")
+        return _check_folder(comp, args, Path(args.out), loaded.sha256)
+    return _write_folder(comp, Path(args.out), as_json=args.format == "json")
 
 
 @dataclass
-class _Output:
+class _Compilation:
     """What a policy compiles to: per target, and as files by relative path (monitoring queries included)."""
 
     compiled: list[Compiled]
@@ -63,7 +63,7 @@ class _Output:
     head: dict[str, Any]
 
     @classmethod
-    def compile(cls, loaded: LoadedPolicy, args: argparse.Namespace) -> _Output:
+    def compile(cls, loaded: LoadedPolicy, args: argparse.Namespace) -> _Compilation:
         from lakehouse_phi.sql.compile import compile_ir
         from lakehouse_phi.sql.dialects import TARGETS
         from lakehouse_phi.sql.ir import build_ir
@@ -81,27 +81,27 @@ class _Output:
         return cls(compiled, files, folders, head)
 
 
-def _print_sql(out: _Output, *, as_json: bool) -> int:
+def _print_sql(comp: _Compilation, *, as_json: bool) -> int:
     """No ``--out``: the statements (json) or the files' text go to stdout."""
     if as_json:
         statements = {c.target: {which: [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in sts]
                                  for which, sts in (("apply", c.apply), ("rollback", c.rollback))}
-                      for c in out.compiled}
-        print(json.dumps({**out.head, "statements": statements}, indent=2))
+                      for c in comp.compiled}
+        print(json.dumps({**comp.head, "statements": statements}, indent=2))
     else:
-        for rel, text in out.files.items():
+        for rel, text in comp.files.items():
             print(f"-- ===== {rel}")
             print(text)
     return EXIT_OK
 
 
-def _check_folder(out: _Output, args: argparse.Namespace, folder: Path, sha256: str) -> int:
+def _check_folder(comp: _Compilation, args: argparse.Namespace, folder: Path, sha256: str) -> int:
     """``--out DIR --check``: exit 1, naming each file, if DIR differs from what the policy compiles to."""
     from lakehouse_phi.sql.compile import differences
 
-    diff = differences(out.files, folder, out.folders)
+    diff = differences(comp.files, folder, comp.folders)
     if args.format == "json":
-        print(json.dumps({**out.head, "out": str(folder), "up_to_date": not diff, "differences": diff}, indent=2))
+        print(json.dumps({**comp.head, "out": str(folder), "up_to_date": not diff, "differences": diff}, indent=2))
     elif diff:
         print(f"{folder}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate with "
               f"lakehouse-phi compile {args.policy} --target {args.target} --out {folder}", file=sys.stderr)
@@ -112,12 +112,12 @@ def _check_folder(out: _Output, args: argparse.Namespace, folder: Path, sha256: 
     return EXIT_REFUSED if diff else EXIT_OK
 
 
-def _write_folder(out: _Output, folder: Path, *, as_json: bool) -> int:
+def _write_folder(comp: _Compilation, folder: Path, *, as_json: bool) -> int:
     from lakehouse_phi.sql.compile import write
 
-    written = write(out.files, folder)
+    written = write(comp.files, folder)
     if as_json:
-        print(json.dumps({**out.head, "out": str(folder), "written": [str(p) for p in written]}, indent=2))
+        print(json.dumps({**comp.head, "out": str(folder), "written": [str(p) for p in written]}, indent=2))
     else:
         for p in written:
             print(f"wrote {p}", file=sys.stderr)
