@@ -44,16 +44,39 @@ def new_event(*, run_id: str, actor: str, event: str, policy_name: str, policy_s
     Raises:
         ValueError: a field has the wrong type or shape; the message names the field, never a value.
     """
-    for name, value in (("run_id", run_id), ("actor", actor), ("event", event), ("policy_name", policy_name),
-                        ("policy_sha256", policy_sha256), ("table", table)):
+    _check_names(run_id=run_id, actor=actor, event=event, policy_name=policy_name, policy_sha256=policy_sha256,
+                 table=table)
+    counts = {"rows_read": rows_read, "rows_written": rows_written, "rows_quarantined": rows_quarantined}
+    _check_counts(counts)
+    cols = _checked_columns(columns)
+    if details is not None and not isinstance(details, dict):
+        raise ValueError("audit event field 'details' must be a dict of counts and flags")
+    out = {
+        "event_id": str(uuid.uuid4()), "run_id": run_id, "ts": utc_now_iso(), "actor": actor, "event": event,
+        "policy_name": policy_name, "policy_sha256": policy_sha256, "table": table, **counts,
+        "columns": cols, "details": dict(details or {}),
+    }
+    _check_plain_json(out)
+    return out
+
+
+def _check_names(**names: object) -> None:
+    """The string fields are non-empty strings, and ``policy_sha256`` is a SHA-256 hex digest."""
+    for name, value in names.items():
         if not isinstance(value, str) or not value:
             raise ValueError(f"audit event field {name!r} must be a non-empty string")
-    if not _MACHINE_FIELDS["policy_sha256"].fullmatch(policy_sha256):
+    if not _MACHINE_FIELDS["policy_sha256"].fullmatch(str(names["policy_sha256"])):
         raise ValueError("audit event field 'policy_sha256' must be 64 lowercase hex digits (LoadedPolicy.sha256)")
-    counts = {"rows_read": rows_read, "rows_written": rows_written, "rows_quarantined": rows_quarantined}
+
+
+def _check_counts(counts: dict[str, int]) -> None:
     for name, count in counts.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"audit event field {name!r} must be a non-negative integer")
+
+
+def _checked_columns(columns: dict[str, dict]) -> dict[str, dict]:
+    """``columns`` checked and normalised: every spec holds ``strategy`` and ``key_version``."""
     if not isinstance(columns, dict):
         raise ValueError("audit event field 'columns' must map output column -> {strategy, key_version}")
     cols: dict[str, dict] = {}
@@ -67,19 +90,16 @@ def new_event(*, run_id: str, actor: str, event: str, policy_name: str, policy_s
         if key_version is not None and (isinstance(key_version, bool) or not isinstance(key_version, int)):
             raise ValueError(f"{place}.key_version must be an integer or null")
         cols[col] = {**spec, "strategy": strategy, "key_version": key_version}
-    if details is not None and not isinstance(details, dict):
-        raise ValueError("audit event field 'details' must be a dict of counts and flags")
-    out = {
-        "event_id": str(uuid.uuid4()), "run_id": run_id, "ts": utc_now_iso(), "actor": actor, "event": event,
-        "policy_name": policy_name, "policy_sha256": policy_sha256, "table": table, **counts,
-        "columns": cols, "details": dict(details or {}),
-    }
-    try:  # fail here, at the caller, rather than when the event is written
-        canonical_json(out)
+    return cols
+
+
+def _check_plain_json(event: dict) -> None:
+    """Fail here, at the caller, rather than when the event is written."""
+    try:
+        canonical_json(event)
     except (TypeError, ValueError) as exc:
         raise ValueError("audit event holds a value that is not plain JSON (str, int, float, bool, None, "
                          f"list, dict) or is NaN/infinite: {type(exc).__name__}") from None
-    return out
 
 
 #: Top-level fields whose value is machine-made in a fixed format (uuid4, timestamp, hex digest) and cannot carry a

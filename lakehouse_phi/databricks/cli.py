@@ -15,8 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, JobRefused, PolicyError
+
+if TYPE_CHECKING:
+    from lakehouse_phi.databricks.apply import ApplyFailed
+    from lakehouse_phi.sql.compile import Compiled
+    from lakehouse_phi.sql.generator import Statement
 
 _TARGETS = ("databricks", "databricks-abac", "dynamic-views")
 
@@ -36,20 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lakehouse_phi.databricks.apply import (
-        ApplyFailed,
-        Plan,
-        StatementFailed,
-        Warehouse,
-        live_signatures,
-        make_plan,
-        run_plan,
-    )
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.sql.compile import compile_policy
 
     as_json = args.format == "json"
-    say = (lambda _m: None) if as_json else (lambda m: print(m, file=sys.stderr))
     if not args.dry_run and not args.warehouse_id:
         print("lakehouse-phi apply: --warehouse-id ID is required (or --dry-run)", file=sys.stderr)
         return EXIT_USAGE
@@ -65,40 +61,61 @@ def run(args: argparse.Namespace) -> int:
     if args.expected_sha256 is not None and args.expected_sha256.strip().lower() != loaded.sha256:
         raise JobRefused(f"{args.policy} has sha256 {loaded.sha256}, not the expected {args.expected_sha256.strip()}"
                          "; review the policy and pass its SHA-256")
-    statements = compiled.rollback if args.rollback else compiled.apply
     head = {"policy": args.policy, "sha256": loaded.sha256, "target": args.target,
             "action": "rollback" if args.rollback else "apply"}
     if args.dry_run:
-        plan = Plan((), tuple(statements))
-        if as_json:
-            print(json.dumps({**head, "dry_run": True,
-                              "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}))
-        else:
-            print(f"-- plan: {head['action']} {len(plan.all)} statements of {args.policy} (sha256 {loaded.sha256}), "
-                  f"target {args.target}; nothing was contacted. Functions whose signature changed are unbound and "
-                  "dropped first (read from the warehouse when applying).")
-            for i, st in enumerate(plan.all, 1):
-                print(f"-- [{i}] {st.kind} {st.about}\n{st.sql};")
-        return EXIT_OK
+        return _dry_run(args, compiled, head)
+    return _apply(args, compiled, head)
 
+
+def _statements(args: argparse.Namespace, compiled: Compiled) -> tuple[Statement, ...]:
+    return tuple(compiled.rollback if args.rollback else compiled.apply)
+
+
+def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
+    """``--dry-run``: print the plan; contact nothing."""
+    from lakehouse_phi.databricks.apply import Plan
+
+    plan = Plan((), _statements(args, compiled))
+    if args.format == "json":
+        print(json.dumps({**head, "dry_run": True,
+                          "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}))
+    else:
+        print(f"-- plan: {head['action']} {len(plan.all)} statements of {args.policy} (sha256 {head['sha256']}), "
+              f"target {args.target}; nothing was contacted. Functions whose signature changed are unbound and "
+              "dropped first (read from the warehouse when applying).")
+        for i, st in enumerate(plan.all, 1):
+            print(f"-- [{i}] {st.kind} {st.about}\n{st.sql};")
+    return EXIT_OK
+
+
+def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
+    """Run the plan on the warehouse; a failure is reported and exits 1."""
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.errors import DatabricksError
 
+    from lakehouse_phi.databricks.apply import (
+        ApplyFailed,
+        Plan,
+        StatementFailed,
+        Warehouse,
+        live_signatures,
+        make_plan,
+        run_plan,
+    )
+
+    as_json = args.format == "json"
+    say = (lambda _m: None) if as_json else (lambda m: print(m, file=sys.stderr))
     try:
         client = WorkspaceClient(profile=args.profile) if args.profile else WorkspaceClient()
         warehouse = Warehouse(client, args.warehouse_id)
-        plan = Plan((), tuple(statements)) if args.rollback else make_plan(compiled, live_signatures(warehouse.run,
-                                                                                                       compiled))
+        plan = Plan((), _statements(args, compiled)) if args.rollback else make_plan(
+            compiled, live_signatures(warehouse.run, compiled))
         for name in plan.changed:
             say(f"{name}: its signature changed; unbinding and dropping it before it is recreated")
         ran = run_plan(warehouse.run, plan.all, say)
     except ApplyFailed as exc:
-        if as_json:
-            print(json.dumps({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
-                              "about": exc.statement.about, "error_code": exc.error.code,
-                              "rolled_back": exc.rolled_back, "rollback_failures": exc.rollback_failures}))
-        else:
-            print(f"lakehouse-phi apply: {exc}", file=sys.stderr)
+        _print_failed(exc, head, as_json=as_json)
         return EXIT_REFUSED
     except StatementFailed as exc:  # reading the live signatures failed: nothing was applied
         print(f"lakehouse-phi apply: reading the existing functions failed: {exc}; nothing was applied",
@@ -115,3 +132,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}",
               file=sys.stderr)
     return EXIT_OK
+
+
+def _print_failed(exc: ApplyFailed, head: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
+                          "about": exc.statement.about, "error_code": exc.error.code,
+                          "rolled_back": exc.rolled_back, "rollback_failures": exc.rollback_failures}))
+    else:
+        print(f"lakehouse-phi apply: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import binascii
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -195,116 +196,169 @@ def plan_table(ctx: Context, name: str, target: str, data: pa.Table, outs: list[
         raise UsageError(f"{name} {target}: no {', '.join(missing)} column(s); rekey needs the row column contract "
                          "(rows written by an ingest with versioned keys)")
     data = _candidates(data, outs, ring)
-    n = data.num_rows
-    if n == 0:
+    if data.num_rows == 0:
         return plan
-    kv = data.column(KEY_VERSIONS_COL)
-    present = [o for o in outs if o.name in data.column_names]
-    keyed = [o for o in present if o.strategy in KEYED]
-    # per output: recorded version (-1: none), value present, current values
-    ver = {o.name: pc.fill_null(pc.map_lookup(kv, pa.scalar(o.name), "first"), -1).to_numpy(zero_copy_only=False)
-           for o in keyed}
-    valid = {o.name: pc.is_valid(data.column(o.name)).to_numpy(zero_copy_only=False) for o in present}
-    column = {o.name: data.column(o.name).combine_chunks() for o in present}
-    known_versions = {o.name: set(ring.all_versions(o.key)) for o in keyed}  # type: ignore[arg-type]
+    rows = _Rekeying.of(ctx, name, data, outs, ring)
+    for o in rows.keyed:
+        rows.remake(o, plan)
+    if not rows.changed.any():
+        return plan
+    plan.source = rows.merge_source(plan)
+    plan.rows = int(rows.changed.sum())
+    return plan
 
-    def opened(o: Output, rows: np.ndarray, v: int) -> pa.Array:
+
+@dataclass
+class _Rekeying:
+    """The candidate rows of one table and their re-made values. Per keyed output: the recorded version (-1: none),
+    the new values and versions; per output present: where a value is present, and the values."""
+
+    ctx: Context
+    name: str
+    ring: KeyRing
+    data: pa.Table
+    keyed: list[Output]
+    present: list[Output]
+    ver: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+    column: dict[str, pa.Array]
+    known_versions: dict[str, set[int]]
+    new_values: dict[str, np.ndarray]
+    new_ver: dict[str, np.ndarray]
+    changed: np.ndarray  # rows with at least one re-made value
+    raw_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ctx: Context, name: str, data: pa.Table, outs: list[Output], ring: KeyRing) -> _Rekeying:
+        kv = data.column(KEY_VERSIONS_COL)
+        present = [o for o in outs if o.name in data.column_names]
+        keyed = [o for o in present if o.strategy in KEYED]
+        ver = {o.name: pc.fill_null(pc.map_lookup(kv, pa.scalar(o.name), "first"), -1).to_numpy(zero_copy_only=False)
+               for o in keyed}
+        column = {o.name: data.column(o.name).combine_chunks() for o in present}
+        return cls(ctx, name, ring, data, keyed, present, ver,
+                   valid={o.name: pc.is_valid(data.column(o.name)).to_numpy(zero_copy_only=False) for o in present},
+                   column=column,
+                   known_versions={o.name: set(ring.all_versions(o.key)) for o in keyed},  # type: ignore[arg-type]
+                   new_values={o.name: np.array(column[o.name].to_pylist(), dtype=object) for o in keyed},
+                   new_ver={o.name: ver[o.name].copy() for o in keyed},
+                   changed=np.zeros(data.num_rows, dtype=bool))
+
+    def opened(self, o: Output, rows: np.ndarray, v: int) -> pa.Array:
         """Raw values (typed as the policy column) of an encrypt/fpe output at ``rows``, recorded at version ``v``."""
-        strings = _open(o, ctx.table, ring, v, column[o.name].take(pa.array(rows)).to_pylist(), f"{name} {o.name}")
+        strings = _open(o, self.ctx.table, self.ring, v, self.column[o.name].take(pa.array(rows)).to_pylist(),
+                        f"{self.name} {o.name}")
         return parse(pa.array(strings, pa.string()), o.input_type)[0]
 
-    raw_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def recover(source: str) -> tuple[np.ndarray, np.ndarray]:
+    def recover(self, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Raw typed values of a policy column per row (object array), and where they are known."""
-        if source in raw_cache:
-            return raw_cache[source]
-        raw = np.full(n, None, dtype=object)
-        known = np.zeros(n, dtype=bool)
-        for o in present:
+        if source in self.raw_cache:
+            return self.raw_cache[source]
+        raw = np.full(self.data.num_rows, None, dtype=object)
+        known = np.zeros(self.data.num_rows, dtype=bool)
+        for o in self.present:
             if o.source != source:
                 continue
             if o.strategy == "keep":
                 take = ~known
-                raw[take] = np.array(column[o.name].to_pylist(), dtype=object)[take]
+                raw[take] = np.array(self.column[o.name].to_pylist(), dtype=object)[take]
                 known |= take
             elif o.strategy in REVERSIBLE:
-                for v in known_versions[o.name]:
-                    rows = np.flatnonzero(~known & valid[o.name] & (ver[o.name] == v))
+                for v in self.known_versions[o.name]:
+                    rows = np.flatnonzero(~known & self.valid[o.name] & (self.ver[o.name] == v))
                     if len(rows):
-                        raw[rows] = np.array(opened(o, rows, v).to_pylist(), dtype=object)
+                        raw[rows] = np.array(self.opened(o, rows, v).to_pylist(), dtype=object)
                         known[rows] = True
-        raw_cache[source] = (raw, known)
+        self.raw_cache[source] = (raw, known)
         return raw, known
 
-    new_values = {o.name: np.array(column[o.name].to_pylist(), dtype=object) for o in keyed}
-    new_ver = {o.name: ver[o.name].copy() for o in keyed}
-    changed = np.zeros(n, dtype=bool)
-    for o in keyed:
-        target_v = ring[o.key].version  # type: ignore[index]
-        stale = valid[o.name] & (ver[o.name] != target_v)
+    def remake(self, o: Output, plan: TablePlan) -> None:
+        """Re-make the stale values of keyed output ``o`` under its key's active version, one call per recorded
+        version; what cannot be re-made is counted in ``plan.unrecoverable``."""
+        target_v = self.ring[o.key].version  # type: ignore[index]
+        stale = self.valid[o.name] & (self.ver[o.name] != target_v)
         if not stale.any():
-            continue
+            return
         lost = plan.unrecoverable.setdefault(o.name, Counter())
-        unknown = stale & (ver[o.name] == -1)
-        if unknown.any():
-            lost["no recorded key version"] += int(unknown.sum())
-        versions = sorted(set(np.unique(ver[o.name][stale & ~unknown]).tolist()))
-        if o.strategy in REVERSIBLE:
-            for v in [v for v in versions if v not in known_versions[o.name]]:
-                lost[f"version {v} is not under keys.{o.key}.previous"] += int((stale & (ver[o.name] == v)).sum())
-            versions = [v for v in versions if v in known_versions[o.name]]
-        strategy = o.build(ctx.table, ring[o.key].material)  # type: ignore[index]
+        versions = self._versions(o, stale, lost)
+        strategy = o.build(self.ctx.table, self.ring[o.key].material)  # type: ignore[index]
         needs = list(strategy.needs_columns(o.params))
         for v in versions:
-            rows = np.flatnonzero(stale & (ver[o.name] == v))
-            others = None
+            rows = np.flatnonzero(stale & (self.ver[o.name] == v))
             if o.strategy in REVERSIBLE:
-                inputs = opened(o, rows, v)
+                inputs, others = self.opened(o, rows, v), None
             else:
-                raw, known = recover(o.source)
-                subjects = {s: recover(s) for s in needs}
-                ok = known[rows] & np.all([subjects[s][1][rows] for s in needs], axis=0) if needs else known[rows]
-                if (~ok).any():
-                    lost[f"{o.strategy} input {'/'.join([o.source, *needs])} cannot be recovered"] += int((~ok).sum())
-                rows = rows[ok]
+                rows, inputs, others = self._recovered(o, rows, needs, lost)
                 if not len(rows):
                     continue
-                inputs = pa.array(raw[rows].tolist(), arrow_type(o.input_type))
-                others = {s: pa.array(subjects[s][0][rows].tolist(), arrow_type(ctx.spec.columns[s].type))
-                          for s in needs}
             result = strategy.apply(inputs, others)
-            new_values[o.name][rows] = np.array(result.to_pylist(), dtype=object)
-            new_ver[o.name][rows] = target_v
-            changed[rows] = True
+            self.new_values[o.name][rows] = np.array(result.to_pylist(), dtype=object)
+            self.new_ver[o.name][rows] = target_v
+            self.changed[rows] = True
             plan.columns.setdefault(o.name, Counter())[v] += len(rows)
         if not lost:
             del plan.unrecoverable[o.name]
-    if not changed.any():
-        return plan
-    idx = np.flatnonzero(changed)
-    # one source row per (fingerprint, run): rows sharing them hold the same raw values
-    ident = pa.table({c: data.column(c).take(pa.array(idx)) for c in IDENTITY})
-    _, first = np.unique(np.array([f"{a}\x00{b}" for a, b in zip(*(ident.column(c).to_pylist() for c in IDENTITY))],
-                                  dtype=object).astype(str), return_index=True)
-    keep = idx[np.sort(first)]
-    cols = {c: data.column(c).take(pa.array(keep)) for c in IDENTITY}
-    for o in keyed:
-        if o.name in plan.columns:
-            cols[o.name] = pa.array(new_values[o.name][keep].tolist(), data.schema.field(o.name).type)
-    names = [o.name for o in keyed]
-    matrix = np.stack([new_ver[nm][keep] for nm in names], axis=1).tolist()
-    maps = []
-    for old, row in zip(_map_rows(kv.take(pa.array(keep))), matrix):
-        entry = dict(old)
-        for nm, v in zip(names, row):
-            if v != -1:
-                entry[nm] = v
-        maps.append(list(entry.items()))
-    cols[KEY_VERSIONS_COL] = pa.array(maps, data.schema.field(KEY_VERSIONS_COL).type)
-    plan.source = pa.table(cols)
-    plan.rows = len(idx)
-    return plan
+
+    def _versions(self, o: Output, stale: np.ndarray, lost: Counter) -> list[int]:
+        """The recorded versions of ``o``'s stale values that can be re-made; the other values are counted in
+        ``lost`` (no recorded version; for encrypt/fpe, a version the key ring does not hold)."""
+        ver = self.ver[o.name]
+        unknown = stale & (ver == -1)
+        if unknown.any():
+            lost["no recorded key version"] += int(unknown.sum())
+        versions = sorted(set(np.unique(ver[stale & ~unknown]).tolist()))
+        if o.strategy in REVERSIBLE:
+            for v in [v for v in versions if v not in self.known_versions[o.name]]:
+                lost[f"version {v} is not under keys.{o.key}.previous"] += int((stale & (ver == v)).sum())
+            versions = [v for v in versions if v in self.known_versions[o.name]]
+        return versions
+
+    def _recovered(self, o: Output, rows: np.ndarray, needs: list[str], lost: Counter
+                   ) -> tuple[np.ndarray, pa.Array | None, dict[str, pa.Array] | None]:
+        """Those of ``rows`` whose raw input (and the subjects in ``needs``) can be recovered, with the inputs and
+        subjects; the other rows are counted in ``lost``."""
+        raw, known = self.recover(o.source)
+        subjects = {s: self.recover(s) for s in needs}
+        ok = known[rows] & np.all([subjects[s][1][rows] for s in needs], axis=0) if needs else known[rows]
+        if (~ok).any():
+            lost[f"{o.strategy} input {'/'.join([o.source, *needs])} cannot be recovered"] += int((~ok).sum())
+        rows = rows[ok]
+        if not len(rows):
+            return rows, None, None
+        inputs = pa.array(raw[rows].tolist(), arrow_type(o.input_type))
+        others = {s: pa.array(subjects[s][0][rows].tolist(), arrow_type(self.ctx.spec.columns[s].type))
+                  for s in needs}
+        return rows, inputs, others
+
+    def merge_source(self, plan: TablePlan) -> pa.Table:
+        """The MERGE source: the identity columns, the re-made outputs and the updated ``_key_versions`` of the
+        changed rows."""
+        data = self.data
+        idx = np.flatnonzero(self.changed)
+        # one source row per (fingerprint, run): rows sharing them hold the same raw values
+        ident = pa.table({c: data.column(c).take(pa.array(idx)) for c in IDENTITY})
+        pairs = zip(*(ident.column(c).to_pylist() for c in IDENTITY))
+        _, first = np.unique(np.array([f"{a}\x00{b}" for a, b in pairs], dtype=object).astype(str), return_index=True)
+        keep = idx[np.sort(first)]
+        cols = {c: data.column(c).take(pa.array(keep)) for c in IDENTITY}
+        for o in self.keyed:
+            if o.name in plan.columns:
+                cols[o.name] = pa.array(self.new_values[o.name][keep].tolist(), data.schema.field(o.name).type)
+        cols[KEY_VERSIONS_COL] = self._key_versions(keep)
+        return pa.table(cols)
+
+    def _key_versions(self, keep: np.ndarray) -> pa.Array:
+        """The ``_key_versions`` maps of rows ``keep``, with each re-made output at its new version."""
+        names = [o.name for o in self.keyed]
+        matrix = np.stack([self.new_ver[nm][keep] for nm in names], axis=1).tolist()
+        maps = []
+        for old, row in zip(_map_rows(self.data.column(KEY_VERSIONS_COL).take(pa.array(keep))), matrix):
+            entry = dict(old)
+            for nm, v in zip(names, row):
+                if v != -1:
+                    entry[nm] = v
+            maps.append(list(entry.items()))
+        return pa.array(maps, self.data.schema.field(KEY_VERSIONS_COL).type)
 
 
 def _write(table: Any, plan: TablePlan, run_id: str) -> None:
@@ -312,6 +366,27 @@ def _write(table: Any, plan: TablePlan, run_id: str) -> None:
     updates = {c: f"s.{quote(c)}" for c in plan.source.column_names if c not in IDENTITY}  # type: ignore[union-attr]
     (table.merge(plan.source, on, source_alias="s", target_alias="t", commit_properties=commit_props(run_id))
      .when_matched_update(updates=updates).execute())
+
+
+def _totals(plans: Iterable[TablePlan], outs: list[Output], ring: KeyRing) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Over the tables: per output, the values re-made and their old versions; and the values left unrecoverable."""
+    columns: dict[str, dict] = {}
+    lost: dict[str, dict] = {}
+    by_name = {o.name: o for o in outs}
+    for plan in plans:
+        for col, counts in plan.columns.items():
+            o = by_name[col]
+            info = columns.setdefault(col, {"strategy": o.strategy, "key": o.key,
+                                            "key_version": ring[o.key].version,  # type: ignore[index]
+                                            "values": 0, "from_versions": {}})
+            info["values"] += sum(counts.values())
+            for v, k in counts.items():
+                info["from_versions"][str(v)] = info["from_versions"].get(str(v), 0) + k
+        for col, reasons in plan.unrecoverable.items():
+            info = lost.setdefault(col, {"rows": 0, "reasons": []})
+            info["rows"] += sum(reasons.values())
+            info["reasons"] = sorted(set(info["reasons"]) | set(reasons))
+    return columns, lost
 
 
 def rekey(ctx: Context, *, dry_run: bool = False, allow_partial: bool = False) -> RekeyResult:
@@ -329,22 +404,7 @@ def rekey(ctx: Context, *, dry_run: bool = False, allow_partial: bool = False) -
               "quarantine": open_table(ctx.targets.quarantine, required=False)}
     plans = {name: plan_table(ctx, name, getattr(ctx.targets, name), read_rows(t), outs, ring)
              for name, t in tables.items() if t is not None}
-    columns: dict[str, dict] = {}
-    lost: dict[str, dict] = {}
-    by_name = {o.name: o for o in outs}
-    for plan in plans.values():
-        for col, counts in plan.columns.items():
-            o = by_name[col]
-            info = columns.setdefault(col, {"strategy": o.strategy, "key": o.key,
-                                            "key_version": ring[o.key].version,  # type: ignore[index]
-                                            "values": 0, "from_versions": {}})
-            info["values"] += sum(counts.values())
-            for v, k in counts.items():
-                info["from_versions"][str(v)] = info["from_versions"].get(str(v), 0) + k
-        for col, reasons in plan.unrecoverable.items():
-            info = lost.setdefault(col, {"rows": 0, "reasons": []})
-            info["rows"] += sum(reasons.values())
-            info["reasons"] = sorted(set(info["reasons"]) | set(reasons))
+    columns, lost = _totals(plans.values(), outs, ring)
     ok = allow_partial or not lost
     rows = {name: plans[name].rows if name in plans else 0 for name in ("bronze", "quarantine")}
     result = RekeyResult(ctx.run_id, ctx.table, ok, dry_run, allow_partial, {o.key: ring[o.key].version for o in outs

@@ -26,9 +26,12 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, UsageError
+
+if TYPE_CHECKING:
+    from lakehouse_phi.release.risk import ReleaseColumns
 
 log = logging.getLogger(__name__)
 
@@ -114,22 +117,12 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
 
     Fails closed: the signing key is resolved before anything is read or written.
     """
-    from lakehouse_phi.audit.events import new_event
-    from lakehouse_phi.audit.sinks import open_sink
-    from lakehouse_phi.keys import load_key
-    from lakehouse_phi.release.risk import cached, class_frame, read_source, release_columns, uncache
+    from lakehouse_phi.audit.events import utc_now_iso
+    from lakehouse_phi.release.risk import read_source, release_columns
     from lakehouse_phi.spark.session import functions
-    from lakehouse_phi.spark.targets import default_audit_target
 
     policy = loaded.policy
-    spec = policy.tables.get(table)
-    if spec is None:
-        raise UsageError(f"--table {table!r}: not under tables: (declared: {', '.join(policy.tables)})")
-    if spec.export is None:
-        raise UsageError(f"tables.{table} has no export: (columns and signing_key); add one to release it")
-    key_name = spec.export.signing_key
-    key_spec = (key_overrides or {}).get(key_name) or policy.keys[key_name]
-    private = signing_key(load_key(key_name, key_spec, "pem").material, key_name)
+    spec, key_spec, private = _signer(policy, table, key_overrides)
     out_dir = Path(out)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(f"--out {out}: the directory is not empty; exports are written to a new directory")
@@ -144,7 +137,61 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
         raise JobRefused(f"{src}: export column(s) {missing} are not in the table; is it the bronze of "
                          f"tables.{table}?")
     run_id = run_id or str(uuid.uuid4())
-    selected = df.select(*spec.export.columns)
+    rel = _suppressed(df, tuple(spec.export.columns), cols, k_req, l_req, F)
+    files = _write_data(rel, out_dir, run_id)
+    if sum(f["rows"] for f in files) != rel.kept:
+        raise JobRefused(f"export of {table}: wrote {sum(f['rows'] for f in files)} rows, expected {rel.kept}")
+    manifest = {
+        "format": FORMAT, "policy_name": policy.name, "policy_sha256": loaded.sha256, "table": table,
+        "run_id": run_id, "created_at": utc_now_iso(), "columns": list(spec.export.columns),
+        "quasi_identifiers": list(cols.quasi_identifiers), "sensitive": list(cols.sensitive),
+        "k_required": k_req, "l_required": l_req if cols.sensitive else None, "k_achieved": rel.k_achieved,
+        "l_achieved": rel.l_achieved, "records_read": rel.read, "records_exported": rel.kept,
+        "records_suppressed": rel.read - rel.kept, "classes_suppressed": rel.classes_suppressed,
+        "signing_key": spec.export.signing_key, "signing_key_version": key_spec.version, "files": files,
+    }
+    body = canonical(manifest)
+    (out_dir / MANIFEST).write_bytes(body)
+    (out_dir / SIGNATURE).write_text(base64.b64encode(private.sign(body)).decode("ascii") + "\n", encoding="ascii")
+    sealed = _audit_export(spark, spec, audit, actor, manifest, body)
+    log.info("export of %s: %d of %d records, %d suppressed", table, rel.kept, rel.read, rel.read - rel.kept)
+    return ExportResult(str(out_dir), run_id, rel.read, rel.kept, rel.read - rel.kept, rel.classes_suppressed,
+                        rel.k_achieved, rel.l_achieved, manifest, sealed)
+
+
+def _signer(policy: Any, table: str, key_overrides: dict | None) -> tuple[Any, Any, Any]:
+    """The table's spec, its export signing key's spec, and that Ed25519 private key."""
+    from lakehouse_phi.keys import load_key
+
+    spec = policy.tables.get(table)
+    if spec is None:
+        raise UsageError(f"--table {table!r}: not under tables: (declared: {', '.join(policy.tables)})")
+    if spec.export is None:
+        raise UsageError(f"tables.{table} has no export: (columns and signing_key); add one to release it")
+    key_name = spec.export.signing_key
+    key_spec = (key_overrides or {}).get(key_name) or policy.keys[key_name]
+    return spec, key_spec, signing_key(load_key(key_name, key_spec, "pem").material, key_name)
+
+
+@dataclass
+class _Released:
+    """The records that keep the policy's k and l, and what suppression did. ``marked`` (every record with
+    ``_keep``) stays cached until the data is written."""
+
+    marked: Any
+    released: Any
+    read: int
+    kept: int
+    classes_suppressed: int
+    k_achieved: int | None
+    l_achieved: int | None
+
+
+def _suppressed(df: Any, columns: tuple[str, ...], cols: ReleaseColumns, k_req: int, l_req: int,
+                F: Any) -> _Released:
+    from lakehouse_phi.release.risk import cached
+
+    selected = df.select(*columns)
     if cols.quasi_identifiers:
         marked = suppress(selected, cols.quasi_identifiers, cols.sensitive, k_req, l_req, F)
     else:
@@ -156,62 +203,68 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     classes_suppressed = 0
     if cols.quasi_identifiers and read > kept:
         classes_suppressed = marked.where(~F.col("_keep")).select(*cols.quasi_identifiers).distinct().count()
-    released = marked.where(F.col("_keep")).select(*spec.export.columns)
-    k_got = l_got = None
-    if cols.quasi_identifiers and kept:
-        classes = class_frame(released, cols.quasi_identifiers, cols.sensitive, F)
-        aggs = [F.min("_n").alias("k")] + ([F.min(F.least(*[F.col(f"_l_{s}") for s in cols.sensitive])
-                                                  if len(cols.sensitive) > 1 else F.col(f"_l_{cols.sensitive[0]}"))
-                                            .alias("l")] if cols.sensitive else [])
-        row = classes.agg(*aggs).collect()[0]
-        k_got = int(row["k"])
-        l_got = int(row["l"]) if cols.sensitive else None
+    released = marked.where(F.col("_keep")).select(*columns)
+    k_got, l_got = _achieved(released, cols, kept, F)
+    return _Released(marked, released, read, kept, classes_suppressed, k_got, l_got)
+
+
+def _achieved(released: Any, cols: ReleaseColumns, kept: int, F: Any) -> tuple[int | None, int | None]:
+    """The k and l of the released records (None without quasi-identifiers or records; l None without sensitive)."""
+    from lakehouse_phi.release.risk import class_frame
+
+    if not (cols.quasi_identifiers and kept):
+        return None, None
+    classes = class_frame(released, cols.quasi_identifiers, cols.sensitive, F)
+    aggs = [F.min("_n").alias("k")] + ([F.min(F.least(*[F.col(f"_l_{s}") for s in cols.sensitive])
+                                              if len(cols.sensitive) > 1 else F.col(f"_l_{cols.sensitive[0]}"))
+                                        .alias("l")] if cols.sensitive else [])
+    row = classes.agg(*aggs).collect()[0]
+    return int(row["k"]), int(row["l"]) if cols.sensitive else None
+
+
+def _write_data(rel: _Released, out_dir: Path, run_id: str) -> list[dict]:
+    """Write the released records as ``data/part-*.parquet`` (through a staging folder); each file's manifest entry."""
+    import pyarrow.parquet as pq
+
+    from lakehouse_phi.release.risk import uncache
+
     data_dir = out_dir / DATA
     staging = out_dir / f"_staging_{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    released.coalesce(1).write.mode("overwrite").parquet(str(staging.resolve()))
-    uncache(marked)
+    rel.released.coalesce(1).write.mode("overwrite").parquet(str(staging.resolve()))
+    uncache(rel.marked)
     data_dir.mkdir()
     files = []
-    import pyarrow.parquet as pq
-
     for i, part in enumerate(sorted(staging.glob("*.parquet"))):
         target = data_dir / f"part-{i:05d}.parquet"
         shutil.move(str(part), target)
         files.append({"path": f"{DATA}/{target.name}", "sha256": sha256_file(target), "bytes": target.stat().st_size,
                       "rows": pq.ParquetFile(target).metadata.num_rows})
     shutil.rmtree(staging)
-    if sum(f["rows"] for f in files) != kept:
-        raise JobRefused(f"export of {table}: wrote {sum(f['rows'] for f in files)} rows, expected {kept}")
-    from lakehouse_phi.audit.events import utc_now_iso
+    return files
 
-    manifest = {
-        "format": FORMAT, "policy_name": policy.name, "policy_sha256": loaded.sha256, "table": table,
-        "run_id": run_id, "created_at": utc_now_iso(), "columns": list(spec.export.columns),
-        "quasi_identifiers": list(cols.quasi_identifiers), "sensitive": list(cols.sensitive),
-        "k_required": k_req, "l_required": l_req if cols.sensitive else None, "k_achieved": k_got,
-        "l_achieved": l_got, "records_read": read, "records_exported": kept, "records_suppressed": read - kept,
-        "classes_suppressed": classes_suppressed, "signing_key": key_name, "signing_key_version": key_spec.version,
-        "files": files,
-    }
-    body = canonical(manifest)
-    (out_dir / MANIFEST).write_bytes(body)
-    (out_dir / SIGNATURE).write_text(base64.b64encode(private.sign(body)).decode("ascii") + "\n", encoding="ascii")
+
+def _audit_export(spark: Any, spec: Any, audit: str | None, actor: str | None, manifest: dict,
+                  body: bytes) -> dict:
+    """Append the export's event, built from its manifest, to ``audit`` (default: the ingest trail of the bronze)."""
+    from lakehouse_phi.audit.events import new_event
+    from lakehouse_phi.audit.sinks import open_sink
+    from lakehouse_phi.spark.targets import default_audit_target
+
     bronze_fmt = "delta" if os.path.isdir(os.path.join(spec.bronze, "_delta_log")) else "parquet"
-    audit_target = audit or default_audit_target(spec.bronze, bronze_fmt)  # the ingest trail of that bronze
-    columns = {c: {"strategy": "export", "key_version": None} for c in spec.export.columns}
-    event = new_event(run_id=run_id, actor=actor or os.environ.get("USER", "unknown"), event="export",
-                      policy_name=policy.name, policy_sha256=loaded.sha256, table=table, rows_read=read,
-                      rows_written=kept, rows_quarantined=0, columns=columns, details={
-                          "records_suppressed": read - kept, "classes_suppressed": classes_suppressed,
-                          "k_required": k_req, "l_required": manifest["l_required"], "k_achieved": k_got,
-                          "l_achieved": l_got, "files": len(files),
-                          "manifest_sha256": hashlib.sha256(body).hexdigest(), "signing_key": key_name,
-                          "signing_key_version": key_spec.version})
-    sealed = open_sink(audit_target, spark).append(event)
-    log.info("export of %s: %d of %d records, %d suppressed", table, kept, read, read - kept)
-    return ExportResult(str(out_dir), run_id, read, kept, read - kept, classes_suppressed, k_got, l_got, manifest,
-                        sealed)
+    audit_target = audit or default_audit_target(spec.bronze, bronze_fmt)
+    m = manifest
+    columns = {c: {"strategy": "export", "key_version": None} for c in m["columns"]}
+    event = new_event(run_id=m["run_id"], actor=actor or os.environ.get("USER", "unknown"), event="export",
+                      policy_name=m["policy_name"], policy_sha256=m["policy_sha256"], table=m["table"],
+                      rows_read=m["records_read"], rows_written=m["records_exported"], rows_quarantined=0,
+                      columns=columns, details={
+                          "records_suppressed": m["records_suppressed"], "classes_suppressed": m["classes_suppressed"],
+                          "k_required": m["k_required"], "l_required": m["l_required"], "k_achieved": m["k_achieved"],
+                          "l_achieved": m["l_achieved"], "files": len(m["files"]),
+                          "manifest_sha256": hashlib.sha256(body).hexdigest(), "signing_key": m["signing_key"],
+                          "signing_key_version": m["signing_key_version"]})
+    return open_sink(audit_target, spark).append(event)
 
 
 @dataclass

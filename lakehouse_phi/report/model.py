@@ -164,41 +164,63 @@ def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> No
     outputs = {(r.table, r.column) for r in data.columns}
     latest: dict[str, datetime] = {}
     for ev in events:
-        if not isinstance(ev, dict):
+        head = _event_head(ev, loaded)
+        if head is None:
             continue
-        table, kind, ts = ev.get("table"), ev.get("event"), _ts(ev.get("ts"))
-        if not isinstance(table, str) or table not in loaded.policy.tables or not isinstance(kind, str) or ts is None:
-            continue
-        raw_details = ev.get("details")
-        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+        table, kind, ts, details = head
         if kind == "risk":
             data.risk.append(_risk_from(table, "audit trail", {**details, **{k: ev[k] for k in RISK_FIGURES
                                                                              if k in ev}}, data.risk_targets))
-            continue
-        if not kind.startswith("ingest"):
-            continue
-        reason = details.get("reason")
-        data.runs.append(Run(
-            ts=ts, table=table, event=kind if _RULE_RE.fullmatch(kind) else "other",
-            run_id=str(ev.get("run_id", ""))[:36], rows_read=_count(ev.get("rows_read")),
-            rows_written=_count(ev.get("rows_written")), rows_quarantined=_count(ev.get("rows_quarantined")),
-            allow_insecure=details.get("allow_insecure") is True, conf_errors=_rule_ids(details.get("conf_errors")),
-            refusal=reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else
-            ("refused" if kind != "ingest" else None)))
-        raw_columns = ev.get("columns")
-        columns: dict[str, Any] = raw_columns if kind == "ingest" and isinstance(raw_columns, dict) else {}
-        versions = {c: v["key_version"] for c, v in columns.items() if (table, c) in outputs and isinstance(v, dict)
-                    and isinstance(v.get("key_version"), int) and not isinstance(v.get("key_version"), bool)}
-        if versions and ts >= latest.get(table, ts):
-            latest[table] = ts
-            data.run_key_versions[table] = versions
-        reasons = details.get("quarantine_reasons")
-        for key, n in (reasons.items() if isinstance(reasons, dict) else ()):
-            col, _, rule = str(key).partition(":")
-            label = f"{col}: {rule}" if (table, col) in outputs and _RULE_RE.fullmatch(rule) else "(other)"
-            per = data.quarantine.setdefault(table, {})
-            per[label] = per.get(label, 0) + _count(n)
+        elif kind.startswith("ingest"):
+            data.runs.append(_run_of(ev, table, kind, ts, details))
+            versions = _key_versions(ev, table, kind, outputs)
+            if versions and ts >= latest.get(table, ts):
+                latest[table] = ts
+                data.run_key_versions[table] = versions
+            _add_quarantine_reasons(data, table, details, outputs)
     data.runs.sort(key=lambda r: r.ts)
+
+
+def _event_head(ev: Any, loaded: LoadedPolicy) -> tuple[str, str, datetime, dict[str, Any]] | None:
+    """An event's table, kind, time and details; None for one that is not a dict, or whose table is not in the
+    policy, or that has no kind or time."""
+    if not isinstance(ev, dict):
+        return None
+    table, kind, ts = ev.get("table"), ev.get("event"), _ts(ev.get("ts"))
+    if not isinstance(table, str) or table not in loaded.policy.tables or not isinstance(kind, str) or ts is None:
+        return None
+    raw_details = ev.get("details")
+    return table, kind, ts, raw_details if isinstance(raw_details, dict) else {}
+
+
+def _run_of(ev: dict, table: str, kind: str, ts: datetime, details: dict[str, Any]) -> Run:
+    reason = details.get("reason")
+    return Run(
+        ts=ts, table=table, event=kind if _RULE_RE.fullmatch(kind) else "other",
+        run_id=str(ev.get("run_id", ""))[:36], rows_read=_count(ev.get("rows_read")),
+        rows_written=_count(ev.get("rows_written")), rows_quarantined=_count(ev.get("rows_quarantined")),
+        allow_insecure=details.get("allow_insecure") is True, conf_errors=_rule_ids(details.get("conf_errors")),
+        refusal=reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else
+        ("refused" if kind != "ingest" else None))
+
+
+def _key_versions(ev: dict, table: str, kind: str, outputs: set[tuple[str, str]]) -> dict[str, int]:
+    """The key version of each policy output column an ``ingest`` event names."""
+    raw_columns = ev.get("columns")
+    columns: dict[str, Any] = raw_columns if kind == "ingest" and isinstance(raw_columns, dict) else {}
+    return {c: v["key_version"] for c, v in columns.items() if (table, c) in outputs and isinstance(v, dict)
+            and isinstance(v.get("key_version"), int) and not isinstance(v.get("key_version"), bool)}
+
+
+def _add_quarantine_reasons(data: ReportData, table: str, details: dict[str, Any],
+                            outputs: set[tuple[str, str]]) -> None:
+    """Quarantine counts per ``column: rule``; a column not in the policy or an odd rule counts as ``(other)``."""
+    reasons = details.get("quarantine_reasons")
+    for key, n in (reasons.items() if isinstance(reasons, dict) else ()):
+        col, _, rule = str(key).partition(":")
+        label = f"{col}: {rule}" if (table, col) in outputs and _RULE_RE.fullmatch(rule) else "(other)"
+        per = data.quarantine.setdefault(table, {})
+        per[label] = per.get(label, 0) + _count(n)
 
 
 def _read_json_result(path: str, option: str, command: str) -> Any:

@@ -12,9 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from lakehouse_phi.policy import LoadedPolicy
+    from lakehouse_phi.sql.compile import Compiled
 
 _TARGET_CHOICES = ("databricks", "databricks-abac", "dynamic-views", "all")
 
@@ -34,55 +40,84 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.policy import load_policy
-    from lakehouse_phi.sql.compile import compile_ir, differences, write
-    from lakehouse_phi.sql.dialects import TARGETS
-    from lakehouse_phi.sql.ir import build_ir
-    from lakehouse_phi.sql.monitoring import monitoring_files
 
-    as_json = args.format == "json"
     if args.check and not args.out:
         print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
         return EXIT_USAGE
-    targets = list(TARGETS) if args.target == "all" else [args.target]
     loaded = load_policy(args.policy)  # PolicyError: exit 2; with --format json, the CLI's error envelope
-    ir = build_ir(loaded)
-    compiled = [compile_ir(ir, t) for t in targets]
-    files = {rel: text for c in compiled for rel, text in c.files().items()}
-    folders = list(targets)
-    if any(t.startswith("databricks") for t in targets):  # who read what: system.access.audit queries
-        files.update(monitoring_files(ir))
-        folders.append("monitoring")
-    head = {"policy": args.policy, "name": loaded.name, "sha256": loaded.sha256, "targets": targets}
-
+    comp = _Compilation.compile(loaded, args)
     if args.out is None:
-        if as_json:
-            head["statements"] = {c.target: {which: [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in sts]
-                                             for which, sts in (("apply", c.apply), ("rollback", c.rollback))}
-                                  for c in compiled}
-            print(json.dumps(head, indent=2))
-        else:
-            for rel, text in files.items():
-                print(f"-- ===== {rel}")
-                print(text)
-        return EXIT_OK
-
-    out = Path(args.out)
+        return _print_sql(comp, as_json=args.format == "json")
     if args.check:
-        diff = differences(files, out, folders)
-        if as_json:
-            print(json.dumps({**head, "out": str(out), "up_to_date": not diff, "differences": diff}, indent=2))
-        elif diff:
-            print(f"{out}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate with "
-                  f"lakehouse-phi compile {args.policy} --target {args.target} --out {out}", file=sys.stderr)
-            for d in diff:
-                print(f"  - {d}", file=sys.stderr)
-        else:
-            print(f"{out}: up to date with {args.policy} (sha256 {loaded.sha256[:12]}…)", file=sys.stderr)
-        return EXIT_REFUSED if diff else EXIT_OK
+        return _check_folder(comp, args, Path(args.out), loaded.sha256)
+    return _write_folder(comp, Path(args.out), as_json=args.format == "json")
 
-    written = write(files, out)
+
+@dataclass
+class _Compilation:
+    """What a policy compiles to: per target, and as files by relative path (monitoring queries included)."""
+
+    compiled: list[Compiled]
+    files: dict[str, str]
+    folders: list[str]
+    head: dict[str, Any]
+
+    @classmethod
+    def compile(cls, loaded: LoadedPolicy, args: argparse.Namespace) -> _Compilation:
+        from lakehouse_phi.sql.compile import compile_ir
+        from lakehouse_phi.sql.dialects import TARGETS
+        from lakehouse_phi.sql.ir import build_ir
+        from lakehouse_phi.sql.monitoring import monitoring_files
+
+        targets = list(TARGETS) if args.target == "all" else [args.target]
+        ir = build_ir(loaded)
+        compiled = [compile_ir(ir, t) for t in targets]
+        files = {rel: text for c in compiled for rel, text in c.files().items()}
+        folders = list(targets)
+        if any(t.startswith("databricks") for t in targets):  # who read what: system.access.audit queries
+            files.update(monitoring_files(ir))
+            folders.append("monitoring")
+        head = {"policy": args.policy, "name": loaded.name, "sha256": loaded.sha256, "targets": targets}
+        return cls(compiled, files, folders, head)
+
+
+def _print_sql(comp: _Compilation, *, as_json: bool) -> int:
+    """No ``--out``: the statements (json) or the files' text go to stdout."""
     if as_json:
-        print(json.dumps({**head, "out": str(out), "written": [str(p) for p in written]}, indent=2))
+        statements = {c.target: {which: [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in sts]
+                                 for which, sts in (("apply", c.apply), ("rollback", c.rollback))}
+                      for c in comp.compiled}
+        print(json.dumps({**comp.head, "statements": statements}, indent=2))
+    else:
+        for rel, text in comp.files.items():
+            print(f"-- ===== {rel}")
+            print(text)
+    return EXIT_OK
+
+
+def _check_folder(comp: _Compilation, args: argparse.Namespace, folder: Path, sha256: str) -> int:
+    """``--out DIR --check``: exit 1, naming each file, if DIR differs from what the policy compiles to."""
+    from lakehouse_phi.sql.compile import differences
+
+    diff = differences(comp.files, folder, comp.folders)
+    if args.format == "json":
+        print(json.dumps({**comp.head, "out": str(folder), "up_to_date": not diff, "differences": diff}, indent=2))
+    elif diff:
+        print(f"{folder}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate with "
+              f"lakehouse-phi compile {args.policy} --target {args.target} --out {folder}", file=sys.stderr)
+        for d in diff:
+            print(f"  - {d}", file=sys.stderr)
+    else:
+        print(f"{folder}: up to date with {args.policy} (sha256 {sha256[:12]}…)", file=sys.stderr)
+    return EXIT_REFUSED if diff else EXIT_OK
+
+
+def _write_folder(comp: _Compilation, folder: Path, *, as_json: bool) -> int:
+    from lakehouse_phi.sql.compile import write
+
+    written = write(comp.files, folder)
+    if as_json:
+        print(json.dumps({**comp.head, "out": str(folder), "written": [str(p) for p in written]}, indent=2))
     else:
         for p in written:
             print(f"wrote {p}", file=sys.stderr)
