@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-fast test-slow lint bench clean
 
 $(BIN)/lakehouse-phi: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the no-Spark lane (no JVM, no Spark Connect server), on every core
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not spark" -n auto
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
