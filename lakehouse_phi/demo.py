@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED
+from lakehouse_phi.examples import EXAMPLE_POLICY
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,13 +30,12 @@ if TYPE_CHECKING:
     from lakehouse_phi.spark.ingest import IngestResult
 
 #: the worked example, shipped as package data so that the demo runs from any folder
-DEFAULT_POLICY = Path(__file__).resolve().parent / "examples" / "policy.yaml"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from lakehouse_phi.cli_common import add_format
 
-    p.add_argument("--policy", default=str(DEFAULT_POLICY), help="default: the worked example inside the package")
+    p.add_argument("--policy", default=str(EXAMPLE_POLICY), help="default: the worked example inside the package")
     p.add_argument("--out", default="demo_output",
                    help="where landing, bronze, quarantine, audit, SQL and report.html go (default: ./demo_output)")
     p.add_argument("--patients", type=int, default=50_000, help="patients (3 encounters and 2 claims each)")

@@ -59,10 +59,6 @@ class Compute:
     def platform_managed(self) -> dict[str, str]:
         return PLATFORM_MANAGED.get(self.kind, {})
 
-    @property
-    def on_databricks(self) -> bool:
-        return self.kind != SPARK
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
