@@ -169,19 +169,13 @@ def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | N
                                        "re-hashed), or it was forged without the trail key")
             continue
         seen_seal = True
-        if not (isinstance(name, str) and isinstance(version, int) and not isinstance(version, bool)
-                and isinstance(mac, str)):
-            return _bad(events, i, "malformed seal: seal_key, seal_key_version and mac must all be present")
-        if expect_key is not None and name != expect_key:
-            return _bad(events, i, f"sealed under key '{name}', but the policy seals its trail with '{expect_key}'")
-        material = keys.get((name, version))
-        if material is None:
+        problem, known = _seal_problem(ev, name, version, mac, keys, expect_key)
+        if problem is not None:
+            return _bad(events, i, problem)
+        if known:
+            sealed += 1
+        else:
             missing = missing or f"{name}@{version}"
-            continue
-        if not std_hmac.compare_digest(event_mac(ev, material), mac):
-            return _bad(events, i, f"seal does not match (key '{name}' version {version}): the event was changed "
-                                   "and re-hashed without the trail key, or this is not the key it was sealed with")
-        sealed += 1
     if not result.ok:
         return result
     if expect_key is not None and events and not seen_seal:
@@ -192,6 +186,23 @@ def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | N
                             f"under {missing}, which was not given (the chain itself is intact); pass --policy or "
                             "--key", None, result.last_hash, sealed, missing)
     return VerifyResult(True, len(events), None, None, "intact", None, result.last_hash, sealed)
+
+
+def _seal_problem(ev: dict, name: Any, version: Any, mac: Any, keys: SealKeys,
+                  expect_key: str | None) -> tuple[str | None, bool]:
+    """(what is wrong with the seal of ``ev``, or ``None``; whether its key was given and so the MAC checked)."""
+    if not (isinstance(name, str) and isinstance(version, int) and not isinstance(version, bool)
+            and isinstance(mac, str)):
+        return "malformed seal: seal_key, seal_key_version and mac must all be present", False
+    if expect_key is not None and name != expect_key:
+        return f"sealed under key '{name}', but the policy seals its trail with '{expect_key}'", False
+    material = keys.get((name, version))
+    if material is None:
+        return None, False
+    if not std_hmac.compare_digest(event_mac(ev, material), mac):
+        return (f"seal does not match (key '{name}' version {version}): the event was changed and re-hashed "
+                "without the trail key, or this is not the key it was sealed with"), True
+    return None, True
 
 
 def verify_chain(events: list[dict]) -> VerifyResult:

@@ -9,6 +9,7 @@ emitted: its outputs are NULL, and the reason names the column and rule, never t
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +27,7 @@ from lakehouse_phi.engine.types import arrow_type, in_range, parse, spark_ddl
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import KeyKind, KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import TableSpec
+from lakehouse_phi.policy.model import ColumnSpec, TableSpec
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
 
@@ -37,6 +38,8 @@ SOURCE_FILE_COL = "_source_file"
 ERROR_TYPE = pa.struct([("column", pa.string()), ("rule", pa.string()), ("message", pa.string())])
 ERRORS_FIELD = pa.field(ERRORS_COL, pa.list_(ERROR_TYPE))
 ERRORS_DDL = f"{ERRORS_COL} array<struct<column:string,rule:string,message:string>>"
+#: A check or strategy that failed on some rows: (row indexes, column, rule, message).
+Failure = tuple[NDArray[Any], str, str, str]
 #: The ``_phi_errors`` entry of a row that did not parse as a record of its file (field count, quoting): every
 #: output of the row is NULL, so no shifted raw value reaches quarantine.
 MALFORMED = ("_row", "malformed_row", "the row did not parse as one record of its file's header (field count or "
@@ -160,85 +163,68 @@ class TablePlan:
         Besides the declared columns, the batch may carry ``_corrupt_record`` (the reader's parse failure: non-NULL
         makes the row ``malformed_row`` with every output NULL; never emitted) and ``_source_file`` (emitted as a
         keyed hash unless the table declares ``source_file: path``)."""
-        n = batch.num_rows
-        failures: list[tuple[NDArray[Any], str, str, str]] = []  # (row indexes, column, rule, message)
-        names = batch.schema.names
-        malformed = None
-        if CORRUPT_COL in names:
-            malformed = pc.is_valid(_column(batch, CORRUPT_COL))
-            if not pc.any(malformed).as_py():
-                malformed = None
-        typed: dict[str, pa.Array] = {}
-        for cname, col in self.spec.columns.items():
-            raw = _column(batch, cname)
-            if not pa.types.is_string(raw.type):
-                raw = raw.cast(pa.string())
-            if malformed is not None:
-                raw = pc.if_else(malformed, pa.scalar(None, pa.string()), raw)
-            too_long = pc.fill_null(pc.greater(pc.utf8_length(raw), col.effective_max_length), False)
-            if pc.any(too_long).as_py():
-                failures.append((_rows(too_long), cname, "max_length",
-                                 f"longer than the column's max_length ({col.effective_max_length} characters)"))
-                raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
-            values, failed = _guarded(lambda a, t=col.type: parse(a, t), (raw,), arrow_type(col.type), failures,
-                                      cname, "type", "cannot be parsed as " + col.type)
-            bad = failed
-            if col.type != "string":
-                failures.append((_rows(failed), cname, "type", f"not a valid {col.type}"))
-            if col.required:
-                missing = pc.is_null(values) if col.type == "string" else pc.and_(pc.is_null(values),
-                                                                                   pc.invert(failed))
-                missing = pc.and_(missing, pc.invert(too_long))
-                failures.append((_rows(missing), cname, "required", "required value is missing"))
-            if cname in self._patterns:
-                text = values if col.type == "string" else pc.cast(raw, pa.string())
-                mismatch = pc.invert(pc.fill_null(self._patterns[cname](text), True))
-                mismatch = pc.and_(mismatch, pc.is_valid(text))
-                failures.append((_rows(mismatch), cname, "pattern", "does not match the declared pattern"))
-                bad = pc.or_(bad, mismatch)
-            if pc.any(bad).as_py():
-                values = pc.if_else(bad, pa.scalar(None, values.type), values)
-            typed[cname] = values
-        columns = []
-        for out in self.outputs:
-            out_type = self.output_schema.field(out.name).type
-            values = typed[out.source]
-            others = {c: typed[c] for c in out.strategy.needs_columns(out.strategy.params)}
-
-            def mask(v: pa.Array, o: dict[str, pa.Array], out: OutputColumn = out,
-                     out_type: pa.DataType = out_type) -> tuple[pa.Array, pa.Array]:
-                invalid = out.strategy.invalid(v)
-                invalid = pa.array(np.zeros(len(v), dtype=bool)) if invalid is None else pc.fill_null(invalid, False)
-                if pc.any(invalid).as_py():
-                    v = pc.if_else(invalid, pa.scalar(None, v.type), v)
-                result = out.strategy.apply(v, o)
-                if isinstance(result, pa.ChunkedArray):
-                    result = result.combine_chunks()
-                result = result.cast(out_type)
-                outside = pc.invert(pc.fill_null(in_range(result), True))  # e.g. a date shifted past 9999-12-31
-                if pc.any(outside).as_py():
-                    result = pc.if_else(outside, pa.scalar(None, out_type), result)
-                    invalid = pc.or_(invalid, outside)
-                return result, invalid
-
-            result, invalid = _guarded(mask, (values, others), out_type, failures, out.source, "error",
-                                       f"{out.strategy.name} failed on this value")
-            failures.append((_rows(invalid), out.source, out.strategy.name,
-                             f"value cannot be masked by {out.strategy.name} into {out.name}"))
-            if malformed is not None:
-                result = pc.if_else(malformed, pa.scalar(None, out_type), result)
-            columns.append(result)
+        failures: list[Failure] = []
+        malformed = _malformed(batch)
+        typed = {cname: self._checked(cname, col, _column(batch, cname), malformed, failures)
+                 for cname, col in self.spec.columns.items()}
+        columns = [self._masked(out, typed, malformed, failures) for out in self.outputs]
         if malformed is not None:
             keep = pc.invert(malformed).to_numpy(zero_copy_only=False)  # a malformed row gets one reason only
             failures = [(rows[keep[rows]] if len(rows) else rows, c, r, m) for rows, c, r, m in failures]
             failures.insert(0, (_rows(malformed), *MALFORMED))
-        columns.append(_errors_array(n, failures))
+        columns.append(_errors_array(batch.num_rows, failures))
         out_names = [o.name for o in self.outputs] + [ERRORS_COL]
-        if SOURCE_FILE_COL in names:
+        if SOURCE_FILE_COL in batch.schema.names:
             src = _column(batch, SOURCE_FILE_COL)
             columns.append(src.cast(pa.string()) if self.spec.source_file == "path" else self.names.file_hashes(src))
             out_names.append(SOURCE_FILE_COL)
         return pa.RecordBatch.from_arrays(columns, names=out_names)
+
+    def _checked(self, cname: str, col: ColumnSpec, raw: pa.Array, malformed: pa.Array | None,
+                 failures: list[Failure]) -> pa.Array:
+        """One input column parsed to its type and checked (``max_length``, type, ``required``, ``pattern``); a
+        value that fails a check becomes NULL and its row gets a failure."""
+        if not pa.types.is_string(raw.type):
+            raw = raw.cast(pa.string())
+        if malformed is not None:
+            raw = pc.if_else(malformed, pa.scalar(None, pa.string()), raw)
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(raw), col.effective_max_length), False)
+        if pc.any(too_long).as_py():
+            failures.append((_rows(too_long), cname, "max_length",
+                             f"longer than the column's max_length ({col.effective_max_length} characters)"))
+            raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
+        values, failed = _guarded(lambda a, t=col.type: parse(a, t), (raw,), arrow_type(col.type), failures,
+                                  cname, "type", "cannot be parsed as " + col.type)
+        bad = failed
+        if col.type != "string":
+            failures.append((_rows(failed), cname, "type", f"not a valid {col.type}"))
+        if col.required:
+            missing = pc.is_null(values) if col.type == "string" else pc.and_(pc.is_null(values), pc.invert(failed))
+            missing = pc.and_(missing, pc.invert(too_long))
+            failures.append((_rows(missing), cname, "required", "required value is missing"))
+        if cname in self._patterns:
+            text = values if col.type == "string" else pc.cast(raw, pa.string())
+            mismatch = pc.invert(pc.fill_null(self._patterns[cname](text), True))
+            mismatch = pc.and_(mismatch, pc.is_valid(text))
+            failures.append((_rows(mismatch), cname, "pattern", "does not match the declared pattern"))
+            bad = pc.or_(bad, mismatch)
+        if pc.any(bad).as_py():
+            values = pc.if_else(bad, pa.scalar(None, values.type), values)
+        return values
+
+    def _masked(self, out: OutputColumn, typed: dict[str, pa.Array], malformed: pa.Array | None,
+                failures: list[Failure]) -> pa.Array:
+        """One output column: its strategy over the checked input (value by value if the batch raises); a value the
+        strategy refuses, or whose result is out of its type's range, becomes NULL and its row gets a failure."""
+        out_type = self.output_schema.field(out.name).type
+        others = {c: typed[c] for c in out.strategy.needs_columns(out.strategy.params)}
+        result, invalid = _guarded(functools.partial(_mask_values, out.strategy, out_type), (typed[out.source], others),
+                                   out_type, failures, out.source, "error", f"{out.strategy.name} failed on this value")
+        failures.append((_rows(invalid), out.source, out.strategy.name,
+                         f"value cannot be masked by {out.strategy.name} into {out.name}"))
+        if malformed is not None:
+            result = pc.if_else(malformed, pa.scalar(None, out_type), result)
+        return result
 
     def process_iter(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The ``mapInArrow`` function body."""
@@ -247,13 +233,39 @@ class TablePlan:
                 yield self.process(batch)
 
 
+def _malformed(batch: pa.RecordBatch | pa.Table) -> pa.Array | None:
+    """Rows the reader could not parse (``_corrupt_record`` set), or ``None`` when there are none."""
+    if CORRUPT_COL not in batch.schema.names:
+        return None
+    malformed = pc.is_valid(_column(batch, CORRUPT_COL))
+    return malformed if pc.any(malformed).as_py() else None
+
+
+def _mask_values(strategy: Strategy[Any], out_type: pa.DataType, values: pa.Array,
+                 others: dict[str, pa.Array]) -> tuple[pa.Array, pa.Array]:
+    """``strategy`` over ``values`` as ``out_type``; returns (result, flags of the values it could not mask)."""
+    invalid = strategy.invalid(values)
+    invalid = pa.array(np.zeros(len(values), dtype=bool)) if invalid is None else pc.fill_null(invalid, False)
+    if pc.any(invalid).as_py():
+        values = pc.if_else(invalid, pa.scalar(None, values.type), values)
+    result = strategy.apply(values, others)
+    if isinstance(result, pa.ChunkedArray):
+        result = result.combine_chunks()
+    result = result.cast(out_type)
+    outside = pc.invert(pc.fill_null(in_range(result), True))  # e.g. a date shifted past 9999-12-31
+    if pc.any(outside).as_py():
+        result = pc.if_else(outside, pa.scalar(None, out_type), result)
+        invalid = pc.or_(invalid, outside)
+    return result, invalid
+
+
 def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
     col = batch.column(name)
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def _guarded(fn: Callable[..., tuple[pa.Array, pa.Array]], args: tuple[Any, ...], out_type: pa.DataType,
-             failures: list[tuple[NDArray[Any], str, str, str]], column: str, rule: str,
+             failures: list[Failure], column: str, rule: str,
              message: str) -> tuple[pa.Array, pa.Array]:
     """``fn(*args) -> (values, flags)`` on whole arrays (each arg an array, or a dict of arrays); if it raises (a
     poison value: an FF1 input of thousands of digits, a date that overflows), again value by value: the values it
@@ -286,7 +298,7 @@ def _rows(mask: pa.Array) -> NDArray[Any]:
     return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
 
 
-def _errors_array(n: int, failures: list[tuple[NDArray[Any], str, str, str]]) -> pa.Array:
+def _errors_array(n: int, failures: list[Failure]) -> pa.Array:
     """A ``list<struct<column, rule, message>>`` with one entry per failure, in policy order within a row."""
     failures = [f for f in failures if len(f[0])]
     if not failures:

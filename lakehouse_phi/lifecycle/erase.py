@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -124,16 +125,7 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
     for name, t in (("bronze", bronze), ("quarantine", quarantine)):
         if t is not None and col not in [f.name for f in t.schema().fields]:
             raise UsageError(f"{name} {t.table_uri}: no column {col!r} to match pseudonyms in")
-    deleted: dict[str, int] = {}
-    for name, t in (("bronze", bronze), ("quarantine", quarantine)):
-        if t is None:
-            deleted[name] = 0
-        elif dry_run:
-            deleted[name] = count_where(t, predicate)
-        else:
-            metrics = ctx.commit("erase", name, {f"{k}_rows_deleted": v for k, v in deleted.items()}, seal,
-                                 lambda t=t: t.delete(predicate, commit_properties=commit_props(ctx.run_id)))
-            deleted[name] = int(metrics.get("num_deleted_rows", 0))
+    deleted = _delete(ctx, {"bronze": bronze, "quarantine": quarantine}, predicate, seal, dry_run)
     active = max(by_version)
     targets = [ctx.targets.bronze] + ([ctx.targets.quarantine] if quarantine is not None else [])
     result = EraseResult(ctx.run_id, ctx.table, len(subjects), col, key_name, sorted(by_version), deleted["bronze"],
@@ -143,12 +135,10 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
     if dry_run:
         return result
     if vacuum_hours is not None:
-        files = 0
-        for t in (bronze, quarantine):
-            if t is not None:
-                files += len(t.vacuum(retention_hours=vacuum_hours, dry_run=False, enforce_retention_duration=False,
-                                      commit_properties=commit_props(ctx.run_id)))
-        result.vacuumed_files = files
+        result.vacuumed_files = sum(len(t.vacuum(retention_hours=vacuum_hours, dry_run=False,
+                                                 enforce_retention_duration=False,
+                                                 commit_properties=commit_props(ctx.run_id)))
+                                    for t in (bronze, quarantine) if t is not None)
     sealed = ctx.audit("erase", {col: {"strategy": "hmac", "key_version": active}}, {
         "subjects": len(subjects), "pseudonyms": sorted(by_version[active]), "key": key_name,
         "key_versions": sorted(by_version), "bronze_rows_deleted": deleted["bronze"],
@@ -156,3 +146,19 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
         "vacuumed_files": result.vacuumed_files}, seal, forbidden=subjects)
     result.audit_hash = sealed["hash"]
     return result
+
+
+def _delete(ctx: Context, tables: dict[str, Any], predicate: str, seal: Any, dry_run: bool) -> dict[str, int]:
+    """Rows matching ``predicate`` per table (bronze first): counted on a dry run, else deleted, one audited commit
+    each (a missing table counts 0)."""
+    deleted: dict[str, int] = {}
+    for name, t in tables.items():
+        if t is None:
+            deleted[name] = 0
+        elif dry_run:
+            deleted[name] = count_where(t, predicate)
+        else:
+            metrics = ctx.commit("erase", name, {f"{k}_rows_deleted": v for k, v in deleted.items()}, seal,
+                                 lambda t=t: t.delete(predicate, commit_properties=commit_props(ctx.run_id)))
+            deleted[name] = int(metrics.get("num_deleted_rows", 0))
+    return deleted

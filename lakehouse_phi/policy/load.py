@@ -157,9 +157,16 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
         if other not in policy.tables[table].columns:
             problems.append(Problem(place, f"{rule.strategy} reads column {other!r}, which is not declared in "
                                            f"tables.{table}.columns"))
+    _check_justification(policy.tables[table], out_col, col, rule, place, problems)
+
+
+def _check_justification(table: TableSpec, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
+                         problems: list[Problem]) -> None:
+    """Where PHI may stay (partly) raw: ``keep`` needs a justification and a pattern, ``generalize_date`` without
+    the 90+ top code a justification; a justification anywhere else is a mistake."""
     if rule.strategy == "keep" and col.phi and not rule.justification:
         problems.append(Problem(place, "strategy keep on a PHI column needs justification: (why it may stay raw)"))
-    if rule.strategy == "keep" and col.phi and not col.pattern and out_col in policy.tables[table].columns:
+    if rule.strategy == "keep" and col.phi and not col.pattern and out_col in table.columns:
         problems.append(Problem(place.rsplit(".", 1)[0] + ".pattern",
                                 "strategy keep on a PHI column needs a pattern: so that a value shifted in from "
                                 "another column cannot pass raw (e.g. pattern: '^\\d{3}-\\d{3}-\\d{4}$')"))
@@ -214,7 +221,6 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
 def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
     """The second wave's table keys: incremental bronze, safe release, retention."""
     base = f"tables.{name}"
-    keys = ", ".join(policy.keys) or "none"
     if table.sequence_by is not None:
         if table.bronze_mode != "latest":
             problems.append(Problem(f"{base}.sequence_by", "sequence_by orders versions of a key for bronze_mode: "
@@ -230,7 +236,12 @@ def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: li
                                                            "take it from; name an HMAC key (fingerprint_key: NAME)"))
     elif fp not in policy.keys:
         problems.append(Problem(f"{base}.fingerprint_key", f"found {fp!r}, which is not declared under keys: "
-                                                           f"(declared: {keys})"))
+                                                           f"(declared: {', '.join(policy.keys) or 'none'})"))
+    _check_release(policy, base, table, problems)
+
+
+def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[Problem]) -> None:
+    """``quasi_identifier``/``sensitive`` columns, ``risk`` and ``export``."""
     qi = [c for c, s in table.columns.items() if s.quasi_identifier]
     sensitive = [c for c, s in table.columns.items() if s.sensitive]
     for c, s in table.columns.items():
@@ -241,15 +252,17 @@ def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: li
             problems.append(Problem(f"{base}.risk", "risk needs at least one column with quasi_identifier: true"))
         if table.risk.l > 1 and not sensitive:
             problems.append(Problem(f"{base}.risk.l", "l > 1 needs at least one column with sensitive: true"))
-    if table.export is not None:
-        outputs = {o for c, s in table.columns.items() for o in (c, *s.derive)}
-        for i, c in enumerate(table.export.columns):
-            if c not in outputs:
-                problems.append(Problem(f"{base}.export.columns.{i}", f"found {c!r}, not a bronze output column of "
-                                                                      f"{base}"))
-        if table.export.signing_key not in policy.keys:
-            problems.append(Problem(f"{base}.export.signing_key", f"found {table.export.signing_key!r}, which is not "
-                                                                  f"declared under keys: (declared: {keys})"))
+    if table.export is None:
+        return
+    outputs = {o for c, s in table.columns.items() for o in (c, *s.derive)}
+    for i, c in enumerate(table.export.columns):
+        if c not in outputs:
+            problems.append(Problem(f"{base}.export.columns.{i}", f"found {c!r}, not a bronze output column of "
+                                                                  f"{base}"))
+    if table.export.signing_key not in policy.keys:
+        problems.append(Problem(f"{base}.export.signing_key", f"found {table.export.signing_key!r}, which is not "
+                                                              f"declared under keys: (declared: "
+                                                              f"{', '.join(policy.keys) or 'none'})"))
 
 
 _RENDER_TYPES = {

@@ -155,9 +155,28 @@ def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColu
     else:
         classes = classes.withColumn("_l", F.lit(None).cast("long"))
     classes = cached(classes)
-    k_req = k_required or 1
-    l_req = l_required or 1
-    stats = classes.agg(
+    stats = _class_stats(classes, k_required or 1, l_required or 1, F)
+    report = RiskReport(
+        table=table, source=source, quasi_identifiers=list(cols.quasi_identifiers), sensitive=list(cols.sensitive),
+        records=_int(stats["records"]) or 0, classes=_int(stats["classes"]) or 0,
+        k=_int(stats["k"]), l=_int(stats["l"]), k_required=k_required,
+        l_required=l_required if cols.sensitive else None,
+        classes_below_k=_int(stats["classes_below_k"]) or 0, records_below_k=_int(stats["records_below_k"]) or 0,
+        classes_below_l=(_int(stats["classes_below_l"]) or 0) if cols.sensitive else 0,
+        records_below_l=(_int(stats["records_below_l"]) or 0) if cols.sensitive else 0,
+        smallest=_smallest(classes, cols, top, F))
+    uncache(classes)
+    log.info("risk of %s: k=%s l=%s over %d classes", table, report.k, report.l, report.classes)
+    return report
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _class_stats(classes: Any, k_req: int, l_req: int, F: Any) -> Any:
+    """One row: classes, records, k, l, and the classes and records below the required k and l."""
+    return classes.agg(
         F.count(F.lit(1)).alias("classes"), F.sum("_n").alias("records"), F.min("_n").alias("k"),
         F.min("_l").alias("l"),
         F.sum(F.when(F.col("_n") < k_req, 1).otherwise(0)).alias("classes_below_k"),
@@ -165,28 +184,18 @@ def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColu
         F.sum(F.when(F.col("_l") < l_req, 1).otherwise(0)).alias("classes_below_l"),
         F.sum(F.when(F.col("_l") < l_req, F.col("_n")).otherwise(0)).alias("records_below_l"),
     ).collect()[0]
+
+
+def _smallest(classes: Any, cols: ReleaseColumns, top: int, F: Any) -> list[dict[str, Any]]:
+    """The ``top`` smallest classes; a quasi-identifier not in ``cols.showable`` is shown as hidden."""
     order = [F.col("_n").asc(), F.col("_l").asc_nulls_last()] + [F.col(c).asc_nulls_first() for c in
                                                                    cols.quasi_identifiers]
     smallest = []
     for row in classes.orderBy(*order).limit(top).collect():
         values = {c: (None if row[c] is None else str(row[c])) if c in cols.showable else HIDDEN
                   for c in cols.quasi_identifiers}
-        smallest.append({"values": values, "records": int(row["_n"]),
-                         "l": None if row["_l"] is None else int(row["_l"])})
-    records = int(stats["records"] or 0)
-    report = RiskReport(
-        table=table, source=source, quasi_identifiers=list(cols.quasi_identifiers), sensitive=list(cols.sensitive),
-        records=records, classes=int(stats["classes"] or 0),
-        k=None if stats["k"] is None else int(stats["k"]),
-        l=None if stats["l"] is None else int(stats["l"]),
-        k_required=k_required, l_required=l_required if cols.sensitive else None,
-        classes_below_k=int(stats["classes_below_k"] or 0), records_below_k=int(stats["records_below_k"] or 0),
-        classes_below_l=int(stats["classes_below_l"] or 0) if cols.sensitive else 0,
-        records_below_l=int(stats["records_below_l"] or 0) if cols.sensitive else 0,
-        smallest=smallest)
-    uncache(classes)
-    log.info("risk of %s: k=%s l=%s over %d classes", table, report.k, report.l, report.classes)
-    return report
+        smallest.append({"values": values, "records": int(row["_n"]), "l": _int(row["_l"])})
+    return smallest
 
 
 def risk_of_table(spark: Any, spec: TableSpec, table: str, source: str | None = None, top: int = 10) -> RiskReport:

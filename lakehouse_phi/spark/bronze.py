@@ -291,10 +291,36 @@ class ArrowFlow:
         self._table = None
 
 
+#: ``spark.sql.files.maxPartitionBytes`` while classic Spark collects a run for delta-rs: each task's Arrow result
+#: is held whole in the JVM (the driver's, in local mode) before it reaches Python, and masked rows are several
+#: times their landing size, so the default 128 MiB splits overflow a default 1 GiB heap at about a million rows.
+COLLECT_SPLIT_BYTES = 16 * 1024 * 1024
+
+
 def _to_arrow(df: Any) -> pa.Table:
-    if hasattr(df, "toArrow"):
-        return df.toArrow()
-    return pa.Table.from_pandas(df.toPandas())  # pragma: no cover - PySpark < 4
+    with _small_splits(df.sparkSession):
+        if hasattr(df, "toArrow"):
+            return df.toArrow()
+        return pa.Table.from_pandas(df.toPandas())  # pragma: no cover - PySpark < 4
+
+
+@contextlib.contextmanager
+def _small_splits(spark: Any) -> Iterator[None]:
+    """Classic Spark: read the landing files in splits of at most :data:`COLLECT_SPLIT_BYTES` for the collect,
+    then put the session's setting back (Spark Connect streams Arrow batches and is left alone)."""
+    key = "spark.sql.files.maxPartitionBytes"
+    if is_connect(spark):
+        yield
+        return
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, str(COLLECT_SPLIT_BYTES))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 # ---------------------------------------------------------------------------------------------------------- Spark

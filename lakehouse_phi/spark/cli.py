@@ -117,7 +117,7 @@ def print_summary(s: dict, console: Any = None) -> None:
 
 
 def _engine_failure(table: str, exc: BaseException) -> JobRefused:
-    from lakehouse_phi.spark.targets import _spark_error as spark_error_class
+    from lakehouse_phi.spark.targets import spark_error_class
 
     return JobRefused(f"the ingest of table {table} failed in the engine ({spark_error_class(exc)}); its message is "
                       "not shown, as it may quote data: see the Spark driver log")

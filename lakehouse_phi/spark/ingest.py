@@ -264,18 +264,14 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
         job.details["phi_scan"] = tally.phi_scan
         job.details["key_versions"] = result.key_versions
         _refuse_on_scan(job, spec, tally)
-        rate = tally.rows_quarantined / tally.rows_read if tally.rows_read else 0.0
-        over = spec.max_quarantine_rate is not None and rate > spec.max_quarantine_rate
+        refusal = _over_quarantine_rate(job, spec, tally)
         _append(job, "ingest_started", rows=(tally.rows_read, 0, tally.rows_quarantined), columns=columns,
                 details={"pending": True})
         committed = True  # from here on, a failure names the run id
         job.say(f"writing {tally.rows_quarantined} quarantined rows")
-        quarantine_new = flow.write_quarantine() if tally.rows_quarantined or txn else 0
-        job.details["quarantine_rows_new"] = quarantine_new
-        if over:
-            raise JobRefused(f"quarantine rate {rate:.4f} ({tally.rows_quarantined} of {tally.rows_read} rows) is "
-                             f"above tables.{job.table}.max_quarantine_rate {spec.max_quarantine_rate}; no bronze "
-                             f"rows were written (run {job.run_id}); the quarantined rows are in {job.quarantine}")
+        job.details["quarantine_rows_new"] = flow.write_quarantine() if tally.rows_quarantined or txn else 0
+        if refusal is not None:
+            raise JobRefused(refusal)
         job.say(f"merging {tally.rows_valid} rows into bronze ({spec.bronze_mode})")
         written = flow.write_bronze()
         job.details.update(rows_inserted=written.rows_inserted, rows_updated=written.rows_updated,
@@ -286,34 +282,55 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
                 == tally.rows_read), "bronze counts do not add up"
         sealed = _append(job, "ingest", rows=(tally.rows_read, tally.rows_valid, tally.rows_quarantined),
                          columns=columns, details={"pending": False})
-        if job.table_format == "delta" and (written.rows_inserted or written.rows_updated
-                                            or targets.exists(spark, job.bronze, "delta")):
-            targets.set_table_properties(spark, job.bronze, {
-                "lakehouse_phi.policy_name": job.loaded.policy.name,
-                "lakehouse_phi.policy_sha256": job.loaded.sha256,
-                "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
-                KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
-                "lakehouse_phi.last_run_id": job.run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
-                "lakehouse_phi.audit_hash": sealed["hash"]}, run_id=job.run_id)
+        _mark_bronze(spark, job, keys, written, sealed)
         return Outcome(tally=tally, written=written, event=sealed)
-    except LakehousePhiError as exc:
+    except Exception as exc:
+        _failed(job, exc, committed)
+        raise
+    finally:
+        if flow is not None:
+            flow.release()
+
+
+def _over_quarantine_rate(job: Job, spec: Any, tally: Tally) -> str | None:
+    """The refusal when more than ``max_quarantine_rate`` of the rows were quarantined (quarantine is still
+    written, bronze is not)."""
+    rate = tally.rows_quarantined / tally.rows_read if tally.rows_read else 0.0
+    if spec.max_quarantine_rate is None or rate <= spec.max_quarantine_rate:
+        return None
+    return (f"quarantine rate {rate:.4f} ({tally.rows_quarantined} of {tally.rows_read} rows) is above "
+            f"tables.{job.table}.max_quarantine_rate {spec.max_quarantine_rate}; no bronze rows were written (run "
+            f"{job.run_id}); the quarantined rows are in {job.quarantine}")
+
+
+def _mark_bronze(spark: Any, job: Job, keys: KeyRing, written: Written, sealed: dict) -> None:
+    """Delta bronze carries the policy, key versions and check values, and the closing event it matches."""
+    if job.table_format == "delta" and (written.rows_inserted or written.rows_updated
+                                        or targets.exists(spark, job.bronze, "delta")):
+        targets.set_table_properties(spark, job.bronze, {
+            "lakehouse_phi.policy_name": job.loaded.policy.name,
+            "lakehouse_phi.policy_sha256": job.loaded.sha256,
+            "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
+            KEY_CHECKS_PROPERTY: json.dumps(keys.check_values(), sort_keys=True),
+            "lakehouse_phi.last_run_id": job.run_id, "lakehouse_phi.audit_seq": str(sealed["seq"]),
+            "lakehouse_phi.audit_hash": sealed["hash"]}, run_id=job.run_id)
+
+
+def _failed(job: Job, exc: Exception, committed: bool) -> None:
+    """Audit a refusal (not a usage error) and, once writing started, re-raise as a refusal naming the run id;
+    returns when ``exc`` itself is to be raised."""
+    if isinstance(exc, LakehousePhiError):
         if not isinstance(exc, UsageError):
             _audit_refusal(job, exc)
         if committed and job.run_id not in str(exc):
             raise JobRefused(f"run {job.run_id} failed after it started writing: {exc}") from None
-        raise
-    except Exception as exc:
-        if not committed:
-            raise
-        from lakehouse_phi.spark.targets import _spark_error
-
-        _audit_refusal(job, JobRefused(f"failed after it started writing ({_spark_error(exc)})"))
-        raise JobRefused(f"run {job.run_id} failed after it started writing ({_spark_error(exc)}); its "
-                         f"ingest_started event is in {job.audit_target}; rerun: re-delivered rows are not written "
-                         "twice") from None
-    finally:
-        if flow is not None:
-            flow.release()
+        return
+    if not committed:
+        return
+    error = targets.spark_error_class(exc)
+    _audit_refusal(job, JobRefused(f"failed after it started writing ({error})"))
+    raise JobRefused(f"run {job.run_id} failed after it started writing ({error}); its ingest_started event is in "
+                     f"{job.audit_target}; rerun: re-delivered rows are not written twice") from None
 
 
 def _refuse_on_scan(job: Job, spec: Any, tally: Tally) -> None:

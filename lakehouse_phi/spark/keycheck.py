@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from lakehouse_phi.errors import JobRefused
-from lakehouse_phi.spark.targets import Target, _spark_error, exists
+from lakehouse_phi.spark.targets import Target, exists, spark_error_class
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def recorded_key_checks(spark: Any, bronze: Target, table_format: str) -> dict |
             rows = spark.sql(f"SHOW TBLPROPERTIES {bronze.sql_ref('delta')}").collect()
             value = next((r[1] for r in rows if r[0] == KEY_CHECKS_PROPERTY), None)
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
-        raise JobRefused(f"cannot read the table properties of bronze {bronze} ({_spark_error(exc)}) to compare the "
-                         "key check values; grant read access to the table's metadata") from None
+        raise JobRefused(f"cannot read the table properties of bronze {bronze} ({spark_error_class(exc)}) to compare "
+                         "the key check values; grant read access to the table's metadata") from None
     if value is None:
         return None
     try:

@@ -37,13 +37,15 @@ from lakehouse_phi.engine.names import NameHasher
 from lakehouse_phi.engine.plan import SOURCE_FILE_COL
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.spark.session import functions, is_connect
-from lakehouse_phi.spark.targets import _local, _spark_error
+from lakehouse_phi.spark.targets import _local, spark_error_class
 
 #: Options the CSV reader sets itself (compared without case): a policy's value for them is replaced.
 _CSV_FORCED = {"header": "true", "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COL,
                "enforceSchema": "false", "inferSchema": "false"}
 
 log = logging.getLogger(__name__)
+#: the fix every "cannot read the source" message ends with
+_FIX = "check source.path and source.format, or pass --input"
 FileLabel = Callable[[int, str], str]
 
 
@@ -98,17 +100,16 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
         JobRefused: an unreadable source, a CSV file with a bad header or (pysail) rows that do not parse; the
             message names the source path, the file by its label and the Spark error class, never a value.
     """
-    fix = "check source.path and source.format, or pass --input"
     local = _local(path)
     if local is not None and local == path and not os.path.isabs(path):
         # Spark resolves a relative path against the JVM's working directory, not this process's: make it absolute
         path = local = os.path.abspath(path)
     if local is not None and not glob.glob(local):
-        raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {fix}")
+        raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {_FIX}")
     files, skipped = _list_local(local) if local is not None else (None, None)
     if files is not None and not files:
         raise JobRefused(f"cannot read the source {path!r} as {fmt}: no files (only {skipped} skipped file(s) "
-                         f"whose name starts with _ or .); {fix}")
+                         f"whose name starts with _ or .); {_FIX}")
     if fmt == "csv":
         return _read_csv(spark, path, options, files, skipped, declared, file_label, names)
     opts = dict(options)
@@ -119,10 +120,10 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
         df = spark.read.format(fmt).options(**opts).load(path)
         columns = df.columns
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
-        raise JobRefused(f"cannot read the source {path!r} as {fmt} ({_spark_error(exc)}); {fix}") from None
+        raise JobRefused(f"cannot read the source {path!r} as {fmt} ({spark_error_class(exc)}); {_FIX}") from None
     source_columns = [c for c in columns if c != CORRUPT_COL]
     if not source_columns:  # some engines read a missing or empty location as an empty frame
-        raise JobRefused(f"cannot read the source {path!r} as {fmt}: no columns (empty or missing); {fix}")
+        raise JobRefused(f"cannot read the source {path!r} as {fmt}: no columns (empty or missing); {_FIX}")
     F = functions(spark)
     try:
         tagged = _with_corrupt_guard(df, F, source_columns).select(
@@ -143,22 +144,13 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
 # -------------------------------------------------------------------------------------------------- CSV
 def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str] | None, skipped: int | None,
               declared: Sequence[str], file_label: FileLabel, hasher: NameHasher | None) -> Landing:
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    fix = "check source.path and source.format, or pass --input"
     user = dict(options.items())
     header_opt = next((v for k, v in user.items() if k.lower() == "header"), "true")
     if str(header_opt).strip().lower() != "true":
         raise JobRefused(f"the CSV source {path!r} is read without a header (source.options.header: {header_opt}); "
                          "columns can only be mapped by name: set header: true and give the files a header row")
     base = {**_without(user, _CSV_FORCED), **_CSV_FORCED}
-    if files is None:  # a remote path: the engine lists it (skipping _ and . files without a count)
-        try:
-            files = sorted(spark.read.format("text").load(path).inputFiles())
-        except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
-            raise JobRefused(f"cannot list the source {path!r} ({_spark_error(exc)}); {fix}") from None
-        if not files:
-            raise JobRefused(f"cannot read the source {path!r} as csv: no files; {fix}")
+    files = files if files is not None else _list_remote(spark, path)
     headers: dict[tuple[str, ...], list[tuple[int, str]]] = {}
     for position, f in enumerate(files, start=1):
         label = file_label(position, _uri(f))
@@ -166,45 +158,79 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
         _check_header(header, declared, label)
         headers.setdefault(header, []).append((position, f))
     columns = list(dict.fromkeys(c for h in headers for c in h))
-    F = functions(spark)
-    parts = []
     flagged = _supports_corrupt_record(spark)
+    parts = []
     for header, group in headers.items():
-        # Positional names in the read schema (_c0, _c1, ...) and only the declared columns named: a header name
-        # may be PHI and so must not reach the Spark plan (nor Spark's header-mismatch log line)
-        names = [f"_c{i}" for i in range(len(header))] if declared else list(header)
-        wanted = ([_q(F, names[header.index(c)]).alias(c) for c in declared] if declared
-                  else [_q(F, c) for c in header])
-        fields = [StructField(c, StringType()) for c in names]
+        csv = _CsvGroup(spark, header, declared)
         if flagged:
-            schema = StructType(fields + [StructField(CORRUPT_COL, StringType())])
-            opts = {**base, "enforceSchema": "true"} if declared else base
-            if len(headers) == 1:  # the common case: the source path itself, as the engine lists it
-                where: Any = path
-            elif hasher is not None and hasher.file_hash("") is not None:
-                where = path  # every file, then this group's files by the keyed hash of their path (no path in
-                # the plan); the other groups' rows are dropped by the filter before anything else sees them
-            else:
-                where = [f for _, f in group]
-            df = spark.read.format("csv").options(**opts).schema(schema).load(where)
-            df = _with_corrupt_guard(df, F, names).select(
-                *wanted, CORRUPT_COL, F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
-            if where is path and len(headers) > 1 and hasher is not None:
-                members = {hasher.file_hash(_uri(f)) for _, f in group}
-                df = df.where(_member_of(F, hasher, members)(F.col(SOURCE_FILE_COL)))
-            parts.append(df)
-            continue
-        strict = _without(base, ("mode", "columnNameOfCorruptRecord", "enforceSchema"))
-        for position, f in group:  # pysail: strict parsing; a file that does not parse is refused whole
-            df = spark.read.format("csv").options(**strict).schema(StructType(fields)).load(f)
-            _parse_or_refuse(df, F, names, file_label(position, _uri(f)))
-            parts.append(df.select(*wanted, F.lit(_uri(f)).alias(SOURCE_FILE_COL)))
+            parts.append(csv.flagged(path, base, group, len(headers) > 1, hasher))
+        else:
+            parts.extend(csv.strict(base, group, file_label))
     out = _union(parts)
     try:
         out.schema  # noqa: B018 - analysis now, not in the middle of the job
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
-        raise JobRefused(f"cannot read the source {path!r} as csv ({_spark_error(exc)}); {fix}") from None
+        raise JobRefused(f"cannot read the source {path!r} as csv ({spark_error_class(exc)}); {_FIX}") from None
     return Landing(out, columns, len(files), skipped, "quarantine" if flagged else "refuse")
+
+
+def _list_remote(spark: Any, path: str) -> list[str]:
+    """The files of a remote path, as the engine lists them (skipping _ and . files without a count)."""
+    try:
+        files = sorted(spark.read.format("text").load(path).inputFiles())
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
+        raise JobRefused(f"cannot list the source {path!r} ({spark_error_class(exc)}); {_FIX}") from None
+    if not files:
+        raise JobRefused(f"cannot read the source {path!r} as csv: no files; {_FIX}")
+    return files
+
+
+class _CsvGroup:
+    """The CSV files that share one header: read with a positional schema (``_c0``, ``_c1``, ...) and only the
+    declared columns named, since a header name may be PHI and so must not reach the Spark plan (nor Spark's
+    header-mismatch log line)."""
+
+    def __init__(self, spark: Any, header: tuple[str, ...], declared: Sequence[str]) -> None:
+        from pyspark.sql.types import StringType, StructField
+
+        self.spark, self.F, self.declared = spark, functions(spark), declared
+        self.names = [f"_c{i}" for i in range(len(header))] if declared else list(header)
+        self.wanted = ([_q(self.F, self.names[header.index(c)]).alias(c) for c in declared] if declared
+                       else [_q(self.F, c) for c in header])
+        self.fields = [StructField(c, StringType()) for c in self.names]
+
+    def flagged(self, path: str, base: Mapping[str, str], group: list[tuple[int, str]], several: bool,
+                hasher: NameHasher | None) -> Any:
+        """Every file of the group in one read; a row that does not parse is kept whole in ``_corrupt_record``."""
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        F = self.F
+        schema = StructType(self.fields + [StructField(CORRUPT_COL, StringType())])
+        opts = {**base, "enforceSchema": "true"} if self.declared else dict(base)
+        by_hash = several and hasher is not None and hasher.file_hash("") is not None
+        # the source path itself, as the engine lists it (one header; or several, this group's files then picked
+        # by the keyed hash of their path, so no path is in the plan); else this group's files by name
+        where: Any = path if not several or by_hash else [f for _, f in group]
+        df = self.spark.read.format("csv").options(**opts).schema(schema).load(where)
+        df = _with_corrupt_guard(df, F, self.names).select(
+            *self.wanted, CORRUPT_COL, F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
+        if by_hash:
+            assert hasher is not None
+            members = {hasher.file_hash(_uri(f)) for _, f in group}
+            df = df.where(_member_of(F, hasher, members)(F.col(SOURCE_FILE_COL)))
+        return df
+
+    def strict(self, base: Mapping[str, str], group: list[tuple[int, str]], file_label: FileLabel) -> list[Any]:
+        """pysail: strict parsing, file by file; a file that does not parse is refused whole."""
+        from pyspark.sql.types import StructType
+
+        strict = _without(base, ("mode", "columnNameOfCorruptRecord", "enforceSchema"))
+        parts = []
+        for position, f in group:
+            df = self.spark.read.format("csv").options(**strict).schema(StructType(self.fields)).load(f)
+            _parse_or_refuse(df, self.F, self.names, file_label(position, _uri(f)))
+            parts.append(df.select(*self.wanted, self.F.lit(_uri(f)).alias(SOURCE_FILE_COL)))
+        return parts
 
 
 def _header(spark: Any, f: str, user: Mapping[str, str], base: Mapping[str, str], label: str) -> list[str]:
@@ -231,7 +257,7 @@ def _header(spark: Any, f: str, user: Mapping[str, str], base: Mapping[str, str]
         return list(spark.read.format("csv").options(**_without(base, ("mode", "columnNameOfCorruptRecord",
                                                                           "enforceSchema"))).load(f).columns)
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
-        raise JobRefused(f"{label} of the CSV source: cannot read its header ({_spark_error(exc)})") from None
+        raise JobRefused(f"{label} of the CSV source: cannot read its header ({spark_error_class(exc)})") from None
 
 
 def _check_header(header: Sequence[str], declared: Sequence[str], label: str) -> None:
@@ -268,7 +294,7 @@ def _parse_or_refuse(df: Any, F: Any, columns: list[str], label: str) -> None:
     try:
         df.agg(*[F.max(F.length(_q(F, c))) for c in columns]).collect()
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
-        raise JobRefused(f"{label} of the CSV source does not parse ({_spark_error(exc)}): a row's field count "
+        raise JobRefused(f"{label} of the CSV source does not parse ({spark_error_class(exc)}): a row's field count "
                          "differs from its header's or its quoting is broken; on this engine such a file is refused "
                          "whole (Spark quarantines the rows); fix or remove the file") from None
 

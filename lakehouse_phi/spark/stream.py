@@ -28,11 +28,12 @@ from typing import Any
 from lakehouse_phi.engine.drift import CORRUPT_COL
 from lakehouse_phi.engine.plan import SOURCE_FILE_COL
 from lakehouse_phi.errors import JobRefused, LakehousePhiError, UsageError
+from lakehouse_phi.keys.providers import KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.spark.ingest import IngestOptions, _audit_refusal, _preflight, plan_job, write_batch
-from lakehouse_phi.spark.mask import mask, resolve_keys
+from lakehouse_phi.spark.ingest import IngestOptions, Job, _audit_refusal, _preflight, plan_job, write_batch
+from lakehouse_phi.spark.mask import MaskResult, mask, resolve_keys
 from lakehouse_phi.spark.session import functions, is_sail
-from lakehouse_phi.spark.targets import _spark_error
+from lakehouse_phi.spark.targets import spark_error_class
 
 log = logging.getLogger(__name__)
 _INTERVAL = re.compile(r"^processing-time=(\d+\s*(ms|milliseconds?|s|seconds?|minutes?|min))$")
@@ -123,36 +124,52 @@ def ingest_stream(spark: Any, loaded: LoadedPolicy, table: str, options: IngestO
         if not isinstance(exc, UsageError):
             _audit_refusal(job, exc)
         raise
-    batches: list[dict] = []
-    failure: list[BaseException] = []
-
-    def each_batch(batch_df: Any, batch_id: int) -> None:
-        stream_info = {"app_id": app_id, "batch_id": int(batch_id), "trigger": trigger}
-        last = job.sink.last()
-        if (last is not None and last.get("event") == "ingest"
-                and (last.get("details") or {}).get("stream", {}).get("app_id") == app_id
-                and last["details"]["stream"].get("batch_id") == batch_id):
-            log.info("micro-batch %s of %s already written and audited; skipped", batch_id, app_id)
-            return
-        try:
-            outcome = write_batch(spark, job, dataclasses.replace(result, masked=batch_df), keys,
-                                  txn=(app_id, int(batch_id)), extra={"stream": stream_info})
-        except BaseException as exc:
-            failure.append(exc)
-            raise
-        batches.append({"batch_id": int(batch_id), "rows_read": outcome.tally.rows_read,
-                        "rows_inserted": outcome.written.rows_inserted, "seq": outcome.event["seq"]})
-
+    each_batch = _MicroBatches(spark, job, result, keys, app_id, trigger)
     query = (result.masked.writeStream.foreachBatch(each_batch).option("checkpointLocation", checkpoint)
              .trigger(**kwargs).start())
     try:
         query.awaitTermination(timeout_s) if timeout_s else query.awaitTermination()
     except Exception as exc:  # noqa: BLE001 - the stream's own failure (StreamingQueryException and kin)
-        if failure and isinstance(failure[0], LakehousePhiError):
-            raise failure[0] from None
-        raise JobRefused(f"run {job.run_id}: the stream failed ({_spark_error(exc)}); restart it with the same "
+        if each_batch.failure and isinstance(each_batch.failure[0], LakehousePhiError):
+            raise each_batch.failure[0] from None
+        raise JobRefused(f"run {job.run_id}: the stream failed ({spark_error_class(exc)}); restart it with the same "
                          "--checkpoint: committed micro-batches are not written twice") from None
     finally:
         if query.isActive:
             query.stop()
-    return StreamResult(run_id=job.run_id, app_id=app_id, batches=batches, audit=job.audit_target)
+    return StreamResult(run_id=job.run_id, app_id=app_id, batches=each_batch.batches, audit=job.audit_target)
+
+
+@dataclasses.dataclass
+class _MicroBatches:
+    """The ``foreachBatch`` function: each micro-batch written by :func:`write_batch` as one idempotent commit
+    (app id, batch id), unless the trail's last event already closed it (a restart replaying that batch)."""
+
+    spark: Any
+    job: Job
+    result: MaskResult
+    keys: KeyRing
+    app_id: str
+    trigger: str
+    batches: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    failure: list[BaseException] = dataclasses.field(default_factory=list)
+
+    def __call__(self, batch_df: Any, batch_id: int) -> None:
+        if self._already_written(batch_id):
+            log.info("micro-batch %s of %s already written and audited; skipped", batch_id, self.app_id)
+            return
+        stream_info = {"app_id": self.app_id, "batch_id": int(batch_id), "trigger": self.trigger}
+        try:
+            outcome = write_batch(self.spark, self.job, dataclasses.replace(self.result, masked=batch_df), self.keys,
+                                  txn=(self.app_id, int(batch_id)), extra={"stream": stream_info})
+        except BaseException as exc:
+            self.failure.append(exc)
+            raise
+        self.batches.append({"batch_id": int(batch_id), "rows_read": outcome.tally.rows_read,
+                             "rows_inserted": outcome.written.rows_inserted, "seq": outcome.event["seq"]})
+
+    def _already_written(self, batch_id: int) -> bool:
+        last = self.job.sink.last()
+        stream = ((last or {}).get("details") or {}).get("stream", {})
+        return (last is not None and last.get("event") == "ingest" and stream.get("app_id") == self.app_id
+                and stream.get("batch_id") == batch_id)

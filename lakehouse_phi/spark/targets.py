@@ -98,7 +98,7 @@ def default_audit_target(bronze: str | Target, table_format: str) -> str:
     return ".".join(parts[:-1] + ["lakehouse_phi_audit"])
 
 
-def _spark_error(exc: BaseException) -> str:
+def spark_error_class(exc: BaseException) -> str:
     """The error class of a Spark exception, never its message (which may quote data)."""
     for getter in ("getCondition", "getErrorClass"):
         fn = getattr(exc, getter, None)
