@@ -107,21 +107,7 @@ def _node_problem(node: exp.Expr, columns: dict[str, str]) -> str | None:
 def check_where(text: str, columns: list[str]) -> WhereCheck:
     """Parse ``text`` as one Databricks SQL boolean expression over ``columns``; every problem found, or the
     expression re-emitted by sqlglot with every identifier quoted."""
-    if "${" in text:
-        return WhereCheck(None, ("'${' is not allowed: Spark substitutes ${...} before parsing",))
-    try:
-        tokens = sqlglot.tokenize(text, read="databricks")
-    except TokenError as exc:
-        return WhereCheck(None, (f"does not parse as SQL ({str(exc).splitlines()[0][:120]})",))
-    problems: list[str] = []
-    if any(t.comments for t in tokens):
-        problems.append("comments (-- or /* */) are not allowed")
-    if any(t.token_type == TokenType.SEMICOLON for t in tokens):
-        problems.append("';' is not allowed: a where is one expression, not a statement")
-    strings = [t for t in tokens if t.token_type == TokenType.STRING]
-    if any(b.start == a.end + 1 for a, b in pairwise(strings)):
-        problems.append("write a quote inside a string as \\' ('' is read as an escaped quote by Spark but as two "
-                        "strings by sqlglot)")
+    problems = _text_problems(text)
     if problems:
         return WhereCheck(None, tuple(problems))
     try:
@@ -143,3 +129,23 @@ def check_where(text: str, columns: list[str]) -> WhereCheck:
     if problems:
         return WhereCheck(None, tuple(problems))
     return WhereCheck(tree.sql(dialect="databricks", identify=True), ())
+
+
+def _text_problems(text: str) -> list[str]:
+    """What is wrong before parsing: ``${``, tokens that do not scan, comments, ``;``, ``''`` inside a string."""
+    if "${" in text:
+        return ["'${' is not allowed: Spark substitutes ${...} before parsing"]
+    try:
+        tokens = sqlglot.tokenize(text, read="databricks")
+    except TokenError as exc:
+        return [f"does not parse as SQL ({str(exc).splitlines()[0][:120]})"]
+    problems: list[str] = []
+    if any(t.comments for t in tokens):
+        problems.append("comments (-- or /* */) are not allowed")
+    if any(t.token_type == TokenType.SEMICOLON for t in tokens):
+        problems.append("';' is not allowed: a where is one expression, not a statement")
+    strings = [t for t in tokens if t.token_type == TokenType.STRING]
+    if any(b.start == a.end + 1 for a, b in pairwise(strings)):
+        problems.append("write a quote inside a string as \\' ('' is read as an escaped quote by Spark but as two "
+                        "strings by sqlglot)")
+    return problems
