@@ -109,10 +109,31 @@ class ScrubText(Strategy[ScrubTextParams]):
 
     # ----------------------------------------------------------------------------------------- row values
     def remove_row_values(self, values: pa.Array | pa.ChunkedArray, columns: Mapping[str, pa.Array]) -> pa.Array:
-        """``values`` with each row's values of ``columns`` replaced by their tags (see the module docstring)."""
+        """``values`` with each row's values of ``columns`` replaced by their tags (see the module docstring).
+
+        Only the rows whose text contains one of its row's value words or digit forms (a superset of the rows
+        :meth:`_remove_all` changes) are cut into words; the others are returned as they are."""
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
         values = values.cast(pa.string())
+        columns = {c: v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for c, v in columns.items()}
+        for column, col_values in columns.items():
+            if len(col_values) != len(values):
+                raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: {len(values)} texts but "
+                                 f"{len(col_values)} values of {column}")
+        values = pc.replace_substring(values, _SEP, "")  # NUL delimits words internally: dropped from every text
+        rows = _candidate_rows(values, columns)
+        if not len(rows):
+            return values
+        if len(rows) == len(values):
+            return self._remove_all(values, columns)
+        changed = self._remove_all(values.take(rows), {c: v.take(rows) for c, v in columns.items()})
+        where = np.arange(len(values))
+        where[rows] = len(values) + np.arange(len(rows))
+        return pa.concat_arrays([values, changed]).take(pa.array(where))
+
+    def _remove_all(self, values: pa.Array, columns: Mapping[str, pa.Array]) -> pa.Array:
+        """:meth:`remove_row_values` over every row (its texts, without NUL, are cut into words)."""
         n = len(values)
         pieces = _words(values)
         flat, parents = _lists(pieces)
@@ -125,11 +146,6 @@ class ScrubText(Strategy[ScrubTextParams]):
         covered = np.zeros(len(flat), dtype=bool)
         tags: list[str] = []
         for column, col_values in columns.items():
-            if isinstance(col_values, pa.ChunkedArray):
-                col_values = col_values.combine_chunks()
-            if len(col_values) != n:
-                raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: {n} texts but {len(col_values)} "
-                                 f"values of {column}")
             phi = self.phi_of.get(column)
             tags.append(f"[{(phi or 'other').upper()}]")
             tag_id = len(tags) - 1
@@ -186,6 +202,25 @@ class ScrubText(Strategy[ScrubTextParams]):
                 continue
             start_tag[i] = tag_id
             covered[i:i + span] = True
+
+
+def _candidate_rows(values: pa.Array, columns: Mapping[str, pa.Array]) -> NDArray[Any]:
+    """Rows whose text (lower case; NUL already dropped) contains one of its row's value words, or the digits of a value
+    holding 5 or more: every match of :meth:`ScrubText._remove_all` is such a word (a name part, the first word of a
+    run, or a digit form), so no other row can change. Lower-casing is per code point, so a lower-cased word of
+    the text is a substring of the lower-cased text."""
+    texts = pc.utf8_lower(values).to_pylist()
+    found = np.zeros(len(values), dtype=bool)
+    for col_values in columns.values():
+        lowered = pc.utf8_lower(col_values.cast(pa.string()))
+        words = _value_words(lowered).to_pylist()
+        digits = pc.replace_substring_regex(lowered, r"[^0-9]+", "").to_pylist()
+        for i, (text, ws, d) in enumerate(zip(texts, words, digits)):
+            if text is None or found[i]:
+                continue
+            if any(w in text for w in ws or ()) or (d is not None and len(d) >= 5 and d in text):
+                found[i] = True
+    return np.flatnonzero(found)
 
 
 def _value_words(text: pa.Array) -> pa.Array:
