@@ -1,5 +1,6 @@
 """Microbenchmarks without Spark, on one core: every ingest strategy over generated values, the fused
-``TablePlan.process`` of ``patients``, and a cProfile of it.
+``TablePlan.process`` of ``patients``, and a cProfile of it; and what the ingest pass adds to a plan (the row
+fingerprint, the PHI scan), on the hmac cut of variant (c).
 
 Each strategy is measured as the plan binds it to the first column of the example policy that uses it (so with
 that column's parameters and a realistic value mix), on values already parsed to the column's type.
@@ -14,10 +15,10 @@ import time
 from collections.abc import Callable
 
 import pyarrow as pa
-from bench_data import example_policy, plan_for
+from bench_data import example_policy, hmac_only_policy, plan_for
 
 from lakehouse_phi import synth
-from lakehouse_phi.engine.plan import TablePlan
+from lakehouse_phi.engine.plan import SOURCE_FILE_COL, IngestPlan, TablePlan
 from lakehouse_phi.engine.types import parse
 
 
@@ -75,3 +76,19 @@ def plan_rate(rows: int = 100_000, seed: int = 7) -> tuple[float, list[dict]]:
         where = f"{file.rsplit('/site-packages/', 1)[-1].rsplit('/lakehouse_phi/', 1)[-1]}:{line}"
         top.append({"function": f"{where}({func})", "calls": calls, "own_s": round(own, 4), "cum_s": round(cum, 4)})
     return rate, top
+
+
+def ingest_pass_rates(rows: int = 100_000, seed: int = 7) -> dict[str, float]:
+    """Rows per second on one core of the ``hmac`` cut of ``patients`` (variant (c)): the strategy alone
+    (``TablePlan.process``) and the ingest pass that ``mask()`` runs (``IngestPlan.process``: plus the keyed row
+    fingerprint, the PHI scan and the source-file hash), on landing strings in batches of 10,000."""
+    plan = plan_for(hmac_only_policy(), "patients")
+    data = synth.generate("patients", rows, seed=seed)
+    table = pa.table({c: data.column(c).cast(pa.string()) for c in plan.spec.columns})
+    table = table.append_column(SOURCE_FILE_COL, pa.array(["file:///landing/patients/part-0.csv"] * rows))
+    batches = table.to_batches(10_000)
+    out = {}
+    for name, run in (("strategy", plan.process), ("ingest_pass", IngestPlan(plan).process)):
+        run(batches[0])
+        out[name] = rows / best_of(lambda run=run: [run(b) for b in batches])
+    return out

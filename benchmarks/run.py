@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_data import ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes, plan_for, write_landing_parquet
 from micro import best_of as timed
-from micro import plan_rate, strategy_rates
+from micro import ingest_pass_rates, plan_rate, strategy_rates
 
 TARGETS = {"hmac_vs_sha2": (">=", 0.3), "hmac_vs_row_udf": (">=", 2.0), "policy_vs_row_udf": (">=", 2.5),
            "masked_vs_unmasked": ("<=", 1.3), "ingest_e2e_vs_policy": (">=", 0.5)}
@@ -349,6 +349,8 @@ def render(result: dict, command: str) -> None:
     for name, rate in result["strategies"].items():
         micro.add_row(name, f"{rate:,}")
     micro.add_row("[b]patients TablePlan.process (rows/s)[/b]", f"{result['plan_rows_per_s_one_core']:,}")
+    cut = result["hmac_cut_rows_per_s_one_core"]
+    micro.add_row("hmac cut: strategy alone / ingest pass (rows/s)", f"{cut['strategy']:,} / {cut['ingest_pass']:,}")
     console.print(micro)
     trials = Table(title="Arrow batch size (spark.sql.execution.arrow.maxRecordsPerBatch)")
     trials.add_column("batch")
@@ -393,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         rate, top = plan_rate(min(100_000, micro_values), args.seed)
         result["plan_rows_per_s_one_core"] = round(rate)
         result["plan_profile_top"] = top
+        result["hmac_cut_rows_per_s_one_core"] = {k: round(v) for k, v in
+                                                  ingest_pass_rates(min(100_000, micro_values), args.seed).items()}
         say(f"generating {rows:,} patients rows")
         from lakehouse_phi import synth
 

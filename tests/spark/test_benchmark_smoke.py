@@ -35,6 +35,8 @@ def test_reports_every_rate_and_ratio_as_a_positive_number(report):
                                                    rel=1e-2)
     assert set(report["targets_met"]) == set(RATIOS)
     assert report["ingest_e2e_rows_read"] == report["rows"]   # the job read every row of the mask pass's input
+    cut = report["hmac_cut_rows_per_s_one_core"]
+    assert set(cut) == {"strategy", "ingest_pass"} and all(v > 0 for v in cut.values())
 
 
 def test_every_registered_strategy_has_a_microbenchmark(report):
