@@ -65,8 +65,9 @@ class Warehouse:
     """Runs one statement at a time on a SQL warehouse with a ``databricks.sdk.WorkspaceClient`` (unified
     authentication: ``DATABRICKS_HOST``/``DATABRICKS_TOKEN``, a config profile, OAuth for a service principal)."""
 
-    def __init__(self, client: Any, warehouse_id: str, poll_seconds: float = POLL_SECONDS) -> None:
-        self.client, self.warehouse_id, self.poll_seconds = client, warehouse_id, poll_seconds
+    def __init__(self, client: Any, warehouse_id: str, poll_seconds: float | None = None) -> None:
+        self.client, self.warehouse_id = client, warehouse_id
+        self.poll_seconds = POLL_SECONDS if poll_seconds is None else poll_seconds
         self.statement_ids: list[str] = []
 
     def run(self, sql: str) -> list[list[Any]]:

@@ -117,6 +117,7 @@ def apply(warehouse, tmp_path, monkeypatch, capsys):
             return subprocess.run([sys.executable, "-m", "lakehouse_phi", "apply", str(POLICY), *args], check=False,
                                   capture_output=True, text=True, env={**full, **env, "PYTHONPATH": str(ROOT)},
                                   cwd=tmp_path, timeout=180)
+        monkeypatch.setattr("lakehouse_phi.databricks.apply.POLL_SECONDS", 0.01)  # the fake answers at once
         for k in [k for k in os.environ if k.startswith("DATABRICKS_")]:
             monkeypatch.delenv(k)
         for k, v in env.items():
