@@ -303,18 +303,22 @@ def _errors_array(n: int, failures: list[Failure]) -> pa.Array:
     failures = [f for f in failures if len(f[0])]
     if not failures:
         return pa.array([[]] * n, pa.list_(ERROR_TYPE)) if n < 64 else _empty_lists(n)
-    rows = np.concatenate([f[0] for f in failures])
-    which = np.concatenate([np.full(len(f[0]), i, dtype=np.int32) for i, f in enumerate(failures)])
-    order = np.lexsort((which, rows))
-    rows, which = rows[order], which[order]
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.add.at(offsets, rows + 1, 1)
-    offsets = np.cumsum(offsets, dtype=np.int32)
+    offsets, which = _by_row(n, [f[0] for f in failures])
     dictionary = [(f[1], f[2], f[3]) for f in failures]
     structs = pa.StructArray.from_arrays(
         [pa.array([dictionary[w][k] for w in which], pa.string()) for k in range(3)],
         fields=list(ERROR_TYPE))
     return pa.ListArray.from_arrays(pa.array(offsets), structs)
+
+
+def _by_row(n: int, rows_of: list[NDArray[Any]]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Entries that each hold some of ``n`` rows, gathered per row: the list offsets (``n + 1``) and, element by
+    element, the entry it comes from (rows in order, entries in the order given within a row)."""
+    rows = np.concatenate(rows_of)
+    which = np.concatenate([np.full(len(r), i, dtype=np.int32) for i, r in enumerate(rows_of)])
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(offsets, rows + 1, 1)
+    return np.cumsum(offsets, dtype=np.int32), which[np.lexsort((which, rows))]
 
 
 def _empty_lists(n: int) -> pa.Array:
@@ -416,14 +420,9 @@ class IngestPlan:
         hits = [h for h in hits if len(h[0])]
         if not hits:
             return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
-        rows = np.concatenate([h[0] for h in hits])
-        which = np.concatenate([np.full(len(h[0]), i, dtype=np.int32) for i, h in enumerate(hits)])
-        order = np.lexsort((which, rows))
-        rows, which = rows[order], which[order]
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.add.at(offsets, rows + 1, 1)
+        offsets, which = _by_row(n, [h[0] for h in hits])
         labels = pa.array([hits[w][1] for w in which], pa.string())
-        return pa.ListArray.from_arrays(pa.array(np.cumsum(offsets, dtype=np.int32)), labels)
+        return pa.ListArray.from_arrays(pa.array(offsets), labels)
 
     def process(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         out = self.plan.process(batch)
