@@ -279,21 +279,16 @@ def test_paths_with_spaces_and_quotes_work_on_pysail(sail, loaded, tmp_path):
     assert not any("%2" in n for n in names)  # no percent-encoded twin of a path (pysail's own writer makes one)
 
 
-@pytest.mark.parametrize("existing", [False, True], ids=["first-ingest", "existing-table"])
-def test_concurrent_runs_never_duplicate_and_both_are_audited(sail, loaded, tmp_path, existing):
-    synth.write_landing(tmp_path, {"claims": 1500}, seed=12, malformed_rate=0.02)
-    landing = tmp_path / "landing" / "claims"
-    if existing:
-        synth.write_tables(tmp_path / "old", {"claims": synth.generate("claims", 50, seed=99)})
-        run_ingest(sail, loaded, "claims", opts(tmp_path, tmp_path / "old" / "landing" / "claims"))
+def _two_at_once(run) -> tuple[list, list[Exception]]:
+    """``run()`` in two threads released together: (results, exceptions), collected for the test to assert on."""
     results, errors = [], []
     barrier = threading.Barrier(2)
 
     def one() -> None:
         try:
             barrier.wait()
-            results.append(run_ingest(sail, loaded, "claims", opts(tmp_path, landing)))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            results.append(run())
+        except Exception as exc:  # noqa: BLE001 - collected and asserted by the caller
             errors.append(exc)
 
     threads = [threading.Thread(target=one) for _ in range(2)]
@@ -301,6 +296,17 @@ def test_concurrent_runs_never_duplicate_and_both_are_audited(sail, loaded, tmp_
         t.start()
     for t in threads:
         t.join()
+    return results, errors
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first-ingest", "existing-table"])
+def test_concurrent_runs_never_duplicate_and_both_are_audited(sail, loaded, tmp_path, existing):
+    synth.write_landing(tmp_path, {"claims": 1500}, seed=12, malformed_rate=0.02)
+    landing = tmp_path / "landing" / "claims"
+    if existing:
+        synth.write_tables(tmp_path / "old", {"claims": synth.generate("claims", 50, seed=99)})
+        run_ingest(sail, loaded, "claims", opts(tmp_path, tmp_path / "old" / "landing" / "claims"))
+    results, errors = _two_at_once(lambda: run_ingest(sail, loaded, "claims", opts(tmp_path, landing)))
     assert not errors or all(isinstance(e, JobRefused) for e in errors)
     bronze = rd(tmp_path / "bronze")
     claims = bronze.column("claim_id").to_pylist()
@@ -315,21 +321,8 @@ def test_concurrent_runs_never_duplicate_and_both_are_audited(sail, loaded, tmp_
 def test_concurrent_parquet_runs_serialize_on_the_lock(spark, loaded, tmp_path):
     synth.write_landing(tmp_path, {"claims": 800}, seed=13, malformed_rate=0.02)
     landing = tmp_path / "landing" / "claims"
-    results, errors = [], []
-    barrier = threading.Barrier(2)
-
-    def one() -> None:
-        try:
-            barrier.wait()
-            results.append(run_ingest(spark, loaded, "claims", opts(tmp_path, landing, table_format="parquet")))
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = _two_at_once(
+        lambda: run_ingest(spark, loaded, "claims", opts(tmp_path, landing, table_format="parquet")))
     assert not errors
     bronze = spark.read.parquet(str(tmp_path / "bronze"))
     assert bronze.count() == bronze.select("claim_id").distinct().count() == results[0].rows_written

@@ -20,10 +20,10 @@ import pytest
 
 pytest.importorskip("databricks.sdk")
 
-from lakehouse_phi.cli import main
 from lakehouse_phi.databricks.apply import make_plan, signature_query
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.sql import compile_policy
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "conf" / "policy.yaml"
@@ -105,7 +105,7 @@ def warehouse():
 
 
 @pytest.fixture()
-def apply(warehouse, tmp_path, monkeypatch, capsys):
+def apply(warehouse, tmp_path, monkeypatch):
     """``lakehouse-phi apply POLICY ARGS`` in this process (the SDK imported once), with unified-auth environment
     variables only; ``subprocess=True`` runs it as a job would, in its own process."""
     env = {"DATABRICKS_HOST": warehouse.url, "DATABRICKS_TOKEN": TOKEN, "HOME": str(tmp_path),
@@ -120,15 +120,7 @@ def apply(warehouse, tmp_path, monkeypatch, capsys):
         monkeypatch.setattr("lakehouse_phi.databricks.apply.POLL_SECONDS", 0.01)  # the fake answers at once
         for k in [k for k in os.environ if k.startswith("DATABRICKS_")]:
             monkeypatch.delenv(k)
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        capsys.readouterr()
-        try:
-            code = main(["apply", str(POLICY), *args])
-        except SystemExit as exc:  # argparse
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
+        return run_cli("apply", str(POLICY), *args, env=env)
 
     return run
 
