@@ -118,7 +118,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     Fails closed: the signing key is resolved before anything is read or written.
     """
     from lakehouse_phi.audit.events import utc_now_iso
-    from lakehouse_phi.release.risk import read_source, release_columns
+    from lakehouse_phi.release.risk import read_masked, release_columns
     from lakehouse_phi.spark.session import functions
 
     policy = loaded.policy
@@ -131,7 +131,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     k_req = spec.risk.k if spec.risk else 1
     l_req = spec.risk.l if spec.risk else 1
     src = source or spec.bronze
-    df = read_source(spark, src)
+    df = read_masked(spark, src)
     missing = [c for c in spec.export.columns if c not in df.columns]
     if missing:
         raise JobRefused(f"{src}: export column(s) {missing} are not in the table; is it the bronze of "

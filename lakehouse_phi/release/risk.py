@@ -87,27 +87,27 @@ class RiskReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def read_source(spark: Any, source: str) -> Any:
-    """A Delta or Parquet path (Delta when it has a ``_delta_log``, or when Delta can read it), or a table name."""
-    from lakehouse_phi.spark.targets import is_path
+def read_masked(spark: Any, source: str) -> Any:
+    """The masked table to measure or release: a Delta or Parquet path (Delta when it has a ``_delta_log``, or when
+    Delta can read it), or a table name."""
+    from lakehouse_phi.spark.targets import Target
 
-    if not is_path(source):
-        return spark.table(source)
-    local = source[len("file:"):].lstrip("/") if source.startswith("file:") else source
-    if source.startswith("file:"):
-        local = "/" + local
-    if "://" not in source or source.startswith("file:"):
+    target = Target.parse(source)
+    if not target.is_path:
+        return spark.table(target.location)
+    local = target.local
+    if local is not None:
         if not os.path.exists(local):
             raise UsageError(f"--source {source!r}: no such path; give a bronze table name or a Delta/Parquet path")
         fmt = "delta" if os.path.isdir(os.path.join(local, "_delta_log")) else "parquet"
-        return spark.read.format(fmt).load(source)
+        return spark.read.format(fmt).load(target.location)
     try:
-        df = spark.read.format("delta").load(source)
+        df = spark.read.format("delta").load(target.location)
         df.schema  # noqa: B018 - analysis only
         return df
     except Exception:  # noqa: BLE001 - not a Delta table; the error class differs by engine (classic, Connect)
         log.debug("the release source is not readable as Delta; reading it as Parquet")
-        return spark.read.format("parquet").load(source)
+        return spark.read.format("parquet").load(target.location)
 
 
 def class_frame(df: Any, qi: tuple[str, ...], sensitive: tuple[str, ...], F: Any) -> Any:
@@ -201,6 +201,6 @@ def _smallest(classes: Any, cols: ReleaseColumns, top: int, F: Any) -> list[dict
 def risk_of_table(spark: Any, spec: TableSpec, table: str, source: str | None = None, top: int = 10) -> RiskReport:
     """:func:`compute_risk` for a policy table, over ``source`` (default: its bronze)."""
     src = source or spec.bronze
-    df = read_source(spark, src)
+    df = read_masked(spark, src)
     return compute_risk(spark, df, table, src, release_columns(spec), spec.risk.k if spec.risk else None,
                         spec.risk.l if spec.risk else None, top)
