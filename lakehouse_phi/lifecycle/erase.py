@@ -28,9 +28,9 @@ from lakehouse_phi.lifecycle.tables import (
     commit_props,
     count_where,
     open_table,
-    quote,
     vacuum_statement,
 )
+from lakehouse_phi.spark.sqltext import datafusion_ident
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext
 
@@ -119,7 +119,7 @@ def erase(ctx: Context, subjects: list[str], *, dry_run: bool = False, vacuum_ho
     every = sorted({p for ps in by_version.values() for p in ps})
     if not all(HEX64.match(p) for p in every):  # hex only: safe inside the predicate  # pragma: no cover
         raise JobRefused("erase: a pseudonym is not 64 hex digits; the record key's strategy is not hmac")
-    predicate = f"{quote(col)} IN ({', '.join(repr(p) for p in every)})"
+    predicate = f"{datafusion_ident(col)} IN ({', '.join(repr(p) for p in every)})"
     bronze = open_table(ctx.targets.bronze, required=True)
     quarantine = open_table(ctx.targets.quarantine, required=False)
     for name, t in (("bronze", bronze), ("quarantine", quarantine)):

@@ -19,9 +19,9 @@ from lakehouse_phi.lifecycle.tables import (
     commit_props,
     count_where,
     open_table,
-    quote,
     vacuum_statement,
 )
+from lakehouse_phi.spark.sqltext import datafusion_ident
 
 DEFAULT_RETENTION_HOURS = 168
 
@@ -77,8 +77,8 @@ def purge(ctx: Context, as_of: dt.date | None = None, *, dry_run: bool = False) 
         if col is None:
             raise UsageError(f"{name} {ctx.targets.bronze if name == 'bronze' else ctx.targets.quarantine}: no "
                              f"{INGESTED_AT_COL} column, so the age of its rows is unknown")
-        predicate = f"{quote(col)} < '{stamp}'"
-        unknown += count_where(t, f"{quote(col)} IS NULL")
+        predicate = f"{datafusion_ident(col)} < '{stamp}'"
+        unknown += count_where(t, f"{datafusion_ident(col)} IS NULL")
         if dry_run:
             deleted[name] = count_where(t, predicate)
         else:

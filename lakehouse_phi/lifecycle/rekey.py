@@ -42,9 +42,9 @@ from lakehouse_phi.lifecycle.tables import (
     Context,
     commit_props,
     open_table,
-    quote,
     read_rows,
 )
+from lakehouse_phi.spark.sqltext import datafusion_ident
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
 from lakehouse_phi.transforms.encrypt import IV_BYTES, aad_for
@@ -362,8 +362,8 @@ class _Rekeying:
 
 
 def _write(table: Any, plan: TablePlan, run_id: str) -> None:
-    on = " AND ".join(f"(t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)})" for c in IDENTITY)
-    updates = {c: f"s.{quote(c)}" for c in plan.source.column_names if c not in IDENTITY}  # type: ignore[union-attr]
+    on = " AND ".join(f"(t.{datafusion_ident(c)} IS NOT DISTINCT FROM s.{datafusion_ident(c)})" for c in IDENTITY)
+    updates = {c: f"s.{datafusion_ident(c)}" for c in plan.source.column_names if c not in IDENTITY}  # type: ignore[union-attr]
     (table.merge(plan.source, on, source_alias="s", target_alias="t", commit_properties=commit_props(run_id))
      .when_matched_update(updates=updates).execute())
 

@@ -33,12 +33,13 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _is_path(target: str) -> bool:
-    return "/" in target or "\\" in target or bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target))
+    """A path or URI by the command line's rule (:meth:`Target.parse`); anything else is not one."""
+    from lakehouse_phi.spark.targets import Target
 
-
-def quote(col: str) -> str:
-    """A column in a delta-rs (DataFusion) predicate."""
-    return '"' + col.replace('"', '""') + '"'
+    try:
+        return Target.parse(target).is_path
+    except UsageError:
+        return False
 
 
 @dataclass
