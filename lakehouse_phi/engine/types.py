@@ -12,8 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse_phi.policy.model import DECIMAL_RE
-from lakehouse_phi.sql.generator import Generator
+from lakehouse_phi.policy.types import DECIMAL_RE, TYPES, TypeTree, ddl
 
 _INT_RE = r"^\s*[+-]?\d+\s*$"
 _FLOAT_RE = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -41,18 +40,18 @@ def in_range(values: pa.Array) -> pa.Array:
 
 
 def arrow_type(policy_type: str) -> pa.DataType:
+    """The Arrow type of a scalar policy type, from the one type table (:data:`lakehouse_phi.policy.types.TYPES`)."""
     m = DECIMAL_RE.match(policy_type)
     if m:
         return pa.decimal128(int(m.group(1)), int(m.group(2)))
-    return {
-        "string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(),
-        "boolean": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
-    }[policy_type]
+    factory, args = TYPES[policy_type].arrow
+    made: pa.DataType = getattr(pa, factory)(*args)
+    return made
 
 
-def spark_ddl(policy_type: str) -> str:
-    """The Spark SQL type name, lower case (``long`` -> ``bigint``): the SQL generators' one type table."""
-    return Generator.type_name(policy_type).lower()
+def spark_ddl(policy_type: TypeTree) -> str:
+    """The Spark DDL of a policy type or type tree, lower case (``long`` -> ``bigint``), from the one type table."""
+    return ddl(policy_type)
 
 
 def _fail_where(ok: pa.Array, values: pa.Array) -> pa.Array:

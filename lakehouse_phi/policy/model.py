@@ -12,14 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
+from lakehouse_phi.policy import types
 from lakehouse_phi.transforms.age_cap import AgeCapParams
 from lakehouse_phi.transforms.generalize_date import GeneralizeDateParams
 from lakehouse_phi.transforms.partial import PartialParams
 from lakehouse_phi.transforms.redact import RedactParams
 
-#: Policy column types. ``decimal(p,s)`` is matched by :data:`DECIMAL_RE`.
-SIMPLE_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp")
-DECIMAL_RE = re.compile(r"^decimal\(\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)$")
+#: Policy column types: the one type table is :mod:`lakehouse_phi.policy.types` (re-exported here).
+SIMPLE_TYPES, DECIMAL_RE = types.SIMPLE_TYPES, types.DECIMAL_RE
+normalize_type, check_type = types.normalize_type, types.check_type
 
 #: HIPAA identifier categories (45 CFR 164.514(b)(2)) plus the clinical ones a lakehouse sees in practice.
 PHI_CATEGORIES = (
@@ -38,29 +39,6 @@ DEFAULT_MAX_LENGTH = 65_536
 
 #: A SQL identifier part as the generated SQL accepts it (quoted with backticks there).
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def normalize_type(value: str) -> str:
-    """Lower-case and canonical spacing: ``Decimal(10, 2)`` -> ``decimal(10,2)``."""
-    text = value.strip().lower()
-    m = DECIMAL_RE.match(text)
-    if m:
-        return f"decimal({int(m.group(1))},{int(m.group(2))})"
-    return text
-
-
-def check_type(value: str) -> str:
-    text = normalize_type(value)
-    m = DECIMAL_RE.match(text)
-    if m:
-        p, s = int(m.group(1)), int(m.group(2))
-        if not 1 <= p <= 38 or s > p:
-            raise ValueError(f"found {value!r}; decimal needs 1 <= precision <= 38 and scale <= precision")
-        return text
-    if text not in SIMPLE_TYPES:
-        allowed = ", ".join(SIMPLE_TYPES + ("decimal(p,s)",))
-        raise ValueError(f"found {value!r}; allowed: {allowed}")
-    return text
 
 
 class Strict(BaseModel):
@@ -159,7 +137,7 @@ class ColumnSpec(Strict):
     #: The longest landing value (characters) accepted; longer ones are quarantined. Default DEFAULT_MAX_LENGTH.
     max_length: int | None = Field(default=None, ge=1)
 
-    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
+    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v, nested=False)))
 
     @property
     def effective_max_length(self) -> int:
@@ -374,7 +352,7 @@ class MaskSpec(Strict):
     rules: list[MaskRule] = Field(default_factory=list)
     otherwise: Rendering = Field(default_factory=lambda: Rendering.model_validate("hide"))
 
-    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v)))
+    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v, nested=False)))
 
 
 class FilterRule(Strict):
@@ -407,7 +385,7 @@ class RowFilterSpec(Strict):
     @field_validator("types")
     @classmethod
     def _types(cls, v: dict[str, str]) -> dict[str, str]:
-        return {k: check_type(t) for k, t in v.items()}
+        return {k: check_type(t, nested=False) for k, t in v.items()}
 
 
 class GovernedTable(Strict):

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lakehouse_phi.hipaa import RESTRICTED_PREFIXES
-from lakehouse_phi.policy.model import DECIMAL_RE, RENDERINGS
+from lakehouse_phi.policy import types
+from lakehouse_phi.policy.model import RENDERINGS
 from lakehouse_phi.sql.ir import (
     KEY_VERSIONS_COLUMN,
     BronzeIR,
@@ -77,8 +78,7 @@ class Generator:
 
     #: policy type -> SQL type name (``decimal(p,s)`` is written ``DECIMAL(p,s)``); extend per target by inheritance.
     TYPE_MAPPING: ClassVar[dict[str, str]] = {
-        "string": "STRING", "int": "INT", "long": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
-        "date": "DATE", "timestamp": "TIMESTAMP",
+        **types.SQL_NAMES,  # the one type table (lakehouse_phi.policy.types)
         "map<string,int>": "MAP<STRING,INT>",  # _key_versions, passed to a decrypt mask with older key versions
     }
     #: IR function type -> name of the method writing its body.
@@ -96,10 +96,7 @@ class Generator:
     @classmethod
     def type_name(cls, policy_type: str) -> str:
         """This target's name of a (normalized) policy type: ``decimal(12,2)`` -> ``DECIMAL(12,2)``."""
-        m = DECIMAL_RE.match(policy_type)
-        if m:
-            return f"DECIMAL({int(m.group(1))},{int(m.group(2))})"
-        return cls.TYPE_MAPPING[policy_type]
+        return types.sql_name(policy_type, cls.TYPE_MAPPING)
 
     # ---------------------------------------------------------------------------------------- entry points
     def apply(self, ir: PolicyIR) -> list[Statement]:
