@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lakehouse_phi.errors import JobRefused, KeyMaterialError
+from lakehouse_phi.keys.strength import weak_key_problem
 from lakehouse_phi.policy.model import KeySpec
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,8 @@ def _kms_unwrap(name: str, spec: KeySpec, fetchers: Fetchers) -> bytes:
 
 
 def decode_material(name: str, spec: KeySpec, text: str, kind: KeyKind | None) -> bytes:
-    """Decode standard base64 strictly and check the length for its use; a ``pem`` key is its PEM text."""
+    """Decode standard base64 strictly and check the length for its use and that it is not weak (all-zero,
+    repeated, too short: :func:`~lakehouse_phi.keys.strength.weak_key_problem`); a ``pem`` key is its PEM text."""
     where = _where(name, spec)
     if kind == "pem":
         if "-----BEGIN " not in text or "-----END " not in text:
@@ -214,6 +216,10 @@ def decode_material(name: str, spec: KeySpec, text: str, kind: KeyKind | None) -
                                "`openssl rand -base64 32`") from None
     if not raw:
         raise KeyMaterialError(f"{where}: the material is empty") from None
+    weak = weak_key_problem(raw)
+    if weak is not None:
+        raise KeyMaterialError(f"{where}: the material is not a random key ({weak}); generate one with "
+                               "`openssl rand -base64 32`") from None
     return raw
 
 

@@ -99,11 +99,19 @@ class Strategy(ABC, Generic[P]):
 
 
 def require_key(strategy: Strategy[Any]) -> bytes:
-    """The key bytes a keyed strategy was built with; a clear error (without material) when there are none."""
+    """The key bytes a keyed strategy was built with; a clear error (without material) when there are none or they
+    are weak (all-zero, one repeated byte or pattern, too short)."""
     if not strategy._key:
         ctx, key_name = strategy.ctx, getattr(strategy.params, "key", "?")
         raise ValueError(f"{strategy.name} on {ctx.table}.{ctx.column}: no key bytes were given; resolve key "
                          f"'{key_name}' with lakehouse_phi.keys.providers.load_key and pass its material")
+    from lakehouse_phi.keys.strength import weak_key_problem
+
+    weak = weak_key_problem(strategy._key)
+    if weak is not None:
+        ctx, key_name = strategy.ctx, getattr(strategy.params, "key", "?")
+        raise ValueError(f"{strategy.name} on {ctx.table}.{ctx.column}: key '{key_name}' is not a random key "
+                         f"({weak}); generate one with `openssl rand -base64 32`")
     return strategy._key
 
 

@@ -18,7 +18,7 @@ from lakehouse_phi.transforms.encrypt import Encrypt
 
 pytestmark = pytest.mark.spark
 
-KEYS = {v: bytes([v]) * 32 for v in (1, 2, 3)}
+KEYS = {v: bytes(range(v, v + 32)) for v in (1, 2, 3)}
 SECRETS = {("phi-keys", f"dek-v{v}"): base64.b64encode(k).decode() for v, k in KEYS.items()}
 
 

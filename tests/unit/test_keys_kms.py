@@ -108,13 +108,13 @@ def test_not_a_blob(tmp_path, kms_endpoint):
 
 def test_previous_versions_resolved_on_demand(wrapped):
     _kms, _key_id, path, plain = wrapped
-    env = {"K3": base64.b64encode(bytes(32)).decode(), "K1": base64.b64encode(bytes(range(32))).decode()}
+    env = {"K3": base64.b64encode(bytes(range(5, 37))).decode(), "K1": base64.b64encode(bytes(range(32))).decode()}
     specs = {"k": KeySpec(provider="env", ref="K3", version=3, previous={1: "K1"}),
              "dek": KeySpec(provider="aws-kms", ref=str(path), version=2, previous={1: str(path)})}
     ring = load_keys(specs, [("k", "hmac"), ("dek", "aes")], Fetchers(environ=env))
     assert ring["k"].version == 3 and ring.version("k", 1) is None  # not asked for
     ring = load_keys(specs, [("k", "hmac"), ("dek", "aes")], Fetchers(environ=env), with_previous=True)
-    assert ring.version("k", 1).material == bytes(range(32)) and ring.version("k", 3).material == bytes(32)
+    assert ring.version("k", 1).material == bytes(range(32)) and ring.version("k", 3).material == bytes(range(5, 37))
     assert sorted(ring.all_versions("k")) == [1, 3] and ring.version("dek", 1).material == plain
     with pytest.raises(KeyMaterialError, match=r"\(version 1\) key 'k'.*K1"):
         load_keys(specs, [("k", "hmac")], Fetchers(environ={"K3": env["K3"]}), with_previous=True)
@@ -124,3 +124,28 @@ def test_missing_wrapped_key_file_names_the_provider(tmp_path):
     with pytest.raises(KeyMaterialError) as err:
         load_key("dek", KeySpec(provider="aws-kms", ref=str(tmp_path / "nope")), "aes")
     assert "key 'dek'" in str(err.value) and "provider aws-kms" in str(err.value) and "no file at" in str(err.value)
+
+
+@pytest.mark.parametrize("plain", [bytes(32), b"\xab" * 32, b"\x00\x01" * 8, bytes(range(8))],
+                         ids=["zero", "repeated", "pattern", "short"])
+def test_a_weak_data_key_unwrapped_by_kms_is_refused(kms_endpoint, tmp_path, plain):
+    """KMS Encrypt wraps a weak plaintext (as `aws kms encrypt` would): unwrapping works, the key is refused."""
+    kms = boto3.client("kms", endpoint_url=kms_endpoint)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    path = tmp_path / "weak.wrapped"
+    path.write_text(base64.b64encode(kms.encrypt(KeyId=key_id, Plaintext=plain)["CiphertextBlob"]).decode())
+    with pytest.raises(KeyMaterialError, match=r"key 'dek'.*provider aws-kms.*not a random key") as info:
+        load_key("dek", KeySpec(provider="aws-kms", ref=str(path)), None)
+    assert plain.hex() not in str(info.value) and base64.b64encode(plain).decode() not in str(info.value)
+
+
+def test_a_weak_key_in_secrets_manager_is_refused(kms_endpoint):
+    """The same moto server serves Secrets Manager: a secret holding 32 zero bytes is refused, naming the key."""
+    sm = boto3.client("secretsmanager", endpoint_url=kms_endpoint)
+    sm.create_secret(Name="phi/weak", SecretString=base64.b64encode(bytes(32)).decode())
+    sm.create_secret(Name="phi/good", SecretString=base64.b64encode(bytes(range(32))).decode())
+    fetchers = Fetchers(aws_client=lambda: sm)
+    spec = KeySpec(provider="aws-secrets-manager", ref="phi/good")
+    assert load_key("pseudonym", spec, "hmac", fetchers).material == bytes(range(32))
+    with pytest.raises(KeyMaterialError, match=r"key 'pseudonym'.*aws-secrets-manager.*all zero bytes"):
+        load_key("pseudonym", KeySpec(provider="aws-secrets-manager", ref="phi/weak"), "hmac", fetchers)

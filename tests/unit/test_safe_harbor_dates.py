@@ -123,7 +123,7 @@ def test_a_derive_output_of_a_birth_date_is_top_coded_in_ingest():
     from lakehouse_phi.keys import KeyRing, SecretKey
 
     loaded = LoadedPolicy(policy_from_data(_policy({"strategy": "generalize_date", "to": "year"}), "t"), "0" * 64, "t")
-    plan = TablePlan(loaded, "patients", KeyRing({"k": SecretKey("k", 1, b"k" * 32)}))
+    plan = TablePlan(loaded, "patients", KeyRing({"k": SecretKey("k", 1, bytes(range(32)))}))
     born = years_before(dt.datetime.now(UTC).date(), 95).isoformat()
     out = plan.process(pa.table({"mrn": ["MRN1"], "dob": [born]})).to_pydict()
     first = dt.date(dt.datetime.now(UTC).year - 90, 1, 1)

@@ -59,7 +59,7 @@ def test_row_values_need_their_columns_and_are_read_by_the_plan():
                     "note": {"phi": "free_text", "ingest": {"strategy": "scrub_text",
                                                              "row_values": ["last_name", "mrn"]}}}}}}
     loaded = LoadedPolicy(policy_from_data(data, "t"), "0" * 64, "t")
-    plan = TablePlan(loaded, "enc", KeyRing({"k": SecretKey("k", 1, b"k" * 32)}))
+    plan = TablePlan(loaded, "enc", KeyRing({"k": SecretKey("k", 1, bytes(range(32)))}))
     out = plan.process(pa.table({"mrn": ["A7"], "last_name": ["Thibodeaux"],
                                  "note": ["thibodeaux (A7) doing well"]})).to_pydict()
     assert out["note"] == ["[NAME] ([MEDICAL_RECORD_NUMBER]) doing well"] and out["last_name"] == [None]

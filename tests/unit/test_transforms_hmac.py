@@ -53,13 +53,26 @@ def test_rfc4231_core(case, key, data, mac):
 
 
 @pytest.mark.parametrize("case", [6, 7])
-def test_rfc4231_through_env_provider_and_strategy(case):
+def test_rfc4231_long_keys_are_one_repeated_byte_and_refused(case):
+    """Cases 6 and 7 use 131 bytes of 0xaa: long enough, but not random material (issue 23.6). The core computes
+    the published MAC (above); the provider and the strategy refuse the key, naming it."""
     _, key, data, mac = next(c for c in RFC4231 if c[0] == case)
+    assert HmacSha256(key).hexdigests([data]) == [mac]
+    with pytest.raises(KeyMaterialError, match="key 'pid'.*one byte value repeated") as err:
+        _key_via_env(key)
+    assert base64.b64encode(key).decode() not in str(err.value)
+    with pytest.raises(ValueError, match="key 'pid' is not a random key"):
+        _hmac(key)
+
+
+def test_env_provider_and_strategy_against_the_standard_library():
+    key = bytes.fromhex("8f3c1ad27be6094e5d1fa2c6b3e47d9018b6f5c2a39e4d70c1b8e26f3a5d9c04")
     material = _key_via_env(key)
-    out = _hmac(material).apply(pa.array([data.decode(), None], pa.string()))
-    assert out.type == pa.string()
-    assert out.to_pylist() == [mac, None]
-    assert hmac_hex_many(material, [data.decode(), None]) == [mac, None]
+    data = "Test Using Larger Than Block-Size Key - Hash Key First"
+    mac = std_hmac.new(key, data.encode(), hashlib.sha256).hexdigest()
+    out = _hmac(material).apply(pa.array([data, None], pa.string()))
+    assert out.type == pa.string() and out.to_pylist() == [mac, None]
+    assert hmac_hex_many(material, [data, None]) == [mac, None]
 
 
 @pytest.mark.parametrize("case", [1, 2, 3, 4])
@@ -111,14 +124,14 @@ def test_large_string_and_chunked_inputs():
 def test_missing_key_is_a_clear_error_and_repr_hides_the_key():
     with pytest.raises(ValueError, match="patients.mrn_hash"):
         Hmac(Hmac.params_model(key="pid"), CTX, None)
-    key = b"\x17" * 32
+    key = bytes(range(0x17, 0x37))
     assert key.hex() not in repr(_hmac(key)) and "\\x17" not in repr(_hmac(key))
     assert Hmac.output_type(Hmac.params_model(key="pid"), "date") == "string"
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=30), st.sampled_from(["none", "strip", "lower", "digits"]))
 def test_deterministic_and_null_preserving(values, normalize):
-    key = b"k" * 32
+    key = bytes(range(100, 132))
     arr = pa.array(values, pa.string())
     a = _hmac(key, normalize).apply(arr).to_pylist()
     b = _hmac(key, normalize).apply(arr).to_pylist()

@@ -15,7 +15,7 @@ from lakehouse_phi.transforms.registry import STRATEGIES
 CTX = ColumnContext(table="patients", column="c", source_column="c")
 ARROW = {"string": pa.string(), "int": pa.int32(), "long": pa.int64(), "double": pa.float64(), "date": pa.date32(),
          "timestamp": pa.timestamp("us", tz="UTC")}
-KEYS = {"hmac": b"h" * 32, "aes": b"a" * 32, None: None}
+KEYS = {"hmac": bytes(range(32)), "aes": bytes(range(32, 64)), None: None}
 
 # strategy -> (params, input type, value generator)
 CASES = {
