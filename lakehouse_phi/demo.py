@@ -107,7 +107,7 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
     from lakehouse_phi.report import write_report
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
     from lakehouse_phi.spark.session import get_session
-    from lakehouse_phi.spark.targets import default_table_format
+    from lakehouse_phi.storage.tables import default_table_format
     from lakehouse_phi.synth import write_landing
 
     err = Console(stderr=True)

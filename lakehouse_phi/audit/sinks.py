@@ -18,13 +18,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import random
-import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import pyarrow as pa
+
 from lakehouse_phi.audit.chain import SealKeys, VerifyResult, canonical_json, event_hash, seal, verify
 from lakehouse_phi.errors import JobRefused, UsageError
+from lakehouse_phi.storage.delta import Commit, DeltaRsTable, SparkDeltaTable, open_delta
+from lakehouse_phi.storage.rules import RETRY
+from lakehouse_phi.storage.targets import Target, is_jsonl, local_path
 
 #: Typed columns of the Delta trail (besides ``record``), in table order, with their Spark SQL types.
 DELTA_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -33,11 +36,6 @@ DELTA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rows_read", "BIGINT"), ("rows_written", "BIGINT"), ("rows_quarantined", "BIGINT"),
     ("prev_hash", "STRING"), ("hash", "STRING"), ("record", "STRING"),
 )
-JSONL_SUFFIXES = (".jsonl", ".json")
-#: How engines say "no Delta table at this path" (pysail, Delta Lake, Databricks). Kept narrow on purpose: taking
-#: an existing trail for a missing one would start a second chain at seq 0.
-_NOT_FOUND_MARKERS = ("no commit files found", "path_not_found", "path does not exist", "delta_path_does_not_exist",
-                      "delta_missing_delta_table", "is not a delta table")
 
 
 @runtime_checkable
@@ -52,7 +50,7 @@ class AuditSink(Protocol):
         """Every sealed event, in chain order."""
 
 
-def _check_tail(prev: dict | None, where: str) -> None:
+def check_tail(prev: dict | None, where: str) -> None:
     """Refuse to chain onto a last event that does not match its own hash (the trail was damaged)."""
     if prev is None:
         return
@@ -143,7 +141,7 @@ class JsonlSink:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until close: read-last, seal and write are one step
             prev = _last_line(fd, self.path)
-            _check_tail(prev, str(self.path))
+            check_tail(prev, str(self.path))
             sealed = seal(event, prev, self.seal_key)
             data = (canonical_json(sealed) + "\n").encode("utf-8")
             written = os.write(fd, data)
@@ -172,103 +170,55 @@ class JsonlSink:
 
 
 # --------------------------------------------------------------------------------------------------------- Delta
+#: The trail's Arrow schema (the typed columns and ``record``), built once from :data:`DELTA_COLUMNS`.
+DELTA_SCHEMA = pa.schema([pa.field(n, pa.int64() if t == "BIGINT" else pa.string()) for n, t in DELTA_COLUMNS])
 
 
-def _is_not_found(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(m in text for m in _NOT_FOUND_MARKERS)
-
-
-def _is_concurrency_conflict(exc: Exception) -> bool:
-    try:
-        from deltalake.exceptions import CommitFailedError
-
-        if isinstance(exc, CommitFailedError):
-            return True
-    except ImportError:  # pragma: no cover - Spark-only installs
-        pass
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(m in text for m in ("concurrent", "conflict", "failed to commit transaction"))
-
-
-def _arrow_rows(events: list[dict]) -> Any:
-    """Sealed events as an Arrow table with the trail's schema (delta-rs writes)."""
-    import pyarrow as pa
-
-    schema = pa.schema([(n, pa.int64() if t == "BIGINT" else pa.string()) for n, t in DELTA_COLUMNS])
-    rows = [_delta_row(e) for e in events]
-    return pa.table({n: [r[i] for r in rows] for i, (n, _) in enumerate(DELTA_COLUMNS)}, schema=schema)
-
-
-def _delta_row(sealed: dict) -> tuple:
+def delta_row(sealed: dict) -> dict:
+    """One sealed event as a row of the Delta trail: its typed columns plus ``record`` (the canonical JSON)."""
     values = {name: sealed.get(name) for name, _ in DELTA_COLUMNS[:-1]}
     values["record"] = canonical_json(sealed)
-    return tuple(values[name] for name, _ in DELTA_COLUMNS)
+    return values
+
+
+def _arrow_rows(events: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist([delta_row(e) for e in events], schema=DELTA_SCHEMA)
 
 
 class DeltaSink:
-    """An append-only Delta audit trail at a path (``/...``, ``s3://...``, ``dbfs:/...``) or a table name.
+    """An append-only Delta audit trail at a path (``/...``, ``s3://...``, ``dbfs:/...``) or a table name, written
+    through the storage layer's one Delta adapter (:func:`lakehouse_phi.storage.delta.open_delta`): Spark SQL where
+    the engine has Delta, delta-rs for a path elsewhere or without any Spark session (``erase``, ``purge``,
+    ``rekey``).
 
     Args:
-        spark: a SparkSession, classic or Spark Connect.
-        target: a path/URI (anything with ``/``) or a table name (``catalog.schema.table``).
+        spark: a SparkSession (classic or Spark Connect), or None for a path written through delta-rs.
+        target: a path/URI (anything with ``/``) or a table name (``catalog.schema.table``; needs ``spark``).
         location: for a table name only, where to create it (engines such as pysail need one; Unity Catalog
             managed tables do not).
         seal_key: a SecretKey (``audit.key``): events are sealed with HMAC-SHA256 under it.
+        run_id: recorded in each append's commit (``userMetadata``), so ``audit verify --against`` can tie it.
     """
 
-    retries = 8
-
-    def __init__(self, spark: Any, target: str, location: str | None = None, seal_key: Any = None) -> None:
-        if spark is None:
-            raise UsageError(f"audit trail {target}: a Delta trail needs a Spark session; pass spark=, or use a "
-                             ".jsonl path for a JSON-lines trail")
-        from lakehouse_phi.spark.targets import Target, uses_deltars
-
-        self.spark, self.target = spark, target
-        self.tgt = Target.parse(target)
-        self.is_path = self.tgt.is_path
-        self.ident = self.tgt.sql_ref("delta")
-        self.location = location
-        #: a path on an engine without Delta SQL on paths (pysail): read and written through delta-rs
-        self.deltars = uses_deltars(spark, self.tgt, "delta")
-        self.seal_key = seal_key
+    def __init__(self, spark: Any, target: str, location: str | None = None, seal_key: Any = None,
+                 run_id: str | None = None) -> None:
+        self.spark, self.target = spark, str(target)
+        self.table = open_delta(Target.parse(self.target), spark, location=location)
+        self.seal_key, self.run_id = seal_key, run_id
 
     def __repr__(self) -> str:
         return f"DeltaSink({self.target!r})"
 
-    def _df(self) -> Any:
-        """The trail as a DataFrame, or None when the table does not exist yet."""
-        if not self.is_path and not self.spark.catalog.tableExists(self.target):
-            return None
-        if self.deltars:
-            from deltalake import DeltaTable
+    def _rows(self, **query: Any) -> list[dict]:
+        if not self.table.exists():
+            return []
+        return self.table.read_arrow([n for n, _ in DELTA_COLUMNS], **query).to_pylist()
 
-            from lakehouse_phi.deltars import read_delta
-
-            if not DeltaTable.is_deltatable(self.target):
-                return None
-            rows = read_delta(self.target, [n for n, _ in DELTA_COLUMNS])
-            ddl = ", ".join(f"`{n}` {t}" for n, t in DELTA_COLUMNS)
-            return self.spark.createDataFrame(rows if rows.num_rows else [], schema=ddl)
-        try:
-            df = self.spark.read.format("delta").load(self.target) if self.is_path else self.spark.table(self.target)
-            df.schema  # noqa: B018 - forces analysis on Spark Connect, where reading is lazy
-            return df
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise
-
-    def _rows_at(self, seq: int) -> list[Any]:
-        df = self._df()
-        return [] if df is None else df.filter(df["seq"] == seq).select("hash").collect()
+    def _hashes_at(self, seq: int) -> set[str]:
+        return {r["hash"] for r in self._rows(where_equals={"seq": seq})}
 
     def last(self) -> dict | None:
-        df = self._df()
-        if df is None:
-            return None
-        rows = df.orderBy(df["seq"].desc()).limit(2).select("seq", "record").collect()
+        rows = self._rows(newest=("seq", 2))
         if not rows:
             return None
         if len(rows) == 2 and rows[0]["seq"] == rows[1]["seq"]:
@@ -280,74 +230,43 @@ class DeltaSink:
                              f"`lakehouse-phi audit verify {self.target}`")
         return event
 
-    def _create(self, df: Any) -> None:
-        """Create the table append-only (empty; the first event is merged like every other)."""
-        from lakehouse_phi.spark import sqltext
-
-        cols = ", ".join(f"{sqltext.ident(name)} {typ}" for name, typ in DELTA_COLUMNS)
-        props = f"TBLPROPERTIES {sqltext.properties({'delta.appendOnly': 'true'})}"
-        if self.deltars:
-            from deltalake import write_deltalake
-
-            try:
-                write_deltalake(self.target, _arrow_rows([]), mode="error",
-                                configuration={"delta.appendOnly": "true"})
-            except Exception as exc:
-                if not _is_concurrency_conflict(exc) and "already exists" not in str(exc).lower():
-                    raise
-            return
-        loc = f" LOCATION {sqltext.literal(self.location)}" if self.location and not self.is_path else ""
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident} ({cols}) USING delta{loc} {props}").collect()
-
-    def _merge(self, sealed: dict, df: Any) -> None:
-        """Insert the event unless its seq is taken: one MERGE (the shared helper, or delta-rs for a path)."""
-        if self.deltars:
-            from deltalake import DeltaTable
-
-            from lakehouse_phi.spark.sqltext import datafusion_qualified
-
-            pred = f"{datafusion_qualified('t', 'seq')} = {datafusion_qualified('s', 'seq')}"
-            (DeltaTable(self.target).merge(_arrow_rows([sealed]), predicate=pred, source_alias="s", target_alias="t")
-             .when_not_matched_insert_all().execute())
-            return
-        from lakehouse_phi.spark.targets import spark_merge
-
-        spark_merge(self.spark, df, self.tgt, ["seq"])
+    def _source(self, sealed: dict) -> Any:
+        rows = _arrow_rows([sealed])
+        if isinstance(self.table, SparkDeltaTable):
+            ddl = ", ".join(f"`{n}` {t}" for n, t in DELTA_COLUMNS)
+            return self.spark.createDataFrame([tuple(delta_row(sealed).values())], schema=ddl)
+        return rows
 
     def append(self, event: dict) -> dict:
-        from pyspark.sql.types import LongType, StringType, StructField, StructType
+        """Seal ``event`` after the last one and insert it unless its seq is taken (a MERGE on ``seq``); when
+        another writer took that seq first, chain after it. Only a lost commit race is retried (the adapter's
+        rule); any other error surfaces at once."""
+        commit = Commit(run_id=self.run_id)
+        self.table.create(DELTA_SCHEMA, {"delta.appendOnly": "true"}, commit)
 
-        schema = StructType([StructField(n, LongType() if t == "BIGINT" else StringType()) for n, t in DELTA_COLUMNS])
-        for _attempt in range(self.retries):
+        def attempt(_n: int) -> dict:
             prev = self.last()
-            _check_tail(prev, self.target)
+            check_tail(prev, self.target)
             sealed = seal(event, prev, self.seal_key)
-            df = None if self.deltars else self.spark.createDataFrame([_delta_row(sealed)], schema=schema)
-            if prev is None and self._df() is None:
-                self._create(df)
-            if not self._rows_at(sealed["seq"]):
-                try:
-                    self._merge(sealed, df)
-                except Exception as exc:
-                    if not _is_concurrency_conflict(exc):
-                        raise
-                    time.sleep(random.uniform(0.05, 0.3) * (_attempt + 1))  # another writer won; back off
-            hashes = {r["hash"] for r in self._rows_at(sealed["seq"])}
+            if not self._hashes_at(sealed["seq"]):
+                self.table.merge(self._source(sealed), ["seq"], commit=commit)
+            hashes = self._hashes_at(sealed["seq"])
             if hashes == {sealed["hash"]}:
                 return sealed
             if sealed["hash"] in hashes:
                 raise JobRefused(f"audit trail {self.target}: another writer appended seq {sealed['seq']} at the "
                                  "same time (a fork); run `lakehouse-phi audit verify` and serialize the writers")
-            # another writer took this seq first: chain after it
-        raise JobRefused(f"audit trail {self.target}: could not append after {self.retries} attempts (concurrent "
-                         "writers); retry the run")
+            raise _SeqTaken(f"audit trail {self.target}: seq {sealed['seq']} was taken by another writer")
+
+        return RETRY.run(attempt, f"audit trail {self.target}", retry_on=(_SeqTaken,))
 
     def read_all(self) -> list[dict]:
-        df = self._df()
-        if df is None:
-            return []
-        rows = [r.asDict() for r in df.select(*[n for n, _ in DELTA_COLUMNS]).collect()]
-        return _strict(_events_from_rows(rows)[0], self.target)
+        return _strict(_events_from_rows(self._rows())[0], self.target)
+
+
+class _SeqTaken(Exception):
+    """Another writer appended this seq first: a lost race, retried like a commit conflict."""
+
 
 
 def _strict(events: list[dict | None], where: str) -> list[dict]:
@@ -387,20 +306,18 @@ def _delta_rows_local(path: str | Path) -> list[dict]:
     """Rows of a Delta trail through delta-rs (no Spark); object-store URIs use the usual environment
     credentials."""
     try:
-        from lakehouse_phi.deltars import read_delta
+        import deltalake  # noqa: F401
     except ImportError:
         raise UsageError(f"audit trail {path}: reading a Delta trail without Spark needs deltalake: "
                          "pip install 'lakehouse-phi[local]'") from None
     try:
-        table = read_delta(path, [n for n, _ in DELTA_COLUMNS])
+        table = DeltaRsTable(str(path)).read_arrow([n for n, _ in DELTA_COLUMNS])
+        if not table.num_columns:
+            raise FileNotFoundError(str(path))
     except Exception as exc:  # noqa: BLE001 - delta-rs raises several types
         raise UsageError(f"audit trail {path}: not a readable Delta audit table ({type(exc).__name__}); pass the "
                          "directory the ingest job wrote (--audit)") from None
     return table.to_pylist()
-
-
-def _is_jsonl(target: str) -> bool:
-    return target.lower().endswith(JSONL_SUFFIXES)
 
 
 def open_sink(target: str, spark: Any = None, seal_key: Any = None) -> AuditSink:
@@ -410,7 +327,7 @@ def open_sink(target: str, spark: Any = None, seal_key: Any = None) -> AuditSink
     Raises:
         UsageError: a Delta target without a Spark session.
     """
-    if _is_jsonl(str(target)):
+    if is_jsonl(str(target)):
         return JsonlSink(target, seal_key)
     if spark is None:
         raise UsageError(f"audit trail {target}: not a .jsonl/.json file, so it is a Delta table, which needs a "
@@ -418,22 +335,31 @@ def open_sink(target: str, spark: Any = None, seal_key: Any = None) -> AuditSink
     return DeltaSink(spark, target, seal_key=seal_key)
 
 
+def open_audit(target: str, seal_key: Any = None, run_id: str | None = None) -> AuditSink:
+    """A sink for commands that run without Spark (``erase``, ``purge``, ``rekey``): a JSON-lines file, or a Delta
+    trail by path through delta-rs, each commit naming ``run_id``."""
+    if is_jsonl(str(target)):
+        return JsonlSink(target, seal_key)
+    return DeltaSink(None, target, seal_key=seal_key, run_id=run_id)
+
+
 def _trail_rows(target: str, spark: Any) -> tuple[list[dict | None], list[str | None]]:
     """Events in stored/chain order plus per-event typed-column disagreement (Delta only)."""
-    if _is_jsonl(target):
+    if is_jsonl(target):
         events = _read_jsonl(Path(target))
         return events, [None] * len(events)
-    local = Path(target)
-    if (local / "_delta_log").is_dir() or (spark is None and "://" in target):  # delta-rs: local, s3://, abfss://
-        return _events_from_rows(_delta_rows_local(target))
+    local = local_path(target)
+    remote_path = local is None and Target.parse(target).is_path
+    if (local is not None and (Path(local) / "_delta_log").is_dir()) or (spark is None and remote_path):
+        return _events_from_rows(_delta_rows_local(local or target))  # delta-rs: local, s3://, abfss://, dbfs: ...
     if spark is None:
-        what = "no such file or directory" if not local.exists() else "not a .jsonl file or a Delta directory"
+        what = "no such file or directory" if not Path(target).exists() else "not a .jsonl file or a Delta directory"
         raise UsageError(f"audit trail {target}: {what}; pass the .jsonl file or the Delta directory the ingest "
                          "job wrote (a Delta table name needs a Spark session)")
-    df = DeltaSink(spark, target)._df()
-    if df is None:
+    sink = DeltaSink(spark, target)
+    if not sink.table.exists():
         raise UsageError(f"audit trail {target}: no such Delta table; check the name or path")
-    return _events_from_rows([r.asDict() for r in df.select(*[n for n, _ in DELTA_COLUMNS]).collect()])
+    return _events_from_rows(sink._rows())
 
 
 def read_trail(target: str, spark: Any = None) -> list[dict]:

@@ -30,7 +30,7 @@ from lakehouse_phi.lifecycle.tables import (
     open_table,
     vacuum_statement,
 )
-from lakehouse_phi.spark.sqltext import datafusion_ident
+from lakehouse_phi.storage.sqltext import datafusion_ident
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext
 

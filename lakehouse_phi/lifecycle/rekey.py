@@ -44,7 +44,7 @@ from lakehouse_phi.lifecycle.tables import (
     open_table,
     read_rows,
 )
-from lakehouse_phi.spark.sqltext import datafusion_ident
+from lakehouse_phi.storage.sqltext import datafusion_ident
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
 from lakehouse_phi.transforms.encrypt import IV_BYTES, aad_for

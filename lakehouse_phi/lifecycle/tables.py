@@ -34,7 +34,7 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def _is_path(target: str) -> bool:
     """A path or URI by the command line's rule (:meth:`Target.parse`); anything else is not one."""
-    from lakehouse_phi.spark.targets import Target
+    from lakehouse_phi.storage.targets import Target
 
     try:
         return Target.parse(target).is_path
@@ -52,7 +52,7 @@ class Targets:
 def resolve_targets(spec: TableSpec, bronze: str | None, quarantine: str | None, audit: str | None) -> Targets:
     """As ``ingest`` resolves them: the options, else the policy's (quarantine ``<bronze>_quarantine`` beside an
     explicit bronze), audit beside bronze."""
-    from lakehouse_phi.spark.targets import default_audit_target
+    from lakehouse_phi.storage.targets import default_audit_target
 
     b = bronze or spec.bronze
     q = quarantine or (f"{b}_quarantine" if bronze else spec.quarantine_target)
@@ -164,13 +164,9 @@ class Context:
 
 def open_audit(target: str, seal_key: Any, run_id: str) -> Any:
     """A JSON-lines trail, or a Delta trail through delta-rs (no Spark)."""
-    from lakehouse_phi.audit.sinks import JsonlSink, _is_jsonl
+    from lakehouse_phi.audit.sinks import open_audit as open_trail
 
-    if _is_jsonl(target):
-        return JsonlSink(target, seal_key)
-    from lakehouse_phi.audit.deltars_sink import DeltaRsSink
-
-    return DeltaRsSink(target, seal_key, commit_metadata=run_id)
+    return open_trail(target, seal_key, run_id)
 
 
 def vacuum_statement(target: str, hours: int) -> str:

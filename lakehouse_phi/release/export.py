@@ -249,7 +249,7 @@ def _audit_export(spark: Any, spec: Any, audit: str | None, actor: str | None, m
     """Append the export's event, built from its manifest, to ``audit`` (default: the ingest trail of the bronze)."""
     from lakehouse_phi.audit.events import new_event
     from lakehouse_phi.audit.sinks import open_sink
-    from lakehouse_phi.spark.targets import default_audit_target
+    from lakehouse_phi.storage.targets import default_audit_target
 
     bronze_fmt = "delta" if os.path.isdir(os.path.join(spec.bronze, "_delta_log")) else "parquet"
     audit_target = audit or default_audit_target(spec.bronze, bronze_fmt)

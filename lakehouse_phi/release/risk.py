@@ -90,7 +90,7 @@ class RiskReport:
 def read_masked(spark: Any, source: str) -> Any:
     """The masked table to measure or release: a Delta or Parquet path (Delta when it has a ``_delta_log``, or when
     Delta can read it), or a table name."""
-    from lakehouse_phi.spark.targets import Target
+    from lakehouse_phi.storage.targets import Target
 
     target = Target.parse(source)
     if not target.is_path:

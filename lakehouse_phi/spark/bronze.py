@@ -1,6 +1,7 @@
 """Writing one masked batch: tallies first (from the single pass), then quarantine, then bronze.
 
-Two flows, chosen per target (see :func:`lakehouse_phi.spark.targets.uses_deltars`):
+Two flows, chosen per target (see :func:`lakehouse_phi.storage.delta.uses_deltars`); both write Delta through the
+one adapter of :mod:`lakehouse_phi.storage.delta` (its conflict rule and retry policy):
 
 * :class:`ArrowFlow`: the masked batch is collected once as Arrow (one Spark action, the only pass over the
   source) and written to Delta through delta-rs: counts from Arrow tallies and MERGE metrics, commits tagged with
@@ -20,11 +21,9 @@ rows already in bronze, duplicates within the batch and superseded versions (``r
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,16 +35,18 @@ import pyarrow.compute as pc
 
 from lakehouse_phi.engine.plan import ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL
 from lakehouse_phi.errors import UsageError
-from lakehouse_phi.spark import targets
 from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, MaskResult
-from lakehouse_phi.spark.session import functions, is_connect
-from lakehouse_phi.spark.sqltext import datafusion_qualified, ident
-from lakehouse_phi.spark.targets import Target
+from lakehouse_phi.spark.session import functions
+from lakehouse_phi.storage import tables
+from lakehouse_phi.storage.delta import Commit, DeltaRsTable, SparkDeltaTable, open_delta, uses_deltars
+from lakehouse_phi.storage.engines import caps
+from lakehouse_phi.storage.sqltext import ident
+from lakehouse_phi.storage.tables import path_lock
+from lakehouse_phi.storage.targets import Target
 
 log = logging.getLogger(__name__)
 
 HIDDEN = (ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL)
-COMMIT_RETRIES = 6
 
 
 @dataclass
@@ -141,36 +142,9 @@ def tally_spark(masked: Any, scan_columns: list[str]) -> Tally:
 
 
 # ---------------------------------------------------------------------------------------------------- Arrow/delta-rs
-def _commit(spec: WriteSpec) -> Any:
-    from deltalake import CommitProperties, Transaction
-
-    txns = [Transaction(spec.txn[0], spec.txn[1])] if spec.txn else None
-    return CommitProperties(custom_metadata={"userMetadata": spec.run_id}, app_transactions=txns)
-
-
-def _already_committed(location: str, spec: WriteSpec) -> bool:
-    """A replayed micro-batch: the table's app transaction is at this batch or later."""
-    if spec.txn is None:
-        return False
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(location):
-        return False
-    version = DeltaTable(location).transaction_version(spec.txn[0])
-    return version is not None and version >= spec.txn[1]
-
-
-def _is_lost_race(exc: Exception) -> bool:
-    """delta-rs's optimistic concurrency: another writer committed this version (or created the table) first."""
-    from deltalake.exceptions import CommitFailedError, DeltaError
-
-    if isinstance(exc, CommitFailedError):
-        return True
-    return isinstance(exc, DeltaError) and "already exists" in str(exc).lower()
-
-
-def _pred(keys: list[str]) -> str:
-    return " AND ".join(f"{datafusion_qualified('t', k)} = {datafusion_qualified('s', k)}" for k in keys)
+def commit_of(spec: WriteSpec) -> Commit:
+    """The commit of this batch: the run id and, for a stream, its app transaction."""
+    return Commit(run_id=spec.run_id, txn=spec.txn)
 
 
 def _first_per_key(table: pa.Table, keys: list[str], order: list[tuple[str, str]]) -> tuple[pa.Table, int]:
@@ -242,50 +216,15 @@ class ArrowFlow:
     def _merge(self, target: Target, rows: pa.Table, keys: list[str], *, update: bool) -> dict[str, int]:
         """Insert (and for ``latest`` update) ``rows`` into a Delta path. On a local path the read-compare-write
         runs under the path's lock: delta-rs resolves a racing create or insert-only MERGE as a blind append, so two
-        runs could both insert the same rows. Elsewhere retried when another writer commits first."""
-        with _path_lock(target):
-            return self._merge_unlocked(target, rows, keys, update=update)
-
-    def _merge_unlocked(self, target: Target, rows: pa.Table, keys: list[str], *, update: bool) -> dict[str, int]:
-        from deltalake import DeltaTable, write_deltalake
-
-        location = target.location
-        if _already_committed(location, self.spec):
-            log.info("micro-batch %s already committed to %s; skipped", self.spec.txn, location)
-            return {"inserted": 0, "updated": 0}
-        for attempt in range(COMMIT_RETRIES):
-            try:
-                if not DeltaTable.is_deltatable(location):
-                    if not rows.num_rows:
-                        return {"inserted": 0, "updated": 0}
-                    write_deltalake(location, rows, mode="error", commit_properties=_commit(self.spec))
-                    return {"inserted": rows.num_rows, "updated": 0}
-                if _already_committed(location, self.spec):
-                    return {"inserted": 0, "updated": 0}
-                if not rows.num_rows and self.spec.txn is None:
-                    return {"inserted": 0, "updated": 0}
-                merger = DeltaTable(location).merge(rows, predicate=_pred(keys), source_alias="s", target_alias="t",
-                                                     commit_properties=_commit(self.spec))
-                if update:
-                    fp = f"{datafusion_qualified('t', FINGERPRINT_COL)} <> {datafusion_qualified('s', FINGERPRINT_COL)}"
-                    merger = merger.when_matched_update_all(predicate=fp)
-                metrics = merger.when_not_matched_insert_all().execute()
-                return {"inserted": int(metrics.get("num_target_rows_inserted", 0)),
-                        "updated": int(metrics.get("num_target_rows_updated", 0))}
-            except Exception as exc:
-                if not _is_lost_race(exc) or attempt == COMMIT_RETRIES - 1:
-                    raise
-                log.info("another writer committed to %s first; retrying (attempt %d)", location, attempt + 2)
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+        runs could both insert the same rows. Elsewhere the adapter retries when another writer commits first."""
+        with path_lock(target):
+            m = DeltaRsTable(target).merge(rows, keys, update_if_differs=FINGERPRINT_COL if update else None,
+                                           commit=commit_of(self.spec))
+        return {"inserted": m.inserted, "updated": m.updated}
 
     def versions(self) -> dict[str, int | None]:
-        from deltalake import DeltaTable
-
-        out: dict[str, int | None] = {}
-        for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine)):
-            out[name] = DeltaTable(t.location).version() if DeltaTable.is_deltatable(t.location) else None
-        return out
+        return {name: DeltaRsTable(t).version()
+                for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine))}
 
     def release(self) -> None:
         self._table = None
@@ -309,7 +248,7 @@ def _small_splits(spark: Any) -> Iterator[None]:
     """Classic Spark: read the landing files in splits of at most :data:`COLLECT_SPLIT_BYTES` for the collect,
     then put the session's setting back (Spark Connect streams Arrow batches and is left alone)."""
     key = "spark.sql.files.maxPartitionBytes"
-    if is_connect(spark):
+    if caps(spark).connect:
         yield
         return
     before = spark.conf.get(key, None)
@@ -335,7 +274,7 @@ class SparkFlow:
         self._persisted = False
 
     def materialize(self) -> Tally:
-        if not is_connect(self.spark):
+        if caps(self.spark).can_persist:
             self._masked = self._masked.persist()
             self._persisted = True
         tally = tally_spark(self._masked, self.result.plan.scan_columns)
@@ -383,7 +322,7 @@ class SparkFlow:
         window = _window(self.spark).partitionBy(*[F.col(ident(k)) for k in self.spec.record_key]).orderBy(*order)
         ranked = valid.withColumn("__lhp_rn", F.row_number().over(window))
         winners = ranked.where(F.col("__lhp_rn") == 1).drop("__lhp_rn", ORDER_FILE_COL, ORDER_POS_COL)
-        if not is_connect(self.spark):
+        if caps(self.spark).can_persist:
             winners = winners.persist()
         superseded = self.result_tally_valid - winners.count()
         return winners, superseded
@@ -391,23 +330,23 @@ class SparkFlow:
     def _insert_new(self, target: Target, rows: Any, keys: list[str]) -> int:
         """Rows whose ``keys`` the target does not hold: appended (Parquet) or merged (Delta)."""
         fmt = self.spec.table_format
-        with _path_lock(target):
-            if not targets.exists(self.spark, target, fmt):
+        with path_lock(target):
+            if not tables.exists(self.spark, target, fmt):
                 new = rows
             else:
-                existing = targets.read(self.spark, target, fmt).select(*[ident(k) for k in keys])
+                existing = tables.read(self.spark, target, fmt).select(*[ident(k) for k in keys])
                 new = rows.join(existing, on=keys, how="left_anti")
-            cached = not is_connect(self.spark)
+            cached = caps(self.spark).can_persist
             if cached:
                 new = new.persist()
             try:
                 count = new.count()  # the rows this run adds (Parquet has no write metrics to read back)
                 if count == 0:
                     return 0
-                if fmt == "delta" and targets.exists(self.spark, target, fmt):
-                    targets.spark_merge(self.spark, new, target, keys, run_id=self.spec.run_id)
+                if fmt == "delta":
+                    self._delta(target).merge(new, keys, commit=commit_of(self.spec))
                 else:
-                    targets.append(new, target, fmt, _delta_options(self.spec) if fmt == "delta" else None)
+                    tables.append(new, target, fmt)
                 return count
             finally:
                 if cached:
@@ -417,12 +356,16 @@ class SparkFlow:
         """``latest``: (inserted, updated). Delta: one MERGE; Parquet: a locked rewrite of the table."""
         F, fmt, keys = self.F, self.spec.table_format, self.spec.record_key
         target = self.spec.bronze
-        with _path_lock(target):
-            if not targets.exists(self.spark, target, fmt):
+        with path_lock(target):
+            if not tables.exists(self.spark, target, fmt):
+                if fmt == "delta":
+                    m = self._delta(target).merge(winners, keys, update_if_differs=FINGERPRINT_COL,
+                                                  commit=commit_of(self.spec))
+                    return m.inserted, m.updated
                 count = winners.count()
-                targets.append(winners, target, fmt, _delta_options(self.spec) if fmt == "delta" else None)
+                tables.append(winners, target, fmt)
                 return count, 0
-            existing = targets.read(self.spark, target, fmt)
+            existing = tables.read(self.spark, target, fmt)
             old = existing.select(*[F.col(ident(k)) for k in keys],
                                   F.col(FINGERPRINT_COL).alias("__lhp_old_fp"))
             joined = winners.join(old, on=keys, how="left")
@@ -435,8 +378,8 @@ class SparkFlow:
             changed = joined.where(F.col("__lhp_old_fp").isNull() | (F.col("__lhp_old_fp") != F.col(FINGERPRINT_COL)))
             changed = changed.drop("__lhp_old_fp")
             if fmt == "delta":
-                targets.spark_merge(self.spark, changed, target, keys, run_id=self.spec.run_id,
-                                    update_when=f"t.{ident(FINGERPRINT_COL)} <> s.{ident(FINGERPRINT_COL)}")
+                self._delta(target).merge(changed, keys, update_if_differs=FINGERPRINT_COL,
+                                          commit=commit_of(self.spec))
                 return inserted, updated
             local = target.local
             if local is None:
@@ -451,6 +394,11 @@ class SparkFlow:
             shutil.rmtree(retired, ignore_errors=True)
             return inserted, updated
 
+    def _delta(self, target: Target) -> SparkDeltaTable:
+        table = open_delta(target, self.spark)
+        assert isinstance(table, SparkDeltaTable), "SparkFlow writes Delta through Spark SQL"
+        return table
+
     def versions(self) -> dict[str, int | None]:
         return {}
 
@@ -460,7 +408,7 @@ class SparkFlow:
 
 
 def _window(spark: Any) -> Any:
-    if is_connect(spark):
+    if caps(spark).connect:
         from pyspark.sql.connect.window import Window as ConnectWindow
 
         return ConnectWindow
@@ -469,36 +417,10 @@ def _window(spark: Any) -> Any:
     return Window
 
 
-def _delta_options(spec: WriteSpec) -> dict[str, str]:
-    opts = {"userMetadata": spec.run_id}
-    if spec.txn:
-        opts.update(txnAppId=spec.txn[0], txnVersion=str(spec.txn[1]))
-    return opts
-
-
-@contextlib.contextmanager
-def _path_lock(target: Target) -> Iterator[None]:
-    """An exclusive lock beside a local Parquet/Delta path (``<path>.lakehouse_phi.lock``), so two runs on one
-    table serialize their read-compare-write; a no-op for table names and remote paths (Delta's optimistic
-    concurrency guards those)."""
-    local = target.local
-    if local is None:
-        yield
-        return
-    lock_path = local.rstrip("/") + ".lakehouse_phi.lock"
-    os.makedirs(os.path.dirname(os.path.abspath(lock_path)), exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o640)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> ArrowFlow | SparkFlow:
     if spec.table_format == "delta" and spec.bronze.is_path != spec.quarantine.is_path:
         raise UsageError("bronze and quarantine must both be paths or both be table names")
-    if targets.uses_deltars(spark, spec.bronze, spec.table_format):
+    if uses_deltars(spark, spec.bronze, spec.table_format):
         try:
             import deltalake  # noqa: F401
         except ImportError:

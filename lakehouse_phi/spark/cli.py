@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
     from lakehouse_phi.spark.session import get_session
-    from lakehouse_phi.spark.targets import default_table_format, delta_writable
+    from lakehouse_phi.storage.tables import default_table_format, delta_writable
 
     loaded = load_policy(args.policy)  # an invalid policy stops here: exit 2, before Spark starts
     overrides = parse_key_overrides(args.key, loaded.policy)
@@ -117,7 +117,7 @@ def print_summary(s: dict, console: Any = None) -> None:
 
 
 def _engine_failure(table: str, exc: BaseException) -> JobRefused:
-    from lakehouse_phi.spark.targets import spark_error_class
+    from lakehouse_phi.storage.rules import spark_error_class
 
     return JobRefused(f"the ingest of table {table} failed in the engine ({spark_error_class(exc)}); its message is "
                       "not shown, as it may quote data: see the Spark driver log")

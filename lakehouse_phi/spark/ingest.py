@@ -23,13 +23,15 @@ from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError
 from lakehouse_phi.keys.providers import Fetchers, KeyRing, verify_check_values
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
-from lakehouse_phi.spark import targets
 from lakehouse_phi.spark.bronze import Tally, WriteSpec, Written, make_flow
-from lakehouse_phi.spark.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
 from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, RUN_ID_COL, MaskResult, mask, resolve_keys
 from lakehouse_phi.spark.read import read_landing
 from lakehouse_phi.spark.session import is_connect
-from lakehouse_phi.spark.targets import Target, default_audit_target
+from lakehouse_phi.storage import tables
+from lakehouse_phi.storage.delta import DeltaRsTable, uses_deltars
+from lakehouse_phi.storage.keycheck import KEY_CHECKS_PROPERTY, recorded_key_checks
+from lakehouse_phi.storage.rules import spark_error_class
+from lakehouse_phi.storage.targets import Target, default_audit_target
 
 __all__ = ["INGESTED_AT_COL", "QUARANTINED_AT_COL", "RUN_ID_COL", "IngestOptions", "IngestResult", "run_ingest"]
 
@@ -43,7 +45,7 @@ class IngestOptions:
 
     Attributes:
         input_path: overrides ``tables.<t>.source.path``.
-        bronze: a :class:`~lakehouse_phi.spark.targets.Target`, or text parsed by ``Target.parse`` (a path when it
+        bronze: a :class:`~lakehouse_phi.storage.targets.Target`, or text parsed by ``Target.parse`` (a path when it
             has a URI scheme, starts with ``/``, ``.`` or ``~`` or holds ``/``; else a table name).
         quarantine: defaults to the policy's ``quarantine`` or ``<bronze>_quarantine``.
         audit: a ``.jsonl`` file or a Delta table/path; defaults beside bronze (see :func:`default_audit_target`).
@@ -140,10 +142,10 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
 def check_trail(job: Job, spark: Any) -> None:
     """Refuse to start when the trail cannot take this run's events: damaged tail, or not writable. Record a run
     that started committing and never completed (its ``ingest_started`` is the last event for this table)."""
-    from lakehouse_phi.audit.sinks import _check_tail
+    from lakehouse_phi.audit.sinks import check_tail
 
     last = job.sink.last()
-    _check_tail(last, job.audit_target)
+    check_tail(last, job.audit_target)
     _check_writable(job.audit_target)
     if last is not None and last.get("event") == "ingest_started" and last.get("table") == job.table:
         pending = last.get("run_id")
@@ -156,7 +158,7 @@ def check_trail(job: Job, spark: Any) -> None:
 
 
 def _check_writable(audit_target: str) -> None:
-    local = targets._local(audit_target) if targets.Target.parse(audit_target).is_path else None
+    local = Target.parse(audit_target).local
     if local is None:
         return  # a table name or a remote URI: the pending event, written before any commit, is the check
     probe = local
@@ -170,13 +172,11 @@ def _commits_of(spark: Any, job: Job, run_id: str | None) -> dict[str, list[int]
     """Delta versions whose ``userMetadata`` is ``run_id`` (delta-rs paths; other targets: unknown)."""
     out: dict[str, list[int]] = {}
     for name, t in (("bronze", job.bronze), ("quarantine", job.quarantine)):
-        if not targets.uses_deltars(spark, t, job.table_format):
+        if run_id is None or not uses_deltars(spark, t, job.table_format):
             continue
-        from deltalake import DeltaTable
-
-        if DeltaTable.is_deltatable(t.location):
-            out[name] = sorted(h["version"] for h in DeltaTable(t.location).history()
-                               if h.get("userMetadata") == run_id)
+        table = DeltaRsTable(t)
+        if table.exists():
+            out[name] = table.run_versions(run_id)
     return out
 
 
@@ -306,8 +306,8 @@ def _over_quarantine_rate(job: Job, spec: Any, tally: Tally) -> str | None:
 def _mark_bronze(spark: Any, job: Job, keys: KeyRing, written: Written, sealed: dict) -> None:
     """Delta bronze carries the policy, key versions and check values, and the closing event it matches."""
     if job.table_format == "delta" and (written.rows_inserted or written.rows_updated
-                                        or targets.exists(spark, job.bronze, "delta")):
-        targets.set_table_properties(spark, job.bronze, {
+                                        or tables.exists(spark, job.bronze, "delta")):
+        tables.set_table_properties(spark, job.bronze, {
             "lakehouse_phi.policy_name": job.loaded.policy.name,
             "lakehouse_phi.policy_sha256": job.loaded.sha256,
             "lakehouse_phi.key_versions": json.dumps(keys.versions(), sort_keys=True),
@@ -327,7 +327,7 @@ def _failed(job: Job, exc: Exception, committed: bool) -> None:
         return
     if not committed:
         return
-    error = targets.spark_error_class(exc)
+    error = spark_error_class(exc)
     _audit_refusal(job, JobRefused(f"failed after it started writing ({error})"))
     raise JobRefused(f"run {job.run_id} failed after it started writing ({error}); its ingest_started event is in "
                      f"{job.audit_target}; rerun: re-delivered rows are not written twice") from None

@@ -36,8 +36,9 @@ from lakehouse_phi.engine.drift import CORRUPT_COL
 from lakehouse_phi.engine.names import NameHasher
 from lakehouse_phi.engine.plan import SOURCE_FILE_COL
 from lakehouse_phi.errors import JobRefused
-from lakehouse_phi.spark.session import functions, is_connect
-from lakehouse_phi.spark.targets import _local, spark_error_class
+from lakehouse_phi.spark.session import functions
+from lakehouse_phi.storage.rules import spark_error_class
+from lakehouse_phi.storage.targets import local_path
 
 #: Options the CSV reader sets itself (compared without case): a policy's value for them is replaced.
 _CSV_FORCED = {"header": "true", "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COL,
@@ -100,7 +101,7 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
         JobRefused: an unreadable source, a CSV file with a bad header or (pysail) rows that do not parse; the
             message names the source path, the file by its label and the Spark error class, never a value.
     """
-    local = _local(path)
+    local = local_path(path)
     if local is not None and local == path and not os.path.isabs(path):
         # Spark resolves a relative path against the JVM's working directory, not this process's: make it absolute
         path = local = os.path.abspath(path)
@@ -235,7 +236,7 @@ class _CsvGroup:
 
 def _header(spark: Any, f: str, user: Mapping[str, str], base: Mapping[str, str], label: str) -> list[str]:
     """The column names of one file's header row, as Spark's CSV reader splits it."""
-    local = _local(f)
+    local = local_path(f)
     if local is not None:
         opt = {k.lower(): v for k, v in user.items()}
         encoding = opt.get("encoding", opt.get("charset", "utf-8"))
@@ -283,9 +284,9 @@ def _check_header(header: Sequence[str], declared: Sequence[str], label: str) ->
 def _supports_corrupt_record(spark: Any) -> bool:
     """Real Spark (classic, Databricks, Spark Connect to Spark) flags rows that do not parse; pysail fails the
     read instead and has no ``_metadata``."""
-    from lakehouse_phi.spark.session import is_sail
+    from lakehouse_phi.storage.engines import caps
 
-    return not (is_connect(spark) and is_sail(spark))
+    return caps(spark).corrupt_record
 
 
 def _parse_or_refuse(df: Any, F: Any, columns: list[str], label: str) -> None:
@@ -356,7 +357,7 @@ def _member_of(F: Any, hasher: NameHasher, members: set[str | None]) -> Any:
 
 
 def _uri(f: str) -> str:
-    return "file:" + os.path.abspath(f) if _local(f) is not None and not f.startswith("file:") else f
+    return "file:" + os.path.abspath(f) if local_path(f) is not None and not f.startswith("file:") else f
 
 
 def _q(F: Any, name: str) -> Any:

@@ -7,19 +7,14 @@ Nothing here touches ``sparkContext``: Databricks serverless and shared clusters
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 from typing import Any
 
+from lakehouse_phi.storage.engines import is_connect, is_sail, start_sail
+
 ENGINES = ("auto", "active", "local", "connect", "sail")
-
-_sail_server: Any = None
-
-
-def is_connect(spark: Any) -> bool:
-    """True for a Spark Connect session (Databricks serverless/shared, pysail, ``remote(...)``)."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
+__all__ = ["ENGINES", "functions", "get_session", "is_connect", "is_sail", "remote_session", "start_sail"]
 
 
 def _local_builder(builder: Any, app: str) -> Any:
@@ -32,25 +27,6 @@ def _local_builder(builder: Any, app: str) -> Any:
             .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
 
 
-def start_sail() -> str:
-    """Start (once per process) an in-process pysail Spark Connect server; return its ``sc://`` URL."""
-    global _sail_server
-    if _sail_server is None:
-        try:
-            from pysail.spark import SparkConnectServer
-        except ImportError:
-            from lakehouse_phi.errors import UsageError
-
-            raise UsageError("engine 'sail' needs pysail: pip install 'lakehouse-phi[local]'") from None
-        os.environ.setdefault("RUST_LOG", "error")  # pysail logs through Rust's env logger
-        server = SparkConnectServer(ip="127.0.0.1", port=0)
-        server.start(background=True)
-        atexit.register(server.stop)
-        _sail_server = server
-    host, port = _sail_server.listening_address
-    return f"sc://{host}:{port}"
-
-
 def functions(spark: Any) -> Any:
     """``pyspark.sql.functions`` for this session's kind: a Spark Connect session made beside a classic one in the
     same process (tests, the demo) must build its columns with the Connect module."""
@@ -61,19 +37,6 @@ def functions(spark: Any) -> Any:
     from pyspark.sql import functions
 
     return functions
-
-
-def is_sail(spark: Any) -> bool:
-    """True for a session connected to this process's pysail server."""
-    if _sail_server is None or not is_connect(spark):
-        return False
-    host, port = _sail_server.listening_address
-    client = getattr(spark, "client", None)
-    url = getattr(getattr(client, "_builder", None), "url", None)
-    if url is None:
-        raise RuntimeError("cannot tell which server this Spark Connect session talks to (no client URL); "
-                           "pass --table-format explicitly")
-    return f"{host}:{port}" in str(url)
 
 
 def remote_session(url: str) -> Any:

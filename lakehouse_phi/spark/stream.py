@@ -32,8 +32,9 @@ from lakehouse_phi.keys.providers import KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.spark.ingest import IngestOptions, Job, _audit_refusal, _preflight, plan_job, write_batch
 from lakehouse_phi.spark.mask import MaskResult, mask, resolve_keys
-from lakehouse_phi.spark.session import functions, is_sail
-from lakehouse_phi.spark.targets import spark_error_class
+from lakehouse_phi.spark.session import functions
+from lakehouse_phi.storage.engines import caps
+from lakehouse_phi.storage.rules import spark_error_class
 
 log = logging.getLogger(__name__)
 _INTERVAL = re.compile(r"^processing-time=(\d+\s*(ms|milliseconds?|s|seconds?|minutes?|min))$")
@@ -72,7 +73,7 @@ def stream_source(spark: Any, fmt: str, path: str, options: dict[str, str], max_
 
     static, _ = read_source(spark, fmt, path, options)
     schema = static.drop(SOURCE_FILE_COL).schema
-    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+    if caps(spark).autoloader:
         reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", fmt)
         if max_files:
             reader = reader.option("cloudFiles.maxFilesPerTrigger", str(max_files))
@@ -104,7 +105,7 @@ def ingest_stream(spark: Any, loaded: LoadedPolicy, table: str, options: IngestO
         JobRefused: a refusal before the stream starts, or a micro-batch that failed (naming the run id).
     """
     opts = options or IngestOptions()
-    if is_sail(spark):
+    if not caps(spark).foreach_batch:
         raise UsageError("streaming ingest needs foreachBatch, which pysail does not have; run it on Spark "
                          "(--engine local) or Databricks")
     kwargs = parse_trigger(trigger)

@@ -12,7 +12,7 @@ import pytest
 from lakehouse_phi.audit import JsonlSink, new_event
 from lakehouse_phi.audit.anchor import check_against
 from lakehouse_phi.audit.sealing import session_actor
-from lakehouse_phi.spark.targets import set_table_properties
+from lakehouse_phi.storage.tables import set_table_properties
 
 pytestmark = pytest.mark.spark
 
@@ -88,12 +88,11 @@ def test_delta_sink_seals_through_spark(sail, tmp_path):
 
 def test_lifecycle_commands_append_to_a_trail_spark_created(sail, tmp_path):
     """ingest writes the Delta trail through Spark; erase/purge/rekey append to it through delta-rs."""
-    from lakehouse_phi.audit import open_sink, verify_trail
-    from lakehouse_phi.audit.deltars_sink import DeltaRsSink
+    from lakehouse_phi.audit import open_audit, open_sink, verify_trail
 
     path = str(tmp_path / "trail")
     first = [open_sink(path, sail).append(_event(i)) for i in range(2)]
-    third = DeltaRsSink(path, commit_metadata="run-2").append(_event(2))
+    third = open_audit(path, run_id="run-2").append(_event(2))
     assert third["seq"] == 2 and third["prev_hash"] == first[-1]["hash"]
     result = verify_trail(path)
     assert result.ok and result.events == 3 and result.last_hash == third["hash"]

@@ -21,9 +21,10 @@ from lakehouse_phi.engine.plan import (
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
-from lakehouse_phi.spark import sqltext
 from lakehouse_phi.spark.bronze import WriteSpec, _first_per_key, _version_order, tally_arrow
-from lakehouse_phi.spark.targets import Target, default_audit_target, merge_sql
+from lakehouse_phi.storage import sqltext
+from lakehouse_phi.storage.delta import merge_sql
+from lakehouse_phi.storage.targets import Target, default_audit_target
 from tests.helpers import EXAMPLE, demo_env
 
 ENV, OVERRIDES = demo_env()
