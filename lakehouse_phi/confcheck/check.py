@@ -24,7 +24,14 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from lakehouse_phi.confcheck.compute import ACCESS_MODE_KEY, CLUSTER_ID_KEY, Compute, detect
+from lakehouse_phi.confcheck.compute import (
+    ACCESS_MODE_KEY,
+    CLUSTER_ID_KEY,
+    DRIVER_NODE_TYPE_KEY,
+    NODE_TYPE_KEY,
+    Compute,
+    detect,
+)
 from lakehouse_phi.confcheck.rules import (
     KMS_KEY_RE,
     REDACT_KEY_RE,
@@ -387,7 +394,8 @@ def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = 
     ``compute`` defaults to what :func:`~lakehouse_phi.confcheck.compute.detect` finds from this process's
     environment and the session's settings (serverless: the platform-managed rules are recorded, not checked)."""
     paths = list(paths)
-    settings = read_session(spark, probe=[*probe_keys(paths), CLUSTER_ID_KEY, ACCESS_MODE_KEY])
+    settings = read_session(spark, probe=[*probe_keys(paths), CLUSTER_ID_KEY, ACCESS_MODE_KEY, NODE_TYPE_KEY,
+                                          DRIVER_NODE_TYPE_KEY])
     if compute is None:
         compute = detect(conf={k: v.value for k, v in settings.conf.items()})
     return check(settings, paths, cluster, compute)

@@ -17,6 +17,15 @@ Evidence, all of it read, none of it trusted alone:
   "serverless";
 * the access mode comes from the cluster spec's ``data_security_mode`` or, in a session,
   ``spark.databricks.clusterUsageTags.dataSecurityMode``.
+
+On a classic cluster, traffic between driver and executors is the platform's to encrypt where the instance type
+does it in hardware: AWS instances of the families in :data:`ENCRYPTING_FAMILIES` encrypt traffic between each
+other (AWS "Encryption in transit"; Databricks' "Encrypt traffic between cluster worker nodes" names them as the
+alternative to its init script). When every node type of the cluster (``node_type_id`` and
+``driver_node_type_id`` of the spec, or ``spark.databricks.clusterUsageTags.clusterNodeType`` /
+``driverNodeType`` of the session) is one of them, ``rpc-encryption`` is platform-managed. Setting
+``spark.authenticate=true`` instead is not enough there: outside YARN, Kubernetes and local masters Spark then
+requires ``spark.authenticate.secret`` and the driver does not start without it.
 """
 
 from __future__ import annotations
@@ -30,6 +39,15 @@ SERVERLESS, STANDARD, DEDICATED, CLASSIC, SPARK = (
     "databricks-serverless", "databricks-standard", "databricks-dedicated", "databricks-classic", "spark")
 CLUSTER_ID_KEY = "spark.databricks.clusterUsageTags.clusterId"
 ACCESS_MODE_KEY = "spark.databricks.clusterUsageTags.dataSecurityMode"
+NODE_TYPE_KEY = "spark.databricks.clusterUsageTags.clusterNodeType"
+DRIVER_NODE_TYPE_KEY = "spark.databricks.clusterUsageTags.driverNodeType"
+#: AWS instance families that encrypt traffic between instances of these families in hardware (Nitro; source:
+#: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/data-protection.html#encryption-transit), a conservative
+#: subset of the published list: families outside it are checked as user-controlled.
+ENCRYPTING_FAMILIES = frozenset({
+    "c5n", "c6gn", "c6i", "c6id", "c6in", "c7i", "d3", "d3en", "g4dn", "g5", "i3en", "i4i", "m5dn", "m5n", "m5zn",
+    "m6i", "m6id", "m6idn", "m6in", "m7i", "p4d", "r5dn", "r5n", "r6i", "r6id", "r6idn", "r6in", "r7i",
+})
 _STANDARD_MODES = {"USER_ISOLATION", "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_AUTO"}
 _DEDICATED_MODES = {"SINGLE_USER", "DATA_SECURITY_MODE_DEDICATED"}
 
@@ -54,10 +72,16 @@ class Compute:
 
     kind: str
     evidence: tuple[str, ...] = ()
+    node_types: tuple[str, ...] = ()  # the cluster's driver and worker instance types, where known
 
     @property
     def platform_managed(self) -> dict[str, str]:
-        return PLATFORM_MANAGED.get(self.kind, {})
+        managed = dict(PLATFORM_MANAGED.get(self.kind, {}))
+        if self.node_types and "rpc-encryption" not in managed and all(map(encrypts_in_transit, self.node_types)):
+            managed["rpc-encryption"] = (
+                f"instance type {', '.join(self.node_types)} encrypts the traffic between the cluster's nodes in "
+                "hardware (AWS Nitro encryption in transit); spark.authenticate would need spark.authenticate.secret")
+        return managed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,4 +109,16 @@ def detect(env: Mapping[str, str] | None = None, conf: Mapping[str, Any] | None 
     if mode:
         evidence.append(f"data_security_mode={mode}")
     kind = STANDARD if mode in _STANDARD_MODES else DEDICATED if mode in _DEDICATED_MODES else CLASSIC
-    return Compute(kind, tuple(evidence))
+    if cluster_spec is not None:
+        worker, driver = cluster_spec.get("node_type_id"), cluster_spec.get("driver_node_type_id")
+    else:
+        worker, driver = conf.get(NODE_TYPE_KEY), conf.get(DRIVER_NODE_TYPE_KEY)
+    nodes = tuple(dict.fromkeys(str(n).strip() for n in (worker, driver) if n and str(n).strip()))
+    if worker and nodes:
+        evidence.append(f"node types {', '.join(nodes)}")
+    return Compute(kind, tuple(evidence), nodes if worker else ())
+
+
+def encrypts_in_transit(node_type: str) -> bool:
+    """Whether an instance type (``i3en.xlarge``) is of a family in :data:`ENCRYPTING_FAMILIES`."""
+    return node_type.strip().lower().partition(".")[0] in ENCRYPTING_FAMILIES

@@ -174,7 +174,10 @@ RULES: tuple[Rule, ...] = (
             Requirement("spark.network.crypto.enabled", IsTrue(), "true"),
         ),
         summary="driver and executors authenticate and encrypt their RPC and block transfers",
-        fix="set {setting}={secure} (spark.network.crypto.enabled needs spark.authenticate=true)",
+        fix="set {setting}={secure} (spark.network.crypto.enabled needs spark.authenticate=true, which outside "
+            "YARN, Kubernetes and local masters also needs spark.authenticate.secret; on Databricks classic "
+            "clusters use an instance type that encrypts traffic between nodes, or Databricks' init script that "
+            "writes the secret)",
     ),
     Rule(
         id="s3a-sse-kms",

@@ -132,13 +132,24 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
     pairs = [x for k, v in sorted(versions.items()) for x in (F.lit(k), F.lit(v))]
     masked = (passed.withColumn(RUN_ID_COL, F.lit(run_id))
               .withColumn(KEY_VERSIONS_COL, F.create_map(*pairs).cast("map<string,int>")))
-    has_errors = F.size(F.col(ERRORS_COL)) > 0
-    now = F.current_timestamp()
-    hidden_cols = [SCAN_COL, ORDER_FILE_COL, ORDER_POS_COL] if plan.ordered else [SCAN_COL]
-    valid = masked.where(~has_errors).drop(ERRORS_COL, *hidden_cols).withColumn(INGESTED_AT_COL, now)
-    quarantine = masked.where(has_errors).drop(*hidden_cols).withColumn(QUARANTINED_AT_COL, now)
+    valid, quarantine = split_masked(masked, ordered=plan.ordered)
     return MaskResult(valid=valid, quarantine=quarantine, masked=masked, plan=plan, run_id=run_id,
                       dropped=drift.dropped)
+
+
+def split_masked(masked: Any, *, ordered: bool | None = None) -> tuple[Any, Any]:
+    """``(valid, quarantine)`` of a masked frame (``MaskResult.masked``, or a table that holds it, as the Lakeflow
+    notebook's staging table does): the one place the split is defined. ``ordered``: the plan's ``ordered`` (its
+    ordering columns are dropped too); ``None`` looks at the frame's columns."""
+    F = functions(masked.sparkSession)
+    has_errors = F.size(F.col(ERRORS_COL)) > 0
+    now = F.current_timestamp()
+    if ordered is None:
+        ordered = ORDER_POS_COL in masked.columns
+    hidden_cols = [SCAN_COL, ORDER_FILE_COL, ORDER_POS_COL] if ordered else [SCAN_COL]
+    valid = masked.where(~has_errors).drop(ERRORS_COL, *hidden_cols).withColumn(INGESTED_AT_COL, now)
+    quarantine = masked.where(has_errors).drop(*hidden_cols).withColumn(QUARANTINED_AT_COL, now)
+    return valid, quarantine
 
 
 def _backticked(name: str) -> str:

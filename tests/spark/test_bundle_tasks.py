@@ -4,7 +4,9 @@ parameters, as far as a laptop allows. What is replaced, and why:
 * ``${var.landing_volume}`` -> a local folder with synthetic landing files (no UC volume here);
 * ``--bronze CATALOG.SCHEMA.TABLE`` -> a local path (pysail has no Unity Catalog);
 * ``--engine active`` -> ``sail`` (no Databricks session here; pysail is a Spark Connect server with Delta);
-* ``--key phi-dek=env:…`` is added: the example policy reads that key from a Databricks secret scope;
+* Databricks' ``pyspark.dbutils.DBUtils`` (absent here) is stood in for by a module whose ``secrets.get`` serves the
+  secret scope from a dict: every key, the audit key included, reaches the job only through the task's own
+  ``--key NAME=databricks:SCOPE/KEY`` parameters and the policy's databricks keys (no key variable is set);
 * the environment says serverless (``DATABRICKS_RUNTIME_VERSION=client.4.2``), so the pre-flight records the
   platform-managed rules instead of refusing, exactly as on the workspace.
 """
@@ -19,13 +21,33 @@ import sys
 import pytest
 
 from lakehouse_phi import synth
+from lakehouse_phi.cli import build_parser
+from lakehouse_phi.cli_common import parse_key_overrides
+from lakehouse_phi.keys.local import local_var
+from lakehouse_phi.policy import load_policy
 from tests.bundle import ROOT, load, substitute, tasks
-from tests.helpers import DEK_VAR, demo_env
+from tests.helpers import demo_env
 
 pytestmark = pytest.mark.spark
 
 DRIVER = """
-import json, sys
+import json, os, sys, types
+store = json.loads(os.environ.pop("LHP_TEST_SECRET_SCOPES"))  # "scope/key" -> base64 material
+
+
+class _Secrets:
+    def get(self, scope, key):
+        return store[scope + "/" + key]
+
+
+class DBUtils:  # the runtime's pyspark.dbutils.DBUtils(spark): only dbutils.secrets is used
+    def __init__(self, spark):
+        self.secrets = _Secrets()
+
+
+stand_in = types.ModuleType("pyspark.dbutils")
+stand_in.DBUtils = DBUtils
+sys.modules["pyspark.dbutils"] = stand_in
 from lakehouse_phi.cli import console_main
 codes = {}
 for key, argv in json.loads(sys.argv[1]).items():
@@ -40,6 +62,7 @@ print("CODES=" + json.dumps(codes))
 
 def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
     env_keys, _ = demo_env()
+    policy = load_policy(ROOT / "conf" / "policy.yaml").policy
     synth.write_landing(tmp_path, {"patients": 40, "encounters": 40, "claims": 40}, seed=11, malformed_rate=0.05)
     bundle = load()
     local = {"workspace.file_path": str(ROOT), "var.landing_volume": str(tmp_path / "landing"),
@@ -52,10 +75,20 @@ def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
         table = argv[argv.index("--table") + 1]
         argv[argv.index("--bronze") + 1] = str(tmp_path / "bronze" / table)
         argv[argv.index("--engine") + 1] = "sail"
-        runs[task["task_key"]] = [*argv, "--key", f"phi-dek=env:{DEK_VAR}", "--format", "json"]
+        runs[task["task_key"]] = [*argv, "--format", "json"]
     assert set(runs) == {"ingest_patients", "ingest_encounters", "ingest_claims"}
-    env = {**os.environ, **env_keys, "PYSPARK_PYTHON": sys.executable, "DATABRICKS_RUNTIME_VERSION": "client.4.2",
-           "PYTHONPATH": str(ROOT)}
+    # the secret scope: each key's material under the scope/key the task (or the policy) reads it from
+    scopes = {}
+    for argv in runs.values():
+        specs = {**policy.keys, **parse_key_overrides(build_parser(argv).parse_args(argv).key, policy)}
+        for name, spec in specs.items():
+            if spec.provider == "databricks":
+                declared = policy.keys[name]
+                material = env_keys[declared.ref if declared.provider == "env" else local_var(name)]
+                scopes["/".join(spec.databricks_scope_key)] = material
+    env = {k: v for k, v in os.environ.items() if k not in env_keys}  # no key variable reaches the job
+    env.update({"PYSPARK_PYTHON": sys.executable, "DATABRICKS_RUNTIME_VERSION": "client.4.2",
+                "PYTHONPATH": str(ROOT), "LHP_TEST_SECRET_SCOPES": json.dumps(scopes)})
     done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(runs)], check=False, capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=900)
     codes = json.loads(done.stdout.split("CODES=")[-1])
