@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     if command == "erase":
         p.add_argument("--subjects", required=True, metavar="FILE",
                        help="raw record-key values, one per line; - reads stdin (never pass them as arguments)")
+        p.add_argument("--by", metavar="COLUMN",
+                       help="the column that names the subject (default: the record key), matched by its hmac "
+                            "pseudonym or, when kept raw, by value; e.g. --by mrn on encounters or claims")
         p.add_argument("--vacuum-hours", type=int, metavar="H",
                        help="then VACUUM both tables retaining H hours of history (0 drops the erased rows' files "
                             "now; readers of older versions lose them)")
@@ -61,21 +64,22 @@ def run(args: argparse.Namespace) -> int:
     ctx = _context(args)
     result: Any
     if args.command == "erase":
-        from lakehouse_phi.lifecycle.erase import erase, read_subjects
+        from lakehouse_phi.lifecycle.erase import erase
 
         if args.subjects == "-":
-            subjects = read_subjects(sys.stdin)
+            result = erase(ctx, sys.stdin, dry_run=args.dry_run, vacuum_hours=args.vacuum_hours, by=args.by)
         else:
             try:
-                with open(args.subjects, encoding="utf-8") as fh:
-                    subjects = read_subjects(fh)
+                fh = open(args.subjects, encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"--subjects {args.subjects}: cannot read it ({exc.strerror})") from None
-        result = erase(ctx, subjects, dry_run=args.dry_run, vacuum_hours=args.vacuum_hours)
+            with fh:
+                result = erase(ctx, fh, dry_run=args.dry_run, vacuum_hours=args.vacuum_hours, by=args.by)
         code = EXIT_OK
         lines = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
                  f"and {result.quarantine_rows_deleted} quarantine rows of {result.subjects} subject(s), matched by "
-                 f"{result.pseudonym_column} under key '{result.key}' versions {result.key_versions}"]
+                 f"{result.pseudonym_column}" + (f" under key '{result.key}' versions {result.key_versions}"
+                                                  if result.key else " (kept raw)")]
         if result.vacuumed_files is not None:
             lines.append(f"vacuumed: {result.vacuumed_files} old file(s) removed")
         else:

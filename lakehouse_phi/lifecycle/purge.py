@@ -2,7 +2,8 @@
 
 A row is past retention when its ``_ingested_at`` (quarantine rows without it: ``_quarantined_at``) is before
 00:00 UTC of the as-of date minus ``retention_days`` days. A row whose timestamp is NULL is kept (its age is
-unknown) and counted. One delta-rs ``DELETE`` commit per table, tagged with the run id; one ``purge`` audit event.
+unknown) and counted. One delta-rs ``DELETE`` commit per table, tagged with the run id, between a ``purge_started``
+and a ``purge`` audit event (the protocol of :mod:`lakehouse_phi.lifecycle.tables`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from lakehouse_phi.lifecycle.tables import (
     INGESTED_AT_COL,
     QUARANTINED_AT_COL,
     Context,
-    columns_of,
-    commit_props,
-    count_where,
+    commit_of,
     open_table,
     vacuum_statement,
 )
-from lakehouse_phi.storage.sqltext import datafusion_ident
+from lakehouse_phi.storage.sqltext import datafusion_ident, datafusion_literal
 
 DEFAULT_RETENTION_HOURS = 168
 
@@ -64,27 +63,32 @@ def purge(ctx: Context, as_of: dt.date | None = None, *, dry_run: bool = False) 
     cutoff = cutoff_for(as_of, days)
     seal = ctx.seal_key()
     stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
-    bronze = open_table(ctx.targets.bronze, required=True)
-    quarantine = open_table(ctx.targets.quarantine, required=False)
-    deleted, unknown = {}, 0
-    for name, t in (("bronze", bronze), ("quarantine", quarantine)):
+    tables = {"bronze": open_table(ctx.targets.bronze, required=True),
+              "quarantine": open_table(ctx.targets.quarantine, required=False)}
+    predicates: dict[str, str] = {}
+    unknown = 0
+    for name, t in tables.items():
         if t is None:
-            deleted[name] = 0
             continue
-        cols = columns_of(t)
+        cols = t.columns()
         col = INGESTED_AT_COL if INGESTED_AT_COL in cols else QUARANTINED_AT_COL if name == "quarantine" and \
             QUARANTINED_AT_COL in cols else None
         if col is None:
-            raise UsageError(f"{name} {ctx.targets.bronze if name == 'bronze' else ctx.targets.quarantine}: no "
-                             f"{INGESTED_AT_COL} column, so the age of its rows is unknown")
-        predicate = f"{datafusion_ident(col)} < '{stamp}'"
-        unknown += count_where(t, f"{datafusion_ident(col)} IS NULL")
-        if dry_run:
-            deleted[name] = count_where(t, predicate)
-        else:
-            metrics = ctx.commit("purge", name, {f"{k}_rows_deleted": v for k, v in deleted.items()}, seal,
-                                 lambda t=t, pred=predicate: t.delete(pred, commit_properties=commit_props(ctx.run_id)))
-            deleted[name] = int(metrics.get("num_deleted_rows", 0))
+            raise UsageError(f"{name} {t.target}: no {INGESTED_AT_COL} column, so the age of its rows is unknown")
+        predicates[name] = f"{datafusion_ident(col)} < {datafusion_literal(stamp)}"
+        unknown += t.count(f"{datafusion_ident(col)} IS NULL")
+    deleted = dict.fromkeys(tables, 0)
+    if dry_run:
+        deleted.update({name: tables[name].count(pred) for name, pred in predicates.items()})  # type: ignore[union-attr]
+    else:
+        ctx.begin("purge", {"retention_days": days, "as_of": as_of.isoformat(), "cutoff": stamp}, seal)
+        done: dict[str, int] = {}
+        for name, pred in predicates.items():
+            t = tables[name]
+            deleted[name] = ctx.commit("purge", name, dict(done), seal,
+                                       lambda t=t, pred=pred: t.delete(pred, commit_of(ctx)))
+            done[f"{name}_rows_deleted"] = deleted[name]
+    quarantine = tables["quarantine"]
     targets = [ctx.targets.bronze] + ([ctx.targets.quarantine] if quarantine is not None else [])
     result = PurgeResult(ctx.run_id, ctx.table, days, as_of.isoformat(), stamp, deleted["bronze"],
                          deleted["quarantine"], unknown, dry_run,

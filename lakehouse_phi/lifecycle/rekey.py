@@ -12,8 +12,11 @@ Per output column, for the rows whose recorded version is not the active one:
 
 Rows are rewritten in place through one delta-rs ``MERGE`` commit per table (matched on ``_row_fingerprint`` and
 ``_ingest_run_id``), tagged with the run id. Every value is computed before anything is written; a run that finds
-nothing stale commits nothing, so a second run rewrites nothing. One ``rekey`` audit event carries the per-column
-counts and versions.
+nothing stale commits nothing, so a second run rewrites nothing. Before any change every resolved key version is
+compared with the check values the table was written with (wrong material, old or new, refuses naming the key);
+a ``rekey_started`` event precedes the first commit and the ``rekey`` event, with the per-column counts and
+versions, follows the last; bronze then records the active versions' check values (``lakehouse_phi.key_checks``),
+as ingest does, so a later ingest with other material under the new version refuses too.
 """
 
 from __future__ import annotations
@@ -40,10 +43,10 @@ from lakehouse_phi.lifecycle.tables import (
     KEY_VERSIONS_COL,
     RUN_ID_COL,
     Context,
-    commit_props,
+    commit_of,
     open_table,
-    read_rows,
 )
+from lakehouse_phi.storage.delta import DeltaRsTable
 from lakehouse_phi.storage.sqltext import datafusion_ident
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
@@ -361,11 +364,12 @@ class _Rekeying:
         return pa.array(maps, self.data.schema.field(KEY_VERSIONS_COL).type)
 
 
-def _write(table: Any, plan: TablePlan, run_id: str) -> None:
+def _write(ctx: Context, table: DeltaRsTable, plan: TablePlan) -> None:
     on = " AND ".join(f"(t.{datafusion_ident(c)} IS NOT DISTINCT FROM s.{datafusion_ident(c)})" for c in IDENTITY)
     updates = {c: f"s.{datafusion_ident(c)}" for c in plan.source.column_names if c not in IDENTITY}  # type: ignore[union-attr]
-    (table.merge(plan.source, on, source_alias="s", target_alias="t", commit_properties=commit_props(run_id))
-     .when_matched_update(updates=updates).execute())
+    table.commit_with(lambda delta, props: (delta.merge(plan.source, on, source_alias="s", target_alias="t",
+                                                        commit_properties=props)
+                                            .when_matched_update(updates=updates).execute()), commit_of(ctx))
 
 
 def _totals(plans: Iterable[TablePlan], outs: list[Output], ring: KeyRing) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -402,7 +406,8 @@ def rekey(ctx: Context, *, dry_run: bool = False, allow_partial: bool = False) -
     outs = outputs_of(ctx)
     tables = {"bronze": open_table(ctx.targets.bronze, required=True),
               "quarantine": open_table(ctx.targets.quarantine, required=False)}
-    plans = {name: plan_table(ctx, name, getattr(ctx.targets, name), read_rows(t), outs, ring)
+    checks = ctx.check_keys(ring)  # before anything is read for rewriting: wrong material, old or new, refuses
+    plans = {name: plan_table(ctx, name, getattr(ctx.targets, name), t.read_arrow(), outs, ring)
              for name, t in tables.items() if t is not None}
     columns, lost = _totals(plans.values(), outs, ring)
     ok = allow_partial or not lost
@@ -412,16 +417,21 @@ def rekey(ctx: Context, *, dry_run: bool = False, allow_partial: bool = False) -
                          rows["bronze"], rows["quarantine"])
     if not ok or dry_run:
         return result
+    changes = [name for name, plan in plans.items() if plan.source is not None]
+    if changes:
+        ctx.begin("rekey", {"tables": changes, "active_versions": result.active_versions,
+                            "key_checks": checks}, seal)
     done: dict[str, int] = {}
-    for name, plan in plans.items():
-        if plan.source is not None:
-            ctx.commit("rekey", name, done, seal, lambda t=tables[name], p=plan: _write(t, p, ctx.run_id))
-            done[f"{name}_rows_rewritten"] = plan.rows
+    for name in changes:
+        ctx.commit("rekey", name, dict(done), seal, lambda t=tables[name], p=plans[name]: _write(ctx, t, p))
+        done[f"{name}_rows_rewritten"] = plans[name].rows
+    if changes:
+        ctx.commit("rekey", "bronze properties", dict(done), seal, lambda: ctx.record_key_checks(checks))
     sealed = ctx.audit("rekey", {c: {"strategy": i["strategy"], "key_version": i["key_version"],
                                      "values": i["values"], "from_versions": i["from_versions"]}
                                  for c, i in result.columns.items()},
                        {"bronze_rows_rewritten": rows["bronze"], "quarantine_rows_rewritten": rows["quarantine"],
-                        "allow_partial": allow_partial, "left_at_old_version": lost}, seal,
+                        "allow_partial": allow_partial, "left_at_old_version": lost, "key_checks": checks}, seal,
                        rows_written=rows["bronze"] + rows["quarantine"])
     result.audit_hash = sealed["hash"]
     return result

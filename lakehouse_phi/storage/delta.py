@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -31,6 +31,7 @@ from lakehouse_phi.storage.rules import RETRY, RetryPolicy, is_not_found
 from lakehouse_phi.storage.targets import Target
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 TXN_APP_CONF = "spark.databricks.delta.write.txnAppId"
@@ -129,6 +130,10 @@ class DeltaRsTable:
 
         return DeltaTable(self.uri, storage_options=self.storage_options)
 
+    def open(self) -> Any:
+        """The ``deltalake.DeltaTable`` (for a query that registers several tables)."""
+        return self._table()
+
     def _open(self) -> Any:
         """The DeltaTable, or None when there is none (the one not-found rule)."""
         try:
@@ -154,6 +159,11 @@ class DeltaRsTable:
     def properties(self) -> dict[str, str]:
         t = self._open()
         return {} if t is None else {k: v for k, v in t.metadata().configuration.items() if v is not None}
+
+    def columns(self) -> list[str]:
+        """The column names of the current schema ([] when there is no table)."""
+        t = self._open()
+        return [] if t is None else [f.name for f in t.schema().fields]
 
     def history(self) -> list[dict]:
         t = self._open()
@@ -225,11 +235,14 @@ class DeltaRsTable:
 
     def delete(self, predicate: str, commit: Commit = Commit()) -> int:
         """Delete the rows matching a DataFusion ``predicate`` (built with :mod:`sqltext`); rows deleted."""
-        def attempt(_n: int) -> int:
-            metrics = self._table().delete(predicate, commit_properties=self._props(commit))
-            return int(metrics.get("num_deleted_rows", 0))
+        metrics = self.commit_with(lambda t, props: t.delete(predicate, commit_properties=props), commit)
+        return int(metrics.get("num_deleted_rows", 0))
 
-        return self.retry.run(attempt, str(self.target))
+    def commit_with(self, operation: Callable[[Any, Any], T], commit: Commit = Commit()) -> T:
+        """Run one delta-rs operation that commits (``operation(delta_table, commit_properties)``: a delete, a
+        custom merge, a vacuum) under this table's retry policy, the commit naming ``commit``'s run. The operation
+        must re-read what it needs on each call: a lost race runs it again on the new version."""
+        return self.retry.run(lambda _n: operation(self._table(), self._props(commit)), str(self.target))
 
     def merge(self, rows: ArrowRows, keys: Sequence[str], *, update_if_differs: str | None = None,
               commit: Commit = Commit(), schema: pa.Schema | None = None) -> MergeMetrics:

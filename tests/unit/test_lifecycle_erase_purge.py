@@ -62,14 +62,18 @@ def test_erase_matches_every_key_version_and_audits_pseudonyms_only(tables):
     assert read(tmp_path / "bronze_quarantine").num_rows == 0
     trail = (tmp_path / "audit.jsonl").read_text()
     assert "MRN000000" not in trail and "MRN000000" not in proc.stdout + proc.stderr
-    event = json.loads(trail)
-    assert event["event"] == "erase" and event["seal_key"] == "trail"
+    events = [json.loads(line) for line in trail.splitlines()]
+    assert [e["event"] for e in events] == ["erase_started", "erase"]  # audit-first: pending, then closing
+    event = events[-1]
+    assert event["event"] == "erase" and event["seal_key"] == "trail" and events[0]["run_id"] == event["run_id"]
     assert event["details"]["pseudonyms"] == sorted([pseudonym("MRN0000001", 2), pseudonym("MRN0000007", 2)])
     assert event["details"]["bronze_rows_deleted"] == 2 and event["run_id"] == out["run_id"]
     from deltalake import DeltaTable
 
     last = DeltaTable(str(bronze)).history(1)[0]
-    assert last["operation"] == "DELETE" and last["userMetadata"] == out["run_id"]
+    # one MERGE ... WHEN MATCHED DELETE per table (the subjects are its source), named in the closing event
+    assert last["operation"] == "MERGE" and last["userMetadata"] == out["run_id"]
+    assert event["details"]["commits"]["bronze"] == {"version": last["version"], "operation": "MERGE"}
     # a second erase of the same subjects finds nothing
     proc = cli("erase", *_common(tmp_path, bronze, policy), "--subjects", "-", "--format", "json", stdin=subjects)
     assert json.loads(proc.stdout)["bronze_rows_deleted"] == 0
@@ -127,8 +131,8 @@ def test_purge_deletes_rows_past_retention(tables):
     left = read(bronze)
     assert left.num_rows == 4 and set(left.column("_ingest_run_id").to_pylist()) == {"run-b"}
     events = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in events] == ["purge", "purge"]
-    assert events[1]["details"]["bronze_rows_deleted"] == 6
+    assert [e["event"] for e in events] == ["purge_started", "purge", "purge_started", "purge"]
+    assert events[3]["details"]["bronze_rows_deleted"] == 6
     proc = cli("audit", "verify", str(tmp_path / "audit.jsonl"), "--policy", str(policy))
     assert proc.returncode == 0, proc.stderr
 
@@ -150,7 +154,7 @@ def test_delta_audit_trail_without_spark_and_against(tables):
     assert cli("erase", *common, "--subjects", "-", stdin="MRN0000007\n").returncode == 0
     proc = cli("audit", "verify", str(trail), "--policy", str(policy), "--against", str(bronze), "--format", "json")
     out = json.loads(proc.stdout)
-    assert out["events"] == 2 and out["sealed"] == 2 and out["first_bad"] is None
+    assert out["events"] == 4 and out["sealed"] == 4 and out["first_bad"] is None  # each: _started + closing
     problems = " | ".join(out["against"]["problems"])
     assert proc.returncode == 1 and "run 'run-a' has no event" in problems and "run 'run-b'" in problems
     assert "DELETE" not in problems
@@ -159,14 +163,42 @@ def test_delta_audit_trail_without_spark_and_against(tables):
     assert DeltaTable(str(trail)).metadata().configuration.get("delta.appendOnly") == "true"
 
 
-def test_a_failed_commit_is_audited_and_exits_1(tables):
-    """The quarantine's data file is gone (storage lost it): bronze is erased, the quarantine commit fails; the run
-    records what it did (erase_failed) and exits 1."""
+def test_an_unreadable_table_refuses_before_any_change(tables):
+    """The quarantine's data file is gone (storage lost it): erase reads both tables before it changes anything, so it
+    refuses (exit 1) naming the table, and bronze is untouched."""
     tmp_path, bronze, policy = tables
+    from deltalake import DeltaTable
+
+    v0 = DeltaTable(str(bronze)).version()
     for f in (tmp_path / "bronze_quarantine").glob("*.parquet"):
         f.unlink()
     proc = cli("erase", *_common(tmp_path, bronze, policy), "--subjects", "-", stdin="MRN0000001\n")
+    assert proc.returncode == 1 and "bronze_quarantine" in proc.stderr and "nothing was changed" in proc.stderr
+    assert "Traceback" not in proc.stderr and DeltaTable(str(bronze)).version() == v0
+
+
+def test_a_failed_commit_is_audited_and_exits_1(tables, monkeypatch):
+    """The quarantine commit fails (a storage error after bronze was erased): the run records what it did
+    (erase_failed, after its erase_started) and exits 1; a rerun finishes the job."""
+    from lakehouse_phi.storage.delta import DeltaRsTable
+
+    tmp_path, bronze, policy = tables
+    real = DeltaRsTable.commit_with
+
+    def failing(self, operation, commit):
+        if "quarantine" in str(self.target):
+            raise OSError("storage lost the quarantine")
+        return real(self, operation, commit)
+
+    monkeypatch.setattr(DeltaRsTable, "commit_with", failing)
+    proc = cli("erase", *_common(tmp_path, bronze, policy), "--subjects", "-", stdin="MRN0000001\n")
     assert proc.returncode == 1 and "commit to quarantine failed" in proc.stderr and "Traceback" not in proc.stderr
-    event = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
-    assert event["event"] == "erase_failed" and event["details"]["done"] == {"bronze_rows_deleted": 1}
-    assert "MRN0000001" not in proc.stderr + json.dumps(event)
+    events = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["erase_started", "erase_failed"]
+    assert events[-1]["details"]["done"] == {"bronze_rows_deleted": 1}
+    assert "MRN0000001" not in proc.stderr + json.dumps(events)
+    monkeypatch.setattr(DeltaRsTable, "commit_with", real)
+    proc = cli("erase", *_common(tmp_path, bronze, policy), "--subjects", "-", "--format", "json",
+               stdin="MRN0000001\n")
+    out = json.loads(proc.stdout)
+    assert (out["bronze_rows_deleted"], out["quarantine_rows_deleted"]) == (0, 2)

@@ -93,8 +93,11 @@ def test_rekey_rewrites_old_versions_once(tables):
             assert r["ssn"] == before[m]["ssn"]
     q = read(tmp_path / "bronze_quarantine").to_pylist()
     assert all(dict(r["_key_versions"])["ssn"] == 2 and aes_open(2, r["ssn"]).startswith("123-45-00") for r in q)
-    hist = DeltaTable(str(bronze)).history(1)[0]
-    assert hist["operation"] == "MERGE" and hist["userMetadata"] == out["run_id"]
+    props, merge = DeltaTable(str(bronze)).history(2)  # the rewrite, then the key check values it now holds
+    assert merge["operation"] == "MERGE" and merge["userMetadata"] == out["run_id"]
+    assert props["operation"] == "SET TBLPROPERTIES" and props["userMetadata"] == out["run_id"]
+    checks = json.loads(DeltaTable(str(bronze)).metadata().configuration["lakehouse_phi.key_checks"])
+    assert checks["dek"]["version"] == 2 and checks["token"]["version"] == 2
     event = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
     assert event["event"] == "rekey" and event["columns"]["ssn"]["from_versions"] == {"1": 8}
     assert event["rows_written"] == 8 and "123-45" not in json.dumps(event)
