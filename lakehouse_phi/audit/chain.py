@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac as std_hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -140,20 +140,23 @@ def _self_problem(ev: Any) -> str | None:
     return None
 
 
-def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | None = None) -> VerifyResult:
+def verify(events: list[dict], keys: SealKeys | None = None,
+           expect_key: str | Collection[str] | None = None) -> VerifyResult:
     """Check the hash chain (:func:`verify_chain`), then every keyed seal.
 
     Args:
         events: the trail in stored order.
         keys: material of the seal keys, by (name, version); an event sealed under a key not given makes the
             result ``missing_key`` (unless something is already broken).
-        expect_key: the key the policy seals with (``audit.key``). Then at least one event must be sealed, and every
-            event after the first sealed one too: a trail stripped of its seals (and re-hashed) is tampered.
+        expect_key: the key the policy seals with (``audit.key``), or the names given with ``--key`` (any of them).
+            Then at least one event must be sealed, every event after the first sealed one too, and each under
+            that key: a trail stripped of its seals (and re-hashed) is tampered.
 
     A seal is checked only where its key is known: an event with a stale ``mac`` (changed and re-hashed without the
     key) or an unsealed event after a sealed one is named as the first bad event, whichever comes first together
     with the chain's own finding.
     """
+    expected = _expected(expect_key)
     result = verify_chain(events)
     limit = result.first_bad if result.first_bad is not None else len(events)
     keys = {} if keys is None else keys
@@ -169,7 +172,7 @@ def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | N
                                        "re-hashed), or it was forged without the trail key")
             continue
         seen_seal = True
-        problem, known = _seal_problem(ev, name, version, mac, keys, expect_key)
+        problem, known = _seal_problem(ev, name, version, mac, keys, expected)
         if problem is not None:
             return _bad(events, i, problem)
         if known:
@@ -178,8 +181,8 @@ def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | N
             missing = missing or f"{name}@{version}"
     if not result.ok:
         return result
-    if expect_key is not None and events and not seen_seal:
-        return _bad(events, 0, f"no event is sealed, but the policy seals its trail with key '{expect_key}': the "
+    if expected and events and not seen_seal:
+        return _bad(events, 0, f"no event is sealed, but the trail is sealed with key '{'/'.join(expected)}': the "
                                "seals were stripped and the chain re-hashed, or the trail is not this policy's")
     if missing is not None:
         return VerifyResult(False, len(events), None, None, f"keyed trail checked without its key: events are sealed "
@@ -188,14 +191,20 @@ def verify(events: list[dict], keys: SealKeys | None = None, expect_key: str | N
     return VerifyResult(True, len(events), None, None, "intact", None, result.last_hash, sealed)
 
 
+def _expected(expect_key: str | Collection[str] | None) -> list[str]:
+    if expect_key is None:
+        return []
+    return [expect_key] if isinstance(expect_key, str) else sorted(set(expect_key))
+
+
 def _seal_problem(ev: dict, name: Any, version: Any, mac: Any, keys: SealKeys,
-                  expect_key: str | None) -> tuple[str | None, bool]:
+                  expected: list[str]) -> tuple[str | None, bool]:
     """(what is wrong with the seal of ``ev``, or ``None``; whether its key was given and so the MAC checked)."""
     if not (isinstance(name, str) and isinstance(version, int) and not isinstance(version, bool)
             and isinstance(mac, str)):
         return "malformed seal: seal_key, seal_key_version and mac must all be present", False
-    if expect_key is not None and name != expect_key:
-        return f"sealed under key '{name}', but the policy seals its trail with '{expect_key}'", False
+    if expected and name not in expected:
+        return f"sealed under key '{name}', but the trail is sealed with '{'/'.join(expected)}'", False
     material = keys.get((name, version))
     if material is None:
         return None, False

@@ -1,9 +1,10 @@
-"""``lakehouse-phi audit verify TRAIL [--policy POLICY | --key NAME=PROVIDER:REF] [--against BRONZE]``: re-check the
-audit trail without Spark.
+"""``lakehouse-phi audit verify TRAIL [--policy POLICY | --key NAME=PROVIDER:REF] [--against BRONZE
+[--quarantine Q]]``: re-check the audit trail without Spark.
 
-Exit 0 when intact (prints the number of events and the last hash), 1 naming the first broken event (or a bronze
-anchor / commit the trail does not account for), 2 when the trail is missing or unreadable, or when a keyed trail is
-checked without its key.
+Exit 0 when intact (prints the number of events and the last hash), 1 naming the first broken event (or an empty
+keyed trail, a Delta trail whose history was restored or rewritten, a bronze anchor / commit the trail does not
+account for), 2 when the trail is missing or unreadable, or when a keyed trail is checked without its key. The
+verification itself is :func:`lakehouse_phi.audit.verify.verify_audit`, which the HTML report runs too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,50 +33,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "@VERSION it serves every version)")
     v.add_argument("--against", metavar="BRONZE",
                    help="a Delta bronze table: its anchor (last audited seq and hash) must be in the trail, and "
-                        "every commit's run must have an event")
+                        "every commit of it and of its quarantine must be bound to an audited run by version and "
+                        "operation (RESTORE and unaudited history entries are reported)")
+    v.add_argument("--quarantine", metavar="TABLE",
+                   help="with --against: the quarantine table to check (default: the one the trail's events name "
+                        "for BRONZE, else BRONZE_quarantine)")
     add_format(v)
 
 
-def _seal_keys(args: argparse.Namespace) -> tuple[object, str | None]:
-    from lakehouse_phi.audit.sealing import parse_key_args, ring_seal_keys
-    from lakehouse_phi.keys.providers import load_keys
+def _seal_keys(args: argparse.Namespace) -> tuple[object, list[str]]:
+    from lakehouse_phi.audit.verify import arg_seal_keys, policy_seal_keys
 
     if args.policy:
         from lakehouse_phi.policy import load_policy
 
-        policy = load_policy(args.policy).policy
-        if policy.audit is None:
-            return {}, None
-        ring = load_keys(policy.keys, [(policy.audit.key, "hmac")], with_previous=True)
-        return ring_seal_keys(ring, [policy.audit.key]), policy.audit.key
-    return parse_key_args(args.key), None
+        return policy_seal_keys(load_policy(args.policy))
+    return arg_seal_keys(args.key)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lakehouse_phi.audit.sinks import read_trail, verify_trail
+    from lakehouse_phi.audit.verify import verify_audit
+    from lakehouse_phi.errors import UsageError
 
-    keys, expect = _seal_keys(args)  # a missing key: exit 1 naming it; a bad policy: exit 2
-    result = verify_trail(args.audit, keys=keys, expect_key=expect)  # type: ignore[arg-type]
-    against = None
-    if args.against:
-        from lakehouse_phi.audit.anchor import check_against
-
-        against = check_against(args.against, read_trail(args.audit) if result.first_bad is None else [])
-    tampered = result.first_bad is not None or (against is not None and not against.ok)
-    code = EXIT_REFUSED if tampered else EXIT_USAGE if result.missing_key else EXIT_OK
+    if args.quarantine and not args.against:
+        raise UsageError("--quarantine is checked with --against BRONZE; pass both", place="--quarantine")
+    keys, expect = _seal_keys(args)  # a missing or weak key: exit 1 naming it; a bad policy: exit 2
+    verdict = verify_audit(args.audit, keys, expect, against=args.against,  # type: ignore[arg-type]
+                           quarantine=args.quarantine)
+    result, against, code = verdict.result, verdict.against, verdict.code
     if args.format == "json":
-        out = {"schema_version": 1, "audit": args.audit, **result.to_dict()}
-        if against is not None:
-            out["against"] = against.to_dict()
-        out["ok"] = code == EXIT_OK
-        print(json.dumps(out, indent=2))
+        print(json.dumps({"schema_version": 1, **verdict.to_dict()}, indent=2))
         return code
     if result.first_bad is not None:
         print(f"{args.audit}: BROKEN at position {result.first_bad} (recorded seq {result.seq}, event_id "
               f"{result.event_id}): {result.reason}", file=sys.stderr)
     elif result.missing_key:
         print(f"{args.audit}: {result.reason}", file=sys.stderr)
-    else:
+    for problem in verdict.problems:
+        print(f"{args.audit}: NOT INTACT: {problem}", file=sys.stderr)
+    if result.first_bad is None and not result.missing_key and not verdict.problems:
         last = result.last_hash or "-"
         sealed = f", {result.sealed} sealed" if result.sealed else ""
         print(f"{args.audit}: intact, {result.events} event{'s' if result.events != 1 else ''}{sealed}, "
@@ -87,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
                   "anchor (--against BRONZE)", file=sys.stderr)
     if against is not None:
         if against.ok:
-            print(f"{args.against}: anchor seq {against.anchor_seq} is in the trail; all {against.commits} "
-                  "commits are audited")
+            print(f"{args.against}: anchor seq {against.anchor_seq} is in the trail; all {against.commits} bronze "
+                  f"and {against.quarantine_commits} quarantine commits are audited")
         for problem in against.problems:
             print(f"{args.against}: {problem}", file=sys.stderr)
     return code

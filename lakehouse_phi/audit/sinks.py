@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -375,7 +376,7 @@ def read_trail(target: str, spark: Any = None) -> list[dict]:
 
 
 def verify_trail(target: str, spark: Any = None, keys: SealKeys | None = None,
-                 expect_key: str | None = None) -> VerifyResult:
+                 expect_key: str | Collection[str] | None = None) -> VerifyResult:
     """Read and verify a trail; for Delta also check every typed column agrees with the hashed ``record``.
     ``keys``/``expect_key``: see :func:`~lakehouse_phi.audit.chain.verify` (keyed trails).
 

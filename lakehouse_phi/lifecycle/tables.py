@@ -123,6 +123,11 @@ class Context:
         from lakehouse_phi.audit.events import check_no_values, new_event
 
         extra = {"commits": dict(self.commits)} if self.commits and not event.endswith("_started") else {}
+        if not event.endswith("_started"):  # every version this run committed (vacuum, properties included)
+            from lakehouse_phi.audit.anchor import run_commits
+
+            extra["commit_versions"] = run_commits({"bronze": self.targets.bronze,
+                                                    "quarantine": self.targets.quarantine}, self.run_id)
         ev = new_event(run_id=self.run_id, actor=self.actor, event=event, policy_name=self.loaded.policy.name,
                        policy_sha256=self.loaded.sha256, table=self.table, rows_read=rows_read,
                        rows_written=rows_written, rows_quarantined=rows_quarantined, columns=columns,

@@ -185,8 +185,9 @@ def _trails(data: ReportData) -> str:
         return '<p class="muted">No audit trail given (pass --audit TRAIL).</p>'
     rows = []
     for t in data.trails:
+        where = "" if t.first_bad is None else f" at position {_e(t.first_bad)}"
         status = ('<span class="ok">intact</span>' if t.ok else
-                  f'<span class="bad">BROKEN</span> at position {_e(t.first_bad)}: {_e(t.reason)}')
+                  f'<span class="bad">BROKEN</span>{where}: {_e(t.reason)}')
         rows.append([f"<code>{_e(t.trail)}</code>", status, f"{t.events:,}", f"<code>{_e(t.last_hash or '-')}</code>"])
     return (_table(("trail", "chain", "events", "last hash"), rows, numeric=(2,))
             + '<p class="muted">A chain cannot show that its last events were cut off: compare the last hash with '

@@ -262,16 +262,20 @@ def build_report_data(loaded: LoadedPolicy, trails: Sequence[str] = (), risk_fil
     Raises:
         UsageError: a trail, risk or check-conf file is missing or unreadable.
     """
-    from lakehouse_phi.audit.sinks import read_trail, verify_trail
+    from lakehouse_phi.audit.sinks import read_trail
+    from lakehouse_phi.audit.verify import policy_seal_keys, verify_audit
 
     data = ReportData(policy_name=loaded.name, policy_sha256=loaded.sha256, policy_path=loaded.path,
                       generated_at=datetime.now(timezone.utc), columns=policy_columns(loaded),
                       governance=governance_rows(loaded),
                       risk_targets={t: {"k": s.risk.k, "l": s.risk.l} for t, s in loaded.policy.tables.items()
                                     if s.risk is not None})
+    # the policy's audit.key (KeyMaterialError naming it when missing), as `audit verify --policy` resolves it
+    keys, expect = policy_seal_keys(loaded) if trails else ({}, [])
     for trail in trails:
-        result = verify_trail(trail, spark)  # UsageError when missing or unreadable
-        data.trails.append(TrailStatus(trail=str(trail), ok=result.ok, events=result.events, reason=result.reason,
+        verdict = verify_audit(trail, keys, expect, spark=spark)  # `audit verify`'s own check; UsageError: missing
+        result = verdict.result
+        data.trails.append(TrailStatus(trail=str(trail), ok=verdict.ok, events=result.events, reason=verdict.reason,
                                        first_bad=result.first_bad, last_hash=result.last_hash))
         try:
             events = read_trail(trail, spark)

@@ -222,8 +222,10 @@ class ArrowFlow:
                                            commit=commit_of(self.spec))
         return {"inserted": m.inserted, "updated": m.updated}
 
-    def versions(self) -> dict[str, int | None]:
-        return {name: DeltaRsTable(t).version()
+    def versions(self) -> dict[str, list[int]]:
+        """The versions of bronze and quarantine this run committed (``audit verify --against`` binds each commit
+        to its run by version)."""
+        return {name: DeltaRsTable(t).run_versions(self.spec.run_id)
                 for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine))}
 
     def release(self) -> None:
@@ -399,8 +401,18 @@ class SparkFlow:
         assert isinstance(table, SparkDeltaTable), "SparkFlow writes Delta through Spark SQL"
         return table
 
-    def versions(self) -> dict[str, int | None]:
-        return {}
+    def versions(self) -> dict[str, list[int]]:
+        """The Delta versions this run committed, from the engine's history (``audit verify --against`` binds each
+        commit to its run by version); nothing for Parquet, or where the engine cannot show its history."""
+        out: dict[str, list[int]] = {}
+        if self.spec.table_format != "delta":
+            return out
+        for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine)):
+            try:
+                out[name] = self._delta(t).run_versions(self.spec.run_id)
+            except Exception:  # noqa: BLE001 - no DESCRIBE HISTORY here: --against reports the run as not bound
+                log.info("no Delta history for %s; its commit versions are not recorded", name)
+        return out
 
     def release(self) -> None:
         if self._persisted:

@@ -9,6 +9,7 @@ name columns, rules, files and run ids, never values.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -285,6 +286,9 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
         _mark_bronze(spark, job, keys, written, sealed)
         return Outcome(tally=tally, written=written, event=sealed)
     except Exception as exc:
+        if committed and flow is not None:  # the refusal event records what this run committed (verify --against)
+            with contextlib.suppress(Exception):
+                job.details["commits"] = flow.versions()
         _failed(job, exc, committed)
         raise
     finally:

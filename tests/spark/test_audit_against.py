@@ -42,7 +42,7 @@ def test_anchor_found_in_an_intact_trail(anchored):
     assert (result.anchor_seq, result.anchor_hash) == (2, events[-1]["hash"])
     assert not any("anchor" in p or "cut tail" in p for p in result.problems)
     # pysail's commits carry no run id in userMetadata: each is named as unaudited
-    assert result.problems and all(p.startswith("unaudited commit: version") for p in result.problems)
+    assert result.problems and all(p.startswith("unaudited commit: bronze version") for p in result.problems)
 
 
 def test_cut_tail_exits_1(anchored, tmp_path):
@@ -96,3 +96,34 @@ def test_lifecycle_commands_append_to_a_trail_spark_created(sail, tmp_path):
     assert third["seq"] == 2 and third["prev_hash"] == first[-1]["hash"]
     result = verify_trail(path)
     assert result.ok and result.events == 3 and result.last_hash == third["hash"]
+
+
+def test_real_ingests_verify_against_bronze_and_a_copied_run_id_does_not(sail, tmp_path):
+    """Two ingests on pysail (bronze and quarantine through the job's own writers): every commit is bound to its
+    run by version and operation; a DELETE of every row tagged with the last run's id is not (issue 23.3)."""
+    from deltalake import CommitProperties, DeltaTable
+
+    from lakehouse_phi import synth
+    from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.spark.ingest import run_ingest
+    from tests.helpers import EXAMPLE, run_cli
+    from tests.spark.test_bronze import ENV, opts
+
+    loaded = load_policy(EXAMPLE)
+    synth.write_landing(tmp_path, {"claims": 150}, seed=3, malformed_rate=0.05)
+    landing = tmp_path / "landing" / "claims"
+    first = run_ingest(sail, loaded, "claims", opts(tmp_path, landing))
+    synth.write_landing(tmp_path / "b", {"claims": 60}, seed=4, malformed_rate=0.05)
+    second = run_ingest(sail, loaded, "claims", opts(tmp_path, tmp_path / "b" / "landing" / "claims"))
+    assert first.rows_quarantined and second.rows_inserted
+    args = ["audit", "verify", str(tmp_path / "audit.jsonl"), "--against", str(tmp_path / "bronze"),
+            "--quarantine", str(tmp_path / "quarantine"), "--format", "json"]
+    proc = run_cli(*args, env=ENV)
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 0, out["against"]["problems"]
+    assert out["against"]["commits"] >= 4 and out["against"]["quarantine_commits"] >= 1
+    DeltaTable(str(tmp_path / "bronze")).delete(
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": second.run_id}))
+    proc = run_cli(*args, env=ENV)
+    problems = " | ".join(json.loads(proc.stdout)["against"]["problems"])
+    assert proc.returncode == 1 and "(DELETE) carries the id of run" in problems and second.run_id in problems
