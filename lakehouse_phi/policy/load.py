@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.model import (
+    DIRECT_IDENTIFIER_PHI,
+    EXPORTABLE_DIRECT,
     RESERVED_COLUMNS,
     AuditSpec,
     ColumnSpec,
@@ -254,15 +256,35 @@ def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[P
             problems.append(Problem(f"{base}.risk.l", "l > 1 needs at least one column with sensitive: true"))
     if table.export is None:
         return
-    outputs = {o for c, s in table.columns.items() for o in (c, *s.derive)}
+    outputs = {o: (s, r) for c, s in table.columns.items() for o, r in ((c, s.effective_ingest), *s.derive.items())}
     for i, c in enumerate(table.export.columns):
         if c not in outputs:
             problems.append(Problem(f"{base}.export.columns.{i}", f"found {c!r}, not a bronze output column of "
                                                                   f"{base}"))
+            continue
+        problem = _export_problem(c, *outputs[c])
+        if problem:
+            problems.append(Problem(f"{base}.export.columns.{i}", problem))
     if table.export.signing_key not in policy.keys:
         problems.append(Problem(f"{base}.export.signing_key", f"found {table.export.signing_key!r}, which is not "
                                                               f"declared under keys: (declared: "
                                                               f"{', '.join(policy.keys) or 'none'})"))
+
+
+def _export_problem(output: str, col: ColumnSpec, rule: IngestRule) -> str | None:
+    """Why ``output`` may not be released in an export: a PHI column kept raw, or a direct identifier in any form
+    but a one-way pseudonym (hmac) or removed (redact, suppress)."""
+    if col.phi is None:
+        return None
+    if rule.strategy == "keep":
+        return (f"{output!r} is PHI (phi: {col.phi}) kept raw in bronze: an export would release the raw values. "
+                "Export a generalized or pseudonymized output instead (derive: {..._year: {strategy: "
+                "generalize_date, to: year}}, {..._token: {strategy: hmac, key: ...}}), or drop it from export.columns")
+    if col.phi in DIRECT_IDENTIFIER_PHI and rule.strategy not in EXPORTABLE_DIRECT:
+        return (f"{output!r} is a direct identifier (phi: {col.phi}) written with strategy {rule.strategy}, which "
+                f"keeps it readable or reversible; an export may carry a direct identifier only as "
+                f"{', '.join(EXPORTABLE_DIRECT)}: export its hmac pseudonym, or drop it from export.columns")
+    return None
 
 
 _RENDER_TYPES = {

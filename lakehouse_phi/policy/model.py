@@ -29,6 +29,13 @@ PHI_CATEGORIES = (
     "device_id", "url", "ip", "biometric", "photo", "free_text", "other",
 )
 
+#: PHI categories that identify a person only in combination (Safe Harbor releases them generalized: a ZIP3, a
+#: year, an age capped at 90); every other category is a direct identifier.
+QUASI_PHI = ("zip", "date", "date_of_birth", "age")
+DIRECT_IDENTIFIER_PHI = tuple(c for c in PHI_CATEGORIES if c not in QUASI_PHI)
+#: The only strategies under which a direct identifier may leave in an export: one-way (a keyed pseudonym) or gone.
+EXPORTABLE_DIRECT = ("hmac", "redact", "suppress")
+
 #: Columns the package adds to bronze and quarantine rows: a policy may not declare them.
 RESERVED_COLUMNS = ("_phi_errors", "_source_file", "_ingest_run_id", "_ingested_at", "_quarantined_at",
                     "_row_fingerprint", "_key_versions")

@@ -9,9 +9,14 @@ Layout of ``--out DIR``::
                               SHA-256; run id; time
     DIR/manifest.sig          the Ed25519 signature of the exact bytes of manifest.json, standard base64
 
-:func:`verify_export` checks the signature with the public key, then every listed file's bytes, and refuses a file
-under ``data/`` that the manifest does not list. Suppression is by whole class (a class whose records are all
-dropped), computed over the exported quasi-identifiers (see :func:`lakehouse_phi.release.risk.release_columns`).
+:func:`verify_export` checks the signature with the public key, then every listed file's bytes, and refuses any
+file, folder or symbolic link in the export directory that the manifest does not list (only ``manifest.json``,
+``manifest.sig``, ``data/`` and the listed files may be there). Suppression is by whole class (a class whose
+records are all dropped), computed over the exported quasi-identifiers (see
+:func:`lakehouse_phi.release.risk.release_columns`). Before the manifest is signed, the records, k and l it states
+are measured again from the written files themselves (:func:`measure_files`, Arrow, independent of the engine): a
+difference from the engine's figures, or a k or l below the policy's, refuses the export and removes what was
+written.
 """
 
 from __future__ import annotations
@@ -139,8 +144,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     run_id = run_id or str(uuid.uuid4())
     rel = _suppressed(df, tuple(spec.export.columns), cols, k_req, l_req, F)
     files = _write_data(rel, out_dir, run_id)
-    if sum(f["rows"] for f in files) != rel.kept:
-        raise JobRefused(f"export of {table}: wrote {sum(f['rows'] for f in files)} rows, expected {rel.kept}")
+    rel = _remeasured(rel, out_dir, files, cols, k_req, l_req, table)
     manifest = {
         "format": FORMAT, "policy_name": policy.name, "policy_sha256": loaded.sha256, "table": table,
         "run_id": run_id, "created_at": utc_now_iso(), "columns": list(spec.export.columns),
@@ -267,6 +271,56 @@ def _audit_export(spark: Any, spec: Any, audit: str | None, actor: str | None, m
     return open_sink(audit_target, spark).append(event)
 
 
+@dataclass(frozen=True)
+class Measured:
+    records: int
+    k: int | None
+    l: int | None  # noqa: E741
+
+
+def measure_files(paths: list[Path], cols: ReleaseColumns) -> Measured:
+    """Records, k and l of the released Parquet files, with Arrow alone (NULL is a value, as in :mod:`risk`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in paths]
+    data = pa.concat_tables(tables) if tables else None
+    records = 0 if data is None else data.num_rows
+    if data is None or not records or not cols.quasi_identifiers:
+        return Measured(records, None, None)
+    keys = [pc.cast(data[c], pa.string()) for c in cols.quasi_identifiers]
+    sens = [pc.cast(data[c], pa.string()) for c in cols.sensitive]
+    names = [f"q{i}" for i in range(len(keys))] + [f"s{i}" for i in range(len(sens))]
+    table = pa.table(keys + sens, names=names)
+    aggs: list[Any] = [([], "count_all")] + [(f"s{i}", "count_distinct", pc.CountOptions(mode="all"))
+                                             for i in range(len(sens))]
+    classes = table.group_by([f"q{i}" for i in range(len(keys))], use_threads=False).aggregate(aggs)
+    k = pc.min(classes["count_all"]).as_py()
+    l_values = [pc.min(classes[f"s{i}_count_distinct"]).as_py() for i in range(len(sens))]
+    return Measured(records, int(k), int(min(l_values)) if l_values else None)
+
+
+def _remeasured(rel: _Released, out_dir: Path, files: list[dict], cols: ReleaseColumns, k_req: int, l_req: int,
+                table: str) -> _Released:
+    """Measure the written files again (:func:`measure_files`); refuse, removing what was written, when they do
+    not hold what the manifest would state, or break the policy's k or l."""
+    got = measure_files([out_dir / f["path"] for f in files], cols)
+    problem = None
+    if (got.records, got.k, got.l) != (rel.kept, rel.k_achieved, rel.l_achieved):
+        problem = (f"the written files hold {got.records} records with k={got.k}, l={got.l}, but the engine "
+                   f"reported {rel.kept} records with k={rel.k_achieved}, l={rel.l_achieved}")
+    elif got.k is not None and got.k < k_req:
+        problem = f"the written files have k={got.k}, below tables.{table}.risk.k {k_req}"
+    elif got.l is not None and got.l < l_req:
+        problem = f"the written files have l={got.l}, below tables.{table}.risk.l {l_req}"
+    if problem is not None:
+        shutil.rmtree(out_dir / DATA, ignore_errors=True)
+        raise JobRefused(f"export of {table} refused before signing: {problem}; nothing was signed and the data "
+                         f"files were removed from {out_dir}")
+    return rel
+
+
 @dataclass
 class VerifyReport:
     ok: bool
@@ -324,9 +378,28 @@ def verify_export(directory: str, public_key: Any) -> VerifyReport:
             problems.append(f"{rel}: missing")
         elif path.stat().st_size != f["bytes"] or sha256_file(path) != f["sha256"]:
             problems.append(f"{rel}: content changed (SHA-256 differs from the manifest)")
-    data = root / DATA
-    if data.is_dir():
-        for p in sorted(data.rglob("*")):
-            if p.is_file() and p.resolve() not in listed:
-                problems.append(f"{p.relative_to(root)}: not listed in the manifest")
+    problems += _unlisted(root, {p.relative_to(root.resolve()) for p in listed})
     return VerifyReport(not problems, problems, len(listed), manifest)
+
+
+def _unlisted(root: Path, listed: set[Path]) -> list[str]:
+    """Every file, folder or symbolic link under ``root`` that is not the manifest, its signature, ``data/`` or a
+    listed file (links are named, never followed)."""
+    allowed_files = {Path(MANIFEST), Path(SIGNATURE), *listed}
+    allowed_dirs = {Path(DATA)} | {p.parent for p in listed if p.parent != Path(".")}
+    problems = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            path = here / name
+            rel = path.relative_to(root)
+            if path.is_symlink():
+                problems.append(f"{rel}: a symbolic link (to {os.readlink(path)!r}), which an export never holds")
+                if name in dirnames:
+                    dirnames.remove(name)
+            elif name in dirnames:
+                if rel not in allowed_dirs:
+                    problems.append(f"{rel}/: a folder the manifest does not list")
+            elif rel not in allowed_files or not path.is_file():
+                problems.append(f"{rel}: not listed in the manifest")
+    return problems

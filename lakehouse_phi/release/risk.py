@@ -8,8 +8,13 @@
   kept raw in bronze but released generalized), so ``risk`` measures what ``export`` releases; otherwise each
   flagged column's own bronze column.
 
+When the table has an ``export``, an exported output of a PHI column of a quasi-identifying category (ZIP, date,
+date of birth, age) counts as a quasi-identifier even when not flagged: it links like one.
+
 The smallest classes are listed by their quasi-identifier values only; a quasi-identifier that is a direct
-identifier category (name, SSN, phone...) is shown as ``<hidden>``. Nothing here imports PySpark: the session's
+identifier category (name, SSN, phone...) is shown as ``<hidden>``, and so is a quasi-identifier kept raw
+(strategy ``keep``, such as an exact date of birth) in a class smaller than the required ``k``: for those only the
+counts are shown; generalized values (a year, a ZIP3) are shown. Nothing here imports PySpark: the session's
 ``functions`` module comes from :func:`lakehouse_phi.spark.session.functions`.
 """
 
@@ -21,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lakehouse_phi.errors import JobRefused, UsageError
-from lakehouse_phi.policy.model import TableSpec
+from lakehouse_phi.policy.model import QUASI_PHI, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ class ReleaseColumns:
     quasi_identifiers: tuple[str, ...]
     sensitive: tuple[str, ...]
     showable: frozenset[str] = field(default_factory=frozenset)
+    #: quasi-identifiers whose values are raw (strategy keep): hidden in a class smaller than k
+    raw: frozenset[str] = field(default_factory=frozenset)
 
 
 def release_columns(spec: TableSpec) -> ReleaseColumns:
@@ -46,17 +53,20 @@ def release_columns(spec: TableSpec) -> ReleaseColumns:
     qi: list[str] = []
     sens: list[str] = []
     show: set[str] = set()
+    raw: set[str] = set()
     exported = set(spec.export.columns) if spec.export else None
     for name, col in spec.columns.items():
-        outputs = [name, *col.derive] if exported is not None else [name]
+        rules = {name: col.effective_ingest, **col.derive}
+        outputs = list(rules) if exported is not None else [name]
         chosen = [o for o in outputs if exported is None or o in exported]
-        if col.quasi_identifier:
+        if col.quasi_identifier or (exported is not None and col.phi in QUASI_PHI and not col.sensitive):
             qi += chosen
             if col.phi in SHOWABLE_PHI:
                 show.update(chosen)
+            raw.update(o for o in chosen if rules[o].strategy == "keep")
         if col.sensitive:
             sens += chosen
-    return ReleaseColumns(tuple(qi), tuple(sens), frozenset(show))
+    return ReleaseColumns(tuple(qi), tuple(sens), frozenset(show), frozenset(raw))
 
 
 @dataclass
@@ -164,7 +174,7 @@ def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColu
         classes_below_k=_int(stats["classes_below_k"]) or 0, records_below_k=_int(stats["records_below_k"]) or 0,
         classes_below_l=(_int(stats["classes_below_l"]) or 0) if cols.sensitive else 0,
         records_below_l=(_int(stats["records_below_l"]) or 0) if cols.sensitive else 0,
-        smallest=_smallest(classes, cols, top, F))
+        smallest=_smallest(classes, cols, top, F, k_required or 1))
     uncache(classes)
     log.info("risk of %s: k=%s l=%s over %d classes", table, report.k, report.l, report.classes)
     return report
@@ -186,13 +196,16 @@ def _class_stats(classes: Any, k_req: int, l_req: int, F: Any) -> Any:
     ).collect()[0]
 
 
-def _smallest(classes: Any, cols: ReleaseColumns, top: int, F: Any) -> list[dict[str, Any]]:
-    """The ``top`` smallest classes; a quasi-identifier not in ``cols.showable`` is shown as hidden."""
+def _smallest(classes: Any, cols: ReleaseColumns, top: int, F: Any, k: int) -> list[dict[str, Any]]:
+    """The ``top`` smallest classes; a quasi-identifier not in ``cols.showable``, or raw (``cols.raw``) in a class
+    smaller than ``k``, is shown as hidden."""
     order = [F.col("_n").asc(), F.col("_l").asc_nulls_last()] + [F.col(c).asc_nulls_first() for c in
                                                                    cols.quasi_identifiers]
     smallest = []
     for row in classes.orderBy(*order).limit(top).collect():
-        values = {c: (None if row[c] is None else str(row[c])) if c in cols.showable else HIDDEN
+        small = int(row["_n"]) < k
+        values = {c: (None if row[c] is None else str(row[c]))
+                  if c in cols.showable and not (small and c in cols.raw) else HIDDEN
                   for c in cols.quasi_identifiers}
         smallest.append({"values": values, "records": int(row["_n"]), "l": _int(row["_l"])})
     return smallest
