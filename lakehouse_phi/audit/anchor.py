@@ -103,15 +103,14 @@ def run_commits(locations: dict[str, str | None], run_id: str) -> dict[str, list
 def _history(location: str, what: str) -> tuple[dict[str, str], list[dict]] | None:
     """(table properties, history oldest first) of a Delta table, None when there is no table there."""
     try:
-        from deltalake import DeltaTable
+        from lakehouse_phi.storage.delta import DeltaRsTable
+
+        table = DeltaRsTable(location)
+        if not table.exists():
+            return None
+        conf, history = table.properties(), table.history()
     except ImportError:
         raise UsageError("--against needs deltalake: pip install 'lakehouse-phi[local]'") from None
-    try:
-        if not DeltaTable.is_deltatable(location):
-            return None
-        table = DeltaTable(location)
-        conf = dict(table.metadata().configuration)
-        history = table.history()
     except Exception as exc:  # noqa: BLE001 - delta-rs raises several types for "not a table"
         raise UsageError(f"--against {what} {location}: not a readable Delta table ({type(exc).__name__}); pass the "
                          "table's directory or URI") from None

@@ -101,16 +101,14 @@ def arg_seal_keys(items: list[str], fetchers: Any = None) -> tuple[SealKeys, lis
 def trail_history_problems(trail: str) -> list[str]:
     """What a Delta trail's own history holds besides appends (empty for a ``.jsonl`` trail or one delta-rs cannot
     read: a table name verified through Spark)."""
-    from lakehouse_phi.audit.sinks import _is_jsonl
+    from lakehouse_phi.storage.targets import is_jsonl
 
-    if _is_jsonl(trail):
+    if is_jsonl(trail):
         return []
     try:
-        from deltalake import DeltaTable
+        from lakehouse_phi.storage.delta import DeltaRsTable
 
-        if not DeltaTable.is_deltatable(trail):
-            return []
-        history = sorted(DeltaTable(trail).history(), key=lambda c: c.get("version", 0))
+        history = sorted(DeltaRsTable(trail).history(), key=lambda c: c.get("version", 0))
     except Exception:  # noqa: BLE001 - not a delta-rs path (a table name); the chain check still ran
         return []
     problems = []

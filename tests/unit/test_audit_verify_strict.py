@@ -286,10 +286,10 @@ def test_older_events_with_one_version_bound_the_run_from_both_sides(tmp_path):
 # ------------------------------------------------------------------------------------ the Delta trail's own history
 @pytest.fixture
 def delta_trail(tmp_path):
-    from lakehouse_phi.audit.deltars_sink import DeltaRsSink
+    from lakehouse_phi.audit.sinks import DeltaSink
 
     path = tmp_path / "trail"
-    sink = DeltaRsSink(str(path), SecretKey("trail", 1, K1), commit_metadata="run-t")
+    sink = DeltaSink(None, str(path), seal_key=SecretKey("trail", 1, K1), run_id="run-t")  # delta-rs, no Spark
     for i in range(4):
         sink.append(event(f"run-{i}"))
     policy = tmp_path / "policy.yaml"
