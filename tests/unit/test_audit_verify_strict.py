@@ -352,3 +352,45 @@ def test_the_report_shows_the_verdict_of_audit_verify(tmp_path, delta_trail, tam
     assert report["audit_intact"] is out["ok"] and proc.returncode == code
     assert ("BROKEN" in page) is (not out["ok"])
     assert (tamper == "none") is out["ok"]
+
+
+# ------------------------------------------------------------------ the lifecycle commands' own commits are bound
+def test_rekey_erase_vacuum_and_purge_verify_and_a_copied_id_does_not(tmp_path):
+    """Real rekey, erase (with its VACUUM) and purge runs on delta-rs tables after an audited ingest: every commit
+    is bound to its run by version and operation; a later DELETE tagged with the erase's run id is not."""
+    import datetime as dt
+
+    from tests.unit.lifecycle_helpers import ENV as LC_ENV
+    from tests.unit.lifecycle_helpers import masked, material, policy_text, rows, write
+
+    utc = dt.timezone.utc
+    bronze, quarantine, trail = tmp_path / "bronze", tmp_path / "bronze_quarantine", tmp_path / "audit.jsonl"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text(bronze))  # token, dek, fpe-key rotated to v2; audit key 'trail'
+    sink = JsonlSink(trail, SecretKey("trail", 1, material("trail", 1)))
+    sink.append(event("run-a", "ingest_started", pending=True))
+    write(bronze, masked(policy, rows(6), 1, dt.datetime(2024, 1, 1, tzinfo=utc), "run-a"), "run-a")
+    write(quarantine, masked(policy, rows(2, start=20), 1, dt.datetime(2024, 1, 1, tzinfo=utc), "run-a"), "run-a")
+    closing = sink.append(event("run-a", "ingest", commits={"bronze": [0], "quarantine": [0]},
+                                bronze=str(bronze), quarantine=str(quarantine)))
+    DeltaTable(str(bronze)).alter.set_table_properties({ANCHOR_SEQ: str(closing["seq"]), ANCHOR_HASH: closing["hash"]},
+                                                       raise_if_not_exists=False, commit_properties=props("run-a"))
+    common = [str(policy), "--table", "patients", "--bronze", str(bronze), "--audit", str(trail)]
+    for args, stdin in ((["rekey", *common], None),
+                        (["erase", *common, "--subjects", "-", "--vacuum-hours", "0"], "MRN0000001\n"),
+                        (["purge", *common, "--as-of", "2024-01-15"], None)):  # nothing old enough yet
+        proc = run_cli(*args, stdin=stdin, env=LC_ENV)
+        assert proc.returncode == 0, (args[0], proc.stderr)
+    ops = {h["operation"] for h in DeltaTable(str(bronze)).history()}
+    assert {"MERGE", "VACUUM START", "VACUUM END"} <= ops, ops
+    verify = ["audit", "verify", str(trail), "--policy", str(policy), "--against", str(bronze), "--format", "json"]
+    proc = run_cli(*verify, env=LC_ENV)
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 0, out.get("against", out)
+    erase_run = next(json.loads(line)["run_id"] for line in trail.read_text().splitlines()
+                     if json.loads(line)["event"] == "erase")
+    assert DeltaTable(str(bronze)).to_pyarrow_table().num_rows == 5
+    DeltaTable(str(bronze)).delete(commit_properties=props(erase_run))  # every row, with the erase's run id
+    proc = run_cli(*verify, env=LC_ENV)
+    problems = " | ".join(json.loads(proc.stdout)["against"]["problems"])
+    assert proc.returncode == 1 and f"carries the id of run '{erase_run}', but no event of that run records" in problems
