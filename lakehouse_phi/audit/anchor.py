@@ -138,16 +138,14 @@ def _recorded(details: dict, role: str) -> tuple[list[int], int | None]:
     upto: int | None = None
     for key in ("commit_versions", "commits"):
         block = details.get(key)
-        value = block.get(role) if isinstance(block, dict) else None
-        if isinstance(value, dict):
-            value = value.get("version")
-            if _is_int(value):
-                exact.append(value)
-                upto = max(value, -1 if upto is None else upto)
-        elif isinstance(value, list):
-            exact += [v for v in value if _is_int(v)]
-        elif _is_int(value):
-            upto = max(value, -1 if upto is None else upto)
+        value: Any = block.get(role) if isinstance(block, dict) else None
+        last: Any = value.get("version") if isinstance(value, dict) else value
+        if isinstance(value, list):
+            exact += [int(v) for v in value if _is_int(v)]
+        elif _is_int(last):
+            if isinstance(value, dict):
+                exact.append(int(last))
+            upto = max(int(last), -1 if upto is None else upto)
     return exact, upto
 
 

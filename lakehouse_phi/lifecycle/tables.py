@@ -122,7 +122,8 @@ class Context:
         raw values that must not occur in it (checked before it is written)."""
         from lakehouse_phi.audit.events import check_no_values, new_event
 
-        extra = {"commits": dict(self.commits)} if self.commits and not event.endswith("_started") else {}
+        extra: dict[str, Any] = {"commits": dict(self.commits)} if self.commits and not event.endswith("_started") \
+            else {}
         if not event.endswith("_started"):  # every version this run committed (vacuum, properties included)
             from lakehouse_phi.audit.anchor import run_commits
 
