@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -383,17 +380,9 @@ class SparkFlow:
                 self._delta(target).merge(changed, keys, update_if_differs=FINGERPRINT_COL,
                                           commit=commit_of(self.spec))
                 return inserted, updated
-            local = target.local
-            if local is None:
-                raise UsageError(f"bronze_mode: latest on a Parquet target needs a local path to rewrite ({target}); "
-                                 "use Delta for remote tables")
             kept = existing.join(changed.select(*keys), on=keys, how="left_anti")
-            staging = f"{local.rstrip('/')}.lhp-staging-{uuid.uuid4().hex}"
-            kept.unionByName(changed.select(*existing.columns)).write.mode("overwrite").parquet(staging)
-            retired = f"{local.rstrip('/')}.lhp-retired-{uuid.uuid4().hex}"
-            os.replace(local, retired)
-            os.replace(staging, local)
-            shutil.rmtree(retired, ignore_errors=True)
+            rows = kept.unionByName(changed.select(*existing.columns))
+            tables.replace_parquet(target, lambda folder: rows.write.mode("errorifexists").parquet(folder))
             return inserted, updated
 
     def _delta(self, target: Target) -> SparkDeltaTable:

@@ -11,9 +11,10 @@ import contextlib
 import fcntl
 import importlib.util
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from lakehouse_phi.storage import parquet
 from lakehouse_phi.storage.delta import Commit, open_delta, uses_deltars
 from lakehouse_phi.storage.engines import caps
 from lakehouse_phi.storage.rules import is_not_found
@@ -50,6 +51,7 @@ def exists(spark: Any, target: Target, table_format: str) -> bool:
         return bool(spark.catalog.tableExists(target.location))
     local = target.local
     if local is not None:
+        parquet.recover(local)
         return os.path.isdir(local) and any(f.endswith(".parquet") for f in os.listdir(local))
     try:
         spark.read.format(table_format).load(target.location).schema  # noqa: B018 - analysis only
@@ -61,12 +63,16 @@ def exists(spark: Any, target: Target, table_format: str) -> bool:
 
 
 def read(spark: Any, target: Target, table_format: str) -> Any:
+    if table_format == "parquet" and target.local is not None:
+        parquet.recover(target.local)  # a rewrite a killed run committed is finished first
     if target.is_path:
         return spark.read.format(table_format).load(target.location)
     return spark.table(target.location)
 
 
 def append(df: Any, target: Target, table_format: str, options: Mapping[str, str] | None = None) -> None:
+    if table_format == "parquet" and target.local is not None:
+        parquet.recover(target.local)
     writer = df.write.format(table_format).mode("append")
     for k, v in (options or {}).items():
         writer = writer.option(k, v)
@@ -102,5 +108,17 @@ def path_lock(target: Target) -> Iterator[None]:
         os.close(fd)
 
 
+def replace_parquet(target: Target, write: Callable[[str], None]) -> None:
+    """``bronze_mode: latest`` on a local Parquet table: replace its contents crash-safely
+    (:func:`lakehouse_phi.storage.parquet.replace_contents`)."""
+    local = target.local
+    if local is None:
+        from lakehouse_phi.errors import UsageError
+
+        raise UsageError(f"bronze_mode: latest on a Parquet target needs a local path to rewrite ({target}); "
+                         "use Delta for remote tables")
+    parquet.replace_contents(local, write)
+
+
 __all__ = ["append", "default_table_format", "delta_writable", "exists", "native_delta_sql", "path_lock", "read",
-           "set_table_properties", "uses_deltars"]
+           "replace_parquet", "set_table_properties", "uses_deltars"]
