@@ -22,7 +22,7 @@ common in clinical English (``Will``, ``Hope``, ``Bell``) and eponyms (``Murphy`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -40,160 +40,178 @@ _MM = r"(?:0?[1-9]|1[0-2])"
 _YEAR = r"(?:19|20)[0-9]{2}"
 _ORD = r"(?:st|nd|rd|th)?"
 
-# ------------------------------------------------------------------------------------------------- names
-_TOKEN = r"(?:[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?)"  # Smith, O'Neil, McKay, Smith-Jones
-_INITIAL = r"(?:[A-Z]\.|[A-Z]\b)"
-_TITLES = r"(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Rev)"
-_LABELS = (r"(?:Patient(?: [Nn]ame)?|Pt(?: [Nn]ame)?|Name|Attending(?: [Pp]hysician)?|PCP|Provider|Physician|Surgeon|"
-           r"Resident|Fellow|Intern|Nurse|RN|NP|PA|Author|Signed|Signed by|Electronically signed by|Dictated by|"
-           r"Cosigned by|Seen by|Referred by|Referring(?: [Pp]hysician)?|Contact|Emergency [Cc]ontact|Guardian|"
-           r"Caregiver|Interpreter|Scribe|Spouse|Cc|CC|Next of kin|NOK|Requested by|Ordered by|Reviewed by)")
-_RELATIONS = (r"(?:wife|husband|spouse|partner|mother|father|mom|dad|daughter|son|sister|brother|grandson|"
-              r"granddaughter|grandmother|grandfather|aunt|uncle|niece|nephew|friend|neighbor|caregiver|fiancee?|"
-              r"guardian|roommate)")
-_BY = (r"(?:(?:[Rr]eferred|[Ss]een|[Ss]igned|[Dd]ictated|[Rr]eviewed|[Gg]iven|[Ee]xamined|[Ee]valuated|[Cc]overed|"
-       r"[Ww]ritten|[Aa]pproved|[Aa]dministered|[Pp]erformed|[Tt]ranscribed|[Ee]ntered) by|[Pp]er|"
-       r"(?:[Ee]mergency )?[Cc]ontact|[Ss]poke with|[Dd]iscussed with|[Cc]alled)")
-_CREDENTIALS = r"(?:(?:MD|DO|RN|NP|PA-C|PA|APRN|CNM|CRNA|PhD|PharmD|DDS|LCSW|MSW|FNP|DNP)\b|M\.D\.|D\.O\.)"
-
-#: Known names that are also common words or eponyms in clinical text: never matched by the known-name rule.
-NAME_STOPWORDS = frozenset("""
-will may june april august mark bill grace hope faith joy guy art don dean ray chase drew pat sue rich frank gene
-jack sunny summer autumn dawn holly ivy iris lily daisy ruby pearl amber crystal angel christian rusty buddy royal
-major king prince duke sterling chance case lane brook river sky rose harmony destiny trinity justice miracle
-heaven nova gray grey hunter ginger candy misty page willow jade star sage hazel olive penny allegra carmen
-brown white green black young long little wood hill price bell ward cross stone rice hunt banks mills fields wells
-walls ball bush park strong sharp short swift frost snow day knight love wolf fox bird fish head hand foot cook
-baker turner murphy wilson graves parkinson barrett addison cushing hodgkin crohn down marfan huntington foley
-glasgow gram apgar babinski homan homans kernig romberg trendelenburg valsalva heimlich whipple nissen bishop
-kaposi burkitt wernicke tourette holter doppler allen phalen tinel lachman thompson hawkins weber rinne epley
-snellen reed rhodes lewis graham bennett payne hale sweet moody gross noble north south west east english french
-house church street lake rivers ferry marsh bond cash gold silver best good goodman wise hardy free freeman
-person parsons mason porter carter fisher hunter walker taylor tanner potter miller weaver salt pepper case
-christian charity patience constance prudence precious lawson gordon norman neal nelson pierce powers rich
-""".split())
-
-
-def _known_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(first names, surnames) from Faker's en_US lists, without :data:`NAME_STOPWORDS`, longest first."""
-    from faker.providers.person.en_US import Provider
-
-    def clean(names: Iterable[str]) -> tuple[str, ...]:
-        out = {n for n in names if re.fullmatch(r"[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?", n) and len(n) >= 3
-               and n.lower() not in NAME_STOPWORDS}
-        return tuple(sorted(out, key=lambda n: (-len(n), n)))
-
-    first = clean([*Provider.first_names_female, *Provider.first_names_male])
-    return first, clean(Provider.last_names)
-
-
-@cache
-def name_patterns() -> tuple[str, ...]:
-    """The ``name`` detector's patterns (built once: they hold the known-name lists)."""
-    first, last = _known_names()
-    known_first = r"\b(?:" + "|".join(re.escape(n) for n in first) + r")\b"
-    known_last = r"(?:" + "|".join(re.escape(n) for n in last) + r")\b"
-    person = rf"{_TOKEN}(?:\s+{_INITIAL})?(?:\s+{_TOKEN}){{0,2}}"
-    return (
-        # a label with a colon: Patient: Jane Roe, Attending: Chen, Li
-        rf"(\b{_LABELS}\s*:\s*(?:{_TITLES}\.?\s+)?)(?:{_TOKEN},\s+{_TOKEN}|{person})()",
-        # a first and last name after "seen by", "per", "contact"...: Referred by Nguyet Thibodeaux
-        rf"(\b(?:{_BY})\s+(?:{_TITLES}\.?\s+)?){_TOKEN}\s+(?:{_INITIAL}\s+)?{_TOKEN}()",
-        # a first and last name before an age: Wilhelmina Quintanilla is a 87 y/o
-        rf"()\b{_TOKEN}\s+(?:{_INITIAL}\s+)?{_TOKEN}(\s+(?:is|was)\s+an?\s+[0-9]{{1,3}}[- ]?(?:y/?o|yo|year))",
-        # a relation: her daughter Maria, wife, Ellen Park,
-        rf"(\b(?i:{_RELATIONS}),?\s+(?:{_TITLES}\.?\s+)?)(?:{_TOKEN}(?:\s+{_TOKEN})?)()",
-        # signed with a credential: Jane Roe, MD / J. Roe MD
-        rf"()\b(?:{_INITIAL}\s+|{_TOKEN}\s+(?:{_INITIAL}\s+)?){_TOKEN}(,?\s+{_CREDENTIALS})",
-        # a known first name with a capitalized word, or a capitalized word with a known surname
-        rf"(){known_first}(?:\s+{_INITIAL})?\s+{_TOKEN}()",
-        rf"()\b{_TOKEN}(?:\s+{_INITIAL})?\s+{known_last}()",
-        # Last, First with both known
-        rf"()\b{known_last},\s+{known_first}()",
-        # a title: Dr. Hargreaves, Mrs. O'Neil, Dr. Ana M. Souza (last: the patterns above take a title as context,
-        # and a title before a tag must not be taken for a name)
-        rf"(\b{_TITLES}\.?\s+)(?:{_TOKEN}\s+(?:{_INITIAL}\s+)?)?{_TOKEN}()",
-    )
-
-
 # ----------------------------------------------------------------------------------------------- address
-_SUFFIX = (r"(?:Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Ter|"
+#: A capitalised word (``Smith``, ``O'Neil``, ``McKay``, ``Smith-Jones``, ``Traoré``) or one in capitals (``WALNUT``).
+_TOKEN = r"(?:\p{Lu}(?:[\p{Ll}\p{Mn}]+|'\p{Lu}[\p{Ll}\p{Mn}]+)(?:\p{Lu}[\p{Ll}\p{Mn}]+)?(?:-\p{Lu}[\p{Ll}\p{Mn}]+)?)"
+_CAPS = r"(?:\p{Lu}[\p{Lu}\p{Mn}'-]+)"
+_STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
+           "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI").split()
+#: State codes that are also credentials or words (``MD``, ``PA``, ``OR``): a city before them needs a ZIP or a cue.
+_STATES_AMBIGUOUS = ("CO", "DE", "HI", "ID", "IN", "LA", "MA", "MD", "ME", "OH", "OK", "OR", "PA")
+_STATE = "(?:" + "|".join(_STATES) + ")"
+_STATE_SAFE = "(?:" + "|".join(s for s in _STATES if s not in _STATES_AMBIGUOUS) + ")"
+_STATE_NAMES = ("Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|"
+                "Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|"
+                "Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|"
+                "North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|"
+                "South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|"
+                "Puerto Rico")
+_ZIP = r"[0-9]{5}(?:-[0-9]{4})?"
+_CITY = rf"(?:{_TOKEN}|{_CAPS})(?:\s+(?:{_TOKEN}|{_CAPS})){{0,2}}"
+_SUFFIX = (r"(?i:Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Ter|"
            r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Plaza|Turnpike|Tpke|Pike|Row|Path|Loop|Alley|"
-           r"Crescent|Expressway|Expy|Freeway|Fwy)")
-_DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?"
-_UNIT = r"(?:,?\s*(?:Apt|Apartment|Unit|Suite|Ste|Fl|Floor|Rm|Room|Bldg|#)\.?\s*#?\s*[0-9A-Z]{1,5}(?:-[0-9A-Z]+)?\b)"
-_CITY_STATE_ZIP = rf"(?:,?\s+{_TOKEN}(?:\s+{_TOKEN}){{0,2}},\s+[A-Z]{{2}}\b(?:\.?\s+[0-9]{{5}}(?:-[0-9]{{4}})?\b)?)"
+           r"Crescent|Expressway|Expy|Freeway|Fwy|Run|Ridge|Crossing|Xing|Point|Pt|Cove|Bend|Hollow|Heights|Hts)")
+_DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|NORTH|SOUTH|EAST|WEST)\.?"
+_UNIT = (r"(?:,?\s*(?i:Apt|Apartment|Unit|Suite|Ste|Fl|Floor|Rm|Room|Bldg|Building|Lot|Trlr|#)\.?\s*#?\s*"
+         r"[0-9A-Z]{1,5}(?:-[0-9A-Z]+)?\b)")
+#: After a street line: ``, City``, ``, City, ST 12345``, ``City ST 12345``.
+_AFTER_STREET = (rf"(?:,\s*{_CITY}(?:,?\s+(?:{_STATE}|{_STATE_NAMES})\b\.?(?:\s+{_ZIP}\b)?)?"
+                 rf"|\s+{_CITY},?\s+{_STATE}\b\.?(?:\s+{_ZIP}\b)?)")
 ADDRESS_PATTERNS: tuple[str, ...] = (
-    rf"()\b[0-9]{{1,6}}[A-Z]?(?:-[0-9]{{1,4}})?\s+(?:{_DIRECTION}\s+)?(?:(?:{_TOKEN}|[0-9]{{1,3}}(?:st|nd|rd|th)|"
-    rf"[A-Z]{{2,}})\.?\s+){{1,4}}{_SUFFIX}\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?{_UNIT}?{_CITY_STATE_ZIP}?()",
-    r"()\b(?i:P\.?\s?O\.?\s*Box|Post Office Box)\s+[0-9]+\b" + rf"{_CITY_STATE_ZIP}?()",
-    rf"()\b{_TOKEN}(?:\s+{_TOKEN}){{0,2}},\s+[A-Z]{{2}}\s+[0-9]{{5}}(?:-[0-9]{{4}})?\b()",
+    rf"()\b[0-9]{{1,6}}[A-Z]?(?:-[0-9]{{1,4}})?\s+(?:{_DIRECTION}\s+)?(?:(?:{_TOKEN}|{_CAPS}|[0-9]{{1,3}}"
+    rf"(?i:st|nd|rd|th))\.?\s+){{1,4}}{_SUFFIX}\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?{_UNIT}?{_AFTER_STREET}?()",
+    r"()\b(?i:P\.?\s?O\.?\s*Box|Post Office Box)\s+[0-9]+\b" + rf"{_AFTER_STREET}?()",
+    # rural routes and highway contract routes: RR 2 Box 15, Rural Route 3
+    r"()(?:\b(?:RR|R\.R\.|HC)\s*#?\s*[0-9]{1,4},?\s*(?i:box)\s*#?\s*[0-9]{1,5}\b|"
+    r"\b(?i:rural route|highway contract route|star route)\s*#?\s*[0-9]{1,4}\b"
+    r"(?:,?\s*(?i:box)\s*#?\s*[0-9]{1,5}\b)?)" + rf"{_AFTER_STREET}?()",
+    rf"()\b{_CITY},\s+{_STATE}\s+{_ZIP}\b()",
 )
+
+# ------------------------------------------------------------------------------------------------- geography
+_GEO_CUE = (r"(?i:\b(?:in|from|near|to|at|of|lives in|living in|resides in|resident of|moved to|native of|visiting|"
+            r"travel(?:l?ed)? to|born in|outside|around)\s+)")
+GEO_PATTERNS: tuple[str, ...] = (
+    # a city with a state and a ZIP (any state code), or with a state name
+    rf"()\b{_CITY},?\s+{_STATE}\b\.?\s+{_ZIP}\b()",
+    rf"()\b{_CITY},\s+(?:{_STATE_NAMES})\b()",
+    # a city with an unambiguous state code: Tyler TX, Reading, PA after a cue
+    rf"()\b{_CITY},\s+{_STATE_SAFE}\b()",
+    rf"({_GEO_CUE}){_CITY},?\s+{_STATE}\b()",
+    # counties, parishes, boroughs
+    rf"()\b{_TOKEN}(?:\s+{_TOKEN})?\s+(?:County|Parish|Borough|COUNTY|PARISH)\b()",
+    # a ZIP after a state: ... TX 75766
+    rf"(\b{_STATE}\s+){_ZIP}\b()",
+)
+
+#: Labels of medical record numbers (``MRN``, ``MR #``, ``EMPI``, ``Clinic #``, ``Chart No.``...).
+_MRN_LABEL = (r"(?i:MRN|MR\s?#|MR\s?No\.?|MR\s?number|MR|Med(?:ical)?\.?\s+Rec(?:ord)?\.?\s*(?:No\.?|Number|Num|#)?|"
+              r"Medical\s+record(?:\s+(?:number|no\.?|num|#))?|Chart\s*(?:#|No\.?|Number|Num|ID)?|Record\s*(?:#|No\.?)|"
+              r"Unit\s+(?:No\.?|Number)|Hospital\s+(?:No\.?|Number|#|ID)|(?:Patient|Pt)\s+(?:ID|#|No\.?|number)|"
+              r"E?MPI(?:\s*(?:#|ID|No\.?))?|Clinic\s*(?:#|No\.?|Number|ID)|EHR\s*(?:#|ID)|MRUN|URN|UR\s*(?:#|No\.?))")
+_LABEL_SEP = r"\s*(?:#|:|=|-|\||is|was|no\.?|number)?\s*(?:#|:|\|)?\s*"
+#: Labels of other identifiers (Safe Harbor (K)-(R): account, plan, licence, vehicle, device numbers...).
+_ID_LABEL = (r"(?i:MBI|HICN|Medicare(?:\s+(?:Beneficiary\s+)?(?:ID|number|no\.?|#))?|Medicaid(?:\s+(?:ID|number|no\.?|#))?|"
+             r"S/N|serial(?:\s+(?:number|no\.?|#))?|VIN|vehicle\s+(?:ID|identification\s+number)|plate(?:\s+(?:number|#))?|"
+             r"licen[cs]e(?:\s+plate)?(?:\s+(?:number|no\.?|#))?|lic\.?|DL|driver'?s\s+licen[cs]e(?:\s+(?:number|no\.?|#))?|"
+             r"DEA(?:\s+(?:number|no\.?|#))?|path(?:ology)?(?:\s+(?:#|no\.?|number|case|accession))?|surg\s*path|"
+             r"acct\.?|account(?:\s+(?:number|no\.?|#))?|policy(?:\s+(?:number|no\.?|#|ID))?|member(?:\s+(?:ID|#|number|no\.?))|"
+             r"subscriber(?:\s+(?:ID|#|number|no\.?))|group(?:\s+(?:number|no\.?|#|ID))|claim(?:\s+(?:number|no\.?|#|ID))?|"
+             r"device(?:\s+(?:ID|serial|number|#))?|UDI|implant(?:\s+(?:serial|ID|#))?|pacemaker\s+serial|"
+             r"passport(?:\s+(?:number|no\.?|#))?|badge(?:\s+(?:number|#))?|employee(?:\s+(?:ID|number|#))|"
+             r"certificate(?:\s+(?:number|no\.?|#))?|health\s+plan(?:\s+(?:ID|number|#))?|insurance(?:\s+(?:ID|number|#))|"
+             r"enc(?:ounter)?\s*(?:#|number|ID|no\.?)|CSN|FIN(?:\s*#)?|visit\s*(?:#|number|ID)|case\s*(?:#|number|no\.?)|"
+             r"requisition\s*(?:#|number|no\.?)|specimen\s*(?:#|ID|number)|benefici?ary\s+(?:ID|number|#)|"
+             r"(?:tax|EIN|TIN)\s*(?:ID|#|number)?|ID\s*(?:#|number|no\.?)|identifier)")
+#: An identifier's value: letters, digits and dashes, 4-24 characters, holding a digit.
+_ID_VALUE = r"(?:[A-Za-z]{0,6}-?[0-9][A-Za-z0-9-]{2,22}[A-Za-z0-9]|[A-Za-z][A-Za-z0-9-]{1,20}[0-9][A-Za-z0-9]*)"
+_AGE90 = r"(?:9[0-9]|1[01][0-9]|12[0-5])"
+_AGE_WORDS = r"(?i:ninety|one hundred)(?:[- ](?i:one|two|three|four|five|six|seven|eight|nine))?"
+_DATE_CUES = (r"on|since|until|till|through|thru|dated|before|after|as of|starting|DOS|DOB|born|seen|admitted|admission|"
+              r"discharged|discharge|visit|appt|appointment|given|started|stopped|due|scheduled|surgery|returns?|f/u|"
+              r"follow-up|in|for|from|to|dictated|transcribed|signed|submitted|received|collected|drawn|resulted|"
+              r"reported|performed|done|last|next|by|effective|expires?|expired|date|dx|diagnosed|onset|injury|"
+              r"procedure|ordered|obtained|placed|removed|changed|updated|called|hospitalized|ED|ER")
 
 #: Detector name -> its patterns, applied one after the other (each RE2 and Python ``re`` compatible).
 DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
     # scheme or www., or a bare host with a common TLD followed by a path; not ending in sentence punctuation
     "url": (r"()(?:\b(?:[Hh][Tt][Tt][Pp][Ss]?://|[Ww][Ww][Ww]\.)|\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-            r"\.(?:com|org|net|edu|gov|io|us)/)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]()",),
+            r"\.(?:com|org|net|edu|gov|io|us|info|biz|health|care|co\.uk|ca|de|fr)/)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]()",),
     "email": (r"()\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b()",),
-    "ip": (rf"()\b{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}\b()",),
-    # 3-2-4 with dashes or spaces, or 9 digits standing alone (not part of a longer number or word)
-    "ssn": (r"()(?:\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b|\b[0-9]{9}\b)()",),
-    # NANP: +1 / 1- / 1, area code bare or in parentheses, separators space/dot/dash or none (a bare 10-digit number
-    # whose area code and exchange start with 2-9: an NPI starts with 1), an extension x / ext. / extension;
-    # a 7-digit local number only after a phone word
-    "phone": (r"()(?:(?:\+1[\s.-]?|\b1[\s.-]?)?\([2-9][0-9]{2}\)\s?|(?:\+1[\s.-]?|\b1[\s.-]?|\b)[2-9][0-9]{2}[\s.-]?)"
-              r"[2-9][0-9]{2}[\s.-]?"
+    # IPv4 here (IPv6 candidates are checked with ``ipaddress`` in scrub_text)
+    "ip": (rf"()\b{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?::[0-9]{{1,5}})?\b()",),
+    # a medical record number after one of its labels: digits (5-12, or dashed groups), optionally after letters
+    "mrn": (rf"(\b{_MRN_LABEL}{_LABEL_SEP})"
+            r"(?:[A-Za-z]{1,4}-?[0-9]{4,12}|[0-9]{2,4}(?:[-.][0-9]{2,5}){1,3}|[0-9]{4,12}[A-Za-z]?)\b()",),
+    # other identifiers after their label (MBI, S/N, VIN, licence, Path #, account, policy, device...)
+    "id": (rf"(\b{_ID_LABEL}{_LABEL_SEP}){_ID_VALUE}\b()",
+           # a Medicare Beneficiary Identifier's shape, unlabelled: 1 digit, letter, alnum, digit, letter, ...
+           r"()\b[1-9][AC-HJKMNP-RT-Yac-hjkmnp-rt-y][AC-HJKMNP-RT-Yac-hjkmnp-rt-y0-9][0-9]-?"
+           r"[AC-HJKMNP-RT-Yac-hjkmnp-rt-y][AC-HJKMNP-RT-Yac-hjkmnp-rt-y0-9][0-9]-?"
+           r"[AC-HJKMNP-RT-Yac-hjkmnp-rt-y]{2}[0-9]{2}\b()",),
+    # 3-2-4 with dashes, dots or spaces, or 9 digits standing alone (not part of a longer number or word)
+    "ssn": (r"()(?:\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3}\.[0-9]{2}\.[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b|"
+            r"\b[0-9]{9}\b)()",
+            # after its label, any separators and a masked prefix: SSN xxx-xx-1234, SS# 123 45 6789
+            r"(\b(?i:SSN|SS#|SS\s+no\.?|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:#|:|is)?\s*)"
+            r"(?:[0-9Xx*]{3}[\s./-]?[0-9Xx*]{2}[\s./-]?[0-9]{4}|[0-9]{4})\b()"),
+    # NANP: +1 / 1- / 1, area code bare or in parentheses, separators space/dot/dash/slash or none (a bare 10-digit
+    # number whose area code and exchange start with 2-9: an NPI starts with 1), an extension x / ext. / extension;
+    # a 7-digit local number only after a phone word. Other countries' numbers: ``phonenumbers`` in scrub_text.
+    "phone": (r"()(?:(?:\+1[\s.-]?|\b1[\s.-]?)?\([2-9][0-9]{2}\)\s?|(?:\+1[\s.-]?|\b1[\s.-]?|\b)[2-9][0-9]{2}"
+              r"(?:[\s.-]|\s?/\s?)?)[2-9][0-9]{2}[\s.-]?"
               r"[0-9]{4}\b(?:,?\s?(?i:x|ext\.?|extension)\s?[0-9]{1,5}\b)?()",
               r"((?i:\b(?:phone|tel|telephone|cell|mobile|home|work|call|called|pager|fax|callback|reached at|"
               r"number|ph)\.?\s*(?:#|no\.?|number)?\s*:?\s*))[2-9][0-9]{2}[\s.-][0-9]{4}\b"
               r"(?:,?\s?(?i:x|ext\.?|extension)\s?[0-9]{1,5}\b)?()"),
-    # a medical record number after one of its labels: 6-10 digits, optionally after 1-3 letters
-    "mrn": (r"()\b(?i:MRN|MR\s?#|MR\s?No\.?|MR\s?number|Med(?:ical)?\.?\s+Rec(?:ord)?\.?\s*(?:No\.?|Number|Num|#)|"
-            r"Medical\s+record(?:\s+(?:number|no\.?|num|#))?|Chart\s*(?:#|No\.?|Number|Num)|Record\s*(?:#|No\.?)|"
-            r"Unit\s+(?:No\.?|Number)|Hospital\s+(?:No\.?|Number|#)|(?:Patient|Pt)\s+ID)\s*(?:#|:|=|is)?\s*(?:#|:)?\s*"
-            r"(?:[A-Za-z]{1,3}-?)?[0-9]{6,10}\b()",),
     "date": (
         # numeric and written dates with a year, optionally with the weekday beside them
         rf"()(?:\b(?i:{_WEEKDAY})\.?,?\s+)?(?:"
-        rf"\b{_MM}/{_DAY}/(?:{_YEAR}|[0-9]{{2}})\b|\b{_MM}-{_DAY}-(?:{_YEAR}|[0-9]{{2}})\b|\b{_MM}\.{_DAY}\.{_YEAR}\b"
-        rf"|\b{_YEAR}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])\b"
+        rf"\b{_DAY}/{_DAY}/(?:{_YEAR}|[0-9]{{2}})\b|\b{_DAY}-{_DAY}-(?:{_YEAR}|[0-9]{{2}})\b|\b{_DAY}\.{_DAY}\.{_YEAR}\b"
+        rf"|\b{_MM}\.{_DAY}\.[0-9]{{2}}\b"
+        rf"|\b{_YEAR}[-/](?:0?[1-9]|1[0-2])[-/](?:0?[1-9]|[12][0-9]|3[01])\b"
+        rf"|\b{_YEAR}\.(?:0[1-9]|1[0-2])\.(?:0[1-9]|[12][0-9]|3[01])\b"
+        rf"|\b{_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\b"
         rf"|\b(?i:{_MONTH})\.?\s+{_DAY}{_ORD},?\s+{_YEAR}\b"
         rf"|\b{_DAY}{_ORD}\s+(?:of\s+)?(?i:{_MONTH})\.?,?\s+{_YEAR}\b"
         rf"|\b{_DAY}[-/ ]?(?i:{_MONTH})[-/ ]?(?:{_YEAR}|[0-9]{{2}})\b"
         rf"|\b{_MONTH_CAP}\.?\s+{_DAY}{_ORD}\b"  # month and day without a year
+        rf"|\b{_DAY}(?:st|nd|rd|th)\s+(?:of\s+)?(?i:{_MONTH})\b"  # the 10th of March
+        rf"|\b{_DAY}\s+(?:January|February|March|April|June|July|August|September|October|November|December)\b"
         rf"|\b(?i:{_MONTH})\.?,?\s+(?:of\s+)?{_YEAR}\b"  # month and year
+        rf"|\b(?i:{_MONTH})\.?\s*'[0-9]{{2}}\b"  # Mar '21
         rf")()",
         # month/day without a year: after a weekday or a date word, or with a day 11-31 but 15 (``7/10`` is a pain
         # score, ``4/5`` a strength grade, ``14/15`` a coma score; ``3/14`` is a date)
         rf"()\b(?i:{_WEEKDAY})\.?,?\s+{_MM}/{_DAY}\b()",
-        rf"((?i:\b(?:on|since|until|till|through|thru|dated|before|after|as of|starting|DOS|seen|admitted|"
-        rf"discharged|visit|appt|appointment|given|started|stopped|due|scheduled|surgery|returns?|f/u|follow-up|in|for)"
-        rf"\s+))"
+        rf"((?i:\b(?:{_DATE_CUES})\.?:?\s+))"
         rf"{_MM}/{_DAY}\b()",
         rf"()\b{_MM}/(?:1[1-46-9]|2[0-9]|3[01])\b()",
     ),
+    # ages over 89 (Safe Harbor): 102 y/o, 94-year-old, aged 94, age: 91, ninety-two years old
+    "age": (rf"()\b(?:{_AGE90}|{_AGE_WORDS})\s?-?\s?(?i:y/o|y\.o\.|yo|yrs?|years?|year-old|yr-old)\b(?:[- ](?i:old))?()",
+            rf"(\b(?i:aged?|age:|age is|at age)\s*:?\s*){_AGE90}\b()",
+            rf"()\b{_AGE90}\s?(?:M|F|yo[MF]?|y[MF])\b()"),
     "address": ADDRESS_PATTERNS,
+    "geo": GEO_PATTERNS,
 }
 
-#: Look-alikes guarded before the detectors run: a labelled NPI (10 digits, like a bare phone number) gets
-#: :data:`GUARD` between its two halves, so that no detector matches it; ``scrub_text`` removes every ``GUARD`` at
-#: the end (a GUARD character already in the text goes with it).
+#: Look-alikes guarded before the detectors run: the value after a code label (NPI, SNOMED, LOINC, CPT, NDC,
+#: versions and builds, lot numbers) gets :data:`GUARD` between its first characters, so that no detector
+#: matches it; ``scrub_text`` removes every ``GUARD`` at the end (a GUARD character already in the text goes too).
 GUARD = "\x02"
+_CODE_LABEL = (r"(?i:NPI|SNOMED(?:\s+CT)?|SCTID|LOINC|CPT|HCPCS|NDC|RxNorm|RXCUI|ICD-?(?:9|10)?(?:-CM|-PCS)?|"
+               r"version|ver\.?|v\.|build|release|firmware|software|lot|PACS|model|catalog|cat\.?|ref|CLIA|"
+               r"Epic|Cerner|DRG|MS-DRG|APR-DRG|UNII|ATC|HL7)")
+_CH = r"([0-9A-Za-z.\-]?)"
 GUARDS: tuple[tuple[str, str], ...] = (
-    (r"(\b(?i:NPI)\s*(?:#|no\.?|number)?\s*:?\s*)([0-9]{5})([0-9]{5}\b)", "\\1\\2" + GUARD + "\\3"),
+    (rf"(\b{_CODE_LABEL}\s*(?:#|no\.?|number|code)?\s*:?\s*)([0-9])" + _CH * 7,
+     "\\1\\2" + GUARD + "\\3" + GUARD + "\\4" + GUARD + "\\5" + GUARD + "\\6" + GUARD + "\\7" + GUARD + "\\8"
+     + GUARD + "\\9"),
 )
 
-#: Order of application in ``scrub_text``.
-ORDER: tuple[str, ...] = ("url", "email", "ip", "mrn", "ssn", "phone", "date", "address", "name")
+#: Order of application in ``scrub_text`` (``name`` runs on words, after the patterns; see :mod:`.names`).
+ORDER: tuple[str, ...] = ("url", "email", "ip", "mrn", "id", "ssn", "phone", "date", "age", "address", "geo",
+                          "name")
 
 #: Detector name -> replacement tag.
 TAGS: dict[str, str] = {name: f"[{name.upper()}]" for name in ORDER}
 
 
 def patterns(name: str) -> tuple[str, ...]:
-    """The patterns of detector ``name``, in order."""
-    return name_patterns() if name == "name" else DETECTOR_PATTERNS[name]
+    """The patterns of detector ``name``, in order (``name`` has none: it runs on words)."""
+    return DETECTOR_PATTERNS.get(name, ())
 
 
 #: The ingest PHI scan's phone form: with separators, parentheses or +1 (a column of bare 10-digit numbers is more

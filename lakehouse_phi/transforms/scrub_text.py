@@ -20,43 +20,143 @@ NUL characters in a text scrubbed with ``row_values`` are dropped (they delimit 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 
 import numpy as np
+import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pydantic import Field
 
 from lakehouse_phi.transforms.base import ColumnContext, Params, Strategy
-from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, patterns, replacement
+from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, TAGS, patterns, replacement
+from lakehouse_phi.transforms.names import Roster, Tokens, name_runs
 
-DetectorName = Literal["ssn", "phone", "email", "mrn", "date", "url", "ip", "name", "address"]
+DetectorName = Literal["ssn", "phone", "email", "mrn", "id", "date", "age", "url", "ip", "name", "address", "geo"]
 DETECTORS: tuple[DetectorName, ...] = get_args(DetectorName)
 _WORD = r"[\pL\pN]+"
 _SEP = "\x00"
 #: A value of more words than this is not an identifier to look for (a pasted paragraph).
 MAX_VALUE_WORDS = 12
+#: Rows worth handing to ``phonenumbers``: a ``+`` or ``00`` before digits, or a phone word before a number.
+PHONE_CANDIDATES = (r"(?:\+|\b00)[1-9][0-9 ().\-/]{6,}[0-9]|(?i:\b(?:phone|tel|telephone|cell|mobile|fax|pager|"
+                    r"call|callback|number|whatsapp|contact|reach|ph|ext)\b)[^0-9\n]{0,12}[0-9(]")
+#: Rows holding an IPv6-looking run (``::`` or four hex groups), checked with ``ipaddress``.
+IPV6_CANDIDATES = r"::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}"
+_IPV6_RUN = re.compile(r"(?<![0-9A-Za-z:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?::[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
+                       r"(?![0-9A-Za-z:])")
 
 
 class ScrubTextParams(Params):
     detectors: list[DetectorName] = Field(default_factory=lambda: list(DETECTORS))
     #: Columns of the same row whose values are removed from the text.
     row_values: list[str] = Field(default_factory=list)
+    #: Rosters: ``table.column`` of the same policy whose values (every row's) are removed from every text.
+    known: list[str] = Field(default_factory=list)
 
 
-def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str] = DETECTORS
-          ) -> pa.Array | pa.ChunkedArray:
-    """``values`` with every match of the chosen detectors replaced by its tag; NULL stays NULL."""
+def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str] = DETECTORS,
+          roster: Roster | None = None) -> pa.Array | pa.ChunkedArray:
+    """``values`` with every match of the chosen detectors (and of ``roster``) replaced by its tag; NULL stays
+    NULL."""
     out = values
+    if isinstance(out, pa.ChunkedArray):
+        out = out.combine_chunks()
     for pattern, guarded in GUARDS:
         out = pc.replace_substring_regex(out, pattern=pattern, replacement=guarded)
     for name in ORDER:
         if name in detectors:
             for pattern in patterns(name):
                 out = pc.replace_substring_regex(out, pattern=pattern, replacement=replacement(name))
+            if name == "phone":
+                out = _patch_rows(out, PHONE_CANDIDATES, _phones)
+            elif name == "ip":
+                out = _patch_rows(out, IPV6_CANDIDATES, _ipv6)
+    if "name" in detectors or (roster is not None and roster):
+        out = _words_pass(out, "name" in detectors, roster)
     return pc.replace_substring(out, GUARD, "")
+
+
+def tag_counts(before: pa.Array | pa.ChunkedArray, after: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+    """Replacements per tag (``{"SSN": 3, "NAME": 10}``): tags in ``after`` less those already in ``before``.
+    Counts only, never values."""
+    counts: dict[str, int] = {}
+    for tag in sorted({*TAGS.values(), *(f"[{p.upper()}]" for p in _ROW_TAGS)}):
+        n = (pc.sum(pc.count_substring(after, tag)).as_py() or 0) - (pc.sum(pc.count_substring(before, tag)).as_py() or 0)
+        if n > 0:
+            counts[tag.strip("[]")] = counts.get(tag.strip("[]"), 0) + n
+    return counts
+
+
+#: phi categories whose tags ``row_values`` and ``known`` may write (counted by :func:`tag_counts`).
+_ROW_TAGS = ("name", "medical_record_number", "phone", "address", "other", "email", "ssn", "account_number",
+             "health_plan_id", "license_number", "device_id", "zip")
+
+
+def _words_pass(values: pa.Array, names: bool, roster: Roster | None) -> pa.Array:
+    """Roster matches and person names (:mod:`.names`), on the words of the text, in one cut."""
+    tok = Tokens(values)
+    n = len(tok.flat)
+    covered = np.zeros(n, dtype=bool)
+    start_tag = np.full(n, -1, dtype=np.int64)
+    tags: list[str] = []
+    if roster:
+        roster.mark(tok, covered, start_tag, tags)
+    trim = None
+    if names:
+        runs = name_runs(tok) & ~covered
+        if runs.any():
+            starts = runs & ~tok.shifted(runs, -1)
+            if TAGS["name"] not in tags:
+                tags.append(TAGS["name"])
+            start_tag[starts] = tags.index(TAGS["name"])
+            covered |= runs
+            # the dot of an initial that ends a name (Florence O., RN)
+            initial_end = runs & tok.is_word & ~tok.shifted(runs, 1) & (pc.utf8_length(tok.flat).to_numpy(
+                zero_copy_only=False) == 1)
+            trim = tok.shifted(initial_end, -1) & ~tok.is_word & np.asarray(
+                pc.fill_null(pc.starts_with(tok.flat, "."), False), dtype=bool)
+    if not covered.any():
+        return values
+    return tok.rebuild(covered, start_tag, tags, trim)
+
+
+def _patch_rows(values: pa.Array, candidates: str, fn: Callable[[str], str]) -> pa.Array:
+    """``fn`` over the texts matching the RE2 ``candidates`` (a cheap prefilter); other rows as they are."""
+    hit = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring_regex(values, candidates), False), dtype=bool))
+    if not len(hit):
+        return values
+    changed = pa.array([fn(t) for t in values.take(pa.array(hit)).to_pylist()], values.type)
+    where = np.arange(len(values))
+    where[hit] = len(values) + np.arange(len(hit))
+    return pa.concat_arrays([values, changed]).take(pa.array(where))
+
+
+def _phones(text: str) -> str:
+    """Phone and fax numbers of any country and format (libphonenumber's matcher, US as the default region)."""
+    out, last = [], 0
+    for m in phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.VALID):
+        if GUARD in m.raw_string:
+            continue
+        out += [text[last:m.start], TAGS["phone"]]
+        last = m.end
+    return "".join(out) + text[last:] if out else text
+
+
+def _ipv6(text: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        run = m.group(0)
+        try:
+            ipaddress.IPv6Address(run.split("%")[0])
+        except ValueError:
+            return run
+        return TAGS["ip"]
+
+    return _IPV6_RUN.sub(sub, text)
 
 
 def _lists(arr: pa.Array) -> tuple[pa.Array, NDArray[Any]]:
