@@ -1,9 +1,9 @@
 """Span-level precision and recall of the ``scrub_text`` detectors on labeled notes.
 
-Predicted spans come from the same patterns run with Python ``re`` in the same order as ``scrub_text``: after each
-pattern its matches are replaced by the tag the strategy writes, while a list of (start, end) pieces maps the
-current text back to offsets of the original text. The identifier part of a match is what lies between the kept
-groups ``(before)IDENTIFIER(after)``.
+Predicted spans are read off what the strategy itself writes: the notes are scrubbed as one Arrow column, and each
+output is aligned back onto its input (the literal pieces between the tags anchor the alignment), so every part of
+the pass (patterns, ``phonenumbers``, ``ipaddress``, the name tagger on words) is scored as it runs. A tag names
+its detector (``[SSN]`` -> ``ssn``).
 
 - A labeled identifier is *found* when one predicted span of the same detector covers it entirely
   (a partial cover would leave part of it in the output).
@@ -17,50 +17,39 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, TAGS, compiled
 
 Span = tuple[int, int, str]
+_TAG = re.compile(r"\[[A-Z][A-Z0-9_]*\]")
+_DETECTOR_OF = {tag: name for name, tag in TAGS.items()}
+
+
+def align(original: str, output: str) -> list[Span]:
+    """Spans ``(start, end, detector)`` of ``original`` that ``output`` replaced by tags (the shortest reading;
+    ``[]`` when the output does not align, which a scrubbed text always does)."""
+    pieces = _TAG.split(output)
+    tags = _TAG.findall(output)
+    if not tags:
+        return []
+    m = re.match("^" + "(.+?)".join(re.escape(p) for p in pieces) + "$", original, re.S)
+    if not m:
+        return []
+    return [(m.start(i + 1), m.end(i + 1), _DETECTOR_OF.get(t, t.strip("[]").lower())) for i, t in enumerate(tags)]
+
+
+def predicted_spans_many(texts: Sequence[str], detectors: Sequence[str] = ORDER) -> list[list[Span]]:
+    """:func:`predicted_spans` of many texts, scrubbed as one column."""
+    from lakehouse_phi.transforms.scrub_text import scrub
+
+    out = scrub(pa.array(list(texts), pa.string()), tuple(detectors)).to_pylist()
+    return [sorted(align(t, o)) for t, o in zip(texts, out)]
 
 
 def predicted_spans(text: str, detectors: Sequence[str] = ORDER) -> list[Span]:
     """Spans ``(start, end, detector)`` of the original ``text`` that ``scrub_text`` replaces."""
-    spans: list[Span] = []
-    current = text
-    # origin[i] = offset in ``text`` of current[i], or -1 inside a tag (tags carry the span they replaced)
-    origin: list[int] = list(range(len(text)))
-    ends: list[int] = [i + 1 for i in range(len(text))]
-    for pattern, _ in GUARDS:  # the guard character after group 2, mapped to the digit before it
-        for m in reversed(list(re.finditer(pattern, current))):
-            at = m.end(2)
-            current = current[:at] + GUARD + current[at:]
-            origin.insert(at, origin[at - 1])
-            ends.insert(at, ends[at - 1])
-    for name in ORDER:
-        if name not in detectors:
-            continue
-        tag = TAGS[name]
-        for rx in compiled(name):
-            pieces, new_origin, new_ends, last = [], [], [], 0
-            found = False
-            for m in rx.finditer(current):
-                s, e = m.end(1), m.start(m.lastindex or 1) if (m.lastindex or 0) >= 2 else m.end()
-                if e <= s:
-                    continue
-                found = True
-                pieces.append(current[last:s])
-                new_origin += origin[last:s]
-                new_ends += ends[last:s]
-                spans.append((origin[s], ends[e - 1], name))
-                pieces.append(tag)
-                new_origin += [origin[s]] * len(tag)
-                new_ends += [ends[e - 1]] * len(tag)
-                last = e
-            if found:
-                pieces.append(current[last:])
-                new_origin += origin[last:]
-                new_ends += ends[last:]
-                current, origin, ends = "".join(pieces), new_origin, new_ends
-    return sorted(spans)
+    return predicted_spans_many([text], detectors)[0]
 
 
 @dataclass
@@ -94,8 +83,7 @@ def evaluate(texts: Sequence[str], labels: Sequence[Sequence[Span]], detectors: 
     """Per-detector scores over a corpus (``labels[i]`` are the identifier spans of ``texts[i]``); spans labeled
     ``neg`` are counted into ``look_alikes``."""
     scores = {name: Score() for name in ORDER if name in detectors}
-    for text, gold in zip(texts, labels):
-        pred = predicted_spans(text, detectors)
+    for gold, pred in zip(labels, predicted_spans_many(texts, detectors)):
         for s, e, tag in gold:
             if tag == "neg":
                 if look_alikes is not None:
@@ -105,6 +93,8 @@ def evaluate(texts: Sequence[str], labels: Sequence[Sequence[Span]], detectors: 
                 scores[tag].labeled += 1
                 scores[tag].found += any(ps <= s and e <= pe and pt == tag for ps, pe, pt in pred)
         for ps, pe, pt in pred:
+            if pt not in scores:
+                continue
             scores[pt].predicted += 1
             scores[pt].correct += any(s < pe and ps < e and tag == pt for s, e, tag in gold)
     return scores
@@ -112,7 +102,8 @@ def evaluate(texts: Sequence[str], labels: Sequence[Sequence[Span]], detectors: 
 
 def python_scrub(texts: Sequence[str | None], detectors: Sequence[str] = ORDER) -> list[str | None]:
     """The same patterns with Python ``re`` (``re.sub``, one after the other): the alternative that
-    ``benchmarks/scrub_eval.py --compare`` times against the Arrow/RE2 strategy."""
+    ``benchmarks/scrub_eval.py --compare`` times against the Arrow/RE2 strategy (patterns only: the word pass and
+    the parsers are not part of it)."""
     steps = [(re.compile(p), r.replace("\\1", "\\g<1>").replace("\\2", "\\g<2>").replace("\\3", "\\g<3>"))
              for p, r in GUARDS]
     steps += [(rx, rf"\g<1>{TAGS[name]}\g<2>") for name in ORDER if name in detectors for rx in compiled(name)]

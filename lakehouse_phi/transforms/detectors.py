@@ -11,12 +11,16 @@ one, so the ones that swallow digits of other kinds go first (a URL or an e-mail
 an IPv4 address looks like a dotted phone number; a 9-digit SSN must be claimed before the phone patterns look;
 dates before names, as ``May`` and ``June`` are first names; addresses before names, as ``12 Lincoln Ave`` holds one).
 
-Names (:func:`name_patterns`) are found after a title (``Dr.``, ``Mrs.``...), after a label (``Patient:``,
-``Attending:``, ``Referred by``, ``daughter``...), before a credential (``, MD``) or an age (``is a 67 y/o``), and as
-a pair in which one word is a known first name or a known surname. The known names are the US Census-derived lists
-that the Faker package ships (``en_US``: the 1,000 most frequent surnames and ~700 first names), without words
-common in clinical English (``Will``, ``Hope``, ``Bell``) and eponyms (``Murphy``, ``Graves``): 889 surnames and
-651 first names remain.
+Detectors by class of pattern: labelled identifiers (``MRN``/``EMPI``/``Clinic #`` for ``mrn``; ``MBI``, ``S/N``,
+``VIN``, licence, ``Path #``, account, policy, device for ``id``), shapes (SSN, NANP phones, e-mail, URL, IPv4,
+dates in every common order and separator), ages over 89 (``[AGE]``), street lines with their city, and geographic
+units below a state (``geo``: a city with its state or ZIP, a county). Look-alikes with a code label (NPI, SNOMED,
+LOINC, CPT, NDC, versions, lot numbers) are guarded first (:data:`GUARDS`). Names are not patterns: they are found
+on words by :mod:`.names` after every pattern has run; phone numbers of other countries and IPv6 addresses are
+checked by ``phonenumbers`` and ``ipaddress`` in :mod:`.scrub_text`, on the rows a cheap RE2 prefilter keeps.
+
+Costly patterns run only on the rows their RE2 prefilter (:data:`PREFILTERS`) matches, and letters are written as
+explicit Latin ranges (RE2 compiles ``\\p{Lu}`` into a large automaton on every call).
 """
 
 from __future__ import annotations
@@ -42,8 +46,11 @@ _ORD = r"(?:st|nd|rd|th)?"
 
 # ----------------------------------------------------------------------------------------------- address
 #: A capitalised word (``Smith``, ``O'Neil``, ``McKay``, ``Smith-Jones``, ``Traoré``) or one in capitals (``WALNUT``).
-_TOKEN = r"(?:\p{Lu}(?:[\p{Ll}\p{Mn}]+|'\p{Lu}[\p{Ll}\p{Mn}]+)(?:\p{Lu}[\p{Ll}\p{Mn}]+)?(?:-\p{Lu}[\p{Ll}\p{Mn}]+)?)"
-_CAPS = r"(?:\p{Lu}[\p{Lu}\p{Mn}'-]+)"
+#: Latin letters (ASCII, Latin-1 and Latin Extended-A; explicit ranges compile far faster in RE2 than \p{Lu}).
+_UP = "[A-ZÀ-ÖØ-ÞĀ-ž]"
+_LOW = "[a-zß-öø-ÿĀ-ž]"
+_TOKEN = rf"(?:{_UP}(?:{_LOW}+|'{_UP}{_LOW}+)(?:{_UP}{_LOW}+)?(?:-{_UP}{_LOW}+)?)"
+_CAPS = rf"(?:{_UP}[A-ZÀ-ÖØ-ÞĀ-ž'-]+)"
 _STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
            "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI").split()
 #: State codes that are also credentials or words (``MD``, ``PA``, ``OR``): a city before them needs a ZIP or a cue.
@@ -101,7 +108,8 @@ _MRN_LABEL = (r"(?i:MRN|MR\s?#|MR\s?No\.?|MR\s?number|MR|Med(?:ical)?\.?\s+Rec(?
               r"E?MPI(?:\s*(?:#|ID|No\.?))?|Clinic\s*(?:#|No\.?|Number|ID)|EHR\s*(?:#|ID)|MRUN|URN|UR\s*(?:#|No\.?))")
 _LABEL_SEP = r"\s*(?:#|:|=|-|\||is|was|no\.?|number)?\s*(?:#|:|\|)?\s*"
 #: Labels of other identifiers (Safe Harbor (K)-(R): account, plan, licence, vehicle, device numbers...).
-_ID_LABEL = (r"(?i:MBI|HICN|Medicare(?:\s+(?:Beneficiary\s+)?(?:ID|number|no\.?|#))?|Medicaid(?:\s+(?:ID|number|no\.?|#))?|"
+_ID_LABEL = (r"(?i:MBI|HICN|Medicare(?:\s+(?:Beneficiary\s+)?(?:ID|number|no\.?|#))?|"
+             r"Medicaid(?:\s+(?:ID|number|no\.?|#))?|"
              r"S/N|serial(?:\s+(?:number|no\.?|#))?|VIN|vehicle\s+(?:ID|identification\s+number)|plate(?:\s+(?:number|#))?|"
              r"licen[cs]e(?:\s+plate)?(?:\s+(?:number|no\.?|#))?|lic\.?|DL|driver'?s\s+licen[cs]e(?:\s+(?:number|no\.?|#))?|"
              r"DEA(?:\s+(?:number|no\.?|#))?|path(?:ology)?(?:\s+(?:#|no\.?|number|case|accession))?|surg\s*path|"
@@ -117,7 +125,8 @@ _ID_LABEL = (r"(?i:MBI|HICN|Medicare(?:\s+(?:Beneficiary\s+)?(?:ID|number|no\.?|
 _ID_VALUE = r"(?:[A-Za-z]{0,6}-?[0-9][A-Za-z0-9-]{2,22}[A-Za-z0-9]|[A-Za-z][A-Za-z0-9-]{1,20}[0-9][A-Za-z0-9]*)"
 _AGE90 = r"(?:9[0-9]|1[01][0-9]|12[0-5])"
 _AGE_WORDS = r"(?i:ninety|one hundred)(?:[- ](?i:one|two|three|four|five|six|seven|eight|nine))?"
-_DATE_CUES = (r"on|since|until|till|through|thru|dated|before|after|as of|starting|DOS|DOB|born|seen|admitted|admission|"
+_DATE_CUES = (r"on|since|until|till|through|thru|dated|before|after|as of|starting|DOS|DOB|born|seen|admitted|"
+              r"admission|"
               r"discharged|discharge|visit|appt|appointment|given|started|stopped|due|scheduled|surgery|returns?|f/u|"
               r"follow-up|in|for|from|to|dictated|transcribed|signed|submitted|received|collected|drawn|resulted|"
               r"reported|performed|done|last|next|by|effective|expires?|expired|date|dx|diagnosed|onset|injury|"
@@ -132,7 +141,7 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
     # IPv4 here (IPv6 candidates are checked with ``ipaddress`` in scrub_text)
     "ip": (rf"()\b{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?::[0-9]{{1,5}})?\b()",),
     # a medical record number after one of its labels: digits (5-12, or dashed groups), optionally after letters
-    "mrn": (rf"(\b{_MRN_LABEL}{_LABEL_SEP})"
+    "mrn": (rf"()\b{_MRN_LABEL}{_LABEL_SEP}"
             r"(?:[A-Za-z]{1,4}-?[0-9]{4,12}|[0-9]{2,4}(?:[-.][0-9]{2,5}){1,3}|[0-9]{4,12}[A-Za-z]?)\b()",),
     # other identifiers after their label (MBI, S/N, VIN, licence, Path #, account, policy, device...)
     "id": (rf"(\b{_ID_LABEL}{_LABEL_SEP}){_ID_VALUE}\b()",
@@ -162,7 +171,6 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"|\b{_MM}\.{_DAY}\.[0-9]{{2}}\b"
         rf"|\b{_YEAR}[-/](?:0?[1-9]|1[0-2])[-/](?:0?[1-9]|[12][0-9]|3[01])\b"
         rf"|\b{_YEAR}\.(?:0[1-9]|1[0-2])\.(?:0[1-9]|[12][0-9]|3[01])\b"
-        rf"|\b{_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\b"
         rf"|\b(?i:{_MONTH})\.?\s+{_DAY}{_ORD},?\s+{_YEAR}\b"
         rf"|\b{_DAY}{_ORD}\s+(?:of\s+)?(?i:{_MONTH})\.?,?\s+{_YEAR}\b"
         rf"|\b{_DAY}[-/ ]?(?i:{_MONTH})[-/ ]?(?:{_YEAR}|[0-9]{{2}})\b"
@@ -175,12 +183,15 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
         # month/day without a year: after a weekday or a date word, or with a day 11-31 but 15 (``7/10`` is a pain
         # score, ``4/5`` a strength grade, ``14/15`` a coma score; ``3/14`` is a date)
         rf"()\b(?i:{_WEEKDAY})\.?,?\s+{_MM}/{_DAY}\b()",
+        # compact yyyymmdd standing alone (not inside a dashed accession such as RA-20210314-0042)
+        rf"(^|[^0-9A-Za-z-]){_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])($|[^0-9A-Za-z-])",
         rf"((?i:\b(?:{_DATE_CUES})\.?:?\s+))"
         rf"{_MM}/{_DAY}\b()",
         rf"()\b{_MM}/(?:1[1-46-9]|2[0-9]|3[01])\b()",
     ),
     # ages over 89 (Safe Harbor): 102 y/o, 94-year-old, aged 94, age: 91, ninety-two years old
-    "age": (rf"()\b(?:{_AGE90}|{_AGE_WORDS})\s?-?\s?(?i:y/o|y\.o\.|yo|yrs?|years?|year-old|yr-old)\b(?:[- ](?i:old))?()",
+    "age": (rf"()\b(?:{_AGE90}|{_AGE_WORDS})\s?-?\s?(?i:y/o|y\.o\.|yo|yrs?|years?|year-old|yr-old)\b"
+            rf"(?:[- ](?i:old))?()",
             rf"(\b(?i:aged?|age:|age is|at age)\s*:?\s*){_AGE90}\b()",
             rf"()\b{_AGE90}\s?(?:M|F|yo[MF]?|y[MF])\b()"),
     "address": ADDRESS_PATTERNS,
@@ -200,6 +211,14 @@ GUARDS: tuple[tuple[str, str], ...] = (
      "\\1\\2" + GUARD + "\\3" + GUARD + "\\4" + GUARD + "\\5" + GUARD + "\\6" + GUARD + "\\7" + GUARD + "\\8"
      + GUARD + "\\9"),
 )
+
+#: Cheap RE2 prefilters: a detector whose patterns are costly runs only on the rows its prefilter matches (every
+#: match of its patterns holds a match of the prefilter).
+PREFILTERS: dict[str, str] = {
+    "address": r"\b[0-9]{1,6}[A-Za-z]?(?:-[0-9]{1,4})?\s+(?:[^\s]+\s+){1,5}" + _SUFFIX + r"\b|"
+               r"(?i:box|route)\s*#?\s*[0-9]|\b[A-Z]{2}\s+[0-9]{5}",
+    "geo": r"\b" + _STATE + r"\b|(?i:county|parish|borough)\b|, (?:" + _STATE_NAMES + r")\b",
+}
 
 #: Order of application in ``scrub_text`` (``name`` runs on words, after the patterns; see :mod:`.names`).
 ORDER: tuple[str, ...] = ("url", "email", "ip", "mrn", "id", "ssn", "phone", "date", "age", "address", "geo",
@@ -227,6 +246,8 @@ class _Patterns(dict[str, str]):
     :data:`PHONE_SEPARATED`."""
 
     def __missing__(self, name: str) -> str:
+        if name not in DETECTOR_PATTERNS:
+            raise KeyError(name)
         if name == "phone":
             self[name] = PHONE_SEPARATED
             return PHONE_SEPARATED
@@ -236,13 +257,13 @@ class _Patterns(dict[str, str]):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(ORDER)
+        return iter(n for n in ORDER if n in DETECTOR_PATTERNS)
 
     def __len__(self) -> int:
-        return len(ORDER)
+        return len(DETECTOR_PATTERNS)
 
     def __contains__(self, name: object) -> bool:
-        return name in ORDER
+        return name in DETECTOR_PATTERNS
 
 
 #: Detector name -> one combined pattern (for the ingest PHI scan and for tests).

@@ -5,7 +5,7 @@ The text is cut into words and separators with Arrow (``[sep, word, sep, word, .
 removed, ``Wiśniewska`` -> ``wisniewska``), and the rules below combine neighbouring flags with numpy, so no
 Python runs per row.
 
-Word lists (``scrub_data/``, built once by ``scripts/build_scrub_lists.py``; sources and licences in
+Word lists (``scrub_data/``, built once by ``benchmarks/build_scrub_lists.py``; sources and licences in
 ``scrub_data/SOURCES.md``):
 
 * first names and surnames of every Faker person locale (86 locales: Latin-script lists as they are, Cyrillic and
@@ -72,7 +72,7 @@ def fold_arrow(values: pa.Array) -> pa.Array:
 
 
 def _load(name: str) -> frozenset[str]:
-    data = resources.files("lakehouse_phi.transforms").joinpath("scrub_data", name).read_bytes()
+    data = resources.files("lakehouse_phi.transforms").joinpath("scrub_data").joinpath(name).read_bytes()
     return frozenset(gzip.decompress(data).decode("utf-8").split())
 
 
@@ -163,34 +163,88 @@ def english_words() -> frozenset[str]:
     return _load("english_words.txt.gz")
 
 
-@cache
-def _sets() -> dict[str, pa.Array]:
-    names = first_names() | last_names()
-    words = english_words()
-    return {
-        "name": pa.array(sorted(names), pa.string()),
-        "first": pa.array(sorted(first_names()), pa.string()),
-        "last": pa.array(sorted(last_names()), pa.string()),
-        "word": pa.array(sorted(words | EPONYM_NOUNS), pa.string()),
-        "keep": pa.array(sorted(KEEP), pa.string()),
-        "abbrev": pa.array(sorted(ABBREVIATIONS), pa.string()),
-        "eponym_noun": pa.array(sorted(EPONYM_NOUNS), pa.string()),
-        "title": pa.array(sorted(TITLES), pa.string()),
-        "cue": pa.array(sorted(NAME_CUES), pa.string()),
-        "weak_cue": pa.array(sorted(WEAK_CUES), pa.string()),
-        "cred": pa.array(sorted(CREDENTIALS), pa.string()),
-        "particle": pa.array(sorted(PARTICLES), pa.string()),
-    }
-
-
 # --------------------------------------------------------------------------------------------- tokens
 SEP = "\x00"
 _WORD = r"[\pL\pN][\pL\pN\pM]*(?:['’][\pL]+)?"
 
 
+# Flags of one piece (a word or a separator), computed once per distinct piece and cached.
+F_POSSESSIVE, F_TITLE_CASE, F_UPPER, F_LETTERS, F_SINGLE, F_LISTED, F_FIRST, F_LAST = (1 << i for i in range(8))
+F_ENG, F_KEEP, F_ABBREV, F_PARTICLE, F_EPONYM_NOUN, F_TITLE, F_CUE, F_WEAK = (1 << i for i in range(8, 16))
+F_CRED, F_LEN3, F_LEN4, F_SEP_SPACE, F_SEP_COMMA, F_SEP_DOT, F_SEP_COLON, F_OPEN = (1 << i for i in range(16, 24))
+F_CLOSE, F_SHORT, F_DOT_FIRST = (1 << i for i in range(24, 27))
+_SEP_RULES = ((F_SEP_SPACE, re.compile(r"[ \t]{1,2}|-")), (F_SEP_COMMA, re.compile(r"\.?,[ \t]{1,2}")),
+              (F_SEP_DOT, re.compile(r"\.[ \t]{1,2}|\.")), (F_SEP_COLON, re.compile(r"\s*[:#]\s*|\s*[:,]?\s*\n\s*")),
+              (F_SHORT, re.compile(r"[ \t.\-/(),#]{1,4}")))
+_CACHE_MAX = 500_000
+
+
+@cache
+def _lexicon() -> dict[str, int]:
+    """Folded word -> its list flags (names, English words, keep list, cues...)."""
+    lex: dict[str, int] = {}
+    for bit, words in ((F_FIRST | F_LISTED, first_names()), (F_LAST | F_LISTED, last_names()),
+                       (F_ENG, english_words() | EPONYM_NOUNS), (F_KEEP, KEEP), (F_ABBREV, ABBREVIATIONS),
+                       (F_PARTICLE, PARTICLES), (F_EPONYM_NOUN, EPONYM_NOUNS), (F_TITLE, TITLES),
+                       (F_CUE, NAME_CUES), (F_WEAK, WEAK_CUES), (F_CRED, CREDENTIALS)):
+        for w in words:
+            lex[w] = lex.get(w, 0) | bit
+    return lex
+
+
+_piece_cache: dict[str, tuple[int, str]] = {}
+
+
+def _piece(s: str) -> tuple[int, str]:
+    """(flags, folded form) of one piece."""
+    hit = _piece_cache.get(s)
+    if hit is not None:
+        return hit
+    flags = 0
+    folded = fold(s)
+    if s[:1].isalnum():
+        bare = s.replace("'", "").replace("’", "")
+        letters = bare.isalpha()
+        base = folded[:-2] if folded.endswith("'s") else folded
+        if folded.endswith("'s"):
+            flags |= F_POSSESSIVE
+        if letters:
+            flags |= F_LETTERS
+            lex = _lexicon()
+            flags |= lex.get(base, 0) & ~(F_PARTICLE | F_TITLE | F_CUE | F_WEAK | F_CRED | F_ABBREV)
+            flags |= lex.get(folded, 0) & (F_PARTICLE | F_TITLE | F_CUE | F_WEAK | F_CRED | F_ABBREV)
+            if s[0].isupper():
+                if len(s) == 1:
+                    flags |= F_SINGLE | F_TITLE_CASE
+                elif bare.isupper():
+                    flags |= F_UPPER
+                elif sum(c.isupper() for c in s[1:]) <= 1:
+                    flags |= F_TITLE_CASE
+        else:
+            flags |= _lexicon().get(folded, 0) & F_ABBREV
+        if len(s) >= 3:
+            flags |= F_LEN3
+        if len(s) >= 4:
+            flags |= F_LEN4
+    else:
+        for bit, rx in _SEP_RULES:
+            if rx.fullmatch(s):
+                flags |= bit
+        if s.endswith("["):
+            flags |= F_OPEN
+        if s.startswith("]"):
+            flags |= F_CLOSE
+        if s.startswith("."):
+            flags |= F_DOT_FIRST
+    if len(_piece_cache) > _CACHE_MAX:
+        _piece_cache.clear()
+    _piece_cache[s] = (flags, folded)
+    return flags, folded
+
+
 class Tokens:
     """The words of a column: ``flat`` alternates separator, word, ..., separator per row; ``parents`` is each
-    piece's row; ``is_word`` marks the words."""
+    piece's row; ``is_word`` marks the words; ``flags`` and ``folded`` are looked up once per distinct piece."""
 
     def __init__(self, values: pa.Array) -> None:
         marked = pc.replace_substring_regex(pc.replace_substring(values, SEP, ""), _WORD, f"{SEP}\\0{SEP}")
@@ -202,27 +256,38 @@ class Tokens:
         pos = np.arange(len(self.flat)) + (self.offsets[0] if len(self.offsets) else 0) - first
         self.is_word: NDArray[Any] = (pos % 2) == 1
         self.mask = pc.is_null(values)
+        enc = pc.dictionary_encode(self.flat)
+        self._indices = enc.indices.to_numpy(zero_copy_only=False)
+        looked = [_piece(s) for s in enc.dictionary.to_pylist()]
+        self._flags_u = np.fromiter((x[0] for x in looked), dtype=np.int64, count=len(looked))
+        self._folded_u = pa.array([x[1] for x in looked], pa.string())
+        self.flags: NDArray[Any] = self._flags_u[self._indices] if len(looked) else np.zeros(0, dtype=np.int64)
         self._folded: pa.Array | None = None
+
+    def has(self, bit: int) -> NDArray[Any]:
+        return np.asarray((self.flags & bit) != 0, dtype=bool)
 
     @property
     def folded(self) -> pa.Array:
         if self._folded is None:
-            self._folded = fold_arrow(self.flat)
+            self._folded = self._folded_u.take(pa.array(self._indices))
         return self._folded
 
     def shifted(self, flags: NDArray[Any], by: int) -> NDArray[Any]:
         """``flags`` of the piece ``by`` positions later (earlier if negative) in the same row; False outside."""
         n = len(flags)
         out = np.zeros(n, dtype=flags.dtype)
+        if abs(by) >= n:
+            return out
+        same = np.zeros(n, dtype=bool)
         if by > 0:
             out[:n - by] = flags[by:]
-            same = np.zeros(n, dtype=bool)
             same[:n - by] = self.parents[by:] == self.parents[:n - by]
         else:
             out[-by:] = flags[:n + by]
-            same = np.zeros(n, dtype=bool)
             same[-by:] = self.parents[:n + by] == self.parents[-by:]
-        return np.where(same, out, np.zeros(1, dtype=flags.dtype))
+        out[~same] = 0
+        return np.asarray(out)
 
     def rebuild(self, covered: NDArray[Any], start_tag: NDArray[Any], tags: list[str],
                 trim_dot: NDArray[Any] | None = None) -> pa.Array:
@@ -239,64 +304,51 @@ class Tokens:
         return pc.binary_join(rebuilt, "")
 
 
-def _in(values: pa.Array, key: str) -> NDArray[Any]:
-    return np.asarray(pc.fill_null(pc.is_in(values, value_set=_sets()[key]), False), dtype=bool)
-
-
-def _match(values: pa.Array, pattern: str) -> NDArray[Any]:
-    return np.asarray(pc.fill_null(pc.match_substring_regex(values, pattern), False), dtype=bool)
-
-
 def name_runs(tok: Tokens) -> NDArray[Any]:
     """Per piece: True for the words (and separators between them) that are part of a person's name."""
-    flat, word = tok.flat, tok.is_word
-    n = len(flat)
+    word = tok.is_word
+    n = len(word)
     if not n:
         return np.zeros(0, dtype=bool)
-    f = tok.folded
-    base = pc.replace_substring_regex(f, r"'s$", "")  # possessive
-    possessive = word & _match(f, r"'s$")
-    title_case = word & _match(flat, r"^\p{Lu}[\p{Ll}\p{Mn}'’]*(?:\p{Lu}[\p{Ll}\p{Mn}]+)?(?:['’]s)?$")
-    upper = word & _match(flat, r"^\p{Lu}[\p{Lu}\p{Mn}'’]+$")
-    letters = word & _match(flat, r"^[\pL\pM'’]+$")
-    single = word & _match(flat, r"^\p{Lu}$")
-    listed = letters & _in(base, "name")
-    eng = letters & _in(base, "word")
-    keep = letters & _in(base, "keep")
-    abbrev = word & _in(f, "abbrev")
-    particle = word & _in(f, "particle")
-    sep = flat
-    sep_space = ~word & _match(sep, r"^[ \t]{1,2}$|^-$")
-    sep_comma = ~word & _match(sep, r"^\.?,[ \t]{1,2}$")
-    sep_dot = ~word & _match(sep, r"^\.[ \t]{1,2}$|^\.$")  # after an initial or a title
-    sep_colon = ~word & _match(sep, r"^\s*[:#]\s*$|^\s*[:,]?\s*\n\s*$")
-    # capitals in a line of capitals are a shout, not a name; a word in capitals is name-like only when listed
+    h = tok.has
+    possessive = word & h(F_POSSESSIVE)
+    title_case = word & h(F_TITLE_CASE)
+    upper = word & h(F_UPPER)
+    letters = word & h(F_LETTERS)
+    single = word & h(F_SINGLE)
+    listed = word & h(F_LISTED)
+    eng = word & h(F_ENG)
+    keep = word & h(F_KEEP)
+    abbrev = word & h(F_ABBREV)
+    particle = word & h(F_PARTICLE)
+    sep_space = ~word & h(F_SEP_SPACE)
+    sep_comma = ~word & h(F_SEP_COMMA)
+    sep_dot = ~word & h(F_SEP_DOT)
+    sep_colon = ~word & h(F_SEP_COLON)
+    # a word in capitals is name-like only when listed (capitals in a header are a shout, not a name)
     cap = title_case | (upper & listed)
-    nxt_eponym = tok.shifted(word & _in(f, "eponym_noun"), 2) & tok.shifted(sep_space, 1)
+    nxt_eponym = tok.shifted(word & h(F_EPONYM_NOUN), 2) & tok.shifted(sep_space, 1)
     eponym = (keep & (possessive | nxt_eponym)) | (title_case & possessive & ~listed)
     strong = cap & listed & ~eng & ~keep & ~possessive & ~abbrev
     # a listed first name and a listed surname, both capitalised (not in capitals), even if English words
-    strong |= (title_case & listed & _in(base, "first") & ~keep & ~abbrev & tok.shifted(sep_space, 1)
-               & tok.shifted(title_case & _in(base, "last") & ~abbrev, 2) & ~possessive)
+    strong |= (title_case & h(F_FIRST) & ~keep & ~abbrev & ~possessive & tok.shifted(sep_space, 1)
+               & tok.shifted(title_case & h(F_LAST) & ~abbrev, 2))
     # lower-case or any-case pairs of listed names that are not words: socorro mendoza
-    any_strong = letters & listed & ~eng & ~keep & ~abbrev & ~_in(f, "cue") & ~_in(f, "cred") & ~_in(f, "title")
+    any_strong = letters & listed & ~eng & ~keep & ~abbrev & ~h(F_CUE | F_CRED | F_TITLE)
     pair = any_strong & ((tok.shifted(any_strong, 2) & tok.shifted(sep_space | sep_comma, 1))
                          | (tok.shifted(any_strong, -2) & tok.shifted(sep_space | sep_comma, -1)))
-    longer = word & (pc.utf8_length(flat).to_numpy(zero_copy_only=False) >= 3)
+    longer = word & h(F_LEN3)
     # the dictionary test: capitalised, not an English word, not clinical (capitals: 4+ letters, not an acronym)
     unknown_cap = cap & ~eng & ~keep & ~possessive & ~abbrev & (longer | listed)
-    unknown_cap_upper = upper & ~eng & ~keep & ~listed & letters & ~abbrev & (
-        pc.utf8_length(flat).to_numpy(zero_copy_only=False) >= 4)
+    unknown_cap_upper = upper & ~eng & ~keep & ~listed & letters & ~abbrev & h(F_LEN4)
     nameish = (cap & (listed | ~eng)) & ~eponym & ~abbrev & (longer | listed)
     nameish |= single  # an initial
-    # a title before: Dr. / DR. / Mrs
-    title_before = tok.shifted(word & _in(f, "title"), -2) & tok.shifted(sep_space | sep_dot, -1)
-    cue = word & _in(f, "cue")
-    weak = word & _in(f, "weak_cue")
+    title_before = tok.shifted(word & h(F_TITLE), -2) & tok.shifted(sep_space | sep_dot, -1)
+    cue = word & h(F_CUE)
+    weak = word & h(F_WEAK)
     strong_cue_before = tok.shifted(cue & ~weak, -2) & tok.shifted(sep_space | sep_colon | sep_comma, -1)
     weak_cue_before = tok.shifted(weak, -2) & tok.shifted(sep_space | sep_comma | sep_colon, -1)
-    # "this is", "I am", "met with pt"
-    cred_after = tok.shifted(word & _in(f, "cred"), 2) & tok.shifted(sep_space | sep_comma, 1)
+    cred_after = tok.shifted(word & h(F_CRED), 2) & tok.shifted(sep_space | sep_comma, 1)
     seeds = strong | pair
     seeds |= (title_before | strong_cue_before) & (nameish | unknown_cap | unknown_cap_upper) & ~eng & ~keep
     seeds |= (title_before | strong_cue_before) & cap & listed
@@ -306,39 +358,40 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     seeds &= ~eponym
     # grow: neighbours that look like a name part
     grow_ok = (nameish | unknown_cap | (letters & listed & ~eng & tok.shifted(seeds, -2))) & ~eponym & ~abbrev
-    grow_ok &= ~(word & (_in(f, "cred") | _in(f, "cue") | _in(f, "title")) & ~listed)
+    grow_ok &= ~(word & h(F_CRED | F_CUE | F_TITLE) & ~listed)
     joins = sep_space | sep_dot | sep_comma
     # a tag written by an earlier detector ([GEO], [MRN]) is not a word of a name
-    in_tag = tok.shifted(~word & _match(flat, r"\[$"), -1) & tok.shifted(~word & _match(flat, r"^\]"), 1)
+    in_tag = tok.shifted(~word & h(F_OPEN), -1) & tok.shifted(~word & h(F_CLOSE), 1)
     seeds &= ~in_tag
     grow_ok &= ~in_tag
     runs = seeds.copy()
+    left_comma = tok.shifted(sep_comma, -1)
+    right_comma = tok.shifted(sep_comma, 1)
+    left_join = tok.shifted(joins, -1)
+    right_join = tok.shifted(joins, 1)
+    comma_ok = (listed | unknown_cap) & ~single
+    next_cap = tok.shifted(cap, 2)
     for _ in range(4):
-        left = tok.shifted(runs, -2) & tok.shifted(joins, -1)
-        right = tok.shifted(runs, 2) & tok.shifted(joins, 1)
+        left = tok.shifted(runs, -2) & left_join
+        right = tok.shifted(runs, 2) & right_join
         # across a comma only Last, First (the word after the comma is a listed name or unknown capitalised)
-        left_comma = tok.shifted(sep_comma, -1)
-        right_comma = tok.shifted(sep_comma, 1)
-        comma_ok = (listed | unknown_cap) & ~single
         grow = grow_ok & ((left & (~left_comma | comma_ok)) | (right & (~right_comma | comma_ok)))
         # a particle between a name and a capitalised word
-        part = particle & left & tok.shifted(cap, 2)
+        part = particle & left & next_cap
         new = runs | grow | part
         if (new == runs).all():
             break
         runs = new
     # a lone initial is not a name; a run must hold a word of 2+ letters
-    runs &= ~(single & ~tok.shifted(runs & ~single, -2) & ~tok.shifted(runs & ~single, 2)
-              & ~tok.shifted(runs & ~single, -4) & ~tok.shifted(runs & ~single, 4))
+    full = runs & ~single
+    runs &= ~(single & ~tok.shifted(full, -2) & ~tok.shifted(full, 2) & ~tok.shifted(full, -4) & ~tok.shifted(full, 4))
     # separators inside a run (between two name words)
-    inside = ~word & tok.shifted(runs, -1) & tok.shifted(runs, 1) & (sep_space | sep_dot | sep_comma)
-    return runs | inside
+    inside = ~word & tok.shifted(runs, -1) & tok.shifted(runs, 1) & joins
+    return np.asarray(runs | inside, dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------- rosters
 _VALUE_WORD = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")
-#: Separators allowed between the words of one roster value in the text (``617-555-0123``, ``(617) 555 0123``).
-_SHORT_SEP = r"^[ \t.\-/(),#]{1,4}$"
 #: A roster value of more words than this is not looked for (a pasted paragraph).
 MAX_ROSTER_WORDS = 6
 
@@ -412,9 +465,9 @@ class Roster:
                 tags.append(t)
             tag_ids.append(tags.index(t))
         tag_of = np.asarray(tag_ids, dtype=np.int64)
-        f = pc.replace_substring(tok.folded, "’", "'")
+        f = tok.folded
         word = tok.is_word
-        short = ~word & _match(tok.flat, _SHORT_SEP)
+        short = ~word & tok.has(F_SHORT)
         n = len(f)
         idx = np.arange(n)
         for w in range(MAX_ROSTER_WORDS, 0, -1):

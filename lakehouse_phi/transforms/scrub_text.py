@@ -20,6 +20,7 @@ NUL characters in a text scrubbed with ``row_values`` are dropped (they delimit 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -33,8 +34,8 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from lakehouse_phi.transforms.base import ColumnContext, Params, Strategy
-from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, TAGS, patterns, replacement
-from lakehouse_phi.transforms.names import Roster, Tokens, name_runs
+from lakehouse_phi.transforms.detectors import GUARD, GUARDS, ORDER, PREFILTERS, TAGS, patterns, replacement
+from lakehouse_phi.transforms.names import F_DOT_FIRST, F_SINGLE, Roster, Tokens, name_runs
 
 DetectorName = Literal["ssn", "phone", "email", "mrn", "id", "date", "age", "url", "ip", "name", "address", "geo"]
 DETECTORS: tuple[DetectorName, ...] = get_args(DetectorName)
@@ -44,7 +45,8 @@ _SEP = "\x00"
 MAX_VALUE_WORDS = 12
 #: Rows worth handing to ``phonenumbers``: a ``+`` or ``00`` before digits, or a phone word before a number.
 PHONE_CANDIDATES = (r"(?:\+|\b00)[1-9][0-9 ().\-/]{6,}[0-9]|(?i:\b(?:phone|tel|telephone|cell|mobile|fax|pager|"
-                    r"call|callback|number|whatsapp|contact|reach|ph|ext)\b)[^0-9\n]{0,12}[0-9(]")
+                    r"call|callback|number|whatsapp|contact|reach|ph|ext)\b)[^0-9\n]{0,12}[+(]?[0-9][0-9 ().\-/]{5,}"
+                    r"[0-9]")
 #: Rows holding an IPv6-looking run (``::`` or four hex groups), checked with ``ipaddress``.
 IPV6_CANDIDATES = r"::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}"
 _IPV6_RUN = re.compile(r"(?<![0-9A-Za-z:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?::[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
@@ -63,22 +65,34 @@ def scrub(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[
           roster: Roster | None = None) -> pa.Array | pa.ChunkedArray:
     """``values`` with every match of the chosen detectors (and of ``roster``) replaced by its tag; NULL stays
     NULL."""
-    out = values
-    if isinstance(out, pa.ChunkedArray):
-        out = out.combine_chunks()
-    for pattern, guarded in GUARDS:
-        out = pc.replace_substring_regex(out, pattern=pattern, replacement=guarded)
-    for name in ORDER:
-        if name in detectors:
-            for pattern in patterns(name):
-                out = pc.replace_substring_regex(out, pattern=pattern, replacement=replacement(name))
-            if name == "phone":
-                out = _patch_rows(out, PHONE_CANDIDATES, _phones)
-            elif name == "ip":
-                out = _patch_rows(out, IPV6_CANDIDATES, _ipv6)
+    out = _patterns_pass(values, detectors, parsers=True)
     if "name" in detectors or (roster is not None and roster):
         out = _words_pass(out, "name" in detectors, roster)
     return pc.replace_substring(out, GUARD, "")
+
+
+def scrub_patterns(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str] = DETECTORS
+                   ) -> pa.Array:
+    """The RE2 patterns of ``detectors`` alone (no parsers, no word pass): what :func:`.scrub_eval.python_scrub`
+    reproduces with Python ``re``."""
+    return pc.replace_substring(_patterns_pass(values, detectors, parsers=False), GUARD, "")
+
+
+def _patterns_pass(values: pa.Array | pa.ChunkedArray, detectors: tuple[str, ...] | list[str], parsers: bool
+                   ) -> pa.Array:
+    out = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    for pattern, guarded in GUARDS:
+        out = pc.replace_substring_regex(out, pattern=pattern, replacement=guarded)
+    for name in ORDER:
+        if name not in detectors:
+            continue
+        out = _on_rows(out, PREFILTERS[name], functools.partial(_apply, name)) if name in PREFILTERS else \
+            _apply(name, out)
+        if parsers and name == "phone":
+            out = _patch_rows(out, PHONE_CANDIDATES, _phones)
+        elif parsers and name == "ip":
+            out = _patch_rows(out, IPV6_CANDIDATES, _ipv6)
+    return out
 
 
 def tag_counts(before: pa.Array | pa.ChunkedArray, after: pa.Array | pa.ChunkedArray) -> dict[str, int]:
@@ -86,7 +100,8 @@ def tag_counts(before: pa.Array | pa.ChunkedArray, after: pa.Array | pa.ChunkedA
     Counts only, never values."""
     counts: dict[str, int] = {}
     for tag in sorted({*TAGS.values(), *(f"[{p.upper()}]" for p in _ROW_TAGS)}):
-        n = (pc.sum(pc.count_substring(after, tag)).as_py() or 0) - (pc.sum(pc.count_substring(before, tag)).as_py() or 0)
+        n = (pc.sum(pc.count_substring(after, tag)).as_py() or 0) - (
+            pc.sum(pc.count_substring(before, tag)).as_py() or 0)
         if n > 0:
             counts[tag.strip("[]")] = counts.get(tag.strip("[]"), 0) + n
     return counts
@@ -116,13 +131,29 @@ def _words_pass(values: pa.Array, names: bool, roster: Roster | None) -> pa.Arra
             start_tag[starts] = tags.index(TAGS["name"])
             covered |= runs
             # the dot of an initial that ends a name (Florence O., RN)
-            initial_end = runs & tok.is_word & ~tok.shifted(runs, 1) & (pc.utf8_length(tok.flat).to_numpy(
-                zero_copy_only=False) == 1)
-            trim = tok.shifted(initial_end, -1) & ~tok.is_word & np.asarray(
-                pc.fill_null(pc.starts_with(tok.flat, "."), False), dtype=bool)
+            initial_end = runs & tok.has(F_SINGLE) & ~tok.shifted(runs, 1)
+            trim = tok.shifted(initial_end, -1) & ~tok.is_word & tok.has(F_DOT_FIRST)
     if not covered.any():
         return values
     return tok.rebuild(covered, start_tag, tags, trim)
+
+
+def _apply(name: str, values: pa.Array) -> pa.Array:
+    for pattern in patterns(name):
+        values = pc.replace_substring_regex(values, pattern=pattern, replacement=replacement(name))
+    return values
+
+
+def _on_rows(values: pa.Array, candidates: str, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` (vectorized) over the rows matching the RE2 ``candidates``; other rows as they are."""
+    hit = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring_regex(values, candidates), False), dtype=bool))
+    if not len(hit):
+        return values
+    if len(hit) == len(values):
+        return fn(values)
+    where = np.arange(len(values))
+    where[hit] = len(values) + np.arange(len(hit))
+    return pa.concat_arrays([values, fn(values.take(pa.array(hit)))]).take(pa.array(where))
 
 
 def _patch_rows(values: pa.Array, candidates: str, fn: Callable[[str], str]) -> pa.Array:

@@ -14,7 +14,7 @@ from lakehouse_phi.synth.scrub_eval import evaluate, predicted_spans, python_scr
 from lakehouse_phi.transforms.base import ColumnContext
 from lakehouse_phi.transforms.detectors import ORDER, PATTERNS, TAGS, VALUE_PATTERNS
 from lakehouse_phi.transforms.registry import get
-from lakehouse_phi.transforms.scrub_text import DETECTORS, ScrubText, ScrubTextParams
+from lakehouse_phi.transforms.scrub_text import DETECTORS, ScrubText, ScrubTextParams, scrub_patterns
 
 CTX = ColumnContext("encounters", "note", "note")
 
@@ -31,7 +31,7 @@ def corpus() -> tuple[list[str], list[list[tuple[int, int, str]]]]:
 
 def test_registered_and_contract():
     assert get("scrub_text") is ScrubText
-    assert set(DETECTORS) == set(ORDER) == set(PATTERNS) == set(TAGS)
+    assert set(DETECTORS) == set(ORDER) == set(PATTERNS) | {"name"} == set(TAGS)
     assert ScrubTextParams().detectors == list(DETECTORS)
     with pytest.raises(ValueError):
         ScrubTextParams(detectors=["names"])
@@ -131,7 +131,7 @@ def test_evaluation_spans_are_what_the_strategy_replaces(corpus):
 
 def test_python_alternative_gives_the_same_text(corpus):
     texts, _ = corpus
-    assert python_scrub(texts[:500]) == scrub(texts[:500])
+    assert python_scrub(texts[:500]) == scrub_patterns(pa.array(texts[:500], pa.string())).to_pylist()
 
 
 # ------------------------------------------------------------------------------------------------ properties

@@ -2,7 +2,7 @@
 
     pip install 'faker==40.63.0'                      # the names' source (MIT licence), not a runtime dependency
     apt-get download wamerican && dpkg-deb -x wamerican_2020.12.07-2_all.deb /tmp/wam   # SCOWL words
-    python scripts/build_scrub_lists.py --words /tmp/wam/usr/share/dict/american-english
+    python benchmarks/build_scrub_lists.py --words /tmp/wam/usr/share/dict/american-english
 
 * ``first_names.txt.gz`` / ``last_names.txt.gz``: every first name and surname of every Faker person locale
   (86 locales; Latin-script lists as they are, Cyrillic and Greek lists transliterated letter by letter, other
