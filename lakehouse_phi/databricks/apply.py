@@ -1,90 +1,137 @@
 """Apply compiled governance statements on a Databricks SQL warehouse, one statement per request.
 
-The statements are exactly those of the compiled ``apply.sql`` (:class:`lakehouse_phi.sql.Compiled`), run in order
-through the Statement Execution API (``POST /api/2.0/sql/statements``, polled with ``GET`` while the warehouse
-works). Before them, the *plan* reads the signatures of the functions that already exist
-(``information_schema.parameters``): ``CREATE OR REPLACE FUNCTION`` cannot change a signature, so for every function
-whose parameter types changed the plan first unbinds it (``DROP MASK`` / ``DROP ROW FILTER`` / ``DROP POLICY`` /
-``DROP VIEW``, the undo of the statement that binds it) and drops it; the compiled statements then recreate and
-rebind it.
+The statements are those of the compiled ``apply.sql`` (:class:`lakehouse_phi.sql.Compiled`), planned and run by
+:mod:`lakehouse_phi.sql.plan` (shared with the notebook runner): the current state is read from
+``information_schema`` first, protections run before every GRANT, a changed signature moves through a versioned
+function so no column is ever unmasked, and a failure keeps every protection and revokes only the privileges the run
+added, naming the failed statement (:class:`ApplyFailed`).
 
-On a failure the run stops, undoes the statements it applied, last first (each statement's ``undo``, as in
-``rollback.sql``), and raises :class:`ApplyFailed` naming the failed statement. Messages carry statement kinds,
-governed objects and the warehouse's error code and first message line, never data.
+:class:`Warehouse` runs one statement through the Statement Execution API (``POST /api/2.0/sql/statements``, then
+``GET`` while the warehouse works): an overall deadline (``--timeout``) and Ctrl-C cancel the running statement
+(``POST …/cancel``); a transient HTTP error while submitting or polling (429, 5xx, a dropped connection) is retried
+with exponential backoff until the deadline. Messages carry statement kinds, governed objects and the warehouse's
+error code and first message line, never data.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_phi.errors import JobRefused
-from lakehouse_phi.sql.compile import Compiled, generator
-from lakehouse_phi.sql.generator import Statement
-from lakehouse_phi.sql.ir import MaskFunction, Name, RowFilterFunction
-from lakehouse_phi.sql.quoting import ident, string
+from lakehouse_phi.sql.plan import (
+    BINDING_KINDS,
+    ApplyFailed,
+    Plan,
+    State,
+    StatementFailed,
+    execute,
+    make_plan,
+    read_state,
+    signature_query,
+)
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
 
-#: statement kinds that bind a function to a table (their undo unbinds it)
-BINDING_KINDS = ("set_mask", "set_row_filter", "create_policy", "create_view")
 #: how long one request waits before the API answers PENDING/RUNNING, and the pause between polls
 WAIT_TIMEOUT = "30s"
 POLL_SECONDS = 1.0
+#: first pause after a transient HTTP error (doubled each retry, at most BACKOFF_MAX)
+BACKOFF_SECONDS = 0.5
+BACKOFF_MAX = 10.0
+#: the overall deadline of a run when --timeout is not given (seconds)
+DEFAULT_TIMEOUT = 3600.0
+
+__all__ = ["BINDING_KINDS", "ApplyFailed", "Plan", "State", "StatementFailed", "Warehouse", "execute", "make_plan",
+           "read_state", "signature_query"]
 
 
-class StatementFailed(Exception):
-    """A statement ended FAILED, CANCELED or CLOSED. ``code`` is the warehouse's error code, ``message`` the first
-    line of its message."""
+def transient(exc: BaseException) -> bool:
+    """A 429, a 5xx, or a connection-level error: worth retrying."""
+    from databricks.sdk.errors import DatabricksError
 
-    def __init__(self, code: str, message: str, statement_id: str | None = None) -> None:
-        super().__init__(f"[{code}] {message}")
-        self.code, self.message, self.statement_id = code, message, statement_id
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, DatabricksError):
+        status = getattr(getattr(exc, "response", None), "status_code", None) or getattr(exc, "status_code", None)
+        code = str(getattr(exc, "error_code", "") or "")
+        name = type(exc).__name__
+        return (isinstance(status, int) and (status == 429 or status >= 500)) or code in (
+            "TEMPORARILY_UNAVAILABLE", "TOO_MANY_REQUESTS", "REQUEST_LIMIT_EXCEEDED", "INTERNAL_ERROR") or name in (
+            "TooManyRequests", "TemporarilyUnavailable", "InternalError", "DeadlineExceeded")
+    try:
+        import requests
 
-
-class ApplyFailed(JobRefused):
-    """Statement ``index`` (1-based) of the plan failed; the statements before it were undone (``rolled_back``),
-    except those in ``rollback_failures``."""
-
-    def __init__(self, index: int, total: int, statement: Statement, error: StatementFailed, rolled_back: int,
-                 rollback_failures: list[str]) -> None:
-        self.index, self.statement, self.error = index, statement, error
-        self.rolled_back, self.rollback_failures = rolled_back, rollback_failures
-        text = (f"statement {index}/{total} ({statement.kind} {statement.about}) failed: {error}; "
-                f"rolled back the {rolled_back} statement(s) applied before it, last first")
-        if rollback_failures:
-            text += f"; {len(rollback_failures)} undo statement(s) failed too: " + "; ".join(rollback_failures)
-        super().__init__(text)
+        return isinstance(exc, (requests.ConnectionError, requests.Timeout))
+    except ImportError:  # pragma: no cover - requests comes with databricks-sdk
+        return False
 
 
 class Warehouse:
     """Runs one statement at a time on a SQL warehouse with a ``databricks.sdk.WorkspaceClient`` (unified
-    authentication: ``DATABRICKS_HOST``/``DATABRICKS_TOKEN``, a config profile, OAuth for a service principal)."""
+    authentication: ``DATABRICKS_HOST``/``DATABRICKS_TOKEN``, a config profile, OAuth for a service principal).
+    ``timeout`` bounds the whole run (every statement, poll and retry): past it the running statement is cancelled
+    and :class:`StatementFailed` (``TIMEOUT``) is raised."""
 
-    def __init__(self, client: Any, warehouse_id: str, poll_seconds: float | None = None) -> None:
+    def __init__(self, client: Any, warehouse_id: str, poll_seconds: float | None = None,
+                 timeout: float | None = None) -> None:
         self.client, self.warehouse_id = client, warehouse_id
         self.poll_seconds = POLL_SECONDS if poll_seconds is None else poll_seconds
+        self.deadline = time.monotonic() + (DEFAULT_TIMEOUT if timeout is None else timeout)
         self.statement_ids: list[str] = []
+        self.cancelled: list[str] = []
+
+    def _left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, retried with backoff on a transient error until the deadline."""
+        from databricks.sdk.errors import DatabricksError
+
+        pause = BACKOFF_SECONDS
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # classified below
+                if not transient(exc) or self._left() <= pause:
+                    if isinstance(exc, DatabricksError) or transient(exc):
+                        code = getattr(exc, "error_code", None) or type(exc).__name__
+                        raise StatementFailed(str(code), (str(exc).splitlines() or [""])[0][:300]) from None
+                    raise
+                log.info("%s: transient error (%s); retrying in %.1f s", what, type(exc).__name__, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, BACKOFF_MAX)
+
+    def cancel(self, statement_id: str) -> None:
+        """Best effort: the statement is being abandoned anyway."""
+        try:
+            self.client.statement_execution.cancel_execution(statement_id)
+            self.cancelled.append(statement_id)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cancelling statement %s failed: %s", statement_id, type(exc).__name__)
 
     def run(self, sql: str) -> list[list[Any]]:
         """Run ``sql``; its result rows (inline JSON arrays, first chunk). Raises :class:`StatementFailed`."""
-        from databricks.sdk.errors import DatabricksError
         from databricks.sdk.service.sql import ExecuteStatementRequestOnWaitTimeout, StatementState
 
+        if self._left() <= 0:
+            raise StatementFailed("TIMEOUT", "the run's --timeout passed before this statement was sent")
         api = self.client.statement_execution
+        wait = f"{max(5, min(30, int(self._left())))}s" if self._left() < 30 else WAIT_TIMEOUT
+        r = self._call("submit", api.execute_statement, statement=sql, warehouse_id=self.warehouse_id,
+                       wait_timeout=wait, on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE)
         try:
-            r = api.execute_statement(statement=sql, warehouse_id=self.warehouse_id, wait_timeout=WAIT_TIMEOUT,
-                                      on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE)
             while r.status is not None and r.status.state in (StatementState.PENDING, StatementState.RUNNING):
-                time.sleep(self.poll_seconds)
-                r = api.get_statement(r.statement_id)
-        except DatabricksError as exc:  # HTTP-level: auth, unknown warehouse, throttling
-            code = getattr(exc, "error_code", None) or type(exc).__name__
-            raise StatementFailed(str(code), (str(exc).splitlines() or [""])[0][:300]) from None
+                if self._left() <= 0:
+                    self.cancel(r.statement_id)
+                    raise StatementFailed("TIMEOUT", "the run's --timeout passed; the statement was cancelled",
+                                          r.statement_id)
+                time.sleep(min(self.poll_seconds, max(self._left(), 0.0)))
+                r = self._call("poll", api.get_statement, r.statement_id)
+        except KeyboardInterrupt:
+            if r.statement_id:
+                self.cancel(r.statement_id)
+            raise
         if r.statement_id:
             self.statement_ids.append(r.statement_id)
         state = r.status.state if r.status is not None else None
@@ -96,95 +143,3 @@ class Warehouse:
                 f"statement ended {state.value if state else 'without a state'}"
             raise StatementFailed(code, message, r.statement_id)
         return list(r.result.data_array or []) if r.result is not None else []
-
-
-# ------------------------------------------------------------------------------------------------------ plan
-@dataclass(frozen=True)
-class Plan:
-    """What ``apply`` runs: the statements that clear changed signatures, then the compiled ones."""
-
-    prelude: tuple[Statement, ...] = ()
-    statements: tuple[Statement, ...] = ()
-    changed: tuple[str, ...] = field(default=())
-
-    @property
-    def all(self) -> list[Statement]:
-        return [*self.prelude, *self.statements]
-
-
-def signature_query(schema: Name, names: Iterable[str]) -> str:
-    """The parameters of the named functions of ``schema`` (``CATALOG.SCHEMA`` or ``SCHEMA``), in order."""
-    info = f"{ident(schema.parts[0])}.information_schema.parameters" if len(schema.parts) == 2 else \
-        "information_schema.parameters"
-    listed = ", ".join(string(n.lower()) for n in names)
-    return (f"SELECT specific_name, ordinal_position, parameter_name, full_data_type FROM {info} "
-            f"WHERE specific_schema = {string(schema.leaf.lower())} AND specific_name IN ({listed}) "
-            "ORDER BY specific_name, ordinal_position")
-
-
-def _norm_type(text: str) -> str:
-    return "".join(str(text).split()).upper()
-
-
-def live_signatures(run: Callable[[str], list[list[Any]]], compiled: Compiled
-                    ) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Function leaf name (lower case) -> its existing ``(parameter, TYPE)`` list, for the compiled functions that
-    exist."""
-    names = [fn.name.leaf for fn in compiled.ir.functions]
-    if not names:
-        return {}
-    found: dict[str, list[tuple[str, str]]] = {}
-    for row in run(signature_query(compiled.ir.function_schema, names)):
-        found.setdefault(str(row[0]).lower(), []).append((str(row[2]).lower(), _norm_type(row[3])))
-    return {k: tuple(v) for k, v in found.items()}
-
-
-def make_plan(compiled: Compiled, live: dict[str, tuple[tuple[str, str], ...]]) -> Plan:
-    """Unbind and drop each existing function whose signature differs from the compiled one, then the compiled
-    statements."""
-    gen = generator(compiled.target)
-    prelude: list[Statement] = []
-    changed: list[str] = []
-    for fn in compiled.ir.functions:
-        wanted = tuple((col.lower(), _norm_type(gen.type_name(t))) for col, t in fn.params)
-        have = live.get(fn.name.leaf.lower())
-        if have is None or have == wanted:
-            continue
-        changed.append(str(fn.name))
-        prelude.extend(_unbind(compiled, fn))
-        prelude.append(Statement(f"DROP FUNCTION IF EXISTS {fn.name.sql()}", "drop_function",
-                                 f"{fn.name} (its signature changed)"))
-    return Plan(tuple(prelude), tuple(compiled.apply), tuple(changed))
-
-
-def _unbind(compiled: Compiled, fn: MaskFunction | RowFilterFunction) -> list[Statement]:
-    called = fn.name.sql()
-    return [st.undo for st in compiled.apply
-            if st.kind in BINDING_KINDS and st.undo is not None and called in st.sql]
-
-
-# ------------------------------------------------------------------------------------------------------- run
-def run_plan(run: Callable[[str], Any], statements: list[Statement], progress: Progress = log.info) -> int:
-    """Run ``statements`` in order; on a failure undo the applied ones in reverse order and raise
-    :class:`ApplyFailed`. Returns how many ran."""
-    applied: list[Statement] = []
-    total = len(statements)
-    for i, st in enumerate(statements, 1):
-        progress(f"[{i}/{total}] {st.kind} {st.about}")
-        try:
-            run(st.sql)
-        except StatementFailed as exc:
-            progress(f"statement {i} failed ({exc.code}); undoing {len(applied)} applied statement(s)")
-            failures: list[str] = []
-            undone = 0
-            for done in reversed(applied):
-                if done.undo is None:
-                    continue
-                try:
-                    run(done.undo.sql)
-                    undone += 1
-                except StatementFailed as undo_exc:
-                    failures.append(f"{done.undo.kind} {done.undo.about}: {undo_exc}")
-            raise ApplyFailed(i, total, st, exc, undone, failures) from None
-        applied.append(st)
-    return total

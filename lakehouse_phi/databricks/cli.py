@@ -1,13 +1,15 @@
 """``lakehouse-phi apply POLICY --target databricks|databricks-abac|dynamic-views --warehouse-id ID [--dry-run]
 [--rollback] [--expected-sha256 SHA] [--profile NAME] [--format text|json]``.
 
-Runs exactly the statements of the compiled ``apply.sql`` (``rollback.sql`` with ``--rollback``) on a SQL
-warehouse through databricks-sdk's Statement Execution API, with Databricks unified authentication
-(``DATABRICKS_HOST`` + ``DATABRICKS_TOKEN``, OAuth ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET`` for a
-service principal, or a ``~/.databrickscfg`` profile). ``--dry-run`` prints the plan and contacts nothing. On a
-failed statement the applied ones are undone in reverse order and the exit code is 1, naming the statement.
-Exit codes: 0 applied, 1 refused or failed (nothing left half-applied unless an undo failed too, which is named),
-2 bad usage or an invalid policy.
+Runs the statements of the compiled ``apply.sql`` (``rollback.sql`` with ``--rollback``) on a SQL warehouse
+through databricks-sdk's Statement Execution API, with Databricks unified authentication (``DATABRICKS_HOST`` +
+``DATABRICKS_TOKEN``, OAuth ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET`` for a service principal, or a
+``~/.databrickscfg`` profile), planned by :mod:`lakehouse_phi.sql.plan`: it fails toward protection (a failed
+statement keeps every mask, row filter, policy and protective REVOKE in place, revokes only the privileges this run
+added, and exits 1 naming the statement). ``--dry-run`` prints the plan and contacts nothing; with
+``--warehouse-id`` it also reads the current state (read-only) and shows what would be skipped or moved.
+``--timeout SECONDS`` bounds the run (the running statement is cancelled). Exit codes: 0 applied, 1 refused or
+failed, 2 bad usage or an invalid policy.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expected-sha256", metavar="SHA",
                    help="refuse unless the policy file has this SHA-256 (the one that was reviewed)")
     p.add_argument("--profile", metavar="NAME", help="a ~/.databrickscfg profile (default: unified auth)")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
+                   help="overall deadline of the run; the running statement is cancelled (default 3600)")
     add_format(p)
 
 
@@ -73,53 +77,65 @@ def _statements(args: argparse.Namespace, compiled: Compiled) -> tuple[Statement
 
 
 def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
-    """``--dry-run``: print the plan; contact nothing."""
-    from lakehouse_phi.databricks.apply import Plan
+    """``--dry-run``: print the plan. Without ``--warehouse-id`` nothing is contacted; with it the current state is
+    read (``SELECT``s on ``information_schema`` only) so the plan shows moves and skips."""
+    from lakehouse_phi.sql.plan import make_plan
 
-    plan = Plan((), _statements(args, compiled))
+    state = None
+    if args.warehouse_id:
+        from lakehouse_phi.sql.plan import read_state
+
+        try:
+            state = read_state(_warehouse(args).run, compiled)
+        except Exception as exc:  # noqa: BLE001 - auth, unknown warehouse: the SDK's own message
+            print(f"lakehouse-phi apply: reading the current state failed: {type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", file=sys.stderr)
+            return EXIT_REFUSED
+    plan = make_plan(compiled, state, rollback=args.rollback)
+    contacted = "read-only state queries were run" if state is not None else "nothing was contacted"
     if args.format == "json":
-        print(json.dumps({**head, "dry_run": True,
+        print(json.dumps({**head, "dry_run": True, "changed_signatures": list(plan.changed),
+                          "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
                           "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}))
     else:
         print(f"-- plan: {head['action']} {len(plan.all)} statements of {args.policy} (sha256 {head['sha256']}), "
-              f"target {args.target}; nothing was contacted. Functions whose signature changed are unbound and "
-              "dropped first (read from the warehouse when applying).")
+              f"target {args.target}; {contacted}. Protections run first and GRANTs last; a failure keeps every "
+              "protection and revokes only what the run granted.")
+        for name in plan.changed:
+            print(f"-- {name}: signature changed; moved through a versioned function (never unmasked)")
+        for st in plan.skipped:
+            print(f"-- skipped until {st.requires} exists: {st.kind} {st.about}")
         for i, st in enumerate(plan.all, 1):
             print(f"-- [{i}] {st.kind} {st.about}\n{st.sql};")
     return EXIT_OK
 
 
-def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
-    """Run the plan on the warehouse; a failure is reported and exits 1."""
+def _warehouse(args: argparse.Namespace) -> Any:
     from databricks.sdk import WorkspaceClient
+
+    from lakehouse_phi.databricks.apply import Warehouse
+
+    client = WorkspaceClient(profile=args.profile) if args.profile else WorkspaceClient()
+    return Warehouse(client, args.warehouse_id, timeout=args.timeout)
+
+
+def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
+    """Read the state, plan, run on the warehouse; a failure is reported and exits 1."""
     from databricks.sdk.errors import DatabricksError
 
-    from lakehouse_phi.databricks.apply import (
-        ApplyFailed,
-        Plan,
-        StatementFailed,
-        Warehouse,
-        live_signatures,
-        make_plan,
-        run_plan,
-    )
+    from lakehouse_phi.sql.plan import ApplyFailed, StatementFailed, apply
 
     as_json = args.format == "json"
     say = (lambda _m: None) if as_json else (lambda m: print(m, file=sys.stderr))
+    warehouse = None
     try:
-        client = WorkspaceClient(profile=args.profile) if args.profile else WorkspaceClient()
-        warehouse = Warehouse(client, args.warehouse_id)
-        plan = Plan((), _statements(args, compiled)) if args.rollback else make_plan(
-            compiled, live_signatures(warehouse.run, compiled))
-        for name in plan.changed:
-            say(f"{name}: its signature changed; unbinding and dropping it before it is recreated")
-        ran = run_plan(warehouse.run, plan.all, say)
+        warehouse = _warehouse(args)
+        plan, ran = apply(warehouse.run, compiled, say, rollback=args.rollback)
     except ApplyFailed as exc:
         _print_failed(exc, head, as_json=as_json)
         return EXIT_REFUSED
-    except StatementFailed as exc:  # reading the live signatures failed: nothing was applied
-        print(f"lakehouse-phi apply: reading the existing functions failed: {exc}; nothing was applied",
-              file=sys.stderr)
+    except StatementFailed as exc:
+        print(f"lakehouse-phi apply: {exc}; nothing was applied", file=sys.stderr)
         return EXIT_REFUSED
     except (DatabricksError, ValueError) as exc:  # auth, unknown warehouse, bad host: the SDK's own message
         print(f"lakehouse-phi apply: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}; "
@@ -127,9 +143,11 @@ def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -
         return EXIT_REFUSED
     if as_json:
         print(json.dumps({**head, "ok": True, "statements": ran, "changed_signatures": list(plan.changed),
+                          "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
                           "statement_ids": warehouse.statement_ids}))
     else:
-        print(f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}",
+        print(f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}"
+              + (f"; {len(plan.skipped)} skipped until ingest creates their tables" if plan.skipped else ""),
               file=sys.stderr)
     return EXIT_OK
 
@@ -138,6 +156,6 @@ def _print_failed(exc: ApplyFailed, head: dict[str, Any], *, as_json: bool) -> N
     if as_json:
         print(json.dumps({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
                           "about": exc.statement.about, "error_code": exc.error.code,
-                          "rolled_back": exc.rolled_back, "rollback_failures": exc.rollback_failures}))
+                          "revoked": exc.revoked, "revoke_failures": exc.revoke_failures}))
     else:
         print(f"lakehouse-phi apply: {exc}", file=sys.stderr)

@@ -343,6 +343,7 @@ def _check_governance(policy: Policy, problems: list[Problem]) -> None:
             for cname in table.row_filter.types:
                 if cname not in table.row_filter.columns:
                     problems.append(Problem(f"{tplace}.row_filter.types.{cname}", "not one of row_filter.columns"))
+    check_groups(gov.except_, "governance.except")
     for i, grant in enumerate(gov.grants):
         check_groups(grant.to, f"governance.grants.{i}.to")
         for key in ("select", "modify"):

@@ -429,6 +429,9 @@ class Governance(Strict):
     tables: dict[str, GovernedTable] = Field(default_factory=dict)
     #: Unity Catalog privileges, granted after the masks and filters are in place (see :class:`GrantSpec`).
     grants: list[GrantSpec] = Field(default_factory=list)
+    #: Groups (logical names) that the ABAC target's policies exempt (``EXCEPT``): the run-as identities of the
+    #: pipelines that build downstream tables, which must not bake masked values into them.
+    except_: list[str] = Field(default_factory=list, alias="except")
 
 
 # ------------------------------------------------------------------------------------------------------ root

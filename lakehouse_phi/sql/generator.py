@@ -8,12 +8,16 @@ through one table per target, :attr:`Generator.TYPE_MAPPING`, extended by inheri
 syntax reaches the output through :mod:`lakehouse_phi.sql.quoting` (identifiers) or sqlglot (literals and
 ``where``).
 
-Every function body uses only Spark SQL built-ins plus ``is_account_group_member`` and ``secret``, so the same
+Every function body uses only Spark SQL built-ins plus ``is_account_group_member`` and ``try_secret``, so the same
 bodies run on open-source Spark 4 (the tests bind those two to chosen groups and a test key), and no body throws on
-a value (``try_`` forms where a built-in could).
+a value or a key it cannot read (``try_`` forms wherever a built-in could: ``try_secret`` gives NULL where
+``secret`` would raise ``INVALID_SECRET_LOOKUP``).
 
-Every statement of ``apply`` carries its ``undo``; ``rollback`` is the undos in reverse order, so a failed apply is
-undone by the tail of the rollback file.
+Order of ``apply`` (fail toward protection): the function schema, governed tags, the functions, each table's
+protections and metadata, and only then what loosens access: REVOKEs that protect come before every GRANT, and the
+GRANTs are last. Every statement carries its ``undo``; ``rollback`` is the undos in reverse order (``IF EXISTS``
+forms where the grammar has them). ``lakehouse_phi.sql.plan`` decides what a failed apply undoes (only the
+privileges it added).
 """
 
 from __future__ import annotations
@@ -60,6 +64,29 @@ class Statement:
     kind: str
     about: str = ""
     undo: Statement | None = None
+    #: a GRANT's securable and privileges (what a failed apply revokes when this run added them)
+    grant: Privileges | None = None
+    #: a table this statement needs (grants on and metadata of tables ingest creates): skipped while it is missing
+    requires: Name | None = None
+    #: run instead when the statement fails with ALREADY_EXISTS (``CREATE GOVERNED TAG`` -> ``ALTER … SET VALUES``)
+    if_exists: Statement | None = None
+    #: the (key, value) pairs a SET TAGS assigns
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Privileges:
+    """``GRANT privileges ON securable name TO principal``: ``securable`` is ``CATALOG``, ``SCHEMA``, ``TABLE`` or
+    ``VIEW``."""
+
+    securable: str
+    name: Name
+    principal: str
+    privileges: tuple[str, ...]
+
+
+#: statement kinds that loosen access: run last, and the only ones a failed apply undoes
+LOOSENING_KINDS = ("grant",)
 
 
 def _build_dispatch(cls: type[Generator]) -> tuple[dict[type, Callable[..., str]], dict[str, Callable[..., str]]]:
@@ -103,18 +130,41 @@ class Generator:
         """Create (or replace) every function, then govern each table (:meth:`govern`), then grant: in policy
         order, idempotent, privileges only once the protection is in place."""
         self.ir = ir
-        out = [self.create_function(fn) for fn in ir.functions]
+        out = [*self.schemas(ir), *self.prerequisites(ir)]
+        out += [self.create_function(fn) for fn in ir.functions]
         for table in ir.tables:
             out.extend(self.govern(table))
         for bronze in ir.bronze:
             out.extend(self.describe_bronze(bronze))
-        out.extend(self.grants(ir.grants))
+        access = self.grants(ir.grants)
+        out.extend(st for st in access if st.kind not in LOOSENING_KINDS)  # protective REVOKEs first
+        out.extend(st for st in access if st.kind in LOOSENING_KINDS)
         return out
 
     def rollback(self, ir: PolicyIR) -> list[Statement]:
         """The undo of every applied statement, last first: privileges, then bindings and metadata, then the
         functions (unbound before they are dropped)."""
         return [st.undo for st in reversed(self.apply(ir)) if st.undo is not None]
+
+    # ---------------------------------------------------------------------------------------- prerequisites
+    def schemas(self, ir: PolicyIR) -> list[Statement]:
+        """``CREATE SCHEMA IF NOT EXISTS`` for the function schema and for each schema ingest writes into (first
+        deploy); never dropped by a rollback, which cannot know what else a schema holds."""
+        out = [self.create_schema(ir.function_schema, "function schema")]
+        seen = {tuple(p.lower() for p in ir.function_schema.parts)}
+        for g in ir.grants:
+            if g.securable == "SCHEMA" and tuple(p.lower() for p in g.table.parts) not in seen:
+                seen.add(tuple(p.lower() for p in g.table.parts))
+                out.append(self.create_schema(g.table, "ingest writes here"))
+        return out
+
+    @staticmethod
+    def create_schema(schema: Name, why: str) -> Statement:
+        return Statement(f"CREATE SCHEMA IF NOT EXISTS {schema.sql()}", "create_schema", f"{schema} ({why})")
+
+    def prerequisites(self, ir: PolicyIR) -> list[Statement]:
+        """What a target needs before its functions (the ABAC target's governed tags); none by default."""
+        return []
 
     # ------------------------------------------------------------------------------------------ functions
     def create_function(self, fn: MaskFunction | RowFilterFunction, temporary: bool = False) -> Statement:
@@ -229,14 +279,20 @@ class Generator:
         error that would fail every query on the table. With older key versions (``previous``) the secret is chosen
         by the row's ``_key_versions[column]``; a row without one is read with the active version."""
         k = show.arg
-        secret = f"secret({string(k.scope)}, {string(k.key)})"
+        secret = self.secret_sql(k.scope, k.key)
         if k.previous:
             version = f"element_at({ident(KEY_VERSIONS_COLUMN)}, {string(k.column)})"
-            whens = " ".join(f"WHEN {v} THEN secret({string(scope)}, {string(key)})" for v, scope, key in k.previous)
+            whens = " ".join(f"WHEN {v} THEN {self.secret_sql(scope, key)}" for v, scope, key in k.previous)
             secret = f"CASE {version} {whens} ELSE {secret} END"
         key = f"try_to_binary({secret}, 'base64')"
         return (f"CAST(try_aes_decrypt(try_to_binary({col}, 'base64'), {key}, 'GCM', 'DEFAULT', {string(k.aad)}) "
                 "AS STRING)")
+
+    @staticmethod
+    def secret_sql(scope: str, key: str) -> str:
+        """A key read that cannot throw: ``try_secret`` (Databricks Runtime 15.0+, Databricks SQL) returns NULL when
+        the reader may not read the scope, and the ``try_`` decrypt then gives NULL too."""
+        return f"try_secret({string(scope)}, {string(key)})"
 
     # ---------------------------------------------------------------------------------- target specifics
     def govern(self, table: TableIR) -> list[Statement]:
@@ -249,24 +305,36 @@ class Generator:
 
     def grants(self, grants: tuple[GrantIR, ...]) -> list[Statement]:
         """``USE CATALOG`` / ``USE SCHEMA`` once per principal and container (never revoked: they open no data and
-        other tables may need them), then each table privilege (revoked on rollback)."""
+        other tables may need them), then each privilege (revoked on rollback)."""
         out: list[Statement] = []
         seen: set[tuple[str, str, str]] = set()
         for g in grants:
             who = ident(g.principal)
             for kind, parts in (("CATALOG", g.table.parts[:1]), ("SCHEMA", g.table.parts[:2])):
-                key = (kind, ".".join(parts), g.principal)
+                key = (kind, ".".join(parts).lower(), g.principal)
                 if key not in seen:
                     seen.add(key)
+                    privs = Privileges(kind, Name(parts), g.principal, (f"USE {kind}",))
                     out.append(Statement(f"GRANT USE {kind} ON {kind} {Name(parts).sql()} TO {who}", "grant",
-                                         f"{g.principal} uses {'.'.join(parts)}"))
-            out.extend(self.grant_table(g))
+                                         f"{g.principal} uses {'.'.join(parts)}", grant=privs))
+            out.extend(self.grant_schema(g) if g.securable == "SCHEMA" else self.grant_table(g))
         return out
+
+    def grant_schema(self, g: GrantIR) -> list[Statement]:
+        """What ingest needs on the schema of the tables it creates (``CREATE TABLE, MODIFY, SELECT``)."""
+        privileges, who, s = ", ".join(g.privileges), ident(g.principal), g.table.sql()
+        about = f"{g.principal} writes {g.table}"
+        undo = Statement(f"REVOKE {privileges} ON SCHEMA {s} FROM {who}", "revoke", about)
+        return [Statement(f"GRANT {privileges} ON SCHEMA {s} TO {who}", "grant", about, undo,
+                          grant=Privileges("SCHEMA", g.table, g.principal, g.privileges))]
 
     def grant_table(self, g: GrantIR) -> list[Statement]:
         privileges, who, t = ", ".join(g.privileges), ident(g.principal), g.table.sql()
-        undo = Statement(f"REVOKE {privileges} ON TABLE {t} FROM {who}", "revoke", f"{g.principal} on {g.table}")
-        return [Statement(f"GRANT {privileges} ON TABLE {t} TO {who}", "grant", f"{g.principal} on {g.table}", undo)]
+        about = f"{g.principal} on {g.table}"
+        undo = Statement(f"REVOKE {privileges} ON TABLE {t} FROM {who}", "revoke", about)
+        return [Statement(f"GRANT {privileges} ON TABLE {t} TO {who}", "grant", about, undo,
+                          grant=Privileges("TABLE", g.table, g.principal, g.privileges),
+                          requires=g.table if g.ingest_written else None)]
 
     # ---------------------------------------------------------------------------------- shared statement forms
     @staticmethod
@@ -283,14 +351,18 @@ class Generator:
         target = f"{self.alter(table)}{f' ALTER COLUMN {ident(column)}' if column else ''}"
         about = f"{table.name}.{column}" if column else str(table.name)
         pairs = ", ".join(f"{string(k)} = {string(v)}" for k, v in tags.items())
-        undo = Statement(f"{target} UNSET TAGS ({', '.join(string(k) for k in tags)})", "unset_tags", about)
-        return Statement(f"{target} SET TAGS ({pairs})", "set_tags", about, undo)
+        needs = _ingest_created(table)
+        undo = Statement(f"{target} UNSET TAGS ({', '.join(string(k) for k in tags)})", "unset_tags", about,
+                         requires=needs)
+        return Statement(f"{target} SET TAGS ({pairs})", "set_tags", about, undo, requires=needs,
+                         tags=tuple(tags.items()))
 
     def comment(self, table: TableIR | BronzeIR, column: str, text: str) -> Statement:
         target = f"{table.name.sql()}.{ident(column)}"
         about = f"{table.name}.{column}"
-        undo = Statement(f"COMMENT ON COLUMN {target} IS NULL", "comment", about)
-        return Statement(f"COMMENT ON COLUMN {target} IS {string(text)}", "comment", about, undo)
+        needs = _ingest_created(table)
+        undo = Statement(f"COMMENT ON COLUMN {target} IS NULL", "comment", about, requires=needs)
+        return Statement(f"COMMENT ON COLUMN {target} IS {string(text)}", "comment", about, undo, requires=needs)
 
     def column_tags(self, meta: ColumnMeta) -> dict[str, str]:
         tags = {TAG_PHI: meta.phi} if meta.phi else {}
@@ -323,6 +395,11 @@ class Generator:
 
 
 Generator._functions, Generator._renderings = _build_dispatch(Generator)
+
+
+def _ingest_created(table: TableIR | BronzeIR) -> Name | None:
+    """A bronze table is created by the first ingest: its metadata waits until it exists."""
+    return table.name if isinstance(table, BronzeIR) else None
 
 
 def _top_code(birth_day: str, otherwise: str, age: int, sql_type: str) -> str:

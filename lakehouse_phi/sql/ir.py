@@ -153,13 +153,24 @@ class BronzeIR:
     columns: tuple[ColumnMeta, ...]
 
 
+#: The audit trail's table name beside a bronze table (``lakehouse_phi.spark.targets.default_audit_target``).
+AUDIT_TRAIL_TABLE = "lakehouse_phi_audit"
+#: What a ``modify`` grant on a table that ingest creates becomes, on that table's schema (with USE SCHEMA):
+#: the tables do not exist before the first ingest, and ingest must be able to create them.
+INGEST_SCHEMA_PRIVILEGES = ("CREATE TABLE", "MODIFY", "SELECT")
+
+
 @dataclass(frozen=True)
 class GrantIR:
-    """``GRANT <privileges> ON TABLE <table> TO <principal>`` (an account group name, as written)."""
+    """``GRANT <privileges> ON <securable> <table> TO <principal>`` (an account group name, or a service principal's
+    application id, as written). ``securable`` is ``TABLE`` or ``SCHEMA`` (then ``table`` names the schema);
+    ``ingest_written``: the table is one ingest creates (bronze, quarantine, audit trail), so it may not exist yet."""
 
     privileges: tuple[str, ...]
     table: Name
     principal: str
+    securable: str = "TABLE"
+    ingest_written: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,8 @@ class PolicyIR:
     tables: tuple[TableIR, ...] = field(default_factory=tuple)
     bronze: tuple[BronzeIR, ...] = field(default_factory=tuple)
     grants: tuple[GrantIR, ...] = field(default_factory=tuple)
+    #: principals that ABAC policies exempt (``governance.except``: pipeline run-as identities, ingest)
+    excepted: tuple[str, ...] = ()
 
     @property
     def functions(self) -> Iterator[MaskFunction | RowFilterFunction]:
@@ -325,9 +338,10 @@ def build_ir(loaded: LoadedPolicy) -> PolicyIR:
             tables.append(table)
     bronze = _bronze(r)
     grants = _grants(r, gov)
+    excepted = r.groups(list(gov.except_), "governance.except")
     r.raise_problems()
     assert r.schema is not None
-    return PolicyIR(pol.name, loaded.sha256, r.schema, tuple(tables), bronze, grants)
+    return PolicyIR(pol.name, loaded.sha256, r.schema, tuple(tables), bronze, grants, excepted)
 
 
 def _governed_names(r: _Resolver, governed: dict[str, GovernedTable]) -> dict[str, Name]:
@@ -437,15 +451,38 @@ def _bronze(r: _Resolver) -> tuple[BronzeIR, ...]:
     return tuple(out)
 
 
+def ingest_written(policy: Any) -> set[tuple[str, ...]]:
+    """Lower-case names of the catalog tables ingest creates: each bronze table, its quarantine, and the audit trail
+    beside it."""
+    out: set[tuple[str, ...]] = set()
+    for spec in policy.tables.values():
+        for target in (spec.bronze, spec.quarantine_target):
+            if "/" in target or ":" in target:
+                continue
+            parts = tuple(p.lower() for p in target.split("."))
+            out.add(parts)
+            out.add(parts[:-1] + (AUDIT_TRAIL_TABLE,))
+    return out
+
+
 def _grants(r: _Resolver, gov: Any) -> tuple[GrantIR, ...]:
+    """Table grants; a ``modify`` grant on a table ingest creates becomes ``CREATE TABLE, MODIFY, SELECT`` on its
+    schema (the first deploy runs before the first ingest); a ``select`` on one is granted once the table exists."""
     out: dict[GrantIR, None] = {}
+    written = ingest_written(r.policy)
     for i, grant in enumerate(gov.grants):
         principals = r.groups(grant.to, f"governance.grants.{i}.to")
         for key, privileges in (("select", ("SELECT",)), ("modify", ("SELECT", "MODIFY"))):
-            for j, written in enumerate(getattr(grant, key)):
-                name = r.name(written, f"governance.grants.{i}.{key}.{j}", "table", (3,))
-                if name is not None:
-                    out.update({GrantIR(privileges, name, p): None for p in principals})
+            for j, text in enumerate(getattr(grant, key)):
+                name = r.name(text, f"governance.grants.{i}.{key}.{j}", "table", (3,))
+                if name is None:
+                    continue
+                by_ingest = tuple(p.lower() for p in name.parts) in written
+                if by_ingest and key == "modify":
+                    schema = Name(name.parts[:2])
+                    out.update({GrantIR(INGEST_SCHEMA_PRIVILEGES, schema, p, "SCHEMA"): None for p in principals})
+                else:
+                    out.update({GrantIR(privileges, name, p, ingest_written=by_ingest): None for p in principals})
     return tuple(out)
 
 

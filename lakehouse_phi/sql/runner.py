@@ -1,5 +1,7 @@
 """Run compiled governance statements on a Spark session (a Databricks notebook, or local Spark in tests); the
-same statements run over a SQL warehouse with :mod:`lakehouse_phi.databricks.apply`.
+same statements run over a SQL warehouse with :mod:`lakehouse_phi.databricks.apply`. Both go through
+:mod:`lakehouse_phi.sql.plan`: the same state reading, ordering, signature moves and failure rule (protections stay,
+only the privileges the run added are revoked, :class:`~lakehouse_phi.sql.plan.ApplyFailed` names the statement).
 
 No PySpark import here: ``spark`` is whatever session the caller has. ``progress`` receives one line per step
 (statement kinds and the governed object, never data).
@@ -10,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lakehouse_phi.errors import JobRefused
+from lakehouse_phi.sql import plan as planning
 from lakehouse_phi.sql.compile import Compiled
 from lakehouse_phi.sql.dialects import TARGETS
-from lakehouse_phi.sql.generator import Statement
 from lakehouse_phi.sql.verify import verify
 
 Progress = Callable[[str], None]
@@ -60,24 +61,20 @@ def dry_run(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> list
     return problems
 
 
-def run_statements(spark: Any, statements: list[Statement], progress: Progress = _quiet) -> int:
-    """Run ``statements`` in order with ``spark.sql``; stop at the first failure (raised as :class:`JobRefused`
-    naming the statement). Returns how many ran."""
-    for i, st in enumerate(statements, 1):
-        progress(f"[{i}/{len(statements)}] {st.kind} {st.about}")
-        try:
-            spark.sql(st.sql)
-        except Exception as exc:  # noqa: BLE001
-            raise JobRefused(f"statement {i} ({st.kind} {st.about}) failed; statements 1..{i - 1} were applied. "
-                             f"Engine: {str(exc).splitlines()[0][:300]}") from None
-    return len(statements)
+def _runner(spark: Any) -> planning.Run:
+    """One statement through ``spark.sql``, its rows as lists."""
+    def run(sql: str) -> list[list[Any]]:
+        return [list(row) for row in spark.sql(sql).collect()]
+    return run
 
 
 def apply(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> int:
-    """Create the functions, then bind them (idempotent: applying twice gives the same state)."""
-    return run_statements(spark, compiled.apply, progress)
+    """Read the state, then create the functions, bind them, grant last (idempotent: applying twice gives the same
+    state). Raises :class:`~lakehouse_phi.sql.plan.ApplyFailed` on a failure, with every protection kept."""
+    return planning.apply(_runner(spark), compiled, progress)[1]
 
 
 def rollback(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> int:
-    """Unbind, then drop the functions (``IF EXISTS``: harmless when already rolled back)."""
-    return run_statements(spark, compiled.rollback, progress)
+    """Revoke, unbind, then drop the functions (``IF EXISTS`` and "not found" tolerated: harmless when already rolled
+    back)."""
+    return planning.apply(_runner(spark), compiled, progress, rollback=True)[1]

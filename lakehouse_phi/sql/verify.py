@@ -19,7 +19,10 @@ _STR = r"'(?:[^'\\]|\\.)*'"
 _ALTER = rf"ALTER (?:TABLE|MATERIALIZED VIEW|STREAMING TABLE) {_NAME}"
 _TAGGED = rf"{_ALTER}(?: ALTER COLUMN {_ID})?"
 _PRIVS = r"(?:SELECT|SELECT, MODIFY)"
-_ON = rf"(?:USE CATALOG ON CATALOG {_ID}|USE SCHEMA ON SCHEMA {_ID}\.{_ID}|{_PRIVS} ON (?:TABLE|VIEW) {_NAME})"
+_ON = (rf"(?:USE CATALOG ON CATALOG {_ID}|USE SCHEMA ON SCHEMA {_ID}\.{_ID}|{_PRIVS} ON (?:TABLE|VIEW) {_NAME}"
+       rf"|CREATE TABLE, MODIFY, SELECT ON SCHEMA {_ID}\.{_ID})")
+_EXCEPT = rf"(?:\n  EXCEPT {_ID}(?:, {_ID})*)?"
+_VALUES = rf"VALUES \({_STR}(?:, {_STR})*\)"
 _MATCH = rf"hasTagValue\({_STR}, {_STR}\) AS {_ID}"
 #: statement kind -> the whole statement, as a pattern
 STRICT: dict[str, re.Pattern[str]] = {
@@ -34,10 +37,15 @@ STRICT: dict[str, re.Pattern[str]] = {
     "revoke": re.compile(rf"REVOKE {_ON} FROM {_ID}"),
     "create_policy": re.compile(
         rf"CREATE OR REPLACE POLICY {_ID} ON SCHEMA {_NAME}\n  COMMENT {_STR}\n  "
-        rf"(?:COLUMN MASK {_NAME}\n  TO `account users`\n  FOR TABLES\n  MATCH COLUMNS {_MATCH}\n  ON COLUMN {_ID}"
-        rf"|ROW FILTER {_NAME}\n  TO `account users`\n  FOR TABLES\n  MATCH COLUMNS {_MATCH}(?:, {_MATCH})*\n  "
+        rf"(?:COLUMN MASK {_NAME}\n  TO `account users`{_EXCEPT}\n  FOR TABLES\n  MATCH COLUMNS {_MATCH}\n  "
+        rf"ON COLUMN {_ID}"
+        rf"|ROW FILTER {_NAME}\n  TO `account users`{_EXCEPT}\n  FOR TABLES\n  "
+        rf"MATCH COLUMNS {_MATCH}(?:, {_MATCH})*\n  "
         rf"USING COLUMNS \({_ID}(?:, {_ID})*\))"),
     "drop_policy": re.compile(rf"DROP POLICY {_ID} ON SCHEMA {_NAME}"),
+    "create_schema": re.compile(rf"CREATE SCHEMA IF NOT EXISTS {_NAME}"),
+    "governed_tag": re.compile(rf"(?:CREATE GOVERNED TAG {_ID} DESCRIPTION {_STR} {_VALUES}"
+                               rf"|ALTER GOVERNED TAG {_ID} SET {_VALUES})"),
 }
 #: statement kind -> (sqlglot node, its ``kind``)
 PARSED: dict[str, tuple[type[exp.Expression], str]] = {

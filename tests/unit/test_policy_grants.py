@@ -27,7 +27,9 @@ def _problems(data) -> dict[str, str]:
 
 def test_example_grants_load():
     gov = policy_from_data(_with(), "test").governance
-    assert [g.to for g in gov.grants][-1] == ["ingest"] and gov.grants[-1].modify[0] == "main.bronze.patients"
+    ingest = next(g for g in gov.grants if g.to == ["ingest"])
+    assert ingest.modify[0] == "main.bronze.patients"
+    assert gov.except_ == ["pipelines"]
     assert policy_from_data(_with(grants=[{"to": "billing", "select": ["main.gold.claims"]}]), "t").governance \
         .grants[0].to == ["billing"]
 

@@ -92,7 +92,7 @@ def test_every_statement_parses_or_matches_the_strict_check(which, target, st):
         tree = sqlglot.parse(st.sql, read="databricks")
         assert len(tree) == 1
         # sqlglot falls back to Command for these (the regex above is the check); the table is still read right
-        assert isinstance(tree[0], (exp.Command, exp.Alter, exp.Comment, exp.Grant, exp.Revoke))
+        assert isinstance(tree[0], (exp.Command, exp.Alter, exp.Comment, exp.Grant, exp.Revoke, exp.Create))
         return
     node, kind = PARSED[st.kind]
     trees = sqlglot.parse(st.sql, read="databricks")
@@ -119,8 +119,9 @@ def test_verify_refuses_malformed_statements(st):
 
 
 def test_function_bodies_call_only_builtins_and_the_two_bindings():
-    """Every function a body calls is a Spark SQL built-in, or is_account_group_member / secret."""
-    allowed = {"is_account_group_member", "secret", "try_aes_decrypt", "try_to_binary", "concat", "repeat",
+    """Every function a body calls is a Spark SQL built-in, or is_account_group_member / try_secret (never secret,
+    which throws)."""
+    allowed = {"is_account_group_member", "try_secret", "try_aes_decrypt", "try_to_binary", "concat", "repeat",
                "char_length", "left", "right", "regexp_extract", "substring_index", "instr", "trunc",
                "timestamp_seconds", "unix_date", "date_from_unix_date", "floor", "unix_micros", "btrim", "char",
                "isnan", "upper", "coalesce", "add_months", "current_date", "make_date", "year"}
@@ -146,8 +147,10 @@ def test_rollback_unbinds_before_dropping_functions():
         # the rollback is exactly the undo of each applied statement, last first (what `apply` runs on a failure)
         assert c.rollback == [s.undo for s in reversed(c.apply) if s.undo is not None]
         # only USE CATALOG / USE SCHEMA grants and the dynamic views' REVOKEs have no undo
-        assert {(s.kind, s.sql.split(" ON ")[0]) for s in c.apply if s.undo is None} <= {
-            ("grant", "GRANT USE CATALOG"), ("grant", "GRANT USE SCHEMA"), ("revoke", "REVOKE SELECT")}
+        assert {(s.kind, s.sql.split(" ON ")[0].split(" DESCRIPTION ")[0].split(" `")[0])
+                for s in c.apply if s.undo is None} <= {
+            ("grant", "GRANT USE CATALOG"), ("grant", "GRANT USE SCHEMA"), ("revoke", "REVOKE SELECT"),
+            ("create_schema", "CREATE SCHEMA IF NOT EXISTS"), ("governed_tag", "CREATE GOVERNED TAG")}
 
 
 def test_grants_come_after_every_binding_and_policy():
@@ -179,7 +182,9 @@ def test_databricks_target_tags_comments_and_grants():
     assert ("COMMENT ON COLUMN `main`.`silver`.`patients`.`ssn` IS 'PHI (ssn): ingest encrypt, masked by "
             "main.governance.mask_patients_ssn (lakehouse-phi policy clinical-lakehouse)'") in sql
     assert "GRANT SELECT ON TABLE `main`.`silver`.`patients` TO `research-analysts`" in sql
-    assert "GRANT SELECT, MODIFY ON TABLE `main`.`bronze`.`claims` TO `lakehouse-phi-ingest`" in sql
+    # ingest creates bronze: schema-level privileges, not grants on tables that may not exist yet
+    assert "GRANT CREATE TABLE, MODIFY, SELECT ON SCHEMA `main`.`bronze` TO `lakehouse-phi-ingest`" in sql
+    assert not any("ON TABLE `main`.`bronze`.`claims` TO `lakehouse-phi-ingest`" in s for s in sql)
     assert sql.count("GRANT USE CATALOG ON CATALOG `main` TO `phi-billing`") == 1
     rollback = [s.sql for s in c.rollback]
     assert "REVOKE SELECT ON TABLE `main`.`silver`.`patients` FROM `research-analysts`" in rollback
@@ -190,10 +195,12 @@ def test_dynamic_views_grant_the_view_and_revoke_the_table():
     sql = [s.sql for s in _compiled("worked_example", "dynamic-views").apply]
     grant = "GRANT SELECT ON VIEW `main`.`silver`.`patients_governed` TO `research-analysts`"
     revoke = "REVOKE SELECT ON TABLE `main`.`silver`.`patients` FROM `research-analysts`"
-    assert sql.index(grant) < sql.index(revoke)
+    assert sql.index(revoke) < sql.index(grant)  # the protective REVOKE first, the GRANT last
     assert "GRANT SELECT ON TABLE `main`.`silver`.`patients` TO `research-analysts`" not in sql
     # a table that is not governed (bronze) keeps a table grant
-    assert "GRANT SELECT, MODIFY ON TABLE `main`.`bronze`.`claims` TO `lakehouse-phi-ingest`" in sql
+    # ingest creates bronze: schema-level privileges, not grants on tables that may not exist yet
+    assert "GRANT CREATE TABLE, MODIFY, SELECT ON SCHEMA `main`.`bronze` TO `lakehouse-phi-ingest`" in sql
+    assert not any("ON TABLE `main`.`bronze`.`claims` TO `lakehouse-phi-ingest`" in s for s in sql)
     rollback = [s.sql for s in _compiled("worked_example", "dynamic-views").rollback]
     assert not any(s.startswith("GRANT") for s in rollback)  # a rollback never hands the raw table back
 

@@ -111,7 +111,7 @@ def test_group_names_with_quotes_and_backticks_are_inert_literals(group):
     data["groups"]["billing"] = group
     ir = build_ir(_loaded(data))
     statements = compile_ir(ir, "databricks").apply
-    ssn = statements[0]
+    ssn = next(st for st in statements if st.kind == "create_function")
     tree = sqlglot.parse_one(ssn.sql, read="databricks")
     members = [a for a in tree.find_all(exp.Anonymous) if a.name.lower() == "is_account_group_member"]
     assert [m.expressions[0].this for m in members] == [group]  # exactly one literal, holding the name unchanged
@@ -133,7 +133,7 @@ def test_redact_constant_and_policy_name(tmp_path, capsys):
     data = _data()
     data["governance"]["tables"][PATIENTS]["masks"]["ssn"]["otherwise"] = {"redact": "x'); DROP TABLE t; --"}
     ir = build_ir(_loaded(data))
-    fn = compile_ir(ir, "databricks").apply[0].sql
+    fn = next(st.sql for st in compile_ir(ir, "databricks").apply if st.kind == "create_function")
     lits = [lit.this for lit in sqlglot.parse_one(fn, read="databricks").find_all(exp.Literal) if lit.is_string]
     assert "x'); DROP TABLE t; --" in lits
     data["governance"]["tables"][PATIENTS]["masks"]["ssn"]["otherwise"] = {"redact": "${hivevar:x}"}

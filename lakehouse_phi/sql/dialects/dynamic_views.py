@@ -12,7 +12,7 @@ SELECT on the view plus a REVOKE of SELECT on the table (never undone: a rollbac
 
 from __future__ import annotations
 
-from lakehouse_phi.sql.generator import Generator, Statement
+from lakehouse_phi.sql.generator import Generator, Privileges, Statement
 from lakehouse_phi.sql.ir import GrantIR, Name, TableIR
 from lakehouse_phi.sql.quoting import ident
 
@@ -51,6 +51,8 @@ class DynamicViews(Generator):
         view, who = view_name(g.table), ident(g.principal)
         about = f"{g.principal} on {view}"
         undo = Statement(f"REVOKE SELECT ON VIEW {view.sql()} FROM {who}", "revoke", about)
-        return [Statement(f"GRANT SELECT ON VIEW {view.sql()} TO {who}", "grant", about, undo),
-                Statement(f"REVOKE SELECT ON TABLE {g.table.sql()} FROM {who}", "revoke",
-                          f"{g.principal} on {g.table} (readers get the view)")]
+        # the protective REVOKE first (Generator.apply also runs every REVOKE before any GRANT)
+        return [Statement(f"REVOKE SELECT ON TABLE {g.table.sql()} FROM {who}", "revoke",
+                          f"{g.principal} on {g.table} (readers get the view)"),
+                Statement(f"GRANT SELECT ON VIEW {view.sql()} TO {who}", "grant", about, undo,
+                          grant=Privileges("VIEW", view, g.principal, ("SELECT",)))]
