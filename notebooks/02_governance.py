@@ -104,8 +104,9 @@ else:
 
 # MAGIC %md
 # MAGIC ## 3. Apply, or 4. roll back
-# MAGIC Statement by statement; the first failure stops the run and says how many statements were applied.
-# MAGIC Applying is idempotent (`CREATE OR REPLACE`, re-setting a mask or filter), so after fixing a failure run
+# MAGIC Statement by statement, exactly as `lakehouse-phi apply` does it (`lakehouse_phi.sql.plan`): protections first,
+# MAGIC GRANTs last; the first failure stops the run, keeps every mask, row filter and policy in place, revokes only
+# MAGIC the privileges this run added, and names the statement. Applying is idempotent (`CREATE OR REPLACE`, re-setting a mask or filter), so after fixing a failure run
 # MAGIC it again. Rollback unbinds every mask and row filter (or drops the views) before dropping the functions.
 
 # COMMAND ----------

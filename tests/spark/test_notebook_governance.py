@@ -2,7 +2,7 @@
 
 The worked example's governance section is moved into ``spark_catalog.lhp_nbgov_*`` (the only catalog of a local
 session) and written to a policy file the notebook loads through its ``policy`` widget. The governed tables are real
-Parquet tables; ``is_account_group_member`` and ``secret`` are persistent SQL functions in ``spark_catalog.default``
+Parquet tables; ``is_account_group_member`` and ``try_secret`` are persistent SQL functions in ``spark_catalog.default``
 (a persistent view may not call a temporary function), bound as in ``test_sql_exec_views``. The ``databricks``
 target's ``ALTER TABLE … SET MASK`` does not run on open-source Spark, so only ``dynamic-views`` is applied here.
 """
@@ -53,9 +53,9 @@ def policy(spark, tmp_path_factory):
     for schema in SCHEMAS.values():
         spark.sql(f"CREATE DATABASE IF NOT EXISTS spark_catalog.{schema} LOCATION '{root / schema}'")
     spark.sql("DROP TEMPORARY FUNCTION IF EXISTS is_account_group_member")  # a UDF of another module would shadow
-    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS secret")
+    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS try_secret")
     key = string(base64.b64encode(KEY).decode())
-    spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.secret(s STRING, k STRING) RETURNS STRING "
+    spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.try_secret(s STRING, k STRING) RETURNS STRING "
               f"RETURN CASE WHEN s = 'phi-keys' AND k = 'ssn-dek' THEN {key} END")
     _bind(spark, set())
     cipher = Encrypt(Encrypt.params_model(key="phi-dek"), ColumnContext("patients", "ssn", "ssn"), KEY).apply(
@@ -75,7 +75,7 @@ def policy(spark, tmp_path_factory):
     for schema in SCHEMAS.values():
         spark.sql(f"DROP DATABASE IF EXISTS spark_catalog.{schema} CASCADE")
     spark.sql("DROP FUNCTION IF EXISTS spark_catalog.default.is_account_group_member")
-    spark.sql("DROP FUNCTION IF EXISTS spark_catalog.default.secret")
+    spark.sql("DROP FUNCTION IF EXISTS spark_catalog.default.try_secret")
 
 
 def _run(spark, policy: Path, action: str, sha: str = "") -> dict:
@@ -94,7 +94,7 @@ def test_review_shows_the_statements_and_changes_nothing(spark, policy, capsys):
     loaded = load_policy(policy)
     compiled = compile_policy(loaded, "dynamic-views")
     assert f"policy clinical-lakehouse  sha256 {loaded.sha256}" in out
-    assert "target dynamic-views: 13 statements to apply, 13 to roll back" in out
+    assert "target dynamic-views: 14 statements to apply, 13 to roll back" in out
     assert "skipped (action is 'review')" in out and "nothing applied (action is 'review')" in out
     [html] = ns["_displayed"]
     for name, text in compiled.files().items():
@@ -108,7 +108,7 @@ def test_review_shows_the_statements_and_changes_nothing(spark, policy, capsys):
 def test_dry_run_reports_ready(spark, policy, capsys):
     _run(spark, policy, "dry run")
     out = capsys.readouterr().out
-    assert "static check: 26 statements, 0 problems" in out
+    assert "static check: 27 statements, 0 problems" in out
     assert "dry run: ready to apply" in out and "PROBLEM" not in out
     assert _views(spark) == []
 
@@ -125,7 +125,7 @@ def test_apply_creates_the_views_and_rollback_removes_them(spark, policy, capsys
     sha = load_policy(policy).sha256
     _run(spark, policy, "apply", sha)
     out = capsys.readouterr().out
-    assert "dry run: ready to apply" in out and "applied 13 statements" in out
+    assert "dry run: ready to apply" in out and "applied 14 statements" in out
     assert sorted(_views(spark)) == [f"{SCHEMAS['gold']}.claims_governed", f"{SCHEMAS['silver']}.encounters_governed",
                                      f"{SCHEMAS['silver']}.patients_governed"]
     try:

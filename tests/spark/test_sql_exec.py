@@ -2,7 +2,8 @@
 
 The functions of the worked example (``conf/policy.yaml``) are created as temporary SQL functions from the IR
 (:meth:`Generator.create_function` with ``temporary=True``: the same body, the bare name), with
-``is_account_group_member`` a Python UDF bound to one role's groups and ``secret`` a Python UDF returning a test
+``is_account_group_member`` a Python UDF bound to one role's groups and ``try_secret`` (Databricks Runtime 15+,
+absent from open-source Spark) a Python UDF returning a test
 key. Re-registering ``is_account_group_member`` changes what already-created temporary functions see: Spark
 resolves the UDF when a query is analysed, not when the SQL function is created (checked below).
 """
@@ -24,7 +25,7 @@ from lakehouse_phi.transforms.encrypt import Encrypt
 
 pytestmark = pytest.mark.spark
 
-KEY = bytes(range(7, 39))  # AES-256 test key; the policy's phi-dek is read with secret('phi-keys', 'ssn-dek')
+KEY = bytes(range(7, 39))  # AES-256 test key; the policy's phi-dek is read with try_secret('phi-keys', 'ssn-dek')
 KEY_B64 = base64.b64encode(KEY).decode()
 GROUPS = {"admins": {"phi-admins"}, "billing": {"phi-billing"}, "clinicians": {"phi-clinicians"},
           "researchers": {"research-analysts"}, "nobody": set(),
@@ -42,8 +43,8 @@ def as_role(spark, groups: set[str]) -> None:
 def governed(spark):
     ir = build_ir(load_policy("conf/policy.yaml"))
     gen = Databricks()
-    spark.udf.register("secret", lambda scope, key: KEY_B64 if (scope, key) == ("phi-keys", "ssn-dek") else None,
-                       "string")
+    readable = {("phi-keys", "ssn-dek")}  # try_secret: NULL for a key the reader cannot read, never an error
+    spark.udf.register("try_secret", lambda scope, key: KEY_B64 if (scope, key) in readable else None, "string")
     as_role(spark, set())
     for fn in ir.functions:
         spark.sql(gen.create_function(fn, temporary=True).sql)
@@ -68,7 +69,7 @@ def governed(spark):
     for fn in ir.functions:
         spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS {fn.name.leaf}")
     spark.sql("DROP TEMPORARY FUNCTION IF EXISTS is_account_group_member")
-    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS secret")
+    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS try_secret")
 
 
 PATIENTS = ("SELECT id, mask_patients_ssn(ssn) AS ssn, mask_patients_phone(phone) AS phone, "
@@ -178,3 +179,15 @@ def test_decrypt_mask_never_throws_and_still_opens_ingest_ciphertext(spark, gove
     assert dict(spark.sql(query).collect()) == {1: "123-45-6789", 15: None, **dict.fromkeys(MALFORMED)}
     as_role(spark, set())
     assert dict(spark.sql(query).collect()) == {1: MASKED, 15: MASKED, **dict.fromkeys(MALFORMED, MASKED)}
+
+
+def test_unreadable_key_gives_null_never_an_error(spark, governed):
+    """A billing reader whose key lookup fails (``try_secret`` gives NULL) reads NULL ssn values; the query runs."""
+    as_role(spark, GROUPS["billing"])
+    spark.udf.register("try_secret", lambda scope, key: None, "string")
+    try:
+        seen = _rows(spark, "SELECT id, mask_patients_ssn(ssn) FROM sqlx_patients ORDER BY id")
+    finally:
+        spark.udf.register("try_secret", lambda scope, key: KEY_B64 if (scope, key) == ("phi-keys", "ssn-dek")
+                           else None, "string")
+    assert seen == {1: (None,), 2: (None,), 3: (None,), 4: (None,)}

@@ -1,5 +1,5 @@
 """A table with mixed key versions stays readable in SQL: the generated ``decrypt`` mask picks the secret by the
-row's ``_key_versions`` (bound with ``USING COLUMNS``), run on local Spark as a temporary function with ``secret``
+row's ``_key_versions`` (bound with ``USING COLUMNS``), run on local Spark as a temporary function with ``try_secret``
 a Python UDF holding one test key per version."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_mixed_versions_decrypt_in_sql(spark):
     assert bind.endswith("SET MASK `main`.`gov`.`mask_patients_ssn` USING COLUMNS (`_key_versions`)")
     view = next(st.sql for st in DynamicViews(ir).govern(ir.tables[0]) if st.kind == "create_view")
     assert "`mask_patients_ssn`(`ssn`, `_key_versions`) AS `ssn`" in view
-    spark.udf.register("secret", lambda scope, key: SECRETS.get((scope, key)), "string")
+    spark.udf.register("try_secret", lambda scope, key: SECRETS.get((scope, key)), "string")
     spark.udf.register("is_account_group_member", lambda g: g == "phi-billing", "boolean")
     spark.sql(Databricks().create_function(fn, temporary=True).sql)
     rows = [(1, _enc(1, "111-11-1111"), {"ssn": 1}), (2, _enc(2, "222-22-2222"), {"ssn": 2}),

@@ -3,7 +3,7 @@
 The worked example with its catalog renamed to ``spark_catalog`` (the only catalog of a local session) and its
 schemas prefixed so nothing collides: the ``apply`` statements run verbatim, creating persistent SQL functions and
 views over real tables; each role then reads the views. A persistent function may not call a temporary one, so
-``is_account_group_member`` and ``secret`` are bound as persistent SQL functions in ``spark_catalog.default``
+``is_account_group_member`` and ``try_secret`` are bound as persistent SQL functions in ``spark_catalog.default``
 (resolved through Spark's search path, as Databricks resolves its built-ins). ``rollback`` then drops everything.
 """
 
@@ -62,9 +62,9 @@ def views(spark, tmp_path_factory):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS spark_catalog.{schema} LOCATION '{root / schema}'")
     # A Python UDF of the same name (another test module) would shadow the persistent binding: drop it.
     spark.sql("DROP TEMPORARY FUNCTION IF EXISTS is_account_group_member")
-    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS secret")
+    spark.sql("DROP TEMPORARY FUNCTION IF EXISTS try_secret")
     key = string(base64.b64encode(KEY).decode())
-    spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.secret(s STRING, k STRING) RETURNS STRING "
+    spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.try_secret(s STRING, k STRING) RETURNS STRING "
               f"RETURN CASE WHEN s = 'phi-keys' AND k = 'ssn-dek' THEN {key} END")
     _bind(spark, set())
     ssn = ["123-45-6789", None, "987654321"]
@@ -91,7 +91,7 @@ def views(spark, tmp_path_factory):
     for schema in SCHEMAS.values():
         spark.sql(f"DROP DATABASE IF EXISTS spark_catalog.{schema} CASCADE")
     spark.sql("DROP FUNCTION IF EXISTS spark_catalog.default.is_account_group_member")
-    spark.sql("DROP FUNCTION IF EXISTS spark_catalog.default.secret")
+    spark.sql("DROP FUNCTION IF EXISTS spark_catalog.default.try_secret")
 
 
 def _read(spark, view: str) -> dict[int, dict]:
@@ -171,11 +171,11 @@ def test_dry_run_finds_type_mismatch_missing_column_missing_table_and_bad_body(s
     assert f"{silver}.patients.age: the table has int, the policy says bigint" in problems
     assert f"{silver}.patients.nope: no such column" in problems
     assert any(p.startswith(f"{silver}.missing: cannot read the table") for p in problems)
-    spark.sql("DROP FUNCTION spark_catalog.default.secret")  # the engine now refuses the decrypt body
+    spark.sql("DROP FUNCTION spark_catalog.default.try_secret")  # the engine now refuses the decrypt body
     try:
         problems = dry_run(spark, compile_policy(_policy(), "databricks"))
         assert [p.split(":")[0] for p in problems] == [f"spark_catalog.{SCHEMAS['governance']}.mask_patients_ssn"]
     finally:
         key = string(base64.b64encode(KEY).decode())
-        spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.secret(s STRING, k STRING) RETURNS STRING "
+        spark.sql("CREATE OR REPLACE FUNCTION spark_catalog.default.try_secret(s STRING, k STRING) RETURNS STRING "
                   f"RETURN CASE WHEN s = 'phi-keys' AND k = 'ssn-dek' THEN {key} END")
