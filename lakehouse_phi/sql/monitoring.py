@@ -1,10 +1,18 @@
-"""Who read what: queries over Databricks' audit log system table (``system.access.audit``) for the tables a policy
-governs and the bronze tables its ingest writes, written to ``<out>/monitoring/`` beside the governance SQL.
+"""Who read what, and who changed governance: queries over Databricks' audit log system table
+(``system.access.audit``) for the tables a policy governs and the bronze tables its ingest writes, written to
+``<out>/monitoring/`` beside the governance SQL.
 
-* ``who_read_what.sql``: per table and principal, how many times it was read and when first and last, from Unity
-  Catalog ``getTable`` events (recorded whenever a query, notebook or job resolves the table), last 30 days;
-* ``governance_changes.sql``: every other Unity Catalog action on those tables or the function schema (masks,
-  filters, tags, grants, functions dropped or replaced), newest first.
+* ``who_read_what.sql``: per table and principal, how many statements read it and when first and last, last 30 days,
+  from the statements themselves: Databricks SQL ``commandSubmit`` events (``service_name = 'databrickssql'``) and
+  notebook ``runCommand`` events (verbose audit logs), whose ``request_params['commandText']`` names the table. A
+  Unity Catalog ``getTable`` is a metadata lookup (Catalog Explorer, ``DESCRIBE``), not a read, so it is not
+  counted. The statement text is matched, never selected: literals in it may hold PHI.
+* ``governance_changes.sql``: the Unity Catalog actions that change governance, keyed on their documented
+  ``action_name``s: grants (``updatePermissions``, whose object is ``securable_full_name``), functions
+  (``createFunction`` / ``updateFunction`` / ``deleteFunction``), masks, row filters and tags (``updateTables`` /
+  ``updateTable``, ``full_name_arg``), and ABAC policies (``createPolicy`` / ``updatePolicy`` / ``deletePolicy``, on
+  the schema), newest first. Which ``request_params`` key names the object depends on the request type (documented
+  as such), so the object is the first of the keys these requests carry.
 
 The table list is the policy's; names are compared in lower case (Unity Catalog stores them so). The audit log
 schema is the documented one (``event_time``, ``event_date``, ``user_identity.email``, ``service_name``,
@@ -13,6 +21,8 @@ account.
 """
 
 from __future__ import annotations
+
+import re
 
 from lakehouse_phi.sql.ir import PolicyIR
 from lakehouse_phi.sql.quoting import string
@@ -34,23 +44,40 @@ def _header(ir: PolicyIR, what: str) -> str:
             "Regenerate: lakehouse-phi compile POLICY --target all --out DIR\n")
 
 
+#: governance-changing Unity Catalog actions (audit log reference, service ``unityCatalog``)
+CHANGE_ACTIONS = ("updatePermissions", "createFunction", "updateFunction", "deleteFunction", "updateTables",
+                  "updateTable", "deleteTable", "createPolicy", "updatePolicy", "deletePolicy")
+#: statements that read tables: (service_name, action_name)
+READ_EVENTS = (("databrickssql", "commandSubmit"), ("notebook", "runCommand"))
+#: the request parameter naming the changed object, by request type (first present wins)
+OBJECT_KEYS = ("securable_full_name", "full_name_arg", "full_name", "on_securable_fullname", "name")
+
+
+def _name_pattern(name: str) -> str:
+    """A regex matching ``a.b.c`` in SQL text with or without backticks, as a whole name."""
+    parts = [re.escape(p) for p in name.split(".")]
+    return r"(^|[^a-z0-9_])`?" + r"`?\s*\.\s*`?".join(parts) + r"`?([^a-z0-9_]|$)"
+
+
 def who_read_what(ir: PolicyIR, audit_table: str = AUDIT_TABLE, days: int = DAYS) -> str:
-    """Per governed or bronze table and principal: reads, first and last read."""
-    values = ",\n    ".join(f"({string(name)}, {string(role)})" for name, role in _tables(ir)) or "(NULL, NULL)"
+    """Per governed or bronze table and principal: statements that read it, first and last."""
+    values = ",\n    ".join(f"({string(name)}, {string(role)}, {string(_name_pattern(name))})"
+                              for name, role in _tables(ir)) or "(NULL, NULL, NULL)"
+    events = "\n       OR ".join(f"(a.service_name = {string(svc)} AND a.action_name = {string(act)})"
+                                 for svc, act in READ_EVENTS)
     return (_header(ir, f"who read each governed and bronze table, last {days} days") + f"""SELECT
   t.table_name,
   t.role,
   coalesce(a.user_identity.email, 'unknown') AS principal,
-  count(*) AS reads,
+  count(*) AS statements,
   min(a.event_time) AS first_read,
   max(a.event_time) AS last_read
 FROM (SELECT * FROM VALUES
     {values}
-  AS governed(table_name, role)) AS t
+  AS governed(table_name, role, name_pattern)) AS t
 JOIN {audit_table} AS a
-  ON lower(a.request_params['full_name_arg']) = t.table_name
-WHERE a.service_name = 'unityCatalog'
-  AND a.action_name = 'getTable'
+  ON regexp_like(lower(a.request_params['commandText']), t.name_pattern)
+WHERE ({events})
   AND a.event_date >= date_sub(current_date(), {int(days)})
   AND coalesce(a.response.status_code, 200) = 200
 GROUP BY t.table_name, t.role, coalesce(a.user_identity.email, 'unknown')
@@ -59,22 +86,35 @@ ORDER BY t.table_name, last_read DESC, principal;
 
 
 def governance_changes(ir: PolicyIR, audit_table: str = AUDIT_TABLE, days: int = DAYS) -> str:
-    """Every Unity Catalog action other than reading on the tables or the function schema."""
+    """The governance-changing Unity Catalog actions on the tables, their schemas or the function schema."""
     names = ", ".join(string(n) for n, _ in _tables(ir)) or "NULL"
-    schema = string(str(ir.function_schema).lower() + ".%")
+    schemas = sorted({n.rsplit(".", 1)[0] for n, _ in _tables(ir)} | {str(ir.function_schema).lower()})
+    prefixes = " OR ".join(f"o.object_name LIKE {string(sch + '.%')}" for sch in schemas)
+    in_schemas = ", ".join(string(sch) for sch in schemas)
+    actions = ", ".join(string(a) for a in CHANGE_ACTIONS)
+    keys = ", ".join(f"a.request_params[{string(k)}]" for k in OBJECT_KEYS)
     return (_header(ir, f"governance changes on the governed tables and functions, last {days} days") + f"""SELECT
-  a.event_time,
-  coalesce(a.user_identity.email, 'unknown') AS principal,
-  a.action_name,
-  lower(a.request_params['full_name_arg']) AS object_name,
-  a.response.status_code
-FROM {audit_table} AS a
-WHERE a.service_name = 'unityCatalog'
-  AND a.action_name <> 'getTable'
-  AND a.event_date >= date_sub(current_date(), {int(days)})
-  AND (lower(a.request_params['full_name_arg']) IN ({names})
-       OR lower(a.request_params['full_name_arg']) LIKE {schema})
-ORDER BY a.event_time DESC;
+  o.event_time,
+  o.principal,
+  o.action_name,
+  o.object_name,
+  o.status_code
+FROM (
+  SELECT
+    a.event_time,
+    coalesce(a.user_identity.email, 'unknown') AS principal,
+    a.action_name,
+    lower(coalesce({keys})) AS object_name,
+    a.response.status_code AS status_code
+  FROM {audit_table} AS a
+  WHERE a.service_name = 'unityCatalog'
+    AND a.action_name IN ({actions})
+    AND a.event_date >= date_sub(current_date(), {int(days)})
+) AS o
+WHERE o.object_name IN ({names})
+   OR o.object_name IN ({in_schemas})
+   OR {prefixes}
+ORDER BY o.event_time DESC;
 """)
 
 

@@ -177,12 +177,15 @@ def _catalog_of(sql: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-def read_state(run: Run, compiled: Compiled) -> State:
+def read_state(run: Run, compiled: Compiled, has_view: Callable[[str, str], bool] | None = None) -> State:
     """Run :func:`state_queries` and gather their rows. A query the engine refuses (a view it does not have, e.g.
     open-source Spark) leaves that part empty: the plan then assumes nothing is held, which only ever means it
-    revokes on failure what it granted."""
+    revokes on failure what it granted. ``has_view(catalog, view)``, when given, is asked first (a Spark session
+    answers it without an error in its log)."""
     st = State()
     for what, sql in state_queries(compiled):
+        if has_view is not None and not has_view(_catalog_of(sql), what):
+            continue
         try:
             rows = [list(r) for r in (run(sql) or [])]
         except Exception as exc:  # noqa: BLE001 - the engine's own error; the part stays unknown
@@ -424,9 +427,10 @@ def _revoke_added(run: Run, added: list[tuple[Statement, tuple[str, ...]]]) -> t
     return revoked, failures
 
 
-def apply(run: Run, compiled: Compiled, progress: Progress = log.info, *, rollback: bool = False) -> tuple[Plan, int]:
+def apply(run: Run, compiled: Compiled, progress: Progress = log.info, *, rollback: bool = False,
+          has_view: Callable[[str, str], bool] | None = None) -> tuple[Plan, int]:
     """Read the state, plan, execute: what both the CLI and the notebook call."""
-    state = read_state(run, compiled)
+    state = read_state(run, compiled, has_view)
     plan = make_plan(compiled, state, rollback=rollback)
     for name in plan.changed:
         progress(f"{name}: its signature changed; moved through {versioned(Name(tuple(name.split('.')))).leaf} so "

@@ -68,13 +68,23 @@ def _runner(spark: Any) -> planning.Run:
     return run
 
 
+def _has_view(spark: Any) -> Callable[[str, str], bool]:
+    """Whether the session's catalog has ``information_schema.<view>`` (Unity Catalog does; open-source Spark not)."""
+    def has(catalog: str, view: str) -> bool:
+        try:
+            return bool(spark.catalog.tableExists(f"{catalog + '.' if catalog else ''}information_schema.{view}"))
+        except Exception:  # noqa: BLE001 - an engine that cannot even answer has no such view
+            return False
+    return has
+
+
 def apply(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> int:
     """Read the state, then create the functions, bind them, grant last (idempotent: applying twice gives the same
     state). Raises :class:`~lakehouse_phi.sql.plan.ApplyFailed` on a failure, with every protection kept."""
-    return planning.apply(_runner(spark), compiled, progress)[1]
+    return planning.apply(_runner(spark), compiled, progress, has_view=_has_view(spark))[1]
 
 
 def rollback(spark: Any, compiled: Compiled, progress: Progress = _quiet) -> int:
     """Revoke, unbind, then drop the functions (``IF EXISTS`` and "not found" tolerated: harmless when already rolled
     back)."""
-    return planning.apply(_runner(spark), compiled, progress, rollback=True)[1]
+    return planning.apply(_runner(spark), compiled, progress, rollback=True, has_view=_has_view(spark))[1]

@@ -4,21 +4,21 @@ SELECT
   t.table_name,
   t.role,
   coalesce(a.user_identity.email, 'unknown') AS principal,
-  count(*) AS reads,
+  count(*) AS statements,
   min(a.event_time) AS first_read,
   max(a.event_time) AS last_read
 FROM (SELECT * FROM VALUES
-    ('main.silver.patients', 'governed'),
-    ('main.silver.encounters', 'governed'),
-    ('main.gold.claims', 'governed'),
-    ('main.bronze.patients', 'bronze'),
-    ('main.bronze.encounters', 'bronze'),
-    ('main.bronze.claims', 'bronze')
-  AS governed(table_name, role)) AS t
+    ('main.silver.patients', 'governed', '(^|[^a-z0-9_])`?main`?\\s*\\.\\s*`?silver`?\\s*\\.\\s*`?patients`?([^a-z0-9_]|$)'),
+    ('main.silver.encounters', 'governed', '(^|[^a-z0-9_])`?main`?\\s*\\.\\s*`?silver`?\\s*\\.\\s*`?encounters`?([^a-z0-9_]|$)'),
+    ('main.gold.claims', 'governed', '(^|[^a-z0-9_])`?main`?\\s*\\.\\s*`?gold`?\\s*\\.\\s*`?claims`?([^a-z0-9_]|$)'),
+    ('main.bronze.patients', 'bronze', '(^|[^a-z0-9_])`?main`?\\s*\\.\\s*`?bronze`?\\s*\\.\\s*`?patients`?([^a-z0-9_]|$)'),
+    ('main.bronze.encounters', 'bronze', '(^|[^a-z0-9_])`?main`?\\s*\\.\\s*`?bronze`?\\s*\\.\\s*`?encounters`?([^a-z0-9_]|$)'),
+    ('main.bronze.claims', 'bronze', '(^|[^a-z0-9_])`?main`?\\s*\\.\\s*`?bronze`?\\s*\\.\\s*`?claims`?([^a-z0-9_]|$)')
+  AS governed(table_name, role, name_pattern)) AS t
 JOIN system.access.audit AS a
-  ON lower(a.request_params['full_name_arg']) = t.table_name
-WHERE a.service_name = 'unityCatalog'
-  AND a.action_name = 'getTable'
+  ON regexp_like(lower(a.request_params['commandText']), t.name_pattern)
+WHERE ((a.service_name = 'databrickssql' AND a.action_name = 'commandSubmit')
+       OR (a.service_name = 'notebook' AND a.action_name = 'runCommand'))
   AND a.event_date >= date_sub(current_date(), 30)
   AND coalesce(a.response.status_code, 200) = 200
 GROUP BY t.table_name, t.role, coalesce(a.user_identity.email, 'unknown')

@@ -84,8 +84,9 @@ def views(spark, tmp_path_factory):
                           "id INT, payer STRING, account_number STRING, amount DECIMAL(12,2)",
                           ).write.format("parquet").saveAsTable(f"spark_catalog.{gold}.claims")
     lines: list[str] = []
-    assert apply(spark, compiled, progress=lines.append) == len(compiled.apply) == 13
-    assert lines[0] == "[1/13] create_function main.silver.patients.ssn".replace("main.silver",
+    assert apply(spark, compiled, progress=lines.append) == len(compiled.apply) == 14
+    assert lines[0] == f"[1/14] create_schema spark_catalog.{SCHEMAS['governance']} (function schema)"
+    assert lines[1] == "[2/14] create_function main.silver.patients.ssn".replace("main.silver",
                                                                                  f"spark_catalog.{silver}")
     yield compiled
     for schema in SCHEMAS.values():
