@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 #: the worked example, shipped as package data so that the demo runs from any folder
 
+#: Patients in the demo's FHIR export (with two encounters each): modest, so the demo stays fast.
+FHIR_PATIENTS = 200
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from lakehouse_phi.cli_common import add_format
@@ -109,6 +112,7 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
     from lakehouse_phi.spark.session import get_session
     from lakehouse_phi.storage.tables import default_table_format
     from lakehouse_phi.synth import write_landing
+    from lakehouse_phi.synth.fhir import FHIR_LANDING, write_fhir
 
     err = Console(stderr=True)
     tables = list(loaded.policy.tables)
@@ -120,8 +124,14 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
         def describe(table: str) -> Callable[[str], None]:
             return lambda msg: progress.update(step, description=f"{table}: {msg}")
         rows = {"patients": args.patients, "encounters": 3 * args.patients, "claims": 2 * args.patients}
-        landing = write_landing(root, {t: rows.get(t, args.patients) for t in tables}, seed=args.seed,
-                                malformed_rate=args.malformed_rate)
+        fhir_paths = {path: resource for resource, path in FHIR_LANDING.items()}
+        resources = {t: fhir_paths[sp.source.path] for t, sp in loaded.policy.tables.items()
+                     if sp.source.path in fhir_paths}
+        landing = write_landing(root, {t: rows.get(t, args.patients) for t in tables if t not in resources},
+                                seed=args.seed, malformed_rate=args.malformed_rate)
+        if resources:  # FHIR Patient and Encounter ndjson: a modest export, masked leaf by leaf
+            written = write_fhir(root, min(args.patients, FHIR_PATIENTS), 2, seed=args.seed)
+            landing.update({t: written[r] for t, r in resources.items()})
         progress.update(step, advance=1, description="starting Spark")
         spark = get_session(args.engine, app="lakehouse-phi-demo")
         fmt = default_table_format(spark)

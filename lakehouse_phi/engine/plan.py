@@ -23,11 +23,13 @@ from numpy.typing import NDArray
 
 from lakehouse_phi.engine.drift import CORRUPT_COL
 from lakehouse_phi.engine.names import NameHasher
+from lakehouse_phi.engine.nested import SHAPE_MESSAGE, LeafPlan, NestedColumn, as_text, is_nested_type, json_text, pick
 from lakehouse_phi.engine.types import arrow_type, in_range, parse, spark_ddl
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import KeyKind, KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import ColumnSpec, TableSpec
+from lakehouse_phi.policy.model import ColumnSpec, IngestRule, LeafSpec, TableSpec
+from lakehouse_phi.policy.nested import Step, leaf_at, split_reference
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
 
@@ -62,7 +64,7 @@ def key_needs(table: TableSpec) -> list[tuple[str, KeyKind]]:
     """The keys (name, kind) a table's strategies need, known before any data is read."""
     needs: list[tuple[str, KeyKind]] = []
     for col in table.columns.values():
-        for rule in (col.effective_ingest, *col.derive.values()):
+        for rule in (*col.ingest_rules(), *col.derive.values()):
             cls = registry.get(rule.strategy)
             if cls.key_kind and "key" in rule.params:
                 needs.append((rule.params["key"], cls.key_kind))
@@ -105,29 +107,67 @@ class TablePlan:
         self.table = table
         self._keys = keys
         self.spec = loaded.policy.tables[table]
+        #: derived outputs that read one leaf: reference -> (column, steps, leaf spec)
+        self._picks: dict[str, tuple[str, tuple[Step, ...], LeafSpec]] = {}
         self.input_columns = list(self.spec.columns)
-        self._patterns = {c: _pattern_checker(s.pattern) for c, s in self.spec.columns.items() if s.pattern}
+        self._patterns = {c: _pattern_checker(s.pattern) for c, s in self.spec.columns.items()
+                          if s.pattern and not s.nested}
         self.outputs: list[OutputColumn] = []
-        table_phi = tuple((c, s.phi) for c, s in self.spec.columns.items())
+        #: struct and array columns, masked leaf by leaf (:mod:`lakehouse_phi.engine.nested`)
+        self.nested: dict[str, NestedColumn] = {}
+        #: every bronze column in order: a flat or derived output, or a nested column
+        self.columns_out: list[OutputColumn | NestedColumn] = []
+        self._table_phi = tuple((c, s.phi) for c, s in self.spec.columns.items())
         for cname, col in self.spec.columns.items():
-            for out_name, rule in ((cname, col.effective_ingest), *col.derive.items()):
-                cls = registry.get(rule.strategy)
-                params = cls.params_model.model_validate(rule.params)
-                key_name = getattr(params, "key", None) if cls.key_kind else None
-                key = keys[key_name] if key_name else None
-                ctx = ColumnContext(table=table, column=out_name, source_column=cname, input_type=col.type,
-                                    phi=col.phi, table_phi=table_phi)
-                self.outputs.append(OutputColumn(
-                    name=out_name, source=cname, strategy=cls(params, ctx, key.material if key else None),
-                    policy_type=cls.output_type(params, col.type), key_name=key_name,
-                    key_version=key.version if key else None))
-        self.output_schema = pa.schema([pa.field(o.name, arrow_type(o.policy_type)) for o in self.outputs])
+            if col.nested:
+                nc = NestedColumn(cname, col, functools.partial(self._leaf_plan, cname))
+                self.nested[cname] = nc
+                self.columns_out.append(nc)
+            rules = ([] if col.nested else [(cname, col.effective_ingest)]) + list(col.derive.items())
+            for out_name, rule in rules:
+                source_spec: LeafSpec = col
+                source = cname
+                if rule.source is not None:  # derive from a leaf: address[0].postalCode
+                    _, steps = split_reference(rule.source)
+                    found = leaf_at(self.nested[cname].tree, steps)
+                    assert found is not None  # the loader checked it
+                    source_spec, source = found.spec, rule.source
+                    self._picks[source] = (cname, steps, found.spec)
+                out = self._output(cname, out_name, source, source_spec, rule)
+                self.outputs.append(out)
+                self.columns_out.append(out)
+        self.output_schema = pa.schema([pa.field(o.name, o.arrow if isinstance(o, NestedColumn)
+                                                 else arrow_type(o.policy_type)) for o in self.columns_out])
         fingerprint = self.spec.fingerprint_key_name
         if self.spec.source_file == "hash" and fingerprint and fingerprint not in keys:
             raise KeyMaterialError(f"tables.{table}: _source_file is hashed under the fingerprint key "
                                    f"'{fingerprint}', which was not resolved; resolve the keys of key_needs()")
         #: hashes _source_file (source_file: hash); without a fingerprint key the column is NULL, never the path
         self.names = name_hasher(self.spec, keys)
+
+    def _bound(self, out_name: str, source: str, spec: LeafSpec,
+               rule: IngestRule) -> tuple[Strategy[Any], str, str | None, int | None]:
+        """``rule``'s strategy bound to its parameters, context and key: (strategy, output type, key name, version)."""
+        cls = registry.get(rule.strategy)
+        params = cls.params_model.model_validate(rule.params)
+        key_name = getattr(params, "key", None) if cls.key_kind else None
+        key = self._keys[key_name] if key_name else None
+        ctx = ColumnContext(table=self.table, column=out_name, source_column=source, input_type=spec.value_type,
+                            phi=spec.phi, table_phi=self._table_phi)
+        strategy = cls(params, ctx, key.material if key else None)
+        return (strategy, cls.output_type(params, spec.value_type), key_name, key.version if key else None)
+
+    def _output(self, cname: str, out_name: str, source: str, spec: LeafSpec, rule: IngestRule) -> OutputColumn:
+        strategy, out_type, key_name, version = self._bound(out_name, source, spec, rule)
+        return OutputColumn(name=out_name, source=source, strategy=strategy, policy_type=out_type,
+                            key_name=key_name, key_version=version)
+
+    def _leaf_plan(self, cname: str, path: str, label: str, spec: LeafSpec) -> LeafPlan:
+        """A leaf's strategy: ``encrypt`` binds ``<table>.<column><path>`` (``patient.telecom[].value``)."""
+        strategy, out_type, key_name, version = self._bound(label, cname, spec, spec.effective_ingest)
+        return LeafPlan(path=path, label=label, spec=spec, strategy=strategy, policy_type=out_type,
+                        key_name=key_name, key_version=version,
+                        pattern=_pattern_checker(spec.pattern) if spec.pattern else None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as (policy, table, keys) and rebuild on the executor: strategies hold precomputed cipher and
@@ -145,14 +185,26 @@ class TablePlan:
 
     def result_ddl(self, passthrough: Iterable[str] = ()) -> str:
         """The Spark DDL schema of :meth:`process` output (for ``mapInArrow``)."""
-        cols = [f"`{o.name}` {spark_ddl(o.policy_type)}" for o in self.outputs]
+        cols = [f"`{o.name}` {o.ddl if isinstance(o, NestedColumn) else spark_ddl(o.policy_type)}"
+                for o in self.columns_out]
         cols.append(ERRORS_DDL)
         cols += [f"`{p}` string" for p in passthrough]
         return ", ".join(cols)
 
     def column_report(self) -> dict[str, dict[str, Any]]:
         """Per output column ``{strategy, key_version}`` for the audit event (names and versions, never keys)."""
-        return {o.name: {"strategy": o.strategy.name, "key_version": o.key_version} for o in self.outputs}
+        out = {o.name: {"strategy": o.strategy.name, "key_version": o.key_version} for o in self.outputs}
+        for nc in self.nested.values():
+            out.update({lp.label: {"strategy": lp.strategy.name, "key_version": lp.key_version}
+                        for lp in nc.leaves.values()})
+        return out
+
+    def key_versions(self) -> dict[str, int]:
+        """Output column (or leaf label) -> key version, for every keyed output."""
+        out = {o.name: o.key_version for o in self.outputs if o.key_version is not None}
+        for nc in self.nested.values():
+            out.update({lp.label: lp.key_version for lp in nc.leaves.values() if lp.key_version is not None})
+        return out
 
     # ------------------------------------------------------------------------------------------------ process
     def process(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
@@ -166,14 +218,23 @@ class TablePlan:
         failures: list[Failure] = []
         malformed = _malformed(batch)
         typed = {cname: self._checked(cname, col, _column(batch, cname), malformed, failures)
-                 for cname, col in self.spec.columns.items()}
-        columns = [self._masked(out, typed, malformed, failures) for out in self.outputs]
+                 for cname, col in self.spec.columns.items() if not col.nested}
+        for ref, (cname, steps, spec) in self._picks.items():  # derive from a leaf: checked again, reasons once
+            picked = _rows_null_where(malformed, pick(_column(batch, cname), steps))
+            typed[ref] = check_values(ref, spec, as_text(picked, spec.type)[0], None, [])
+        columns = []
+        for out in self.columns_out:
+            if isinstance(out, NestedColumn):
+                columns.append(out.process(_column(batch, out.name), typed, failures, check_values, mask_values,
+                                           malformed))
+            else:
+                columns.append(self._masked(out, typed, malformed, failures))
         if malformed is not None:
             keep = pc.invert(malformed).to_numpy(zero_copy_only=False)  # a malformed row gets one reason only
             failures = [(rows[keep[rows]] if len(rows) else rows, c, r, m) for rows, c, r, m in failures]
             failures.insert(0, (_rows(malformed), *MALFORMED))
         columns.append(_errors_array(batch.num_rows, failures))
-        out_names = [o.name for o in self.outputs] + [ERRORS_COL]
+        out_names = [o.name for o in self.columns_out] + [ERRORS_COL]
         if SOURCE_FILE_COL in batch.schema.names:
             src = _column(batch, SOURCE_FILE_COL)
             columns.append(src.cast(pa.string()) if self.spec.source_file == "path" else self.names.file_hashes(src))
@@ -182,55 +243,78 @@ class TablePlan:
 
     def _checked(self, cname: str, col: ColumnSpec, raw: pa.Array, malformed: pa.Array | None,
                  failures: list[Failure]) -> pa.Array:
-        """One input column parsed to its type and checked (``max_length``, type, ``required``, ``pattern``); a
-        value that fails a check becomes NULL and its row gets a failure."""
-        if not pa.types.is_string(raw.type):
-            raw = raw.cast(pa.string())
-        if malformed is not None:
-            raw = pc.if_else(malformed, pa.scalar(None, pa.string()), raw)
-        too_long = pc.fill_null(pc.greater(pc.utf8_length(raw), col.effective_max_length), False)
-        if pc.any(too_long).as_py():
-            failures.append((_rows(too_long), cname, "max_length",
-                             f"longer than the column's max_length ({col.effective_max_length} characters)"))
-            raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
-        values, failed = _guarded(lambda a, t=col.type: parse(a, t), (raw,), arrow_type(col.type), failures,
-                                  cname, "type", "cannot be parsed as " + col.type)
-        bad = failed
-        if col.type != "string":
-            failures.append((_rows(failed), cname, "type", f"not a valid {col.type}"))
-        if col.required:
-            missing = pc.is_null(values) if col.type == "string" else pc.and_(pc.is_null(values), pc.invert(failed))
-            missing = pc.and_(missing, pc.invert(too_long))
-            failures.append((_rows(missing), cname, "required", "required value is missing"))
-        if cname in self._patterns:
-            text = values if col.type == "string" else pc.cast(raw, pa.string())
-            mismatch = pc.invert(pc.fill_null(self._patterns[cname](text), True))
-            mismatch = pc.and_(mismatch, pc.is_valid(text))
-            failures.append((_rows(mismatch), cname, "pattern", "does not match the declared pattern"))
-            bad = pc.or_(bad, mismatch)
-        if pc.any(bad).as_py():
-            values = pc.if_else(bad, pa.scalar(None, values.type), values)
-        return values
+        """One flat input column parsed to its type and checked (see :func:`check_values`); a ``json`` column's
+        value is its JSON text; a struct or list where a scalar is declared quarantines its row (rule ``type``)."""
+        text, shape = as_text(raw, col.type)
+        if shape is not None and pc.any(shape).as_py():
+            failures.append((_rows(shape), cname, "type", SHAPE_MESSAGE.format(
+                found="struct" if pa.types.is_struct(raw.type) else "array or map", wanted=f"a {col.type}")))
+        return check_values(cname, col, _rows_null_where(malformed, text), self._patterns.get(cname), failures)
 
     def _masked(self, out: OutputColumn, typed: dict[str, pa.Array], malformed: pa.Array | None,
                 failures: list[Failure]) -> pa.Array:
-        """One output column: its strategy over the checked input (value by value if the batch raises); a value the
-        strategy refuses, or whose result is out of its type's range, becomes NULL and its row gets a failure."""
+        """One output column: its strategy over the checked input (see :func:`mask_values`)."""
         out_type = self.output_schema.field(out.name).type
         others = {c: typed[c] for c in out.strategy.needs_columns(out.strategy.params)}
-        result, invalid = _guarded(functools.partial(_mask_values, out.strategy, out_type), (typed[out.source], others),
-                                   out_type, failures, out.source, "error", f"{out.strategy.name} failed on this value")
-        failures.append((_rows(invalid), out.source, out.strategy.name,
-                         f"value cannot be masked by {out.strategy.name} into {out.name}"))
-        if malformed is not None:
-            result = pc.if_else(malformed, pa.scalar(None, out_type), result)
-        return result
+        result = mask_values(out.source, out.strategy, out_type, typed[out.source], others, failures, out.name)
+        return _rows_null_where(malformed, result)
 
     def process_iter(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The ``mapInArrow`` function body."""
         for batch in batches:
             if batch.num_rows:
                 yield self.process(batch)
+
+
+def check_values(label: str, col: LeafSpec, raw: pa.Array, pattern: Callable[[pa.Array], pa.Array] | None,
+                 failures: list[Failure]) -> pa.Array:
+    """Landing strings parsed to ``col``'s type and checked (``max_length``, type, ``required``, ``pattern``): a
+    value that fails a check becomes NULL and its position gets a failure ``(positions, label, rule, message)``.
+    The same for a flat column (positions are rows) and a leaf (positions are elements)."""
+    if not pa.types.is_string(raw.type):
+        raw = raw.cast(pa.string())
+    too_long = pc.fill_null(pc.greater(pc.utf8_length(raw), col.effective_max_length), False)
+    if pc.any(too_long).as_py():
+        failures.append((_rows(too_long), label, "max_length",
+                         f"longer than the column's max_length ({col.effective_max_length} characters)"))
+        raw = pc.if_else(too_long, pa.scalar(None, pa.string()), raw)
+    vtype = col.value_type
+    values, failed = _guarded(lambda a, t=vtype: parse(a, t), (raw,), arrow_type(vtype), failures,
+                              label, "type", "cannot be parsed as " + vtype)
+    bad = failed
+    if vtype != "string":
+        failures.append((_rows(failed), label, "type", f"not a valid {vtype}"))
+    if col.required:
+        missing = pc.is_null(values) if vtype == "string" else pc.and_(pc.is_null(values), pc.invert(failed))
+        missing = pc.and_(missing, pc.invert(too_long))
+        failures.append((_rows(missing), label, "required", "required value is missing"))
+    if pattern is not None:
+        text = values if vtype == "string" else pc.cast(raw, pa.string())
+        mismatch = pc.invert(pc.fill_null(pattern(text), True))
+        mismatch = pc.and_(mismatch, pc.is_valid(text))
+        failures.append((_rows(mismatch), label, "pattern", "does not match the declared pattern"))
+        bad = pc.or_(bad, mismatch)
+    if pc.any(bad).as_py():
+        values = pc.if_else(bad, pa.scalar(None, values.type), values)
+    return values
+
+
+def mask_values(label: str, strategy: Strategy[Any], out_type: pa.DataType, values: pa.Array,
+                others: dict[str, pa.Array], failures: list[Failure], into: str | None = None) -> pa.Array:
+    """``strategy`` over checked values (value by value if the whole array raises); a value the strategy refuses,
+    or whose result is out of its type's range, becomes NULL and its position gets a failure."""
+    result, invalid = _guarded(functools.partial(_mask_values, strategy, out_type), (values, others), out_type,
+                               failures, label, "error", f"{strategy.name} failed on this value")
+    failures.append((_rows(invalid), label, strategy.name,
+                     f"value cannot be masked by {strategy.name} into {into or label}"))
+    return result
+
+
+def _rows_null_where(malformed: pa.Array | None, values: pa.Array) -> pa.Array:
+    """``values`` with NULL in the rows the reader could not parse."""
+    if malformed is None or not len(values):
+        return values
+    return pc.if_else(malformed, pa.scalar(None, values.type), values)
 
 
 def _malformed(batch: pa.RecordBatch | pa.Table) -> pa.Array | None:
@@ -338,22 +422,42 @@ SCAN_DETECTORS = ("ssn", "email", "phone")
 ORDER_FILE_COL, ORDER_POS_COL = "_lhp_order_file", "_lhp_order_pos"
 
 
+def _scanned(spec: LeafSpec) -> bool:
+    """A non-PHI string (or json) value kept raw: scanned for PHI-looking text."""
+    return spec.phi is None and spec.value_type == "string" and spec.effective_ingest.strategy == "keep"
+
+
 def scan_columns(table: TableSpec) -> list[str]:
-    """Non-PHI string columns kept raw: the ones whose values are scanned for PHI-looking text."""
+    """Non-PHI string columns kept raw, and non-PHI string leaves kept raw (by label, ``name[].use``): the ones
+    whose values are scanned for PHI-looking text."""
     if table.phi_scan.sample_rows == 0:
         return []
-    return [c for c, s in table.columns.items()
-            if s.phi is None and s.type == "string" and s.effective_ingest.strategy == "keep"]
+    out = []
+    for c, s in table.columns.items():
+        if s.fields:
+            out += [c + path for path, leaf in s.fields.items() if _scanned(leaf)]
+        elif s.nested:  # array<string>: every element
+            out += [c + "[]"] if _scanned(s) else []
+        elif _scanned(s):
+            out.append(c)
+    return out
 
 
-def row_messages(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> list[bytes]:
+def row_messages(batch: pa.RecordBatch | pa.Table, columns: list[str],
+                 nested: dict[str, NestedColumn] | None = None) -> list[bytes]:
     """The canonical encoding of each row's raw values of ``columns``: per column, ``-`` for NULL, else the UTF-8
-    length in decimal, ``:``, and the UTF-8 bytes (self-delimiting, so no two rows encode alike)."""
+    length in decimal, ``:``, and the UTF-8 bytes (self-delimiting, so no two rows encode alike); a nested column
+    by :meth:`NestedColumn.canonical`, a struct or list value of a flat column by its JSON text."""
     parts = []
+    nested = nested or {}
     for name in columns:
         raw = batch.column(name)
         raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
-        text = raw if pa.types.is_string(raw.type) else pc.cast(raw, pa.string())
+        if name in nested:
+            parts.append(nested[name].canonical(raw))
+            continue
+        text = raw if pa.types.is_string(raw.type) else (json_text(raw) if is_nested_type(raw.type)
+                                                        else pc.cast(raw, pa.string()))
         length = pc.cast(pc.binary_length(text), pa.string())
         framed = pc.binary_join_element_wise(length, text, ":")
         parts.append(pc.fill_null(framed, "-"))
@@ -372,6 +476,8 @@ class IngestPlan:
         self.plan = plan
         self.spec = plan.spec
         self.scan_columns = scan_columns(plan.spec)
+        self._scan_flat = [c for c in self.scan_columns if c in plan.spec.columns]
+        self._scan_set = frozenset(self.scan_columns)
         fp = plan.spec.fingerprint_key_name
         if fp is None:
             raise ValueError(f"tables.{plan.table}: no key for _row_fingerprint; set fingerprint_key")
@@ -399,7 +505,8 @@ class IngestPlan:
             from lakehouse_phi.transforms.hmac import HmacSha256
 
             self._mac = HmacSha256(self._fingerprint_key.material)
-        return pa.array(self._mac.hexdigests(row_messages(batch, self.plan.input_columns)), pa.string())
+        return pa.array(self._mac.hexdigests(row_messages(batch, self.plan.input_columns, self.plan.nested)),
+                        pa.string())
 
     def scan_hits(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:
         """``list<string>`` of ``column:detector`` per row (empty for most rows)."""
@@ -409,14 +516,22 @@ class IngestPlan:
         hits: list[tuple[NDArray[Any], str]] = []
         names = batch.schema.names
         malformed = pc.is_valid(batch.column(CORRUPT_COL)) if CORRUPT_COL in names else None
-        for c in self.scan_columns:
+        for c in self._scan_flat:
             raw = batch.column(c)
             raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
-            text = raw if pa.types.is_string(raw.type) else pc.cast(raw, pa.string())
+            text = as_text(raw, self.spec.columns[c].type)[0]  # a struct in a scalar column: quarantined, not scanned
             if malformed is not None:  # a row that did not parse is quarantined whole: its shifted text is no finding
                 text = pc.if_else(malformed, pa.scalar(None, pa.string()), text)
             for kind in SCAN_DETECTORS:
                 hits.append((_rows(pc.match_substring_regex(text, detectors.PATTERNS[kind])), f"{c}:{kind}"))
+        for nc in self.plan.nested.values():  # string leaves of non-PHI fields, element by element
+            raw = _column(batch, nc.name)
+            if malformed is not None:
+                raw = pc.if_else(malformed, pa.scalar(None, raw.type), raw)
+            for label, text, rows in nc.texts(raw, lambda lp: lp.label in self._scan_set):
+                for kind in SCAN_DETECTORS:
+                    found = rows[_rows(pc.match_substring_regex(text, detectors.PATTERNS[kind]))]
+                    hits.append((np.unique(found), f"{label}:{kind}"))
         hits = [h for h in hits if len(h[0])]
         if not hits:
             return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))

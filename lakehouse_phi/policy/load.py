@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
+from lakehouse_phi.policy import nested
 from lakehouse_phi.policy.model import (
     DIRECT_IDENTIFIER_PHI,
     EXPORTABLE_DIRECT,
@@ -22,6 +23,7 @@ from lakehouse_phi.policy.model import (
     Governance,
     IngestRule,
     KeySpec,
+    LeafSpec,
     Policy,
     Rendering,
     TableSpec,
@@ -135,8 +137,8 @@ def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[An
 
 
 # ----------------------------------------------------------------------------------------- cross-references
-def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
-                problems: list[Problem]) -> None:
+def _check_rule(policy: Policy, table: str, out_col: str, col: LeafSpec, rule: IngestRule, place: str,
+                problems: list[Problem], *, leaf: bool = False) -> None:
     try:
         cls = registry.get(rule.strategy)
     except KeyError as exc:
@@ -147,7 +149,7 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
     except ValidationError as exc:
         problems.extend(_problems_from(exc, cls.params_model, tuple(place.split("."))))
         return
-    if cls.accepts is not None and col.type not in cls.accepts:
+    if cls.accepts is not None and col.value_type not in cls.accepts:
         problems.append(Problem(f"{place}.strategy", f"{rule.strategy} does not take a {col.type} column; it takes "
                                                      f"{', '.join(cls.accepts)}"))
     key = getattr(params, "key", None)
@@ -159,16 +161,16 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: ColumnSpec, rule:
         if other not in policy.tables[table].columns:
             problems.append(Problem(place, f"{rule.strategy} reads column {other!r}, which is not declared in "
                                            f"tables.{table}.columns"))
-    _check_justification(policy.tables[table], out_col, col, rule, place, problems)
+    _check_justification(policy.tables[table], out_col, col, rule, place, problems, leaf=leaf)
 
 
-def _check_justification(table: TableSpec, out_col: str, col: ColumnSpec, rule: IngestRule, place: str,
-                         problems: list[Problem]) -> None:
+def _check_justification(table: TableSpec, out_col: str, col: LeafSpec, rule: IngestRule, place: str,
+                         problems: list[Problem], *, leaf: bool = False) -> None:
     """Where PHI may stay (partly) raw: ``keep`` needs a justification and a pattern, ``generalize_date`` without
     the 90+ top code a justification; a justification anywhere else is a mistake."""
     if rule.strategy == "keep" and col.phi and not rule.justification:
         problems.append(Problem(place, "strategy keep on a PHI column needs justification: (why it may stay raw)"))
-    if rule.strategy == "keep" and col.phi and not col.pattern and out_col in table.columns:
+    if rule.strategy == "keep" and col.phi and not col.pattern and (leaf or out_col in table.columns):
         problems.append(Problem(place.rsplit(".", 1)[0] + ".pattern",
                                 "strategy keep on a PHI column needs a pattern: so that a value shifted in from "
                                 "another column cannot pass raw (e.g. pattern: '^\\d{3}-\\d{3}-\\d{4}$')"))
@@ -187,17 +189,22 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
     outputs: dict[str, str] = {}
     for cname, col in table.columns.items():
         cplace = f"{base}.columns.{cname}"
-        if col.phi and col.ingest is None:
-            problems.append(Problem(f"{cplace}.ingest", f"column is PHI ({col.phi}) but has no ingest strategy; "
-                                                        "add one (e.g. hmac, encrypt, suppress)"))
-        _check_rule(policy, name, cname, col, col.effective_ingest, f"{cplace}.ingest", problems)
+        for leaf, lplace in _declared_leaves(cname, col, cplace):
+            if leaf.phi and leaf.ingest is None:
+                problems.append(Problem(f"{lplace}.ingest", f"{'leaf' if leaf is not col else 'column'} is PHI "
+                                                            f"({leaf.phi}) but has no ingest strategy; add one (e.g. "
+                                                            "hmac, encrypt, suppress)"))
+            _check_rule(policy, name, cname, leaf, leaf.effective_ingest, f"{lplace}.ingest", problems,
+                        leaf=leaf is not col)
         outputs.setdefault(cname, cplace)
         for dname, drule in col.derive.items():
             dplace = f"{cplace}.derive.{dname}"
             if dname in outputs or dname in table.columns:
                 problems.append(Problem(dplace, f"output column {dname!r} is already produced elsewhere in {base}"))
             outputs.setdefault(dname, dplace)
-            _check_rule(policy, name, dname, col, drule, dplace, problems)
+            source = _derive_source(cname, col, drule, dplace, problems)
+            if source is not None:
+                _check_rule(policy, name, dname, source, drule, dplace, problems)
     for cname in table.columns:
         if cname in RESERVED_COLUMNS:
             problems.append(Problem(f"{base}.columns.{cname}", f"{cname!r} is reserved for a column the package adds "
@@ -208,9 +215,20 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
                 problems.append(Problem(f"{base}.columns.{cname}.derive.{dname}",
                                         f"{dname!r} is reserved for a column the package adds; rename it"))
     _check_incremental(policy, name, table, problems)
+    if table.source.format == "csv":
+        for cname, col in table.columns.items():
+            if col.nested:
+                problems.append(Problem(f"{base}.columns.{cname}.type", f"found {col.type} on a csv source; CSV is "
+                                                                        "flat: nested columns need a json or parquet "
+                                                                        "source (or declare the column as json or "
+                                                                        "string)"))
     for i, key_col in enumerate(table.record_key):
         if key_col not in table.columns:
             problems.append(Problem(f"{base}.record_key.{i}", f"found {key_col!r}, not a declared column"))
+            continue
+        if table.columns[key_col].nested or table.columns[key_col].type == "json":
+            problems.append(Problem(f"{base}.record_key.{i}", f"column {key_col!r} is {table.columns[key_col].type}; "
+                                                              "a record key is a scalar column"))
             continue
         strategy = table.columns[key_col].effective_ingest.strategy
         cls = registry.STRATEGIES.get(strategy)
@@ -218,6 +236,39 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
             problems.append(Problem(f"{base}.record_key.{i}", f"column {key_col!r} is masked with {strategy}, which "
                                                               "does not give one stable value per record; use hmac, "
                                                               "fpe or keep for a merge key"))
+
+
+def _declared_leaves(cname: str, col: ColumnSpec, cplace: str) -> list[tuple[LeafSpec, str]]:
+    """A flat or ``array<SCALAR>`` column itself, or each leaf of a struct column with its place."""
+    if not col.fields:
+        return [(col, cplace)]
+    return [(leaf, f"{cplace}.fields.{path}") for path, leaf in col.fields.items()]
+
+
+def _derive_source(cname: str, col: ColumnSpec, rule: IngestRule, place: str,
+                   problems: list[Problem]) -> LeafSpec | None:
+    """What a derived output reads: the column itself, or (``from:``) the declared leaf its reference reaches."""
+    if rule.source is None:
+        return col
+    try:
+        column, steps = nested.split_reference(rule.source)
+    except ValueError as exc:
+        problems.append(Problem(f"{place}.from", str(exc)))
+        return None
+    if column != cname:
+        problems.append(Problem(f"{place}.from", f"found {rule.source!r}; a derive under column {cname!r} reads a "
+                                                 f"leaf of {cname} ({cname}[0].field)"))
+        return None
+    if any(isinstance(s, nested.Each) for s in steps):
+        problems.append(Problem(f"{place}.from", f"found {rule.source!r}; a derived column holds one value per row: "
+                                                 "pick one element by index ([0]) instead of []"))
+        return None
+    found = nested.leaf_at(nested.column_tree(cname, col), steps)
+    if found is None:
+        problems.append(Problem(f"{place}.from", f"found {rule.source!r}, which reaches no declared leaf of "
+                                                 f"{cname} (declared: {', '.join(col.fields) or '[]'})"))
+        return None
+    return found.spec
 
 
 def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: list[Problem]) -> None:
@@ -229,6 +280,9 @@ def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: li
                                                            "latest; remove it or set bronze_mode: latest"))
         if table.sequence_by not in table.columns:
             problems.append(Problem(f"{base}.sequence_by", f"found {table.sequence_by!r}, not a declared column"))
+        elif table.columns[table.sequence_by].nested:
+            problems.append(Problem(f"{base}.sequence_by", f"found {table.sequence_by!r}, a nested column; versions "
+                                                           "are ordered by a scalar column"))
     if table.bronze_mode == "latest" and not table.record_key:
         problems.append(Problem(f"{base}.bronze_mode", "bronze_mode: latest keeps one row per record key; declare "
                                                        f"{base}.record_key"))

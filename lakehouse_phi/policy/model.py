@@ -102,6 +102,8 @@ class IngestRule(BaseModel):
     strategy: str
     justification: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: ``derive`` of a nested column: the leaf it reads (``address[0].postalCode``: one element, by index).
+    source: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -113,29 +115,35 @@ class IngestRule(BaseModel):
                 raise ValueError("write a strategy's parameters beside 'strategy', not under 'params'")
             if "strategy" not in data:
                 raise ValueError("found no 'strategy'; write {strategy: NAME, ...parameters} or just NAME")
-            params = {k: v for k, v in data.items() if k not in ("strategy", "justification")}
+            params = {k: v for k, v in data.items() if k not in ("strategy", "justification", "from")}
             out = {"strategy": data["strategy"], "params": params}
             if "justification" in data:
                 out["justification"] = data["justification"]
+            if "from" in data:
+                out["source"] = data["from"]
             return out
         return data
 
     @model_serializer
     def _as_written(self) -> dict[str, Any]:
-        """Dump in the policy file's shape: ``{strategy, **params[, justification]}``."""
-        out: dict[str, Any] = {"strategy": self.strategy, **self.params}
+        """Dump in the policy file's shape: ``{[from,] strategy, **params[, justification]}``."""
+        out: dict[str, Any] = {"from": self.source} if self.source is not None else {}
+        out.update({"strategy": self.strategy, **self.params})
         if self.justification is not None:
             out["justification"] = self.justification
         return out
 
 
-class ColumnSpec(Strict):
+class LeafSpec(Strict):
+    """What a flat column and a leaf of a nested column both declare (``shared/design/policy.md``)."""
+
     type: str = "string"
     required: bool = False
     pattern: str | None = None
     phi: str | None = None
     ingest: IngestRule | None = None
-    derive: dict[str, IngestRule] = Field(default_factory=dict)
+    #: Written beside ``ingest`` instead of inside it (``keep`` on PHI): the same as ``ingest.justification``.
+    justification: str | None = None
     description: str | None = None
     #: Safe release: a quasi-identifier (part of the equivalence class for k-anonymity) / a sensitive attribute
     #: (l-diversity is measured over it).
@@ -144,11 +152,35 @@ class ColumnSpec(Strict):
     #: The longest landing value (characters) accepted; longer ones are quarantined. Default DEFAULT_MAX_LENGTH.
     max_length: int | None = Field(default=None, ge=1)
 
-    _type = field_validator("type")(classmethod(lambda cls, v: check_type(v, nested=False)))
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        text = check_type(v)
+        if text in types.NESTED_TYPES or types.array_element(text) is not None:
+            raise ValueError(f"found {v!r} on a leaf; a leaf is a scalar or json (write nesting in its path: "
+                             "[].given[])")
+        return text
+
+    @model_validator(mode="after")
+    def _justification_beside(self) -> LeafSpec:
+        if self.justification is not None:
+            if self.ingest is None:
+                raise ValueError("justification: beside no ingest; write it with ingest: {strategy: keep, ...}")
+            if self.ingest.justification is not None and self.ingest.justification != self.justification:
+                raise ValueError("justification is written twice (beside and inside ingest) with different texts")
+            object.__setattr__(self, "ingest", self.ingest.model_copy(update={"justification": self.justification}))
+        return self
 
     @property
     def effective_max_length(self) -> int:
         return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH
+
+    @property
+    def value_type(self) -> str:
+        """The type strategies see: a ``json`` value is its JSON text (``string``); an ``array<SCALAR>``'s
+        elements are SCALAR."""
+        scalar = types.array_element(self.type) or self.type
+        return "string" if scalar == "json" else scalar
 
     @field_validator("pattern")
     @classmethod
@@ -171,6 +203,56 @@ class ColumnSpec(Strict):
     def effective_ingest(self) -> IngestRule:
         """The rule applied at ingest: declared, or ``keep`` for a non-PHI column with none."""
         return self.ingest or IngestRule(strategy="keep")
+
+
+class ColumnSpec(LeafSpec):
+    """A source column: a flat one (a :class:`LeafSpec` plus ``derive``), an ``array<SCALAR>`` (its keys apply to
+    every element), or a ``struct`` / ``array<struct>`` whose leaves are declared under ``fields`` by path."""
+
+    derive: dict[str, IngestRule] = Field(default_factory=dict)
+    #: ``struct`` / ``array<struct>`` columns: leaf path (``[].family``, ``[].given[]``) -> its declaration.
+    fields: dict[str, LeafSpec] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        return check_type(v)
+
+    @model_validator(mode="after")
+    def _nested_shape(self) -> ColumnSpec:
+        if self.type in types.NESTED_TYPES:
+            if not self.fields:
+                raise ValueError(f"a {self.type} column declares its leaves under fields: (path -> leaf), e.g. "
+                                 "fields: {'[].family': {type: string, phi: name, ingest: suppress}}")
+            set_here = [k for k in ("pattern", "phi", "ingest", "max_length") if getattr(self, k) is not None]
+            set_here += [k for k in ("quasi_identifier", "sensitive") if getattr(self, k)]
+            if set_here:
+                raise ValueError(f"{', '.join(set_here)} on a {self.type} column; write them on its leaves under "
+                                 "fields:")
+            from lakehouse_phi.policy.nested import column_tree
+
+            column_tree("column", self)  # paths that contradict each other or the type: ValueError naming the path
+        elif self.fields:
+            raise ValueError(f"fields: is for struct and array<struct> columns; this column is {self.type}")
+        for name, rule in self.derive.items():
+            if rule.source is not None and self.type not in types.NESTED_TYPES \
+                    and types.array_element(self.type) is None:
+                raise ValueError(f"derive.{name}.from reads a leaf of a nested column; this column is {self.type}")
+            if rule.source is None and (self.type in types.NESTED_TYPES or types.array_element(self.type)):
+                raise ValueError(f"derive.{name} on a {self.type} column needs from: (the leaf it reads, one "
+                                 "element by index: address[0].postalCode)")
+        return self
+
+    def ingest_rules(self) -> list[IngestRule]:
+        """The ingest rule of the column, or of each of its leaves (struct columns)."""
+        if self.fields:
+            return [leaf.effective_ingest for leaf in self.fields.values()]
+        return [self.effective_ingest]
+
+    @property
+    def nested(self) -> bool:
+        """A struct or array column (its values are masked leaf by leaf)."""
+        return self.type in types.NESTED_TYPES or types.array_element(self.type) is not None
 
 
 class SourceSpec(Strict):
@@ -243,7 +325,7 @@ class TableSpec(Strict):
         if self.fingerprint_key:
             return self.fingerprint_key
         hmac_keys = [(name, rule.params.get("key")) for name, col in self.columns.items()
-                     for rule in (col.effective_ingest, *col.derive.values()) if rule.strategy == "hmac"]
+                     for rule in (*col.ingest_rules(), *col.derive.values()) if rule.strategy == "hmac"]
         for name, key in hmac_keys:
             if name in self.record_key and isinstance(key, str):
                 return key

@@ -68,7 +68,7 @@ class MaskResult:
 
 def key_versions(plan: IngestPlan) -> dict[str, int]:
     """Output column -> key version for every keyed output (hmac, encrypt, fpe, date_shift), and the fingerprint."""
-    out = {o.name: o.key_version for o in plan.plan.outputs if o.key_version is not None}
+    out = plan.plan.key_versions()
     out[FINGERPRINT_COL] = plan.fingerprint_key_version
     return out
 
@@ -113,7 +113,8 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
     columns = [c for c in (df.columns if source_columns is None else source_columns)
                if c not in (SOURCE_FILE_COL, CORRUPT_COL)]
     plan = build_plan(policy, table, keys if keys is not None else resolve_keys(policy, table, fetchers=fetchers))
-    drift = check_drift(spec, table, columns, where or "the DataFrame", plan.plan.names)
+    source_types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
+    drift = check_drift(spec, table, columns, where or "the DataFrame", plan.plan.names, source_types)
     run_id = run_id or str(uuid.uuid4())
     F = functions(df.sparkSession)
     source_file = (F.col(SOURCE_FILE_COL).cast("string") if SOURCE_FILE_COL in df.columns
@@ -125,8 +126,9 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
                   F.monotonically_increasing_id().alias(ORDER_POS_COL)]
     # a row that did not parse (_corrupt_record, from the landing read or Auto Loader's rescue): quarantined, all NULL
     corrupt = [F.col(CORRUPT_COL).cast("string").alias(CORRUPT_COL)] if CORRUPT_COL in df.columns else []
-    selected = df.select(*[F.col(_backticked(c)).cast("string").alias(c) for c in spec.columns], source_file,
-                         *corrupt, *hidden)
+    selected = df.select(*[_landing_column(F, c, spec.columns[c].nested or spec.columns[c].type == "json",
+                                           source_types.get(c)) for c in spec.columns],
+                         source_file, *corrupt, *hidden)
     passed = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
     versions = key_versions(plan)
     pairs = [x for k, v in sorted(versions.items()) for x in (F.lit(k), F.lit(v))]
@@ -150,6 +152,18 @@ def split_masked(masked: Any, *, ordered: bool | None = None) -> tuple[Any, Any]
     valid = masked.where(~has_errors).drop(ERRORS_COL, *hidden_cols).withColumn(INGESTED_AT_COL, now)
     quarantine = masked.where(has_errors).drop(*hidden_cols).withColumn(QUARANTINED_AT_COL, now)
     return valid, quarantine
+
+
+def _landing_column(F: Any, name: str, structured: bool, source_type: Any) -> Any:
+    """How a declared column enters the pass: a nested or ``json`` column as the source holds it (the engine takes
+    it apart); a scalar one as a string, except a struct, array or map, which is passed as it is so that the engine
+    quarantines its row instead of a stringified value reaching bronze; an optional column a JSON source lacks as
+    NULL."""
+    if source_type is None:
+        return F.lit(None).cast("string").alias(name)
+    complex_type = isinstance(source_type, dict)  # jsonValue(): a dict for struct, array and map, a name otherwise
+    col = F.col(_backticked(name))
+    return (col if structured or complex_type else col.cast("string")).alias(name)
 
 
 def _backticked(name: str) -> str:

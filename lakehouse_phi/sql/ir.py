@@ -416,7 +416,12 @@ def _outputs(spec: TableSpec) -> dict[str, ColumnMeta]:
     category)."""
     out: dict[str, ColumnMeta] = {}
     for name, col in spec.columns.items():
-        out[name] = ColumnMeta(name, col.phi, col.effective_ingest.strategy, description=col.description)
+        if col.fields:  # a struct column: its leaves' categories, masked leaf by leaf at ingest
+            phis = sorted({leaf.phi for leaf in col.fields.values() if leaf.phi})
+            out[name] = ColumnMeta(name, ",".join(phis) or None, "per_leaf" if phis else "keep",
+                                   description=col.description)
+        else:
+            out[name] = ColumnMeta(name, col.phi, col.effective_ingest.strategy, description=col.description)
         for dname, rule in col.derive.items():
             out[dname] = ColumnMeta(dname, col.phi, rule.strategy)
     return out
