@@ -9,8 +9,8 @@ import pytest
 from lakehouse_phi.synth import fhir
 
 pytest.importorskip("fhir.resources")  # the fhir (and test) extra
-from fhir.resources.R4B.encounter import Encounter  # noqa: E402  # R4B: R4 4.0.1 plus technical corrections
-from fhir.resources.R4B.patient import Patient  # noqa: E402
+from fhir.resources.R4B.encounter import Encounter  # R4B: R4 4.0.1 plus technical corrections
+from fhir.resources.R4B.patient import Patient
 
 
 def test_every_resource_validates_against_the_fhir_models(tmp_path):
