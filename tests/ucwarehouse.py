@@ -67,6 +67,21 @@ class Catalog:
     tags: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
     comments: dict[tuple[str, ...], str] = field(default_factory=dict)
     privileges: set[tuple[str, ...]] = field(default_factory=set)  # (securable, *name, principal, privilege)
+    owners: dict[tuple[str, ...], str] = field(default_factory=dict)  # securable name -> owner
+
+    def effective(self, kind: str, name: str, principal: str) -> list[str] | None:
+        """Privileges of ``principal`` on the securable and inherited from its parents; None when it is missing."""
+        key = tuple(p.lower() for p in name.split("."))
+        exists = {"catalog": True, "schema": key in self.schemas, "table": key in self.tables or key in self.views}
+        if not exists.get(kind, False):
+            return None
+        who = principal.lower()
+        held = set()
+        for depth, securable in ((1, "CATALOG"), (2, "SCHEMA"), (3, "TABLE")):
+            if depth <= len(key):
+                held |= {p[-1] for p in self.privileges
+                         if p[0] == securable and p[1:-2] == key[:depth] and p[-2] == who}
+        return sorted(h.replace(" ", "_") for h in held)
 
     def add_table(self, name: str, columns: list[str]) -> None:
         key = tuple(p.lower() for p in name.split("."))
@@ -302,6 +317,8 @@ class Warehouse:
         self.http_errors: dict[tuple[str, str], list[int]] = {}
         self.cancelled: list[str] = []
         self.running: dict[str, str] = {}
+        #: the caller, as the SCIM ``Me`` endpoint names it
+        self.me = "admin@example.org"
         #: after each executed non-SELECT statement: (sql, protections)
         self.history: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
@@ -388,6 +405,23 @@ def serve(warehouse: Warehouse, warehouse_id: str = "wh-123") -> ThreadingHTTPSe
             code = state.http_error("GET", self.path)
             if code is not None:
                 return self._send(code, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try again"})
+            path, _, query = self.path.partition("?")
+            if path == "/api/2.0/preview/scim/v2/Me":
+                return self._send(200, {"userName": state.me, "id": "1"})
+            uc = "/api/2.1/unity-catalog/"
+            if path.startswith(uc + "effective-permissions/"):
+                kind, name = path[len(uc + "effective-permissions/"):].split("/", 1)
+                who = dict(q.split("=", 1) for q in query.split("&") if "=" in q).get("principal", state.me)
+                held = state.catalog.effective(kind.lower(), name, who.replace("%40", "@"))
+                if held is None:
+                    return self._send(404, {"error_code": "NOT_FOUND", "message": f"{name} does not exist"})
+                return self._send(200, {"privilege_assignments": [
+                    {"principal": who, "privileges": [{"privilege": p} for p in held]}]})
+            for kind in ("tables", "schemas", "catalogs"):
+                if path.startswith(f"{uc}{kind}/"):
+                    name = path[len(f"{uc}{kind}/"):]
+                    return self._send(200, {"full_name": name, "owner": state.catalog.owners.get(
+                        tuple(p.lower() for p in name.split(".")), "someone-else")})
             sid = self.path.rsplit("/", 1)[-1]
             if self.path.startswith("/api/2.0/sql/statements/"):
                 if sid in state.pending:

@@ -7,7 +7,8 @@ through databricks-sdk's Statement Execution API, with Databricks unified authen
 ``~/.databrickscfg`` profile), planned by :mod:`lakehouse_phi.sql.plan`: it fails toward protection (a failed
 statement keeps every mask, row filter, policy and protective REVOKE in place, revokes only the privileges this run
 added, and exits 1 naming the statement). ``--dry-run`` prints the plan and contacts nothing; with
-``--warehouse-id`` it also reads the current state (read-only) and shows what would be skipped or moved.
+``--warehouse-id`` it also reads the current state (read-only) and shows what would be skipped or moved, and checks
+the applying principal's privileges (:mod:`lakehouse_phi.databricks.privileges`; exit 1 when some are missing).
 ``--timeout SECONDS`` bounds the run (the running statement is cancelled). Exit codes: 0 applied, 1 refused or
 failed, 2 bad usage or an invalid policy.
 """
@@ -35,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGETS, default="databricks", help="which compiled SQL to apply")
     p.add_argument("--warehouse-id", metavar="ID", help="the SQL warehouse that runs the statements")
-    p.add_argument("--dry-run", action="store_true", help="print the plan; contact nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan; contact nothing (with --warehouse-id: read the state, check privileges)")
     p.add_argument("--rollback", action="store_true", help="run the rollback statements instead")
     p.add_argument("--expected-sha256", metavar="SHA",
                    help="refuse unless the policy file has this SHA-256 (the one that was reviewed)")
@@ -81,20 +83,26 @@ def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any])
     read (``SELECT``s on ``information_schema`` only) so the plan shows moves and skips."""
     from lakehouse_phi.sql.plan import make_plan
 
-    state = None
+    state, findings = None, []
     if args.warehouse_id:
+        from lakehouse_phi.databricks.privileges import check
         from lakehouse_phi.sql.plan import read_state
 
         try:
-            state = read_state(_warehouse(args).run, compiled)
+            warehouse = _warehouse(args)
+            state = read_state(warehouse.run, compiled)
+            findings = check(warehouse.client, compiled)
         except Exception as exc:  # noqa: BLE001 - auth, unknown warehouse: the SDK's own message
             print(f"lakehouse-phi apply: reading the current state failed: {type(exc).__name__}: "
                   f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", file=sys.stderr)
             return EXIT_REFUSED
     plan = make_plan(compiled, state, rollback=args.rollback)
+    missing = [f for f in findings if f.missing]
     contacted = "read-only state queries were run" if state is not None else "nothing was contacted"
     if args.format == "json":
         print(json.dumps({**head, "dry_run": True, "changed_signatures": list(plan.changed),
+                          "privileges": [{"securable_type": f.securable_type, "name": f.name,
+                                          "missing": list(f.missing), "note": f.note} for f in findings],
                           "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
                           "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}))
     else:
@@ -105,8 +113,14 @@ def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any])
             print(f"-- {name}: signature changed; moved through a versioned function (never unmasked)")
         for st in plan.skipped:
             print(f"-- skipped until {st.requires} exists: {st.kind} {st.about}")
+        for f in findings:
+            print(f"-- privileges: {f}")
         for i, st in enumerate(plan.all, 1):
             print(f"-- [{i}] {st.kind} {st.about}\n{st.sql};")
+    if missing:
+        print(f"lakehouse-phi apply: the applying principal lacks privileges on {len(missing)} securable(s): "
+              + "; ".join(str(f) for f in missing), file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 

@@ -289,12 +289,36 @@ def test_dry_run_contacts_nothing(warehouse, apply):
 
 def test_dry_run_with_a_warehouse_reads_state_only(warehouse, apply):
     _old_signature(warehouse.catalog)
+    warehouse.catalog.privileges.add(("CATALOG", "main", warehouse.me, "ALL PRIVILEGES"))
     done = apply("--dry-run", "--warehouse-id", "wh-123", "--format", "json")
     _ok(done)
     assert warehouse.statements and all(s.startswith("SELECT") for s in warehouse.statements)
     report = json.loads(done.stdout)
     assert report["changed_signatures"] == ["main.governance.mask_patients_age"]
     assert any(s["about"].startswith("main.bronze.patients") for s in report["skipped"])
+
+
+def test_dry_run_checks_the_applying_principals_privileges(warehouse, apply):
+    """Through the effective-permissions API: all privileges on the catalog pass; without MANAGE on a governed table
+    (and not its owner) the dry run exits 1 naming it; ownership stands in for MANAGE."""
+    cat, me = warehouse.catalog, warehouse.me
+    cat.privileges.add(("CATALOG", "main", me, "ALL PRIVILEGES"))
+    done = apply("--dry-run", "--warehouse-id", "wh-123", "--format", "json")
+    _ok(done)
+    report = json.loads(done.stdout)
+    assert not [p for p in report["privileges"] if p["missing"]]
+    assert {"securable_type": "table", "name": "main.bronze.patients", "missing": [],
+            "note": "does not exist yet (statements on it wait until it does)"} in report["privileges"]
+    assert all(s.startswith("SELECT") for s in warehouse.statements)  # nothing changed
+    cat.privileges = {("CATALOG", "main", me, p) for p in ("USE CATALOG", "USE SCHEMA", "APPLY TAG", "MODIFY",
+                                                            "CREATE FUNCTION")}
+    cat.owners[("main", "gold", "claims")] = me
+    done = apply("--dry-run", "--warehouse-id", "wh-123")
+    assert done.returncode == 1
+    assert "table main.silver.patients: missing MANAGE" in done.stderr
+    assert "main.gold.claims: missing" not in done.stderr  # its owner
+    assert "schema main.silver: missing MANAGE" in done.stderr  # the grants on it... and nothing else
+    assert "APPLY_TAG" not in done.stderr and "CREATE_FUNCTION" not in done.stderr
 
 
 def test_unknown_warehouse_is_a_clean_refusal(warehouse, apply):
