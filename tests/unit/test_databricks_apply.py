@@ -55,7 +55,7 @@ def apply(warehouse, tmp_path, monkeypatch):
             return subprocess.run([sys.executable, "-m", "lakehouse_phi", "apply", str(policy), *args], check=False,
                                   capture_output=True, text=True, env={**full, **env, "PYTHONPATH": str(ROOT)},
                                   cwd=tmp_path, timeout=180)
-        monkeypatch.setattr("lakehouse_phi.databricks.apply.POLL_SECONDS", 0.01)  # the fake answers at once
+        monkeypatch.setattr("lakehouse_phi.databricks.apply.POLL_SECONDS", 0.001)  # the fake answers at once
         monkeypatch.setattr("lakehouse_phi.databricks.apply.BACKOFF_SECONDS", 0.01)
         for k in [k for k in os.environ if k.startswith("DATABRICKS_")]:
             monkeypatch.delenv(k)
@@ -256,6 +256,29 @@ def test_timeout_cancels_the_running_statement(warehouse, apply):
     assert "[TIMEOUT]" in done.stderr and "create_function" in done.stderr
     assert warehouse.cancelled and ("POST", f"/api/2.0/sql/statements/{warehouse.cancelled[0]}/cancel") in \
         warehouse.requests
+
+
+def test_ctrl_c_cancels_the_running_statement_and_keeps_protections(warehouse, apply, monkeypatch):
+    """Ctrl-C while a GRANT runs: the statement is cancelled, the grants this run made are revoked, the masks stay,
+    exit 1 naming the statement."""
+    import lakehouse_phi.databricks.apply as wh_apply
+
+    first_grant = [s for s in _compiled().apply if s.kind == "grant" and s.requires is None][-1]  # the last one
+    warehouse.hang = lambda sql: sql == first_grant.sql
+    real_sleep = wh_apply.time.sleep
+
+    def sleep(seconds: float) -> None:
+        if warehouse.running:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(wh_apply.time, "sleep", sleep)
+    done = apply("--warehouse-id", "wh-123")
+    assert done.returncode == 1
+    assert f"({first_grant.kind} {first_grant.about}) failed: [INTERRUPTED]" in done.stderr
+    assert warehouse.cancelled and not warehouse.running
+    assert len(warehouse.catalog.masks) == 7 and warehouse.catalog.privileges == set()  # earlier grants revoked
+    assert any(sql.startswith("REVOKE") for sql in warehouse.modifying())
 
 
 @pytest.mark.parametrize("status", [503, 502, 429])
