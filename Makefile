@@ -2,8 +2,10 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The pycanon lane's own virtualenv: pycanon pins numpy/pandas/scipy exactly, so it never enters .venv
+REF_VENV := .venv-pycanon
 
-.PHONY: setup demo test test-fast test-slow lint bench clean
+.PHONY: setup demo test test-fast test-slow test-pycanon lint bench clean
 
 $(BIN)/lakehouse-phi: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +28,16 @@ test-fast: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
+$(REF_VENV)/bin/pytest: pyproject.toml
+	$(PY) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install --quiet --upgrade pip
+	$(REF_VENV)/bin/pip install --quiet -e ".[reference]"
+	touch $@
+
+# the k/l reference values against pycanon, in .venv-pycanon (tests/reference; the main suite deselects them)
+test-pycanon: $(REF_VENV)/bin/pytest
+	$(REF_VENV)/bin/python -m pytest -q -m pycanon tests/reference
+
 # ruff and mypy as configured in pyproject.toml ([tool.ruff], [tool.mypy]); CI runs it after the tests.
 lint: setup
 	$(BIN)/ruff check .
@@ -35,4 +47,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) $(REF_VENV) demo_output .pytest_cache

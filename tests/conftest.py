@@ -62,12 +62,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.spark)
         if os.path.basename(path) in _SLOW_FILES:
             item.add_marker(pytest.mark.slow)
-    # a slow test runs only when the lane asks for it (`-m slow`): `-m "not spark"` alone must stay fast
-    if "slow" not in (config.getoption("markexpr") or ""):
-        slow = [i for i in items if i.get_closest_marker("slow") is not None]
-        if slow:
-            config.hook.pytest_deselected(items=slow)
-            items[:] = [i for i in items if i.get_closest_marker("slow") is None]
+    # a slow or pycanon test runs only when its lane asks for it (`-m slow`, `-m pycanon`): `-m "not spark"` alone
+    # must stay fast, and pycanon lives in its own virtualenv (`make test-pycanon`)
+    for lane in ("slow", "pycanon"):
+        if lane not in (config.getoption("markexpr") or ""):
+            off = [i for i in items if i.get_closest_marker(lane) is not None]
+            if off:
+                config.hook.pytest_deselected(items=off)
+                items[:] = [i for i in items if i.get_closest_marker(lane) is None]
 
     def order(item) -> int:
         if not str(item.fspath).startswith(_SPARK_DIR):

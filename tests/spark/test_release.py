@@ -1,6 +1,7 @@
-"""`lakehouse-phi risk` and `export`: k and l checked against pycanon (an independent implementation) on generated
-data; suppression, the signed manifest, `export verify` against flipped bytes, the audit event; no direct identifier
-in any output."""
+"""`lakehouse-phi risk` and `export`: k and l checked against reference values on generated data
+(``tests/release_data.py``), which the pycanon lane holds to pycanon, an independent implementation
+(``tests/reference/``, its own virtualenv); suppression, the signed manifest, `export verify` against flipped bytes,
+the audit event; no direct identifier in any output."""
 
 from __future__ import annotations
 
@@ -8,47 +9,36 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pycanon import anonymity
 
 from lakehouse_phi.audit.sinks import read_trail, verify_trail
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
 from lakehouse_phi.release import cli as release_cli
 from lakehouse_phi.release.export import run_export, verify_export
 from lakehouse_phi.release.risk import HIDDEN, release_columns, risk_of_table
+from tests.release_data import QI, SENSITIVE, SENTINEL, reference, release_frame, release_rows, rows_sha256
 
-QI = ["birth_year", "zip", "sex"]
-SENTINEL = "Zebulon-Q-Sentinel"
-
-
-def _data(n: int = 3000, seed: int = 5) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    # skewed so that some classes are tiny and some are large
-    years = rng.choice(np.arange(1930, 2005), n, p=np.linspace(1, 8, 75) / np.linspace(1, 8, 75).sum())
-    return pd.DataFrame({
-        "mrn": [f"tok{i:06d}" for i in range(n)],
-        "birth_year": [f"{y}-01-01" for y in years],
-        "zip": rng.choice(["021", "024", "100", "606", "941"], n, p=[0.4, 0.3, 0.2, 0.07, 0.03]),
-        "sex": rng.choice(["F", "M", "X"], n, p=[0.5, 0.48, 0.02]),
-        "diagnosis_code": rng.choice(["E11.9", "I10", "J45.909", "Z00.00", "F32.A"], n, p=[0.5, 0.3, 0.1, 0.07, 0.03]),
-        "surname_token": [SENTINEL + str(i % 7) for i in range(n)],
-    })
+REFERENCE = {tuple(c["quasi_identifiers"]): (c["k"], c["l"]) for c in reference()["cases"]}
 
 
-def _policy(tmp: Path, k: int, l: int, signer: Path) -> LoadedPolicy:  # noqa: E741
+def _k_l(df, qi) -> tuple[int, int]:
+    """k and l of a frame, counted with pandas (for frames the reference file does not cover: exports)."""
+    g = df.groupby(list(qi))
+    return int(g.size().min()), int(g["diagnosis_code"].nunique().min())
+
+
+def _policy(tmp: Path, k: int, l: int, signer: Path, qi: list[str] = QI) -> LoadedPolicy:  # noqa: E741
     data = {"version": 1, "name": "release-test",
             "keys": {"k": {"provider": "env", "ref": "RELEASE_TEST_K"},
                      "signer": {"provider": "file", "ref": str(signer)}},
             "tables": {"patients": {
                 "source": {"format": "parquet", "path": "x"}, "bronze": str(tmp / "bronze"),
                 "risk": {"k": k, "l": l},
-                "export": {"columns": ["birth_year", "zip", "sex", "diagnosis_code"], "signing_key": "signer"},
+                "export": {"columns": [*qi, *SENSITIVE], "signing_key": "signer"},
                 "columns": {
                     "mrn": {"phi": "medical_record_number", "ingest": {"strategy": "hmac", "key": "k"}},
                     "dob": {"type": "date", "phi": "date_of_birth", "quasi_identifier": True,
@@ -64,7 +54,8 @@ def _policy(tmp: Path, k: int, l: int, signer: Path) -> LoadedPolicy:  # noqa: E
 @pytest.fixture(scope="module")
 def release_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("release")
-    df = _data()
+    df = release_frame()
+    assert rows_sha256(release_rows()) == reference()["data_sha256"]  # the data the reference values are of
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp / "masked.parquet")
     (tmp / "bronze").mkdir()
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp / "bronze" / "part-0.parquet")
@@ -86,23 +77,23 @@ def test_release_columns_follow_the_export():
     assert release_columns(without_export).quasi_identifiers == ("dob", "zip", "sex")
 
 
-def test_k_and_l_match_pycanon(spark, release_env):
+@pytest.mark.parametrize("qi", [list(q) for q in REFERENCE], ids="+".join)
+def test_k_and_l_match_the_pycanon_reference(spark, release_env, qi):
     tmp, df, signer, _ = release_env
-    loaded = _policy(tmp, 5, 2, signer)
+    loaded = _policy(tmp, 5, 2, signer, qi)
     report = risk_of_table(spark, loaded.policy.tables["patients"], "patients", str(tmp / "masked.parquet"), top=5)
-    assert report.k == anonymity.k_anonymity(df, QI)
-    assert report.l == anonymity.l_diversity(df, QI, ["diagnosis_code"])
-    sizes = df.groupby(QI).size()
-    distinct = df.groupby(QI)["diagnosis_code"].nunique()
+    assert (report.k, report.l) == REFERENCE[tuple(qi)]
+    sizes = df.groupby(qi).size()
+    distinct = df.groupby(qi)["diagnosis_code"].nunique()
     assert report.records == len(df) and report.classes == len(sizes)
     assert report.records_below_k == int(sizes[sizes < 5].sum()) and report.classes_below_k == int((sizes < 5).sum())
     assert report.records_below_l == int(sizes[distinct < 2].sum())
     assert [c["records"] for c in report.smallest] == sorted(sizes)[:5]
-    assert report.k < 5 and not report.ok  # the skewed data has tiny classes
+    assert report.ok == (report.k >= 5 and report.l >= 2)
 
 
 def test_risk_cli_exit_codes_and_formats(spark, release_env, tmp_path, capsys):
-    tmp, df, signer, _ = release_env
+    tmp, _, signer, _ = release_env
     import yaml
 
     strict, lax = tmp_path / "strict.yaml", tmp_path / "lax.yaml"
@@ -112,7 +103,7 @@ def test_risk_cli_exit_codes_and_formats(spark, release_env, tmp_path, capsys):
                               top=10, engine="local", format="json")
     assert release_cli.run(args, spark) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["k"] == anonymity.k_anonymity(df, QI) and out["ok"] is False
+    assert out["k"] == REFERENCE[tuple(QI)][0] and out["ok"] is False
     args.policy, args.format = str(lax), "html"
     assert release_cli.run(args, spark) == 0
     page = capsys.readouterr().out
@@ -152,8 +143,8 @@ def test_export_suppresses_signs_and_verifies(spark, release_env, tmp_path, monk
     exported = pq.read_table(out / "data").to_pandas()
     assert list(exported.columns) == ["birth_year", "zip", "sex", "diagnosis_code"]
     assert len(exported) == result.records_exported
-    assert anonymity.k_anonymity(exported, QI) == result.k_achieved >= 5
-    assert anonymity.l_diversity(exported, QI, ["diagnosis_code"]) == result.l_achieved >= 2
+    assert _k_l(exported, QI) == (result.k_achieved, result.l_achieved)
+    assert result.k_achieved >= 5 and result.l_achieved >= 2
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["records_suppressed"] == result.records_suppressed and manifest["policy_sha256"] == "a" * 64
     assert sum(f["rows"] for f in manifest["files"]) == len(exported)
@@ -209,12 +200,12 @@ def test_risk_and_export_over_a_delta_bronze_on_spark_connect(sail, release_env,
     spec = loaded.policy.tables["patients"].model_copy(update={"bronze": str(bronze)})
     report = risk_of_table(sail, spec, "patients")
     assert report.source == str(bronze)
-    assert (report.k, report.l) == (anonymity.k_anonymity(df, QI), anonymity.l_diversity(df, QI, ["diagnosis_code"]))
+    assert (report.k, report.l) == REFERENCE[tuple(QI)]
     tables = dict(loaded.policy.tables, patients=spec)
     loaded = LoadedPolicy(loaded.policy.model_copy(update={"tables": tables}), loaded.sha256, loaded.path)
     result = run_export(sail, loaded, "patients", str(tmp_path / "out"), audit=str(tmp_path / "audit.jsonl"))
     exported = pq.read_table(tmp_path / "out" / "data").to_pandas()
-    assert anonymity.k_anonymity(exported, QI) == result.k_achieved >= 5
+    assert _k_l(exported, QI)[0] == result.k_achieved >= 5
     from lakehouse_phi.release.export import load_public_key
 
     assert verify_export(str(tmp_path / "out"), load_public_key(str(pub))).ok
