@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The pycanon lane's own virtualenv: pycanon pins numpy/pandas/scipy exactly, so it never enters .venv
 REF_VENV := .venv-pycanon
 
-.PHONY: setup demo test test-fast test-slow test-pycanon lint bench clean
+.PHONY: setup chromium demo test test-fast test-slow test-pycanon lint bench clean
 
 $(BIN)/lakehouse-phi: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,11 +18,18 @@ setup: $(BIN)/lakehouse-phi
 demo: setup
 	$(BIN)/lakehouse-phi demo
 
-test: setup
+# the report's browser test renders it in Debian's headless Chromium (installed once; skipped without it, except
+# in CI, where .ci/run installs it and CI=true makes a missing one fail)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } || \
+	  echo "chromium not installed: the report's browser test will be skipped (apt-get install -y chromium)"
+
+test: setup chromium
 	$(BIN)/python -m pytest -q
 
 # the no-Spark lane (no JVM, no Spark Connect server), on every core
-test-fast: setup
+test-fast: setup chromium
 	$(BIN)/python -m pytest -q -m "not spark" -n auto
 
 test-slow: setup

@@ -2,8 +2,9 @@
 [--quarantine Q]]``: re-check the audit trail without Spark.
 
 Exit 0 when intact (prints the number of events and the last hash), 1 naming the first broken event (or an empty
-keyed trail, a Delta trail whose history was restored or rewritten, a bronze anchor / commit the trail does not
-account for), 2 when the trail is missing or unreadable, or when a keyed trail is checked without its key. The
+keyed trail, a Delta trail whose history was restored or rewritten, or that is not append-only or keeps its log or
+removed files less than ``audit.retention_days``, a bronze anchor / commit the trail does not account for), 2 when
+the trail is missing or unreadable, or when a keyed trail is checked without its key. The
 verification itself is :func:`lakehouse_phi.audit.verify.verify_audit`, which the HTML report runs too.
 """
 
@@ -31,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     keys.add_argument("--key", action="append", default=[], metavar="NAME[@VERSION]=PROVIDER:REF",
                       help="a trail key without the policy, e.g. trail=env:TRAIL_KEY (repeatable; without "
                            "@VERSION it serves every version)")
+    v.add_argument("--retention-days", type=int, metavar="N",
+                   help="the days a Delta trail's log and removed files must be kept (default: the policy's "
+                        "audit.retention_days, else 2190, six years); a shorter setting exits 1")
     v.add_argument("--against", metavar="BRONZE",
                    help="a Delta bronze table: its anchor (last audited seq and hash) must be in the trail, and "
                         "every commit of it and of its quarantine must be bound to an audited run by version and "
@@ -51,6 +55,19 @@ def _seal_keys(args: argparse.Namespace) -> tuple[object, list[str]]:
     return arg_seal_keys(args.key)
 
 
+def _retention_days(args: argparse.Namespace) -> int:
+    """``--retention-days``, else the policy's ``audit.retention_days``, else six years."""
+    from lakehouse_phi.policy.model import DEFAULT_AUDIT_RETENTION_DAYS
+
+    if args.retention_days:
+        return int(args.retention_days)
+    if args.policy:
+        from lakehouse_phi.policy import load_policy
+
+        return load_policy(args.policy).policy.audit_retention_days
+    return DEFAULT_AUDIT_RETENTION_DAYS
+
+
 def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.audit.verify import verify_audit
     from lakehouse_phi.errors import UsageError
@@ -59,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--quarantine is checked with --against BRONZE; pass both", place="--quarantine")
     keys, expect = _seal_keys(args)  # a missing or weak key: exit 1 naming it; a bad policy: exit 2
     verdict = verify_audit(args.audit, keys, expect, against=args.against,  # type: ignore[arg-type]
-                           quarantine=args.quarantine)
+                           quarantine=args.quarantine, retention_days=_retention_days(args))
     result, against, code = verdict.result, verdict.against, verdict.code
     if args.format == "json":
         print(json.dumps({"schema_version": 1, **verdict.to_dict()}, indent=2))

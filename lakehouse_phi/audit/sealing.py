@@ -22,10 +22,11 @@ def seal_key(policy: Policy, key_specs: Mapping[str, KeySpec] | None = None,
              fetchers: Fetchers | None = None) -> SecretKey | None:
     """The active version of the policy's ``audit.key`` (None when the policy has none). Resolve it before any data
     is read: a missing trail key stops the job (KeyMaterialError, exit 1)."""
-    if policy.audit is None:
+    name = policy.audit_key
+    if name is None:
         return None
     specs = {**policy.keys, **(key_specs or {})}
-    return load_keys(specs, [(policy.audit.key, "hmac")], fetchers)[policy.audit.key]
+    return load_keys(specs, [(name, "hmac")], fetchers)[name]
 
 
 def ring_seal_keys(ring: KeyRing, names: list[str]) -> dict[tuple[str, int], bytes]:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +28,7 @@ import pyarrow as pa
 
 from lakehouse_phi.audit.chain import SealKeys, VerifyResult, canonical_json, event_hash, seal, verify
 from lakehouse_phi.errors import JobRefused, UsageError
+from lakehouse_phi.policy.model import DEFAULT_AUDIT_RETENTION_DAYS
 from lakehouse_phi.storage.delta import Commit, DeltaRsTable, SparkDeltaTable, open_delta
 from lakehouse_phi.storage.rules import RETRY
 from lakehouse_phi.storage.targets import Target, is_jsonl, local_path
@@ -37,6 +40,50 @@ DELTA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rows_read", "BIGINT"), ("rows_written", "BIGINT"), ("rows_quarantined", "BIGINT"),
     ("prev_hash", "STRING"), ("hash", "STRING"), ("record", "STRING"),
 )
+
+
+log = logging.getLogger(__name__)
+
+
+def trail_properties(retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS) -> dict[str, str]:
+    """The table properties a Delta trail is created with: append-only, and its transaction log and removed files
+    kept at least ``retention_days`` (``audit.retention_days``, default six years), so neither a log cleanup nor a
+    ``VACUUM`` can drop the history the chain is checked against."""
+    interval = f"interval {retention_days} days"
+    return {"delta.appendOnly": "true", "delta.logRetentionDuration": interval,
+            "delta.deletedFileRetentionDuration": interval}
+
+
+#: Delta's defaults when a retention property is not set (30 days of log, 7 days of removed files).
+_DELTA_RETENTION_DEFAULTS = {"delta.logRetentionDuration": 30.0, "delta.deletedFileRetentionDuration": 7.0}
+_INTERVAL_RE = re.compile(r"^\s*(?:interval\s+)?(\d+(?:\.\d+)?)\s*(\w+?)s?\s*$", re.IGNORECASE)
+_UNIT_DAYS = {"second": 1 / 86400, "sec": 1 / 86400, "minute": 1 / 1440, "min": 1 / 1440, "hour": 1 / 24, "day": 1.0,
+              "week": 7.0, "month": 30.0, "year": 365.0}
+
+
+def _interval_days(text: str) -> float | None:
+    """``interval 2190 days`` (Delta's CalendarInterval text) in days; None when it cannot be read."""
+    m = _INTERVAL_RE.match(text or "")
+    if not m or m.group(2).lower() not in _UNIT_DAYS:
+        return None
+    return float(m.group(1)) * _UNIT_DAYS[m.group(2).lower()]
+
+
+def retention_problems(properties: dict[str, str], retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS) -> list[str]:
+    """What in a Delta trail's table properties lets its history go sooner than ``retention_days`` (or lets it be
+    rewritten): each problem names the property, what it is and what it must be; empty when the trail is safe."""
+    problems = []
+    if str(properties.get("delta.appendOnly", "false")).lower() != "true":
+        problems.append("delta.appendOnly is not true: rows of the trail can be updated or deleted; set it with "
+                        "ALTER TABLE ... SET TBLPROPERTIES ('delta.appendOnly' = 'true')")
+    for prop, default in _DELTA_RETENTION_DEFAULTS.items():
+        raw = properties.get(prop)
+        days = default if raw is None else _interval_days(raw)
+        shown = f"{raw!r}" if raw is not None else f"not set (Delta's default: {default:g} days)"
+        if days is None or days < retention_days:
+            problems.append(f"{prop} is {shown}, shorter than the {retention_days} days the trail must be kept "
+                            f"(audit.retention_days); set it to 'interval {retention_days} days'")
+    return problems
 
 
 @runtime_checkable
@@ -199,13 +246,15 @@ class DeltaSink:
             managed tables do not).
         seal_key: a SecretKey (``audit.key``): events are sealed with HMAC-SHA256 under it.
         run_id: recorded in each append's commit (``userMetadata``), so ``audit verify --against`` can tie it.
+        retention_days: a new trail keeps its log and removed files this long (``audit.retention_days``).
     """
 
     def __init__(self, spark: Any, target: str, location: str | None = None, seal_key: Any = None,
-                 run_id: str | None = None) -> None:
+                 run_id: str | None = None, retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS) -> None:
         self.spark, self.target = spark, str(target)
         self.table = open_delta(Target.parse(self.target), spark, location=location)
         self.seal_key, self.run_id = seal_key, run_id
+        self.retention_days = retention_days
 
     def __repr__(self) -> str:
         return f"DeltaSink({self.target!r})"
@@ -243,7 +292,7 @@ class DeltaSink:
         another writer took that seq first, chain after it. Only a lost commit race is retried (the adapter's
         rule); any other error surfaces at once."""
         commit = Commit(run_id=self.run_id)
-        self.table.create(DELTA_SCHEMA, {"delta.appendOnly": "true"}, commit)
+        self.table.create(DELTA_SCHEMA, trail_properties(self.retention_days), commit)
 
         def attempt(_n: int) -> dict:
             prev = self.last()
@@ -321,9 +370,11 @@ def _delta_rows_local(path: str | Path) -> list[dict]:
     return table.to_pylist()
 
 
-def open_sink(target: str, spark: Any = None, seal_key: Any = None) -> AuditSink:
+def open_sink(target: str, spark: Any = None, seal_key: Any = None,
+              retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS) -> AuditSink:
     """A JSON-lines sink for ``*.jsonl`` / ``*.json``; a Delta sink (through ``spark``) for anything else.
-    ``seal_key`` (a SecretKey, the policy's ``audit.key``) seals every event with HMAC-SHA256.
+    ``seal_key`` (a SecretKey, the policy's ``audit.key``) seals every event with HMAC-SHA256; a new Delta trail
+    keeps its log and removed files ``retention_days`` (``audit.retention_days``).
 
     Raises:
         UsageError: a Delta target without a Spark session.
@@ -333,15 +384,29 @@ def open_sink(target: str, spark: Any = None, seal_key: Any = None) -> AuditSink
     if spark is None:
         raise UsageError(f"audit trail {target}: not a .jsonl/.json file, so it is a Delta table, which needs a "
                          "Spark session; pass spark=, or give a path ending in .jsonl")
-    return DeltaSink(spark, target, seal_key=seal_key)
+    return DeltaSink(spark, target, seal_key=seal_key, retention_days=retention_days)
 
 
-def open_audit(target: str, seal_key: Any = None, run_id: str | None = None) -> AuditSink:
+def open_audit(target: str, seal_key: Any = None, run_id: str | None = None,
+               retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS) -> AuditSink:
     """A sink for commands that run without Spark (``erase``, ``purge``, ``rekey``): a JSON-lines file, or a Delta
     trail by path through delta-rs, each commit naming ``run_id``."""
     if is_jsonl(str(target)):
         return JsonlSink(target, seal_key)
-    return DeltaSink(None, target, seal_key=seal_key, run_id=run_id)
+    return DeltaSink(None, target, seal_key=seal_key, run_id=run_id, retention_days=retention_days)
+
+
+def delta_trail_properties(target: str) -> dict[str, str] | None:
+    """The table properties of a Delta trail at a local path or object-store URI (through delta-rs), or None for a
+    JSON-lines trail or anything delta-rs cannot open (a table name is checked where Spark runs)."""
+    if is_jsonl(str(target)) or not Target.parse(str(target)).is_path:
+        return None
+    try:
+        table = DeltaRsTable(str(target))
+        return table.properties() if table.exists() else None
+    except Exception as exc:  # noqa: BLE001 - delta-rs raises several types; verify names the trail itself
+        log.debug("no table properties for %s (%s)", target, type(exc).__name__)
+        return None
 
 
 def _trail_rows(target: str, spark: Any) -> tuple[list[dict | None], list[str | None]]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse_phi.audit.anchor import AgainstResult, check_against
 from lakehouse_phi.audit.chain import SealKeys, VerifyResult
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from lakehouse_phi.policy.model import DEFAULT_AUDIT_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from lakehouse_phi.policy.load import LoadedPolicy
@@ -43,6 +44,9 @@ class AuditVerdict:
     result: VerifyResult
     problems: list[str] = field(default_factory=list)
     against: AgainstResult | None = None
+    #: a Delta trail's retention check (None for a JSON-lines trail or a table name): the days it must keep its
+    #: history, and what in its table properties keeps it less (also in ``problems``)
+    retention: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,21 +76,25 @@ class AuditVerdict:
         out: dict[str, Any] = {"audit": self.trail, **self.result.to_dict(), "problems": list(self.problems)}
         if self.against is not None:
             out["against"] = self.against.to_dict()
+        if self.retention is not None:
+            out["retention"] = self.retention
         out["ok"] = self.ok
         return out
 
 
-def policy_seal_keys(loaded: LoadedPolicy, fetchers: Any = None) -> tuple[SealKeys, list[str]]:
+def policy_seal_keys(loaded: LoadedPolicy, fetchers: Any = None,
+                     key_specs: Mapping[str, Any] | None = None) -> tuple[SealKeys, list[str]]:
     """Every version of the policy's ``audit.key`` (KeyMaterialError naming it when missing or weak) and the key
-    name the trail must be sealed under; nothing for a policy without ``audit:``."""
+    name the trail must be sealed under; nothing for a policy without ``audit.key``. ``key_specs``: a run's
+    overrides (``--key``), as ingest resolved them."""
     from lakehouse_phi.audit.sealing import ring_seal_keys
     from lakehouse_phi.keys.providers import load_keys
 
-    policy = loaded.policy
-    if policy.audit is None:
+    name = loaded.policy.audit_key
+    if name is None:
         return {}, []
-    ring = load_keys(policy.keys, [(policy.audit.key, "hmac")], fetchers, with_previous=True)
-    return ring_seal_keys(ring, [policy.audit.key]), [policy.audit.key]
+    ring = load_keys({**loaded.policy.keys, **(key_specs or {})}, [(name, "hmac")], fetchers, with_previous=True)
+    return ring_seal_keys(ring, [name]), [name]
 
 
 def arg_seal_keys(items: list[str], fetchers: Any = None) -> tuple[SealKeys, list[str]]:
@@ -153,13 +161,15 @@ def _disables_append_only(properties: Any) -> bool:
 
 
 def verify_audit(trail: str, keys: SealKeys | None = None, expect: Collection[str] = (), *,
-                 against: str | None = None, quarantine: str | None = None, spark: Any = None) -> AuditVerdict:
-    """Verify ``trail`` (see the module docstring).
+                 against: str | None = None, quarantine: str | None = None, spark: Any = None,
+                 retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS) -> AuditVerdict:
+    """Verify ``trail`` (see the module docstring); a Delta trail must also be append-only and keep its log and
+    removed files ``retention_days`` (``audit.retention_days``).
 
     Raises:
         UsageError: the trail (or the bronze / quarantine table of ``against``) is missing or unreadable.
     """
-    from lakehouse_phi.audit.sinks import read_trail, verify_trail
+    from lakehouse_phi.audit.sinks import delta_trail_properties, read_trail, retention_problems, verify_trail
 
     expect_key = list(expect)
     result = verify_trail(trail, spark, keys=keys, expect_key=expect_key or None)
@@ -168,6 +178,11 @@ def verify_audit(trail: str, keys: SealKeys | None = None, expect: Collection[st
         verdict.problems.append(f"empty trail: it is sealed under key '{'/'.join(expect_key)}', so it must hold "
                                 "that key's sealed events; all of them were removed, or this is not the trail")
     verdict.problems += trail_history_problems(str(trail))
+    props = delta_trail_properties(str(trail))
+    if props is not None:
+        short = retention_problems(props, retention_days)
+        verdict.retention = {"ok": not short, "required_days": retention_days, "problems": short}
+        verdict.problems += [f"retention: {p}" for p in short]
     if against:
         events = read_trail(trail, spark) if result.first_bad is None else []
         verdict.against = check_against(against, events, quarantine)

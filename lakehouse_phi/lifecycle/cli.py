@@ -56,7 +56,8 @@ def _context(args: argparse.Namespace):
         raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
     overrides = parse_key_overrides(args.key, loaded.policy)
     spec = loaded.policy.tables[args.table]
-    return Context(loaded, args.table, resolve_targets(spec, args.bronze, args.quarantine, args.audit),
+    audit = args.audit or (loaded.policy.audit.location if loaded.policy.audit and not args.bronze else None)
+    return Context(loaded, args.table, resolve_targets(spec, args.bronze, args.quarantine, audit),
                    actor=session_actor(None), key_overrides=overrides)
 
 

@@ -114,7 +114,7 @@ class Context:
         return seal_key(self.loaded.policy, self.key_overrides, self.fetchers)
 
     def trail(self, seal_key: Any) -> Any:
-        return open_audit(self.targets.audit, seal_key, self.run_id)
+        return open_audit(self.targets.audit, seal_key, self.run_id, self.loaded.policy.audit_retention_days)
 
     def audit(self, event: str, columns: dict[str, dict], details: dict, seal_key: Any, *, rows_read: int = 0,
               rows_written: int = 0, rows_quarantined: int = 0, forbidden: Iterable[str] = ()) -> dict:
@@ -228,11 +228,11 @@ class Context:
         return out
 
 
-def open_audit(target: str, seal_key: Any, run_id: str) -> Any:
-    """A JSON-lines trail, or a Delta trail through delta-rs (no Spark)."""
+def open_audit(target: str, seal_key: Any, run_id: str, retention_days: int) -> Any:
+    """A JSON-lines trail, or a Delta trail through delta-rs (no Spark), created with ``retention_days``."""
     from lakehouse_phi.audit.sinks import open_audit as open_trail
 
-    return open_trail(target, seal_key, run_id)
+    return open_trail(target, seal_key, run_id, retention_days)
 
 
 def commit_of(ctx: Context) -> Commit:

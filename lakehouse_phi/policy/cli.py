@@ -38,10 +38,13 @@ def collect_problems(path: str) -> tuple[LoadedPolicy | None, list[Problem]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lakehouse_phi.policy.advice import policy_warnings
+
     loaded, problems = collect_problems(args.policy)
+    warnings = policy_warnings(loaded.policy) if loaded is not None else []
     if args.format == "json":
         out = {"policy": args.policy, "valid": not problems,
-               "problems": [{"place": p.place, "message": p.message} for p in problems]}
+               "problems": [{"place": p.place, "message": p.message} for p in problems], "warnings": warnings}
         if loaded is not None and not problems:
             out.update(name=loaded.name, sha256=loaded.sha256)
         print(json.dumps(out, indent=2))
@@ -55,4 +58,6 @@ def run(args: argparse.Namespace) -> int:
         pol = loaded.policy
         print(f"{args.policy}: valid (policy {pol.name}, sha256 {loaded.sha256[:12]}…, {len(pol.tables)} tables, "
               f"{len(pol.governance.tables) if pol.governance else 0} governed tables)")
+    for w in warnings if args.format != "json" else ():
+        print(f"{args.policy}: warning: {w}", file=sys.stderr)
     return EXIT_USAGE if problems else EXIT_OK

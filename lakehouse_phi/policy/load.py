@@ -413,8 +413,8 @@ def check_policy(policy: Policy) -> list[Problem]:
     for name, table in policy.tables.items():
         _check_table(policy, name, table, problems)
     _check_governance(policy, problems)
-    if policy.audit is not None and policy.audit.key not in policy.keys:
-        problems.append(Problem("audit.key", f"found {policy.audit.key!r}, which is not declared under keys: "
+    if policy.audit_key is not None and policy.audit_key not in policy.keys:
+        problems.append(Problem("audit.key", f"found {policy.audit_key!r}, which is not declared under keys: "
                                              f"(declared: {', '.join(policy.keys) or 'none'})"))
     return problems
 

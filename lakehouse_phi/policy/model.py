@@ -517,10 +517,39 @@ class Governance(Strict):
 
 
 # ------------------------------------------------------------------------------------------------------ root
-class AuditSpec(Strict):
-    """``audit: {key: NAME}``: events are sealed with HMAC-SHA256 under that key."""
+#: HIPAA keeps audit records six years (45 CFR 164.316(b)(2)(i)): the default retention of the Delta trail.
+DEFAULT_AUDIT_RETENTION_DAYS = 2190
 
-    key: str = Field(min_length=1)
+
+class AuditSpec(Strict):
+    """``audit: {key: NAME, table: CATALOG.SCHEMA.TABLE | path: PATH, retention_days: N}``.
+
+    ``key``: events are sealed with HMAC-SHA256 under that key (without one, a rewritten trail with recomputed hashes
+    still verifies: ``validate`` and every run warn). ``table``/``path``: where the trail is (default: beside
+    bronze), e.g. a schema of its own that ingest may only append to and auditors may only read.
+    ``retention_days``: the Delta trail is created with ``delta.logRetentionDuration`` and
+    ``delta.deletedFileRetentionDuration`` of at least this many days, and ``audit verify`` reports a shorter one.
+    """
+
+    key: str | None = Field(default=None, min_length=1)
+    table: str | None = Field(default=None, min_length=1)
+    path: str | None = Field(default=None, min_length=1)
+    retention_days: int = Field(default=DEFAULT_AUDIT_RETENTION_DAYS, ge=1)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> AuditSpec:
+        if self.table is not None and self.path is not None:
+            raise ValueError("give the trail's location once: audit.table (a table name) or audit.path (a path)")
+        if self.table is not None and ("/" in self.table or not all(IDENT_RE.fullmatch(p)
+                                                                     for p in self.table.split("."))):
+            raise ValueError(f"audit.table: found {self.table!r}; a table name is CATALOG.SCHEMA.TABLE (a path "
+                             "goes under audit.path)")
+        return self
+
+    @property
+    def location(self) -> str | None:
+        """``table`` or ``path``, or None (beside bronze)."""
+        return self.table or self.path
 
 
 #: A policy name: it reaches table properties, SQL headers and audit events, so only a safe charset.
@@ -535,6 +564,15 @@ class Policy(Strict):
     groups: dict[str, str] = Field(default_factory=dict)
     tables: dict[str, TableSpec] = Field(default_factory=dict)
     governance: Governance | None = None
+
+    @property
+    def audit_key(self) -> str | None:
+        """The key that seals the trail (``audit.key``), or None: an unkeyed trail."""
+        return self.audit.key if self.audit is not None else None
+
+    @property
+    def audit_retention_days(self) -> int:
+        return self.audit.retention_days if self.audit is not None else DEFAULT_AUDIT_RETENTION_DAYS
 
     @field_validator("name")
     @classmethod

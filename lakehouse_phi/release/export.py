@@ -123,11 +123,14 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     Fails closed: the signing key is resolved before anything is read or written.
     """
     from lakehouse_phi.audit.events import utc_now_iso
+    from lakehouse_phi.audit.sealing import seal_key
     from lakehouse_phi.release.risk import read_masked, release_columns
     from lakehouse_phi.spark.session import functions
 
     policy = loaded.policy
     spec, key_spec, private = _signer(policy, table, key_overrides)
+    trail_key = seal_key(policy, key_overrides)  # a keyed trail: its key before anything is read (fail closed)
+    audit = audit or (policy.audit.location if policy.audit else None)
     out_dir = Path(out)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(f"--out {out}: the directory is not empty; exports are written to a new directory")
@@ -157,7 +160,7 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     body = canonical(manifest)
     (out_dir / MANIFEST).write_bytes(body)
     (out_dir / SIGNATURE).write_text(base64.b64encode(private.sign(body)).decode("ascii") + "\n", encoding="ascii")
-    sealed = _audit_export(spark, spec, audit, actor, manifest, body)
+    sealed = _audit_export(spark, spec, audit, actor, manifest, body, trail_key, policy.audit_retention_days)
     log.info("export of %s: %d of %d records, %d suppressed", table, rel.kept, rel.read, rel.read - rel.kept)
     return ExportResult(str(out_dir), run_id, rel.read, rel.kept, rel.read - rel.kept, rel.classes_suppressed,
                         rel.k_achieved, rel.l_achieved, manifest, sealed)
@@ -249,7 +252,7 @@ def _write_data(rel: _Released, out_dir: Path, run_id: str) -> list[dict]:
 
 
 def _audit_export(spark: Any, spec: Any, audit: str | None, actor: str | None, manifest: dict,
-                  body: bytes) -> dict:
+                  body: bytes, trail_key: Any, retention_days: int) -> dict:
     """Append the export's event, built from its manifest, to ``audit`` (default: the ingest trail of the bronze)."""
     from lakehouse_phi.audit.events import new_event
     from lakehouse_phi.audit.sinks import open_sink
@@ -268,7 +271,7 @@ def _audit_export(spark: Any, spec: Any, audit: str | None, actor: str | None, m
                           "l_achieved": m["l_achieved"], "files": len(m["files"]),
                           "manifest_sha256": hashlib.sha256(body).hexdigest(), "signing_key": m["signing_key"],
                           "signing_key_version": m["signing_key_version"]})
-    return open_sink(audit_target, spark).append(event)
+    return open_sink(audit_target, spark, seal_key=trail_key, retention_days=retention_days).append(event)
 
 
 @dataclass(frozen=True)

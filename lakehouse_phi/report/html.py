@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from html import escape
 
 from lakehouse_phi import __version__
-from lakehouse_phi.report.model import ReportData, Run
+from lakehouse_phi.report.model import ReportData, RiskFigure, Run, TrailStatus
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2733;margin:0;background:#f5f7fa}
@@ -91,22 +91,41 @@ def runs_chart(runs: list[Run], width: int = 1000, height: int = 260) -> str:
     return "".join(parts)
 
 
+def run_counts(data: ReportData) -> dict[str, int]:
+    """Runs by outcome, each run counted once (a streaming run's micro-batches are one run): ``completed``
+    (closed by an ``ingest`` event), ``refused`` (an ``ingest_refused`` event: stopped before or while writing),
+    ``unfinished`` (started writing, never closed)."""
+    def runs(kind: str) -> int:
+        return len({r.run_id for r in data.runs if r.event == kind})
+    return {"completed": runs("ingest"), "refused": runs("ingest_refused"), "unfinished": runs("unfinished")}
+
+
 def _summary(data: ReportData) -> str:
     protected = [c for c in data.columns if c.phi]
     ingests = [r for r in data.runs if r.event == "ingest"]
-    refused = [r for r in data.runs if r.event != "ingest"]
-    trails_ok = all(t.ok for t in data.trails)
-    cards = [("tables", f"{len({c.table for c in data.columns}):,}"),
-             ("PHI columns", f"{len(protected):,}"),
-             ("ingest runs", f"{len(ingests):,}"), ("refused runs", f"{len(refused):,}"),
-             ("rows read", f"{sum(r.rows_read for r in ingests):,}"),
-             ("rows quarantined", f"{sum(r.rows_quarantined for r in ingests):,}")]
-    html = "".join(f'<div class="card">{_e(label)}<b>{_e(v)}</b></div>' for label, v in cards)
+    counts = run_counts(data)
+    cards = [("tables", f"{len({c.table for c in data.columns}):,}", ""),
+             ("PHI columns", f"{len(protected):,}", ""),
+             ("ingest runs", f"{counts['completed']:,}", ""),
+             ("refused runs", f"{counts['refused']:,}", "bad" if counts["refused"] else ""),
+             ("rows read", f"{sum(r.rows_read for r in ingests):,}", ""),
+             ("rows quarantined", f"{sum(r.rows_quarantined for r in ingests):,}", "")]
+    if counts["unfinished"]:
+        cards.insert(4, ("unfinished runs", f"{counts['unfinished']:,}", "warn"))
+    below = [r.table for r in data.risk if not _risk_ok(r)]
+    if data.risk:
+        cards.append(("tables below their k/l", f"{len(set(below)):,}", "bad" if below else "ok"))
+    html = "".join(f'<div class="card" data-card="{_e(label)}">{_e(label)}<b class="{cls}">{_e(v)}</b></div>'
+                   for label, v, cls in cards)
     if data.trails:
-        cls, text = ("ok", "intact") if trails_ok else ("bad", "BROKEN")
-        html += f'<div class="card">audit chain<b class="{cls}">{text}</b></div>'
+        broken = any(t.broken for t in data.trails)
+        unchecked = any(t.missing_key for t in data.trails)
+        unsealed = any(t.seal_key is None for t in data.trails)
+        cls, text = (("bad", "BROKEN") if broken else ("warn", "seals not checked") if unchecked
+                     else ("warn", "intact, not sealed") if unsealed else ("ok", "intact"))
+        html += f'<div class="card" data-card="audit chain">audit chain<b class="{cls}">{text}</b></div>'
     else:
-        html += '<div class="card">audit chain<b class="muted">not given</b></div>'
+        html += '<div class="card" data-card="audit chain">audit chain<b class="muted">not given</b></div>'
     return f'<div class="cards">{html}</div>'
 
 
@@ -143,7 +162,8 @@ def _runs(data: ReportData) -> str:
     if not data.runs:
         return ""
     rows = [[_e(r.ts.strftime("%Y-%m-%d %H:%M:%S")), _e(r.table),
-             _e(r.event) if r.event == "ingest" else f'<span class="bad">{_e(r.event)}</span>'
+             _e(r.event) if r.event == "ingest" else
+             f'<span class="{"warn" if r.event == "unfinished" else "bad"}">{_e(r.event)}</span>'
              + (f" ({_e(r.refusal)})" if r.refusal else ""),
              f"{r.rows_read:,}", f"{r.rows_written:,}", f"{r.rows_quarantined:,}",
              '<span class="warn">yes</span>' if r.allow_insecure else "no", _e(", ".join(r.conf_errors) or "-"),
@@ -180,37 +200,78 @@ def _findings(data: ReportData) -> str:
     return "".join(parts) or '<p class="muted">No runs or check-conf report given.</p>'
 
 
+def _trail_status(t: TrailStatus) -> str:
+    if t.broken:
+        return f'<span class="bad">BROKEN</span> at position {_e(t.first_bad)}: {_e(t.reason)}'
+    if t.missing_key:
+        return (f'<span class="warn">chain intact; seals not checked</span>: the events are sealed under '
+                f"<code>{_e(t.missing_key)}</code>, which this report could not read (run <code>lakehouse-phi audit "
+                "verify --policy</code> where the key is available)")
+    if t.seal_key is None:
+        return ('<span class="warn">intact, not sealed</span>: the policy sets no audit.key, so whoever can write '
+                "the trail can rewrite it and recompute every hash")
+    return f'<span class="ok">intact</span>, {t.sealed:,} seals checked under <code>{_e(t.seal_key)}</code>'
+
+
 def _trails(data: ReportData) -> str:
     if not data.trails:
         return '<p class="muted">No audit trail given (pass --audit TRAIL).</p>'
-    rows = []
-    for t in data.trails:
-        where = "" if t.first_bad is None else f" at position {_e(t.first_bad)}"
-        status = ('<span class="ok">intact</span>' if t.ok else
-                  f'<span class="bad">BROKEN</span>{where}: {_e(t.reason)}')
-        rows.append([f"<code>{_e(t.trail)}</code>", status, f"{t.events:,}", f"<code>{_e(t.last_hash or '-')}</code>"])
+    rows = [[f"<code>{_e(t.trail)}</code>", _trail_status(t), f"{t.events:,}",
+             f"<code>{_e(t.last_hash or '-')}</code>"] for t in data.trails]
     return (_table(("trail", "chain", "events", "last hash"), rows, numeric=(2,))
             + '<p class="muted">A chain cannot show that its last events were cut off: compare the last hash with '
               "the bronze table's <code>lakehouse_phi.audit_hash</code> property.</p>")
 
 
+def _risk_ok(r: RiskFigure) -> bool:
+    return not any(_breaks(r, name) for name in ("k", "l", "records_below_k", "records_below_l"))
+
+
+def _breaks(r: RiskFigure, name: str) -> bool:
+    """Whether figure ``name`` of ``r`` breaks the policy's target (k or l below it, records in classes below it)."""
+    value = r.figures.get(name)
+    if name not in ("k", "l", "records_below_k", "records_below_l") or not isinstance(value, (int, float)) \
+            or isinstance(value, bool):
+        return False
+    target = r.target_k if name in ("k", "records_below_k") else r.target_l
+    if target is None or (name.startswith("records") and target <= 1):
+        return False
+    return value < target if name in ("k", "l") else value > 0
+
+
+#: the measured figures of a risk result, as the risk table shows them
+_RISK_COLUMNS = (("k", "k"), ("l", "l"), ("records", "records"), ("classes", "classes"),
+                 ("records_below_k", "records in classes below k"), ("classes_below_k", "classes below k"),
+                 ("records_below_l", "records in classes below l"), ("classes_below_l", "classes below l"))
+
+
 def _risk(data: ReportData) -> str:
     if not data.risk and not data.risk_targets:
         return '<p class="muted">No table declares risk targets (tables.&lt;t&gt;.risk).</p>'
+    shown = [(name, label) for name, label in _RISK_COLUMNS if any(name in r.figures for r in data.risk)] \
+        or list(_RISK_COLUMNS[:2])
     rows = []
     for r in data.risk:
-        figs = ", ".join(f"{_e(k)} = {_e(v)}" for k, v in r.figures.items() if k not in ("k", "l"))
-        k, l_ = r.figures.get("k"), r.figures.get("l")
-        ok_k = r.target_k is None or (isinstance(k, (int, float)) and k >= r.target_k)
-        ok_l = r.target_l is None or (isinstance(l_, (int, float)) and l_ >= r.target_l)
-        verdict = '<span class="ok">meets the policy</span>' if ok_k and ok_l else '<span class="bad">below</span>'
-        rows.append([_e(r.table), _e(r.source), _e("-" if k is None else k), _e(r.target_k or "-"),
-                     _e("-" if l_ is None else l_), _e(r.target_l or "-"), verdict, figs or "-"])
+        cells = []
+        for name, _ in shown:
+            value = r.figures.get(name)
+            text = "-" if value is None else f"{value:,}" if isinstance(value, int) else _e(value)
+            bad = _breaks(r, name)
+            cells.append(f'<span class="{"bad" if bad else "fig"}" data-figure="{_e(name)}" '
+                         f'data-table="{_e(r.table)}">{text}</span>' + (" (below policy)" if bad else ""))
+        verdict = ('<span class="ok">meets the policy</span>' if _risk_ok(r)
+                   else '<span class="bad">BREAKS the policy</span>')
+        rows.append([_e(r.table), _e(r.source), *cells, _e(r.target_k or "-"), _e(r.target_l or "-"), verdict])
     for table, t in data.risk_targets.items():
         if not any(r.table == table for r in data.risk):
-            rows.append([_e(table), "-", "-", _e(t["k"]), "-", _e(t["l"]),
-                         '<span class="muted">not measured yet</span>', "-"])
-    return _table(("table", "source", "k", "policy k", "l", "policy l", "", "other figures"), rows)
+            rows.append([_e(table), "-", *["-"] * len(shown), _e(t["k"]), _e(t["l"]),
+                         '<span class="muted">not measured yet</span>'])
+    headers = ("table", "source", *(label for _, label in shown), "policy k", "policy l", "verdict")
+    note = ('<p>A table below its k (or l) is not released as is: <code>lakehouse-phi export</code> writes only the '
+            "records of classes that reach the policy's k and l (the others are suppressed and counted in the signed "
+            "manifest), and <code>lakehouse-phi risk</code> exits 1 for it.</p>"
+            if any(not _risk_ok(r) for r in data.risk) else "")
+    return _table(headers, rows, numeric=range(2, 2 + len(shown))) + note
 
 
 def render_html(data: ReportData) -> str:

@@ -8,9 +8,10 @@ column is declared in the policy and its rule is a plain identifier.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,8 +26,10 @@ _RULE_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _FIGURE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: figures of a risk result shown in the report: scalar counts and targets only (never the smallest classes, which
 #: hold quasi-identifier values)
-RISK_FIGURES = ("k", "l", "k_target", "l_target", "classes", "records", "records_below_k", "records_below_l",
-                "suppressed", "ok")
+RISK_FIGURES = ("k", "l", "k_target", "l_target", "k_required", "l_required", "classes", "records",
+                "classes_below_k", "records_below_k", "classes_below_l", "records_below_l", "suppressed", "ok")
+#: ingest event kinds that close a run (the pending ``ingest_started`` marker does not)
+CLOSING_EVENTS = ("ingest", "ingest_refused")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,16 @@ class TrailStatus:
     reason: str
     first_bad: int | None
     last_hash: str | None
+    #: the key the policy seals its trail with (None: the trail is not sealed), how many seals were checked, and
+    #: the key version the report could not read (the seals were then not checked)
+    seal_key: str | None = None
+    sealed: int = 0
+    missing_key: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        """Tampered or unreadable (a seal that could not be checked for want of its key is not broken)."""
+        return not self.ok and self.missing_key is None
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,8 @@ def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> No
         if kind == "risk":
             data.risk.append(_risk_from(table, "audit trail", {**details, **{k: ev[k] for k in RISK_FIGURES
                                                                              if k in ev}}, data.risk_targets))
+        elif kind == "ingest_unfinished":  # a note the next run wrote about an earlier one, not a run itself
+            continue
         elif kind.startswith("ingest"):
             data.runs.append(_run_of(ev, table, kind, ts, details))
             versions = _key_versions(ev, table, kind, outputs)
@@ -178,7 +193,22 @@ def add_events(data: ReportData, loaded: LoadedPolicy, events: list[dict]) -> No
                 latest[table] = ts
                 data.run_key_versions[table] = versions
             _add_quarantine_reasons(data, table, details, outputs)
+    data.runs = _outcomes(data.runs)
     data.runs.sort(key=lambda r: r.ts)
+
+
+def _outcomes(runs: list[Run]) -> list[Run]:
+    """One row per outcome: a run's ``ingest_started`` marker goes when the run closed (``ingest``, or
+    ``ingest_refused`` after it started writing); a marker nothing closed is the run's outcome, ``unfinished``."""
+    closed = {r.run_id for r in runs if r.event in CLOSING_EVENTS}
+    out = []
+    for r in runs:
+        if r.event == "ingest_started":
+            if r.run_id in closed:
+                continue
+            r = dataclasses.replace(r, event="unfinished", refusal=None)
+        out.append(r)
+    return out
 
 
 def _event_head(ev: Any, loaded: LoadedPolicy) -> tuple[str, str, datetime, dict[str, Any]] | None:
@@ -200,8 +230,8 @@ def _run_of(ev: dict, table: str, kind: str, ts: datetime, details: dict[str, An
         run_id=str(ev.get("run_id", ""))[:36], rows_read=_count(ev.get("rows_read")),
         rows_written=_count(ev.get("rows_written")), rows_quarantined=_count(ev.get("rows_quarantined")),
         allow_insecure=details.get("allow_insecure") is True, conf_errors=_rule_ids(details.get("conf_errors")),
-        refusal=reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else
-        ("refused" if kind != "ingest" else None))
+        refusal=(reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else "refused")
+        if kind == "ingest_refused" else None)
 
 
 def _key_versions(ev: dict, table: str, kind: str, outputs: set[tuple[str, str]]) -> dict[str, int]:
@@ -256,8 +286,11 @@ def read_findings_file(path: str, data: ReportData) -> None:
 
 
 def build_report_data(loaded: LoadedPolicy, trails: Sequence[str] = (), risk_files: Sequence[str] = (),
-                      conf_reports: Sequence[str] = (), spark: Any = None) -> ReportData:
-    """Gather everything the report shows.
+                      conf_reports: Sequence[str] = (), spark: Any = None,
+                      seal_keys: Mapping[tuple[str, int], bytes] | None = None) -> ReportData:
+    """Gather everything the report shows. A keyed trail's seals are checked with ``seal_keys`` (default: every
+    version of the policy's ``audit.key``, as ``audit verify --policy`` resolves it; KeyMaterialError naming it when
+    it cannot be read).
 
     Raises:
         UsageError: a trail, risk or check-conf file is missing or unreadable.
@@ -271,12 +304,17 @@ def build_report_data(loaded: LoadedPolicy, trails: Sequence[str] = (), risk_fil
                       risk_targets={t: {"k": s.risk.k, "l": s.risk.l} for t, s in loaded.policy.tables.items()
                                     if s.risk is not None})
     # the policy's audit.key (KeyMaterialError naming it when missing), as `audit verify --policy` resolves it
-    keys, expect = policy_seal_keys(loaded) if trails else ({}, [])
+    keys, expect = policy_seal_keys(loaded) if trails and seal_keys is None else (seal_keys or {}, [])
+    if seal_keys is not None and loaded.policy.audit_key:
+        expect = [loaded.policy.audit_key]
     for trail in trails:
-        verdict = verify_audit(trail, keys, expect, spark=spark)  # `audit verify`'s own check; UsageError: missing
+        verdict = verify_audit(trail, keys, expect, spark=spark,  # `audit verify`'s own check; UsageError: missing
+                               retention_days=loaded.policy.audit_retention_days)
         result = verdict.result
         data.trails.append(TrailStatus(trail=str(trail), ok=verdict.ok, events=result.events, reason=verdict.reason,
-                                       first_bad=result.first_bad, last_hash=result.last_hash))
+                                       first_bad=result.first_bad, last_hash=result.last_hash,
+                                       seal_key=loaded.policy.audit_key, sealed=result.sealed,
+                                       missing_key=result.missing_key))
         try:
             events = read_trail(trail, spark)
         except UsageError:  # a line that is no JSON object: the status above says the chain is broken

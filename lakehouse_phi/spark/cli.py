@@ -88,6 +88,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         "rows_quarantined": result.rows_quarantined, "quarantine_reasons": result.quarantine_reasons,
         "columns": result.columns, "phi_scan": result.phi_scan, "bronze": result.bronze,
         "quarantine": result.quarantine, "audit": result.audit, "audit_hash": result.event.get("hash"),
+        "warnings": result.warnings,
     }
     if args.format == "json":
         print(json.dumps(summary, indent=2, sort_keys=True))

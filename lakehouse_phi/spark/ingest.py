@@ -49,7 +49,8 @@ class IngestOptions:
         bronze: a :class:`~lakehouse_phi.storage.targets.Target`, or text parsed by ``Target.parse`` (a path when it
             has a URI scheme, starts with ``/``, ``.`` or ``~`` or holds ``/``; else a table name).
         quarantine: defaults to the policy's ``quarantine`` or ``<bronze>_quarantine``.
-        audit: a ``.jsonl`` file or a Delta table/path; defaults beside bronze (see :func:`default_audit_target`).
+        audit: a ``.jsonl`` file or a Delta table/path; defaults to the policy's ``audit.table``/``audit.path``, else
+            beside bronze (see :func:`default_audit_target`; also when ``bronze`` is given).
         table_format: ``delta`` (Databricks, Delta-enabled Spark, pysail, delta-rs) or ``parquet``.
         allow_insecure: run despite ``error`` findings of the config validator (printed and audited).
         key_overrides: replace a key's provider/ref for this run (the policy's version is kept).
@@ -86,6 +87,8 @@ class IngestResult:
     quarantine: str
     audit: str
     event: dict
+    #: what a reviewer would flag in the policy (an unsealed trail...), also logged as warnings
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class Job:
     base_event: dict
     details: dict
     say: Callable[[str], None]
+    warnings: list[str] = field(default_factory=list)
 
 
 def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) -> Job:
@@ -110,6 +114,7 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
     a run left pending by a crash is recorded first (``ingest_unfinished``)."""
     from lakehouse_phi.audit.sealing import seal_key, session_actor
     from lakehouse_phi.audit.sinks import open_sink
+    from lakehouse_phi.policy.advice import policy_warnings
 
     policy = loaded.policy
     if table not in policy.tables:
@@ -124,7 +129,10 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
         quarantine = Target(bronze.kind, f"{bronze.location.rstrip('/')}_quarantine")
     else:
         quarantine = Target.parse(spec.quarantine_target)
-    audit_target = opts.audit or default_audit_target(bronze, opts.table_format)
+    # the policy's audit.table/path, unless this run writes bronze elsewhere (then the trail goes beside it, as the
+    # quarantine does)
+    policy_trail = policy.audit.location if policy.audit is not None and not opts.bronze else None
+    audit_target = opts.audit or policy_trail or default_audit_target(bronze, opts.table_format)
     run_id = opts.run_id or str(uuid.uuid4())
     details: dict[str, Any] = {"engine": "spark-connect" if is_connect(spark) else "spark-classic",
                                "table_format": opts.table_format, "allow_insecure": opts.allow_insecure,
@@ -132,10 +140,14 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
     base_event = {"run_id": run_id, "actor": opts.actor or session_actor(spark), "policy_name": policy.name,
                   "policy_sha256": loaded.sha256, "table": table}
     # the trail's sealing key (audit.key) is resolved before any data is read: a missing one stops the job
-    sink = open_sink(audit_target, spark, seal_key=seal_key(policy, opts.key_overrides, opts.fetchers))
+    sink = open_sink(audit_target, spark, seal_key=seal_key(policy, opts.key_overrides, opts.fetchers),
+                     retention_days=policy.audit_retention_days)
+    warnings = policy_warnings(policy)
+    for w in warnings:  # every run says it: the CLI, spark-submit jobs and notebooks alike
+        log.warning("%s", w)
     job = Job(loaded=loaded, table=table, run_id=run_id, bronze=bronze, quarantine=quarantine,
               audit_target=audit_target, table_format=opts.table_format, sink=sink, base_event=base_event,
-              details=details, say=opts.progress or (lambda _msg: None))
+              details=details, say=opts.progress or (lambda _msg: None), warnings=warnings)
     check_trail(job, spark)
     return job
 
@@ -234,7 +246,7 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
                         rows_quarantined=outcome.tally.rows_quarantined, quarantine_reasons=outcome.tally.reasons,
                         columns=result.plan.plan.column_report(), phi_scan=outcome.tally.phi_scan,
                         conf_findings=findings, bronze=str(job.bronze), quarantine=str(job.quarantine),
-                        audit=job.audit_target, event=outcome.event)
+                        audit=job.audit_target, event=outcome.event, warnings=job.warnings)
 
 
 @dataclass

@@ -270,7 +270,7 @@ def test_paths_with_spaces_and_quotes_work_on_pysail(sail, loaded, tmp_path):
     second = run_ingest(sail, loaded, "claims", o)
     assert second.rows_inserted == 0 and rd(odd / "bronze claims").num_rows == first.rows_written
     assert rd(odd / "quarantine's").num_rows == first.rows_quarantined
-    out = cli("audit", "verify", str(odd / "audit trail"))
+    out = cli("audit", "verify", str(odd / "audit trail"), "--policy", str(EXAMPLE))  # a sealed trail
     assert out.returncode == 0 and "4 events" in out.stdout
     props = DeltaTable(str(odd / "bronze claims")).metadata().configuration
     assert props["lakehouse_phi.last_run_id"] == second.run_id

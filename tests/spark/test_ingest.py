@@ -108,7 +108,7 @@ def test_parquet_on_classic_spark_merges_on_record_key(spark, loaded, tmp_path):
     assert second.rows_inserted == 0
     bronze = pq.read_table(tmp_path / "bronze" / "claims")
     assert bronze.num_rows == first.rows_written
-    out = cli("audit", "verify", str(tmp_path / "audit.jsonl"))
+    out = cli("audit", "verify", str(tmp_path / "audit.jsonl"), "--policy", str(EXAMPLE))  # a sealed trail
     assert out.returncode == 0 and "4 events" in out.stdout  # per run: ingest_started, then ingest
 
 

@@ -128,7 +128,8 @@ def test_a_stream_killed_mid_way_and_restarted_ends_exact(spark, loaded, tmp_pat
     batches = [e["details"]["stream"]["batch_id"] for e in _ingest_events(tmp_path / "audit.jsonl")]
     assert sorted(batches) == list(range(len(batches))) and len(batches) >= 3
     assert sum(e["rows_read"] for e in _ingest_events(tmp_path / "audit.jsonl")) == 2400  # every row audited once
-    verify = subprocess.run([sys.executable, "-m", "lakehouse_phi", "audit", "verify", str(tmp_path / "audit.jsonl")],
+    verify = subprocess.run([sys.executable, "-m", "lakehouse_phi", "audit", "verify", str(tmp_path / "audit.jsonl"),
+                             "--policy", str(EXAMPLE)],  # a sealed trail: its key is in env
                             capture_output=True, text=True, env=env, cwd=ROOT)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 

@@ -13,7 +13,7 @@ import pytest
 from lakehouse_phi.audit import JsonlSink, new_event
 from lakehouse_phi.cli import main
 from lakehouse_phi.policy import load_policy
-from tests.helpers import EXAMPLE
+from tests.helpers import EXAMPLE, demo_env
 
 SENTINEL = "SENTINEL-123-45-6789"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -39,9 +39,14 @@ def _event(loaded, **kw):
 
 
 @pytest.fixture
-def trail(tmp_path, policy):
+def trail(tmp_path, policy, monkeypatch):
+    from lakehouse_phi.audit.sealing import seal_key
+
+    env, _ = demo_env()
+    for var, value in env.items():  # the example policy seals its trail under audit-trail: the report checks seals
+        monkeypatch.setenv(var, value)
     loaded = load_policy(policy)
-    sink = JsonlSink(tmp_path / "audit.jsonl")
+    sink = JsonlSink(tmp_path / "audit.jsonl", seal_key(loaded.policy))
     sink.append(_event(loaded, run_id="run-1", rows_read=1000, rows_written=990, rows_quarantined=10,
                        columns={"ssn": {"strategy": "encrypt", "key_version": 2}},
                        details={"quarantine_reasons": {"ssn:pattern": 7, f"{SENTINEL}:type": 2, f"mrn:{SENTINEL}": 1},
@@ -85,10 +90,14 @@ def test_the_report_shows_protection_runs_reasons_findings_chain_and_risk(tmp_pa
     # config findings from the trail and the check-conf report (rule and fix, never the value)
     assert "io-encryption" in text and "set spark.io.encryption.enabled=true" in text
     # chain status and risk: the trail's k=3 is below the policy's 5, the file's 6 meets it
-    assert "intact" in text and "BROKEN" not in text
-    assert re.search(r"patients\s+audit trail\s+3\s+5\s+1\s+1\s+below", text)
-    assert re.search(r"patients\s+risk.json\s+6\s+5\s+1\s+1\s+meets the policy", text)
-    assert "records_below_k = 12" in text
+    assert "BROKEN" not in text and re.search(r"intact\s*, 4 seals checked under\s+audit-trail", text)
+    # every measured figure (k, l, records, classes, records in classes below k), red where it breaks the policy
+    assert re.search(r"patients\s+audit trail\s+3\s+\(below policy\)\s+1\s+2,000\s+40\s+12\s+\(below policy\)"
+                     r"\s+5\s+1\s+BREAKS the policy", text)
+    assert re.search(r"patients\s+risk.json\s+6\s+1\s+2,000\s+50\s+-\s+5\s+1\s+meets the policy", text)
+    assert re.search(r'<span class="bad" data-figure="k" data-table="patients">3</span>', page)
+    assert re.search(r'<span class="fig" data-figure="k" data-table="patients">6</span>', page)
+    assert "lakehouse-phi export" in text  # what happens to a table below its k
     # one self-contained page with the runs chart as inline SVG
     assert "<script" not in page and not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     svg = ElementTree.fromstring(re.search(r"<svg.*?</svg>", page, re.S).group(0))
