@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rekey": ("lakehouse_phi.lifecycle.cli", "rewrite bronze/quarantine values not at the active key version"),
     "erase": ("lakehouse_phi.lifecycle.cli", "delete data subjects' rows (by pseudonym) from bronze/quarantine"),
     "purge": ("lakehouse_phi.lifecycle.cli", "delete bronze/quarantine rows past the table's retention_days"),
+    "suggest": ("lakehouse_phi.suggest.cli", "profile a source and write a DRAFT policy for it (to review)"),
     "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
     "apply": ("lakehouse_phi.databricks.cli", "apply the compiled governance SQL on a Databricks SQL warehouse"),
 }

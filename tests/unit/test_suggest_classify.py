@@ -1,0 +1,46 @@
+"""The draft's classifier without Spark: header hints, shapes that hold no letter or digit of a value, and the
+conservative strategy per category (falling back to suppress where the type does not take it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse_phi.suggest.classify import ColumnProfile, classify, header_hint, shape, shape_pattern
+
+
+@pytest.mark.parametrize(("header", "category"), [
+    ("soc_sec", "ssn"), ("SSN", "ssn"), ("patientDOB", "date_of_birth"), ("birth_date", "date_of_birth"),
+    ("zip_code", "zip"), ("PostalCode", "zip"), ("ip_addr", "ip"), ("email_address", "email"),
+    ("first_name", "name"), ("payer_name", None), ("state", None), ("cpt_code", None), ("address_type", None),
+    ("registered_at", "date"), ("member_id", "health_plan_number"), ("clinical_notes", "free_text"),
+])
+def test_header_hints(header, category):
+    assert header_hint(header) == category
+
+
+def test_a_shape_holds_no_letter_or_digit_of_the_value():
+    assert shape("MRN0012345") == r"[A-Z]{3}\d{7}"
+    assert shape("ab-12.x") == r"[a-z]{2}\-\d{2}\.[a-z]"
+    assert shape_pattern(["E123456789", "E000000001"]) == r"^[A-Z]\d{9}$"
+    assert shape_pattern(["A1", "AB1"]) is None and shape_pattern(["two words"]) is None
+
+
+def _profile(name: str, values: list[str], spark_type: str = "string", fits: dict | None = None) -> ColumnProfile:
+    return ColumnProfile(name, spark_type, len(values), len(values), list(values), fits or {})
+
+
+def test_categories_and_conservative_strategies():
+    ssn = classify(_profile("x1", ["123-45-6789", "234-56-7890", "345-67-8901"],
+                            fits={r"^\d{3}-?\d{2}-?\d{4}$": 1.0}))
+    assert (ssn.phi, ssn.ingest, ssn.pattern) == ("ssn", {"strategy": "suppress"}, r"^\d{3}-?\d{2}-?\d{4}$")
+    assert ssn.evidence[0] == "100% match ssn"
+    # a date of birth in a form the date type does not read stays a string: suppressed, not generalized
+    dob = classify(_profile("dob", ["03/15/1980", "04/01/1975"]))
+    assert (dob.phi, dob.type, dob.ingest) == ("date_of_birth", "string", {"strategy": "suppress"})
+    iso = classify(_profile("dob", ["1980-03-15", "1975-04-01"]))
+    assert (iso.type, iso.ingest) == ("date", {"strategy": "generalize_date", "to": "year"})
+    # a column that is not PHI by name or shape but holds identifiers is scrubbed
+    payer = classify(_profile("payer", ["Medicare"] * 9 + ["call 555-201-7788"]))
+    assert payer.phi == "free_text" and payer.ingest == {"strategy": "scrub_text"}
+    plain = classify(_profile("amount", ["12.50", "3.10"]))
+    assert (plain.phi, plain.type, plain.ingest) == (None, "double", None)
