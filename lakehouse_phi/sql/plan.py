@@ -19,7 +19,8 @@ The rule is *fail toward protection*:
    function is dropped. At every step every column that had a mask has one.
 4. **On a failure nothing protective is undone**: masks, row filters, policies, protective REVOKEs, functions and
    tags stay as they are (each only restricts). Only the privileges this run *added* (not held before it) are
-   revoked, and the run raises :class:`ApplyFailed` naming the statement.
+   revoked, and the run raises :class:`ApplyFailed` naming the statement. Where the privileges held before could
+   not be read, nothing is revoked (a GRANT only ever runs once every protection is in place).
 5. **Rollback is idempotent**: every undo is an ``IF EXISTS`` form where the grammar has one; ``DROP POLICY`` has
    none (its documented error is ``POLICY_NOT_FOUND``), so a policy that the state shows absent is not dropped, and a
    not-found answer to an undo counts as already undone.
@@ -55,6 +56,9 @@ UNDO_KINDS = ("drop_policy", "drop_mask", "drop_row_filter", "drop_function", "d
 #: error codes / message markers that mean the object is not there (any engine)
 NOT_FOUND = re.compile(r"NOT_FOUND|DOES_NOT_EXIST|NOT_EXIST|no such", re.IGNORECASE)
 ALREADY_EXISTS = re.compile(r"ALREADY_EXISTS|already exists", re.IGNORECASE)
+#: securable -> the information_schema view listing its privileges
+PRIVILEGE_VIEWS = {"TABLE": "table_privileges", "VIEW": "table_privileges", "SCHEMA": "schema_privileges",
+                   "CATALOG": "catalog_privileges"}
 #: the suffix of the versioned name a function takes while its signature changes
 VERSION_SUFFIX = "__v"
 
@@ -248,6 +252,9 @@ class Plan:
     #: per GRANT statement (by position in ``statements``): the privileges it adds (not held before)
     adds: dict[int, tuple[str, ...]] = field(default_factory=dict)
     rollback: bool = False
+    #: privilege views that could not be read: a failure revokes none of those grants (they may have been held
+    #: before the run, and every GRANT runs after the protections, so keeping them exposes nothing unprotected)
+    unknown_privileges: tuple[str, ...] = ()
 
     @property
     def all(self) -> list[Statement]:
@@ -313,11 +320,17 @@ def make_plan(compiled: Compiled, state: State | None = None, *, rollback: bool 
     loosening = [s for s in statements if s.kind in LOOSENING_KINDS]
     ordered = [*before, *protective, *after, *loosening]
     adds: dict[int, tuple[str, ...]] = {}
+    unknown: set[str] = set()
     for i, st in enumerate(ordered):
         if st.grant is not None:
+            view = PRIVILEGE_VIEWS[st.grant.securable]
+            if view not in state.read:  # what was held before cannot be told from what this run adds
+                unknown.add(view)
+                adds[i] = ()
+                continue
             have_now = held(state, st.grant)
             adds[i] = tuple(p for p in st.grant.privileges if p not in have_now)
-    return Plan(tuple(ordered), tuple(changed), tuple(skipped), adds)
+    return Plan(tuple(ordered), tuple(changed), tuple(skipped), adds, unknown_privileges=tuple(sorted(unknown)))
 
 
 def _key3(name: Name) -> tuple[str, ...]:
@@ -438,4 +451,6 @@ def apply(run: Run, compiled: Compiled, progress: Progress = log.info, *, rollba
     for st in plan.skipped:
         progress(f"skipped {st.kind} {st.about}: {st.requires} does not exist yet (ingest creates it); re-run "
                  "apply after the first ingest")
+    if plan.unknown_privileges:
+        progress(f"could not read {', '.join(plan.unknown_privileges)}: a failure would revoke none of those grants")
     return plan, execute(run, plan, progress)

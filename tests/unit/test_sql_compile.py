@@ -436,3 +436,36 @@ def test_monitoring_queries_name_every_governed_and_bronze_table_and_parse():
     for sql in (who_read_what(ir), governance_changes(ir)):
         [tree] = sqlglot.parse(sql, read="databricks")
         assert isinstance(tree, exp.Select) and not list(tree.find_all(exp.Command))
+
+
+def test_abac_governed_tags_allow_every_value_set_and_precede_it():
+    """A governed tag without values is key-only: each tag key the ABAC target sets is created first, with exactly
+    the values it sets (every mask function name among them), and the policies exempt governance.except."""
+    c = _compiled("worked_example", "databricks-abac")
+    tags = {st.sql.split("`")[1]: st for st in c.apply if st.kind == "governed_tag"}
+    assert set(tags) == {"phi", "phi_protection", "phi_mask", "phi_filter_arg", "lakehouse_phi_policy"}
+    first_set = min(i for i, st in enumerate(c.apply) if st.kind == "set_tags")
+    assert max(c.apply.index(st) for st in tags.values()) < first_set
+    for st in c.apply:
+        for key, value in st.tags:
+            assert f"'{value}'" in tags[key].sql.split(" VALUES ")[1], (key, value)
+    assert "'mask_patients_ssn'" in tags["phi_mask"].sql
+    assert tags["phi_mask"].if_exists is not None and tags["phi_mask"].if_exists.sql.startswith(
+        "ALTER GOVERNED TAG `phi_mask` SET VALUES (")
+    policies = [st.sql for st in c.apply if st.kind == "create_policy"]
+    assert policies and all("\n  TO `account users`\n  EXCEPT `lakehouse-phi-pipelines`\n" in p for p in policies)
+    assert not any(st.kind == "governed_tag" for st in c.rollback)  # account-level: never dropped
+
+
+def test_first_deploy_statements():
+    """The function schema and the ingest schema are created; ingest gets schema privileges; grants on what ingest
+    creates (quarantine, audit trail) and the bronze metadata wait for their tables; masks never call secret()."""
+    c = _compiled("worked_example", "databricks")
+    sql = [st.sql for st in c.apply]
+    assert sql[:2] == ["CREATE SCHEMA IF NOT EXISTS `main`.`governance`", "CREATE SCHEMA IF NOT EXISTS `main`.`bronze`"]
+    waits = {str(st.requires) for st in c.apply if st.requires is not None}
+    assert "main.bronze.lakehouse_phi_audit" in waits and "main.bronze.patients_quarantine" in waits
+    audit = [st for st in c.apply if st.grant is not None and st.grant.name.leaf == "lakehouse_phi_audit"]
+    assert audit and all(st.grant.privileges == ("SELECT",) for st in audit)  # readers never MODIFY the trail
+    assert not any(re.search(r"(?<!try_)secret\(", s) for s in sql)
+    assert any("try_secret('phi-keys', 'ssn-dek')" in s for s in sql)

@@ -94,3 +94,27 @@ def test_notebook_rollback_twice():
     runner.rollback(session, compiled)
     runner.rollback(session, compiled)
     assert not session.uc.policies and not session.uc.masks
+
+
+def test_unreadable_privileges_mean_nothing_is_revoked():
+    """Without ``*_privileges`` views nothing tells a grant held before the run from one it added: a failure then
+    revokes none (every GRANT runs after the protections), so a grant given by hand before the run survives."""
+
+    class NoPrivilegeViews(Catalog):
+        def info(self, view: str) -> list[dict]:
+            if view.endswith("_privileges"):
+                raise SqlError("TABLE_OR_VIEW_NOT_FOUND", f"[TABLE_OR_VIEW_NOT_FOUND] {view}")
+            return super().info(view)
+
+    compiled = compile_policy(load_policy(POLICY), "databricks")
+    uc = NoPrivilegeViews(**vars(example_catalog()))
+    by_hand = ("TABLE", "main", "silver", "patients", "research-analysts", "SELECT")
+    uc.privileges.add(by_hand)
+    session = Session(uc)
+    lines: list[str] = []
+    session.fail_on = [s for s in compiled.apply if s.kind == "grant" and s.requires is None][-1].sql
+    with pytest.raises(ApplyFailed) as info:
+        runner.apply(session, compiled, progress=lines.append)
+    assert info.value.revoked == [] and by_hand in uc.privileges
+    assert not any(s.startswith("REVOKE") for s in session.sent)
+    assert any("a failure would revoke none of those grants" in line for line in lines)
