@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from lakehouse_phi.policy.model import ColumnSpec, IngestRule, LeafSpec, TableSp
 from lakehouse_phi.policy.nested import Step, leaf_at, split_reference
 from lakehouse_phi.transforms import registry
 from lakehouse_phi.transforms.base import ColumnContext, Strategy
+from lakehouse_phi.transforms.scrub_text import ScrubText
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,16 @@ class TablePlan:
         keys: resolved key material (see :func:`key_needs` and :func:`lakehouse_phi.keys.load_keys`).
     """
 
-    def __init__(self, loaded: LoadedPolicy, table: str, keys: KeyRing) -> None:
+    def __init__(self, loaded: LoadedPolicy, table: str, keys: KeyRing,
+                 rosters: Mapping[str, Sequence[str | None]] | None = None, *,
+                 prepared: Mapping[str, Any] | None = None) -> None:
         self.loaded = loaded
         self.table = table
         self._keys = keys
+        #: output column -> its prepared ``scrub_text`` roster (``known:``), shipped with the plan to executors
+        self._rosters: dict[str, Any] = {}
+        self._roster_input = rosters or {}
+        self._prepared = prepared or {}
         self.spec = loaded.policy.tables[table]
         #: derived outputs that read one leaf: reference -> (column, steps, leaf spec)
         self._picks: dict[str, tuple[str, tuple[Step, ...], LeafSpec]] = {}
@@ -155,6 +162,15 @@ class TablePlan:
         ctx = ColumnContext(table=self.table, column=out_name, source_column=source, input_type=spec.value_type,
                             phi=spec.phi, table_phi=self._table_phi)
         strategy = cls(params, ctx, key.material if key else None)
+        if isinstance(strategy, ScrubText) and strategy.params.known:
+            place = f"tables.{self.table}.columns.{source}." + ("ingest" if out_name == source
+                                                                else f"derive.{out_name}")
+            roster = self._prepared.get(out_name)
+            if roster is None:
+                roster = strategy.prepare_roster(_roster_values(self.loaded, strategy.params.known, self._roster_input,
+                                                                place))
+            strategy.roster = roster
+            self._rosters[out_name] = roster
         return (strategy, cls.output_type(params, spec.value_type), key_name, key.version if key else None)
 
     def _output(self, cname: str, out_name: str, source: str, spec: LeafSpec, rule: IngestRule) -> OutputColumn:
@@ -170,9 +186,10 @@ class TablePlan:
                         pattern=_pattern_checker(spec.pattern) if spec.pattern else None)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as (policy, table, keys) and rebuild on the executor: strategies hold precomputed cipher and
-        HMAC states that cannot be pickled (and need not be shipped)."""
-        return (TablePlan, (self.loaded, self.table, self._keys))
+        """Pickle as (policy, table, keys, prepared rosters) and rebuild on the executor: strategies hold
+        precomputed cipher and HMAC states that cannot be pickled (and need not be shipped); rosters travel as
+        their folded keys (broadcast with the plan)."""
+        return (_rebuild_plan, (self.loaded, self.table, self._keys, self._rosters))
 
     def __repr__(self) -> str:
         return f"TablePlan(table={self.table!r}, outputs={[o.name for o in self.outputs]})"
@@ -315,6 +332,33 @@ def _rows_null_where(malformed: pa.Array | None, values: pa.Array) -> pa.Array:
     if malformed is None or not len(values):
         return values
     return pc.if_else(malformed, pa.scalar(None, values.type), values)
+
+
+def _rebuild_plan(loaded: LoadedPolicy, table: str, keys: KeyRing, prepared: Mapping[str, Any]) -> TablePlan:
+    return TablePlan(loaded, table, keys, prepared=prepared)
+
+
+def roster_refs(loaded: LoadedPolicy, table: str) -> list[str]:
+    """Every ``table.column`` that the ``scrub_text`` rules of ``table`` name under ``known:`` (sorted)."""
+    refs: set[str] = set()
+    for col in loaded.policy.tables[table].columns.values():
+        for rule in (col.effective_ingest, *col.derive.values()):
+            refs.update(rule.params.get("known") or ())
+    return sorted(refs)
+
+
+def _roster_values(loaded: LoadedPolicy, refs: Sequence[str], rosters: Mapping[str, Sequence[str | None]],
+                   place: str) -> list[tuple[str | None, Sequence[str | None]]]:
+    """(phi category, values) of each roster a rule names; fail closed when one was not loaded."""
+    missing = [r for r in refs if r not in rosters]
+    if missing:
+        raise ValueError(f"{place}.known: the roster(s) {missing} were not loaded; pass rosters= with the values of "
+                         f"every table.column of roster_refs() (read from those tables' sources)")
+    out = []
+    for ref in refs:
+        other_table, _, other_col = ref.rpartition(".")
+        out.append((loaded.policy.tables[other_table].columns[other_col].phi, rosters[ref]))
+    return out
 
 
 def _malformed(batch: pa.RecordBatch | pa.Table) -> pa.Array | None:

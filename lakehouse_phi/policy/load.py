@@ -157,6 +157,12 @@ def _check_rule(policy: Policy, table: str, out_col: str, col: LeafSpec, rule: I
         declared = ", ".join(policy.keys) or "none"
         problems.append(Problem(f"{place}.key", f"found {key!r}, which is not declared under keys: "
                                                 f"(declared: {declared})"))
+    for i, ref in enumerate(getattr(params, "known", None) or ()):
+        other_table, _, other_col = ref.rpartition(".")
+        if not other_table or other_table not in policy.tables or other_col not in policy.tables[other_table].columns:
+            problems.append(Problem(f"{place}.known[{i}]", f"found {ref!r}; a roster is <table>.<column> of a table "
+                                                          f"and column declared in this policy (tables: "
+                                                          f"{', '.join(policy.tables)})"))
     for other in cls.needs_columns(params):
         if other not in policy.tables[table].columns:
             problems.append(Problem(place, f"{rule.strategy} reads column {other!r}, which is not declared in "

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from lakehouse_phi.engine.plan import ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, MaskResult
+from lakehouse_phi.spark.scrub_counts import scrub_counts_arrow, scrub_counts_spark
 from lakehouse_phi.spark.session import functions
 from lakehouse_phi.storage import tables
 from lakehouse_phi.storage.delta import Commit, DeltaRsTable, SparkDeltaTable, open_delta, uses_deltars
@@ -178,6 +179,11 @@ class ArrowFlow:
         self._table = _to_arrow(self.result.masked)
         return tally_arrow(self._table, self.result.plan.scan_columns)
 
+    def scrub_counts(self) -> dict[str, dict[str, int]]:
+        """Replacements per ``scrub_text`` column and tag (counts only), after :meth:`materialize`."""
+        assert self._table is not None, "materialize() first"
+        return scrub_counts_arrow(self._table, self.result.plan.plan)
+
     def _split(self) -> tuple[pa.Table, pa.Table]:
         table = self._table
         assert table is not None, "materialize() first"
@@ -279,6 +285,10 @@ class SparkFlow:
         tally = tally_spark(self._masked, self.result.plan.scan_columns)
         self.result_tally_valid = tally.rows_valid
         return tally
+
+    def scrub_counts(self) -> dict[str, dict[str, int]]:
+        """Replacements per ``scrub_text`` column and tag (counts only), one aggregation after :meth:`materialize`."""
+        return scrub_counts_spark(self._masked, self.result.plan.plan)
 
     def _valid(self) -> Any:
         F, has_errors = self.F, self.F.size(self.F.col(ERRORS_COL)) > 0

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_phi.engine.plan import name_hasher
+from lakehouse_phi.engine.plan import name_hasher, roster_refs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
 from lakehouse_phi.keys.providers import Fetchers, KeyRing, verify_check_values
 from lakehouse_phi.policy.load import LoadedPolicy
@@ -27,6 +27,7 @@ from lakehouse_phi.policy.model import KeySpec
 from lakehouse_phi.spark.bronze import Tally, WriteSpec, Written, make_flow
 from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, RUN_ID_COL, MaskResult, mask, resolve_keys
 from lakehouse_phi.spark.read import read_landing
+from lakehouse_phi.spark.rosters import read_rosters
 from lakehouse_phi.spark.session import is_connect
 from lakehouse_phi.storage import tables
 from lakehouse_phi.storage.delta import DeltaRsTable, uses_deltars
@@ -233,8 +234,9 @@ def run_ingest(spark: Any, loaded: LoadedPolicy, table: str, options: IngestOpti
                         else (lambda i, p: names.file_label(p, i))),
             names=names if spec.source_file == "hash" else None)
         job.details["source_files"] = {"read": landing.files, "skipped": landing.skipped_files}
+        rosters = read_rosters(spark, loaded, table) if roster_refs(loaded, table) else None
         result = mask(landing.df, loaded, table, keys=keys, run_id=job.run_id, where=source_path,
-                      source_columns=landing.columns)
+                      source_columns=landing.columns, rosters=rosters)
     except LakehousePhiError as exc:
         if not isinstance(exc, UsageError):
             _audit_refusal(job, exc)
@@ -275,6 +277,9 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
         job.say("masking, checking and counting (one pass)")
         tally = flow.materialize()
         job.details["phi_scan"] = tally.phi_scan
+        scrubbed = flow.scrub_counts()
+        if scrubbed:
+            job.details["scrub"] = scrubbed  # replacements per scrub_text column and tag: counts, never values
         job.details["key_versions"] = result.key_versions
         _refuse_on_scan(job, spec, tally)
         refusal = _over_quarantine_rate(job, spec, tally)

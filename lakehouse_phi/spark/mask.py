@@ -80,16 +80,18 @@ def resolve_keys(loaded: LoadedPolicy, table: str, *, key_overrides: Mapping[str
     return load_keys({**loaded.policy.keys, **(key_overrides or {})}, key_needs(spec), fetchers)
 
 
-def build_plan(loaded: LoadedPolicy, table: str, keys: KeyRing) -> IngestPlan:
+def build_plan(loaded: LoadedPolicy, table: str, keys: KeyRing,
+               rosters: Mapping[str, Sequence[str | None]] | None = None) -> IngestPlan:
     try:
-        return IngestPlan(TablePlan(loaded, table, keys))
+        return IngestPlan(TablePlan(loaded, table, keys, rosters))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
 def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = None, run_id: str | None = None,
          fetchers: Fetchers | None = None, where: str | None = None,
-         source_columns: Sequence[str] | None = None) -> MaskResult:
+         source_columns: Sequence[str] | None = None,
+         rosters: Mapping[str, Sequence[str | None]] | None = None) -> MaskResult:
     """Mask a DataFrame (batch or streaming) under ``tables.<table>`` of ``policy`` (what ``load_policy`` returns).
 
     Args:
@@ -98,6 +100,8 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
         keys: resolved keys (default: resolved now from the policy's providers).
         run_id: the value of ``_ingest_run_id`` (default: a new uuid4).
         where: how messages name the source (default: ``the DataFrame``).
+        rosters: ``table.column`` -> values, for ``scrub_text``'s ``known:`` (see
+            :func:`lakehouse_phi.engine.plan.roster_refs`; :func:`lakehouse_phi.spark.rosters.read_rosters`).
         source_columns: the source's own column names for the drift check, when ``df`` already holds only the
             declared ones (the landing read maps CSV headers by name); default ``df.columns``.
 
@@ -112,7 +116,8 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
     spec = policy.policy.tables[table]
     columns = [c for c in (df.columns if source_columns is None else source_columns)
                if c not in (SOURCE_FILE_COL, CORRUPT_COL)]
-    plan = build_plan(policy, table, keys if keys is not None else resolve_keys(policy, table, fetchers=fetchers))
+    plan = build_plan(policy, table, keys if keys is not None else resolve_keys(policy, table, fetchers=fetchers),
+                      rosters)
     source_types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
     drift = check_drift(spec, table, columns, where or "the DataFrame", plan.plan.names, source_types)
     run_id = run_id or str(uuid.uuid4())

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakehouse_phi.engine.drift import CORRUPT_COL
-from lakehouse_phi.engine.plan import SOURCE_FILE_COL
+from lakehouse_phi.engine.plan import SOURCE_FILE_COL, roster_refs
 from lakehouse_phi.errors import JobRefused, LakehousePhiError, UsageError
 from lakehouse_phi.keys.providers import KeyRing
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.spark.ingest import IngestOptions, Job, _audit_refusal, _preflight, plan_job, write_batch
 from lakehouse_phi.spark.mask import MaskResult, mask, resolve_keys
+from lakehouse_phi.spark.rosters import read_rosters
 from lakehouse_phi.spark.session import functions
 from lakehouse_phi.storage.engines import caps
 from lakehouse_phi.storage.rules import spark_error_class
@@ -120,7 +121,8 @@ def ingest_stream(spark: Any, loaded: LoadedPolicy, table: str, options: IngestO
         keys = resolve_keys(loaded, table, key_overrides=opts.key_overrides, fetchers=opts.fetchers)
         stream = stream_source(spark, spec.source.format, source_path, dict(spec.source.options),
                                max_files_per_trigger)
-        result = mask(stream, loaded, table, keys=keys, run_id=job.run_id, where=source_path)
+        rosters = read_rosters(spark, loaded, table) if roster_refs(loaded, table) else None  # read once, at start
+        result = mask(stream, loaded, table, keys=keys, run_id=job.run_id, where=source_path, rosters=rosters)
     except LakehousePhiError as exc:
         if not isinstance(exc, UsageError):
             _audit_refusal(job, exc)

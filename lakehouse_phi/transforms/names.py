@@ -350,14 +350,15 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     weak_cue_before = tok.shifted(weak, -2) & tok.shifted(sep_space | sep_comma | sep_colon, -1)
     cred_after = tok.shifted(word & h(F_CRED), 2) & tok.shifted(sep_space | sep_comma, 1)
     seeds = strong | pair
-    seeds |= (title_before | strong_cue_before) & (nameish | unknown_cap | unknown_cap_upper) & ~eng & ~keep
+    seeds |= (title_before | strong_cue_before) & (nameish | unknown_cap | unknown_cap_upper) & (~eng | single) & ~keep
     seeds |= (title_before | strong_cue_before) & cap & listed
     seeds |= weak_cue_before & unknown_cap & ~eng & ~upper
     seeds |= cred_after & (nameish | unknown_cap)
     seeds |= title_before & cap & ~abbrev  # Dr. Bell: after a title any capitalised word
     seeds &= ~eponym
     # grow: neighbours that look like a name part
-    grow_ok = (nameish | unknown_cap | (letters & listed & ~eng & tok.shifted(seeds, -2))) & ~eponym & ~abbrev
+    grow_ok = (nameish | unknown_cap | unknown_cap_upper | (letters & listed & ~eng & tok.shifted(seeds, -2))
+               ) & ~eponym & ~abbrev
     grow_ok &= ~(word & h(F_CRED | F_CUE | F_TITLE) & ~listed)
     joins = sep_space | sep_dot | sep_comma
     # a tag written by an earlier detector ([GEO], [MRN]) is not a word of a name
@@ -367,17 +368,20 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     runs = seeds.copy()
     left_comma = tok.shifted(sep_comma, -1)
     right_comma = tok.shifted(sep_comma, 1)
-    left_join = tok.shifted(joins, -1)
-    right_join = tok.shifted(joins, 1)
+    # across ". " only after an initial or a title (A. M. Traoré, Dr. Roe), never across a sentence end
+    initial_or_title = single | (word & h(F_TITLE))
+    left_join = tok.shifted(sep_space | sep_comma, -1) | (tok.shifted(sep_dot, -1) & tok.shifted(initial_or_title, -2))
+    right_join = tok.shifted(sep_space | sep_comma, 1) | (tok.shifted(sep_dot, 1) & initial_or_title)
     comma_ok = (listed | unknown_cap) & ~single
-    next_cap = tok.shifted(cap, 2)
+    next_cap = tok.shifted(cap | particle, 2)
+    prev_cap = tok.shifted(cap | particle, -2)
     for _ in range(4):
         left = tok.shifted(runs, -2) & left_join
         right = tok.shifted(runs, 2) & right_join
         # across a comma only Last, First (the word after the comma is a listed name or unknown capitalised)
         grow = grow_ok & ((left & (~left_comma | comma_ok)) | (right & (~right_comma | comma_ok)))
         # a particle between a name and a capitalised word
-        part = particle & left & next_cap
+        part = particle & ((left & next_cap) | (right & prev_cap))
         new = runs | grow | part
         if (new == runs).all():
             break
@@ -435,6 +439,11 @@ class Roster:
                 continue
             joined = "".join(words)
             if is_name:
+                if len(words) == 1 and (joined in words_set or joined in KEEP):
+                    continue  # a one-word name that is also a word (Will, Rose) is not looked for alone
+                for i in range(len(words)):  # every run of 2+ consecutive words: Okonjo-Mbeki of Thandiwe ...
+                    for j in range(i + 2, len(words) + 1):
+                        self.entries.setdefault("".join(words[i:j]), tag)
                 if len(joined) >= 3:
                     self.entries.setdefault(joined, tag)
                 if len(words) == 2:

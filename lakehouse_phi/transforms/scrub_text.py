@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -170,8 +170,11 @@ def _patch_rows(values: pa.Array, candidates: str, fn: Callable[[str], str]) -> 
 def _phones(text: str) -> str:
     """Phone and fax numbers of any country and format (libphonenumber's matcher, US as the default region)."""
     out, last = [], 0
-    for m in phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.VALID):
-        if GUARD in m.raw_string:
+    for m in phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.POSSIBLE):
+        # a valid number of its country, or any possible one written internationally (+44 7700 900123: a range
+        # kept for fiction, still the shape of a number someone can call)
+        if GUARD in m.raw_string or not (m.raw_string.startswith(("+", "00"))
+                                         or phonenumbers.is_valid_number(m.number)):
             continue
         out += [text[last:m.start], TAGS["phone"]]
         last = m.end
@@ -216,6 +219,17 @@ class ScrubText(Strategy[ScrubTextParams]):
         super().__init__(params, ctx, key)
         #: column -> phi category, for the tags of ``row_values``
         self.phi_of = dict(ctx.table_phi)
+        #: the prepared rosters of ``known`` (set by the plan: :meth:`prepare_roster`)
+        self.roster: Roster | None = None
+
+    @staticmethod
+    def prepare_roster(rosters: Sequence[tuple[str | None, Sequence[str | None]]]) -> Roster:
+        """One :class:`~.names.Roster` of ``(phi category, values)`` lists: values tagged by their category
+        (``[NAME]``, ``[MEDICAL_RECORD_NUMBER]``, ``[OTHER]`` without one), as ``row_values`` tags them."""
+        roster = Roster()
+        for phi, values in rosters:
+            roster.add(values, f"[{(phi or 'other').upper()}]", is_name=phi == "name")
+        return roster
 
     @classmethod
     def needs_columns(cls, params: ScrubTextParams) -> tuple[str, ...]:
@@ -236,7 +250,10 @@ class ScrubText(Strategy[ScrubTextParams]):
                 raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: the row_values column(s) "
                                  f"{missing} were not passed in `others`")
             values = self.remove_row_values(values, {c: given[c] for c in row_values})
-        return scrub(values, tuple(self.params.detectors))
+        if self.params.known and self.roster is None:
+            raise ValueError(f"scrub_text on {self.ctx.table}.{self.ctx.column}: known rosters "
+                             f"{self.params.known} were not loaded (build the plan with rosters=)")
+        return scrub(values, tuple(self.params.detectors), self.roster)
 
     # ----------------------------------------------------------------------------------------- row values
     def remove_row_values(self, values: pa.Array | pa.ChunkedArray, columns: Mapping[str, pa.Array]) -> pa.Array:

@@ -322,3 +322,15 @@ def test_phi_looking_values_in_a_non_phi_column_are_reported(tmp_path, on_detect
     else:
         assert out.returncode == 1 and "payer: 30 email, 30 phone" in out.stderr
         assert event["event"] == "ingest_refused" and not (tmp_path / "bronze").exists()
+
+
+def test_scrub_replacements_counted_per_tag_in_the_audit_event(sail, loaded, tmp_path):
+    """details.scrub: per scrub_text column, replacements per tag, counted from what was written; counts only."""
+    synth.write_landing(tmp_path, {"encounters": 400}, seed=5, malformed_rate=0.0)
+    result = run_ingest(sail, loaded, "encounters", options(tmp_path, "encounters", table_format="delta"))
+    counts = result.event["details"]["scrub"]["note"]
+    assert counts and all(isinstance(k, str) and type(v) is int and v > 0 for k, v in counts.items())
+    notes = [r["note"] or "" for r in delta_rows(tmp_path / "bronze" / "encounters")]
+    for tag, n in counts.items():
+        assert n == sum(t.count(f"[{tag}]") for t in notes), tag
+    assert {"SSN", "PHONE", "DATE"} <= set(counts)
