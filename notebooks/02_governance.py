@@ -14,9 +14,13 @@
 # MAGIC   hasTagValue(…)` on each schema. Target `dynamic-views`: the same functions and a `<table>_governed` view per
 # MAGIC   table; readers are granted the view and lose SELECT on the table.
 # MAGIC * For jobs and CI, `lakehouse-phi apply POLICY --target … --warehouse-id ID` runs the same statements on a SQL
-# MAGIC   warehouse (the bundle's `governance_apply` job) and undoes them in reverse order if one fails.
-# MAGIC * You need `CREATE FUNCTION` on the function schema, `MANAGE` (or ownership) on the governed tables, and the
-# MAGIC   `secret()` scope that holds the decrypt key must be readable by the groups that may decrypt.
+# MAGIC   warehouse (the bundle's `governance_apply` job) with the same rule as this notebook: a failure keeps every
+# MAGIC   protection and revokes only the privileges the run added.
+# MAGIC * You need `USE CATALOG`/`USE SCHEMA`, `CREATE FUNCTION` on the function schema, `MANAGE` (or ownership) on the
+# MAGIC   governed tables, `APPLY TAG` (and `ASSIGN` on governed tags), `MODIFY` for the column comments, `MANAGE` on
+# MAGIC   the schemas for ABAC policies and on every securable granted on (README, "Privileges the applying principal
+# MAGIC   needs"). Masks read the decrypt key with `try_secret()` (DBR 15.0+): a reader without access to the scope
+# MAGIC   gets NULL, never an error.
 # MAGIC * Nothing runs until you set the `action` widget: it starts as `review`.
 
 # COMMAND ----------

@@ -469,3 +469,17 @@ def test_first_deploy_statements():
     assert audit and all(st.grant.privileges == ("SELECT",) for st in audit)  # readers never MODIFY the trail
     assert not any(re.search(r"(?<!try_)secret\(", s) for s in sql)
     assert any("try_secret('phi-keys', 'ssn-dek')" in s for s in sql)
+
+
+def test_abac_refuses_a_tag_value_a_governed_tag_cannot_hold(tmp_path):
+    import yaml
+
+    from lakehouse_phi.errors import PolicyError
+
+    data = yaml.safe_load(Path(POLICIES["worked_example"]).read_text())
+    data["name"] = "clinical.lakehouse"  # valid as a policy name, not as a governed tag value
+    path = tmp_path / "dotted-policy.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PolicyError, match=r"governed tag lakehouse_phi_policy: the value\(s\) 'clinical.lakehouse'"):
+        compile_policy(load_policy(path), "databricks-abac")
+    compile_policy(load_policy(path), "databricks")  # the other targets set ungoverned tags

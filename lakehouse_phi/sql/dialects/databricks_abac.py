@@ -21,12 +21,16 @@ README).
 
 from __future__ import annotations
 
+import re
+
 from lakehouse_phi.sql.dialects.databricks import Databricks
 from lakehouse_phi.sql.generator import TAG_MASK, TAG_PHI, TAG_POLICY, TAG_PROTECTION, Statement
 from lakehouse_phi.sql.ir import MaskFunction, Name, PolicyIR, RowFilterFunction, TableIR
 from lakehouse_phi.sql.quoting import ident, string
 
 TAG_FILTER_ARG = "phi_filter_arg"
+#: characters a governed tag key or value may not contain (governed tags reference)
+GOVERNED_TAG_FORBIDDEN = re.compile(r"[*./<>%&?\\=]")
 #: what each governed tag key means (its DESCRIPTION)
 TAG_DESCRIPTIONS = {
     TAG_PHI: "PHI category of a column", TAG_PROTECTION: "how ingest protects a column",
@@ -64,6 +68,11 @@ class DatabricksAbac(Databricks):
                 values.setdefault(key, set()).add(value)
         out = []
         for key in sorted(values):
+            bad = sorted(v for v in values[key] if GOVERNED_TAG_FORBIDDEN.search(v))
+            if bad:
+                raise ValueError(f"governed tag {key}: the value(s) {', '.join(map(repr, bad))} contain a character "
+                                 "a governed tag value may not hold (* . / < > % & ? \\ =); rename (the policy name "
+                                 "is the lakehouse_phi_policy value)")
             listed = ", ".join(string(v) for v in sorted(values[key]))
             about = f"governed tag {key}"
             update = Statement(f"ALTER GOVERNED TAG {ident(key)} SET VALUES ({listed})", "governed_tag", about)
