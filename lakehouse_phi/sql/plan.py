@@ -77,12 +77,16 @@ class ApplyFailed(JobRefused):
     were revoked again, except those in ``revoke_failures``."""
 
     def __init__(self, index: int, total: int, statement: Statement, error: StatementFailed, revoked: list[str],
-                 revoke_failures: list[str]) -> None:
+                 revoke_failures: list[str], *, rollback: bool = False) -> None:
         self.index, self.statement, self.error = index, statement, error
         self.revoked, self.revoke_failures = revoked, revoke_failures
-        text = (f"statement {index}/{total} ({statement.kind} {statement.about}) failed: {error}; every protection "
-                f"in place stays (masks, row filters, policies, functions, tags); revoked the {len(revoked)} "
-                "privilege(s) this run had added")
+        if rollback:
+            text = (f"rollback statement {index}/{total} ({statement.kind} {statement.about}) failed: {error}; the "
+                    f"{index - 1} before it were undone; fix the cause and run --rollback again (it is idempotent)")
+        else:
+            text = (f"statement {index}/{total} ({statement.kind} {statement.about}) failed: {error}; every "
+                    f"protection in place stays (masks, row filters, policies, functions, tags); revoked the "
+                    f"{len(revoked)} privilege(s) this run had added")
         if revoke_failures:
             text += f"; {len(revoke_failures)} revoke(s) failed too: " + "; ".join(revoke_failures)
         super().__init__(text)
@@ -415,10 +419,11 @@ def execute(run: Run, plan: Plan, progress: Progress = log.info) -> int:
                     raise
         except BaseException as exc:  # KeyboardInterrupt too: the same rule, then re-raised by the caller's code
             error = _failure(exc) if isinstance(exc, Exception) else StatementFailed("INTERRUPTED", "interrupted")
-            progress(f"statement {i + 1} failed ({error.code}); protections stay, revoking {len(added)} grant(s) "
-                     "this run added")
+            if not plan.rollback:
+                progress(f"statement {i + 1} failed ({error.code}); protections stay, revoking {len(added)} grant(s) "
+                         "this run added")
             revoked, failures = _revoke_added(run, added)
-            failed = ApplyFailed(i + 1, total, st, error, revoked, failures)
+            failed = ApplyFailed(i + 1, total, st, error, revoked, failures, rollback=plan.rollback)
             if not isinstance(exc, Exception):
                 raise failed from exc
             raise failed from None

@@ -354,3 +354,13 @@ def test_unknown_warehouse_is_a_clean_refusal(warehouse, apply):
 def test_missing_warehouse_id_is_usage(apply):
     done = apply()
     assert done.returncode == 2 and "--warehouse-id" in done.stderr
+
+
+def test_failed_rollback_says_so_and_a_second_one_finishes(warehouse, apply):
+    _ok(apply("--target", "databricks-abac", "--warehouse-id", "wh-123"))
+    st = next(s for s in _compiled("databricks-abac").rollback if s.kind == "drop_policy")
+    warehouse.fail = [(lambda sql: sql == st.sql, True)]
+    done = apply("--target", "databricks-abac", "--warehouse-id", "wh-123", "--rollback")
+    assert done.returncode == 1 and "rollback statement" in done.stderr and "run --rollback again" in done.stderr
+    _ok(apply("--target", "databricks-abac", "--warehouse-id", "wh-123", "--rollback"))
+    assert not warehouse.catalog.policies and not [f for f in warehouse.catalog.functions if f[1] == "governance"]
