@@ -393,10 +393,16 @@ def _check_governance(policy: Policy, problems: list[Problem]) -> None:
         tplace = f"governance.tables.{tname}"
         for cname, mask in table.masks.items():
             mplace = f"{tplace}.masks.{cname}"
-            for i, rule in enumerate(mask.rules):
-                check_groups(rule.to, f"{mplace}.rules.{i}.to")
-                _check_rendering(policy, mask.type, rule.show, f"{mplace}.rules.{i}.show", problems)
-            _check_rendering(policy, mask.type, mask.otherwise, f"{mplace}.otherwise", problems)
+            leaves = [(mplace, mask)] if not mask.fields else \
+                [(f"{mplace}.fields.{path}", leaf) for path, leaf in mask.fields.items()]
+            for lplace, leaf in leaves:
+                for i, rule in enumerate(leaf.rules):
+                    check_groups(rule.to, f"{lplace}.rules.{i}.to")
+                    _check_rendering(policy, leaf.type, rule.show, f"{lplace}.rules.{i}.show", problems)
+                _check_rendering(policy, leaf.type, leaf.otherwise, f"{lplace}.otherwise", problems)
+                if mask.fields and any(r.kind == "decrypt" for r in (leaf.otherwise, *(x.show for x in leaf.rules))):
+                    problems.append(Problem(lplace, "decrypt reads a flat encrypted column; on a leaf use raw, "
+                                                    "hide, redact, partial, generalize_date, zip3 or age_cap"))
         if table.row_filter is not None:
             for i, filter_rule in enumerate(table.row_filter.rules):
                 check_groups(filter_rule.to, f"{tplace}.row_filter.rules.{i}.to")

@@ -436,12 +436,52 @@ class MaskRule(Strict):
         return [v] if isinstance(v, str) else v
 
 
-class MaskSpec(Strict):
+class LeafMaskSpec(Strict):
+    """The mask of one leaf of a nested column: the same ``rules`` and ``otherwise`` as a flat column's mask."""
+
     type: str = "string"
     rules: list[MaskRule] = Field(default_factory=list)
     otherwise: Rendering = Field(default_factory=lambda: Rendering.model_validate("hide"))
 
     _type = field_validator("type")(classmethod(lambda cls, v: check_type(v, nested=False)))
+
+
+class MaskSpec(LeafMaskSpec):
+    """A column's mask. A nested column (``type`` written in Spark's DDL form,
+    ``array<struct<system:string,value:string>>``) names the leaves it governs under ``fields`` by path
+    (``[].value``); its other leaves pass unchanged, and the compiler rebuilds the column with ``transform`` /
+    ``named_struct``."""
+
+    fields: dict[str, LeafMaskSpec] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if "<" in v:
+            return types.ddl(types.parse_ddl(v))  # ValueError naming what does not parse
+        return check_type(v, nested=False)
+
+    @model_validator(mode="after")
+    def _nested(self) -> MaskSpec:
+        nested_type = "<" in self.type
+        if nested_type and not self.fields:
+            raise ValueError(f"a {self.type} column's mask names the leaves it governs under fields: (path -> "
+                             "{type, rules, otherwise}), e.g. fields: {'[].value': {otherwise: hide}}")
+        if self.fields and not nested_type:
+            raise ValueError("fields: is for a nested column; write its whole type, e.g. "
+                             "type: 'array<struct<system:string,value:string>>'")
+        if self.fields and ({"rules", "otherwise"} & self.model_fields_set):
+            raise ValueError("rules and otherwise of a nested column are written per leaf, under fields:")
+        if self.fields:
+            from lakehouse_phi.policy.nested import leaf_type
+
+            tree = types.parse_ddl(self.type)
+            for path, leaf in self.fields.items():
+                found = leaf_type(tree, path)  # ValueError naming the path
+                if found != leaf.type:
+                    raise ValueError(f"fields.{path}: the column's type gives this leaf type {found}, the leaf "
+                                     f"declares {leaf.type}")
+        return self
 
 
 class FilterRule(Strict):

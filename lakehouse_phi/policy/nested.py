@@ -207,3 +207,23 @@ def output_tree(node: Node, leaf_type: dict[str, str]) -> types.TypeTree:
 def label(column: str, path: str) -> str:
     """How a leaf is named in reasons and reports: ``address[].postalCode``."""
     return column + path
+
+
+def leaf_type(tree: types.TypeTree, path: str) -> str:
+    """The scalar type a leaf path reaches in a type tree (``[].value`` in ``array<struct<value:string>>`` ->
+    ``string``); ``ValueError`` naming the path otherwise."""
+    node = tree
+    for step in parse_path(path):
+        if isinstance(step, Field) and isinstance(node, types.StructOf):
+            found = dict(node.fields).get(step.name)
+            if found is None:
+                raise ValueError(f"fields.{path}: the column's type has no field {step.name!r} there "
+                                 f"(fields: {', '.join(n for n, _ in node.fields)})")
+            node = found
+        elif isinstance(step, Each) and isinstance(node, types.ArrayOf):
+            node = node.element
+        else:
+            raise ValueError(f"fields.{path}: {step.text()} does not apply to {types.ddl(node)}")
+    if not isinstance(node, str):
+        raise ValueError(f"fields.{path}: reaches {types.ddl(node)}, not a leaf; name a leaf below it")
+    return node

@@ -111,6 +111,8 @@ def sql_name(policy_type: str, mapping: dict[str, str] | None = None) -> str:
     m = DECIMAL_RE.match(policy_type)
     if m:
         return f"DECIMAL({int(m.group(1))},{int(m.group(2))})"
+    if "<" in policy_type and (mapping is None or policy_type not in mapping):  # a nested type, in DDL form
+        return ddl(parse_ddl(policy_type), mapping, upper=True)
     if mapping is not None and policy_type in mapping:
         return mapping[policy_type]
     return TYPES[policy_type].sql
@@ -140,8 +142,8 @@ TypeTree = str | StructOf | ArrayOf
 
 
 def ddl(tree: TypeTree, mapping: dict[str, str] | None = None, *, upper: bool = False) -> str:
-    """The Spark DDL of a type tree: ``array<struct<family:string,given:array<string>>>`` (field names quoted with
-    backticks when they are not plain identifiers)."""
+    """The Spark DDL of a type tree: ``array<struct<`family`:string,`given`:array<string>>>`` (field names quoted
+    with backticks)."""
     if isinstance(tree, StructOf):
         inner = ",".join(f"{_field_name(n)}:{ddl(t, mapping, upper=upper)}" for n, t in tree.fields)
         return f"{'STRUCT' if upper else 'struct'}<{inner}>"
@@ -152,7 +154,8 @@ def ddl(tree: TypeTree, mapping: dict[str, str] | None = None, *, upper: bool = 
 
 
 def _field_name(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else "`" + name.replace("`", "``") + "`"
+    """Always quoted: a field may be named like a keyword (FHIR's ``Period.end``)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 _TOKEN = re.compile(r"\s*(`(?:[^`]|``)*`|[A-Za-z_][A-Za-z0-9_]*(?:\(\s*\d+\s*,\s*\d+\s*\))?|[<>:,])")

@@ -34,6 +34,7 @@ from lakehouse_phi.sql.ir import (
     BronzeIR,
     ColumnMeta,
     GrantIR,
+    LeafMask,
     MaskFunction,
     Name,
     PolicyIR,
@@ -191,10 +192,38 @@ class Generator:
         return "CASE\n" + "\n".join(whens) + f"\n    ELSE {otherwise}\n  END"
 
     def mask_body(self, fn: MaskFunction) -> str:
+        if fn.leaves:
+            return self.nested_mask_body(fn)
         col = ident(fn.column)
         sql_type = self.type_name(fn.type)
         cases = [(groups, self.render(show, col, sql_type)) for groups, show in fn.cases]
         return self._case(cases, self.render(fn.otherwise, col, sql_type))
+
+    def nested_mask_body(self, fn: MaskFunction) -> str:
+        """A nested column rebuilt with its governed leaves masked: ``transform`` over arrays, ``named_struct`` over
+        structs (NULL stays NULL at every level, no element dropped or reordered); subtrees without a governed
+        leaf are passed whole."""
+        governed = {leaf.path: leaf for leaf in fn.leaves}
+        return self._rebuild(types.parse_ddl(fn.type), ident(fn.column), "", governed, 0)
+
+    def _rebuild(self, tree: types.TypeTree, expr: str, path: str, governed: dict[str, LeafMask], depth: int) -> str:
+        if not any(p == path or p.startswith(path) for p in governed):
+            return expr
+        if isinstance(tree, str):
+            leaf = governed.get(path)
+            if leaf is None:
+                return expr
+            sql_type = self.type_name(leaf.type)
+            cases = [(groups, self.render(show, expr, sql_type)) for groups, show in leaf.cases]
+            return self._case(cases, self.render(leaf.otherwise, expr, sql_type))
+        if isinstance(tree, types.StructOf):
+            parts = ", ".join(
+                f"{string(name)}, {self._rebuild(t, f'{expr}.{ident(name)}', f'{path}.{name}', governed, depth)}"
+                for name, t in tree.fields)
+            return f"CASE WHEN {expr} IS NULL THEN NULL ELSE named_struct({parts}) END"
+        var = f"e{depth}"
+        inner = self._rebuild(tree.element, var, f"{path}[]", governed, depth + 1)
+        return f"transform({expr}, {var} -> {inner})"
 
     def row_filter_body(self, fn: RowFilterFunction) -> str:
         return self._case([(groups, f"({where})") for groups, where in fn.cases], f"({fn.otherwise})")

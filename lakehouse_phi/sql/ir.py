@@ -21,7 +21,7 @@ from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import IDENT_RE, GovernedTable, Rendering, RowFilterSpec, TableSpec
+from lakehouse_phi.policy.model import IDENT_RE, GovernedTable, MaskSpec, Rendering, RowFilterSpec, TableSpec
 from lakehouse_phi.sql.quoting import CONTROL_RE, qualified
 from lakehouse_phi.sql.where import check_where
 from lakehouse_phi.transforms.partial import PartialParams
@@ -77,6 +77,16 @@ class Show:
 
 
 @dataclass(frozen=True)
+class LeafMask:
+    """One governed leaf of a nested column: its path (``[].value``), scalar type and renderings per group."""
+
+    path: str
+    type: str
+    cases: tuple[tuple[tuple[str, ...], Show], ...]
+    otherwise: Show
+
+
+@dataclass(frozen=True)
 class MaskFunction:
     name: Name
     table: Name
@@ -87,6 +97,9 @@ class MaskFunction:
     #: (account group names, rendering), tried in order.
     cases: tuple[tuple[tuple[str, ...], Show], ...]
     otherwise: Show
+    #: A nested column (``type`` in DDL form): the governed leaves, each with its own cases (``cases`` and
+    #: ``otherwise`` above are then unused: the column is rebuilt with only these leaves masked).
+    leaves: tuple[LeafMask, ...] = ()
 
     @property
     def versioned(self) -> bool:
@@ -385,9 +398,21 @@ def _masks(r: _Resolver, place: str, spec: GovernedTable, table: Name | None, st
         cases = tuple((r.groups(rule.to, f"{mplace}.rules.{i}.to"), r.show(rule.show, f"{mplace}.rules.{i}.show", col))
                       for i, rule in enumerate(mask.rules))
         otherwise = r.show(mask.otherwise, f"{mplace}.otherwise", col)
+        leaves = _leaf_masks(r, mplace, mask)
         fname = r.function_name(f"mask_{stem}_{col.lower()}", mplace) if table and col_ok else None
         if fname is not None and table is not None:
-            out.append(MaskFunction(fname, table, col, mask.type, cases, otherwise))
+            out.append(MaskFunction(fname, table, col, mask.type, cases, otherwise, leaves))
+    return tuple(out)
+
+
+def _leaf_masks(r: _Resolver, mplace: str, mask: MaskSpec) -> tuple[LeafMask, ...]:
+    """The governed leaves of a nested column's mask, in the order written."""
+    out = []
+    for path, leaf in mask.fields.items():
+        lplace = f"{mplace}.fields.{path}"
+        cases = tuple((r.groups(rule.to, f"{lplace}.rules.{i}.to"), r.show(rule.show, f"{lplace}.rules.{i}.show"))
+                      for i, rule in enumerate(leaf.rules))
+        out.append(LeafMask(path, leaf.type, cases, r.show(leaf.otherwise, f"{lplace}.otherwise")))
     return tuple(out)
 
 

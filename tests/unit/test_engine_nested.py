@@ -142,7 +142,8 @@ def test_leaves_masked_in_place_same_shape():
 def test_bronze_type_is_the_declared_tree():
     plan = _plan()
     ddl = plan.result_ddl()
-    assert ("`name` array<struct<use:string,family:string,given:array<string>,prefix:array<string>>>" in ddl)
+    assert ("`name` array<struct<`use`:string,`family`:string,`given`:array<string>,`prefix`:array<string>>>"
+            in ddl)
     assert "`home_zip3` string" in ddl and "`extension` string" in ddl
     assert plan.plan.column_report()["name[].family"] == {"strategy": "hmac", "key_version": 1}
     assert plan.plan.key_versions()["address[].text"] == 1
