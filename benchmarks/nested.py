@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from bench_data import example_policy, keys_for  # noqa: E402
-from micro import best_of  # noqa: E402
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bench_data import example_policy, keys_for
+from micro import best_of
 
 BATCH = 10_000
 
@@ -93,7 +93,6 @@ def _one_core(inputs: dict[str, Path]) -> dict[str, float]:
 
 def _leaves_per_row(inputs: dict[str, Path]) -> float:
     """Masked (non-``keep``) leaf values per FHIR Patient row."""
-    from lakehouse_phi.engine.nested import NestedColumn
     from lakehouse_phi.engine.plan import TablePlan
 
     loaded = example_policy()
