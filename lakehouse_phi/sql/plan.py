@@ -259,6 +259,8 @@ class Plan:
     #: privilege views that could not be read: a failure revokes none of those grants (they may have been held
     #: before the run, and every GRANT runs after the protections, so keeping them exposes nothing unprotected)
     unknown_privileges: tuple[str, ...] = ()
+    #: what the admin should know before (or after) this run; never a reason to remove a protection
+    warnings: tuple[str, ...] = ()
 
     @property
     def all(self) -> list[Statement]:
@@ -334,7 +336,27 @@ def make_plan(compiled: Compiled, state: State | None = None, *, rollback: bool 
                 continue
             have_now = held(state, st.grant)
             adds[i] = tuple(p for p in st.grant.privileges if p not in have_now)
-    return Plan(tuple(ordered), tuple(changed), tuple(skipped), adds, unknown_privileges=tuple(sorted(unknown)))
+    return Plan(tuple(ordered), tuple(changed), tuple(skipped), adds, unknown_privileges=tuple(sorted(unknown)),
+                warnings=tuple(_mixed_targets(compiled, state)))
+
+
+def _mixed_targets(compiled: Compiled, state: State) -> list[str]:
+    """Table-level masks and row filters left on tables the ABAC target governs (a ``databricks`` apply without its
+    rollback): beside a tag-matched policy they can make queries fail with ``MULTIPLE_MASKS``. Kept (they protect),
+    reported."""
+    if compiled.target != "databricks-abac":
+        return []
+    out = []
+    for table in compiled.ir.tables:
+        key = _key3(table.name)
+        for m in table.masks:
+            if (*key, m.column.lower()) in state.masks:
+                out.append(f"{table.name}.{m.column} has a table-level mask beside the ABAC policy (MULTIPLE_MASKS); "
+                           "run --target databricks --rollback once the policies are in place")
+        if table.row_filter is not None and key in state.filters:
+            out.append(f"{table.name} has a table-level row filter beside the ABAC policy; run --target databricks "
+                       "--rollback once the policies are in place")
+    return out
 
 
 def _key3(name: Name) -> tuple[str, ...]:
@@ -456,6 +478,8 @@ def apply(run: Run, compiled: Compiled, progress: Progress = log.info, *, rollba
     for st in plan.skipped:
         progress(f"skipped {st.kind} {st.about}: {st.requires} does not exist yet (ingest creates it); re-run "
                  "apply after the first ingest")
+    for text in plan.warnings:
+        progress(f"warning: {text}")
     if plan.unknown_privileges:
         progress(f"could not read {', '.join(plan.unknown_privileges)}: a failure would revoke none of those grants")
     return plan, execute(run, plan, progress)

@@ -364,3 +364,14 @@ def test_failed_rollback_says_so_and_a_second_one_finishes(warehouse, apply):
     assert done.returncode == 1 and "rollback statement" in done.stderr and "run --rollback again" in done.stderr
     _ok(apply("--target", "databricks-abac", "--warehouse-id", "wh-123", "--rollback"))
     assert not warehouse.catalog.policies and not [f for f in warehouse.catalog.functions if f[1] == "governance"]
+
+
+def test_switching_to_abac_keeps_table_masks_and_warns(warehouse, apply):
+    """Table-level masks from the databricks target stay (they protect) when the ABAC target is applied over them,
+    and the run says they would clash with the policies."""
+    _ok(apply("--warehouse-id", "wh-123"))
+    masks = dict(warehouse.catalog.masks)
+    done = apply("--target", "databricks-abac", "--warehouse-id", "wh-123")
+    _ok(done)
+    assert "warning: main.silver.patients.ssn has a table-level mask beside the ABAC policy" in done.stderr
+    assert warehouse.catalog.masks == masks and warehouse.catalog.policies
