@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lakehouse_phi.errors import JobRefused, UsageError
-from lakehouse_phi.policy.model import QUASI_PHI, TableSpec
+from lakehouse_phi.policy.model import QUASI_PHI, IngestRule, LeafSpec, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ def release_columns(spec: TableSpec) -> ReleaseColumns:
     show: set[str] = set()
     raw: set[str] = set()
     exported = set(spec.export.columns) if spec.export else None
-    for name, col in spec.columns.items():
-        rules = {name: col.effective_ingest, **col.derive}
-        outputs = list(rules) if exported is not None else [name]
+    for name, src, rules in _release_sources(spec):
+        col = src
+        outputs = list(rules) if exported is not None or name not in rules else [name]
         chosen = [o for o in outputs if exported is None or o in exported]
         if col.quasi_identifier or (exported is not None and col.phi in QUASI_PHI and not col.sensitive):
             qi += chosen
@@ -67,6 +67,26 @@ def release_columns(spec: TableSpec) -> ReleaseColumns:
         if col.sensitive:
             sens += chosen
     return ReleaseColumns(tuple(qi), tuple(sens), frozenset(show), frozenset(raw))
+
+
+def _release_sources(spec: TableSpec) -> list[tuple[str, LeafSpec, dict[str, IngestRule]]]:
+    """(column, the spec its outputs take their flags from, output -> rule): each column with its own output and
+    derived outputs, and each output derived from a leaf of a nested column (``from: address[0].postalCode``) on
+    its own, flagged as that leaf is (a leaf with ``quasi_identifier: true`` is measured through it)."""
+    from lakehouse_phi.policy.nested import column_tree, leaf_at, split_reference
+
+    out: list[tuple[str, LeafSpec, dict[str, IngestRule]]] = []
+    for name, col in spec.columns.items():
+        own = {} if col.nested else {name: col.effective_ingest}
+        own.update({d: r for d, r in col.derive.items() if r.source is None})
+        if own:
+            out.append((name, col, own))
+        for dname, rule in col.derive.items():
+            if rule.source is not None:
+                leaf = leaf_at(column_tree(name, col), split_reference(rule.source)[1])
+                if leaf is not None:
+                    out.append((dname, leaf.spec, {dname: rule}))
+    return out
 
 
 @dataclass

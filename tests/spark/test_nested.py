@@ -105,8 +105,46 @@ def test_fhir_patient_and_encounter_on_pysail_delta(sail, loaded, tmp_path):
         + (tmp_path / "audit.jsonl").read_text()
     for s in SENTINELS.values():
         assert s not in produced, f"sentinel {s!r} leaked"
-    event = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()][1]
+    event = next(json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()
+                 if json.loads(x)["event"] == "ingest")
     assert event["columns"]["name[].family"] == {"strategy": "hmac", "key_version": 1}
+    _risk_and_export(sail, loaded, tmp_path, rows)
+
+
+def _risk_and_export(session, loaded, tmp: Path, rows: list[dict]) -> None:
+    """risk and export read the leaf address[0].postalCode through the column derived from it (home_zip3)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from lakehouse_phi.policy.model import KeySpec
+    from lakehouse_phi.release.export import run_export
+    from lakehouse_phi.release.risk import risk_of_table
+
+    spec = loaded.policy.tables["patient_fhir"]
+    report = risk_of_table(session, spec, "patient_fhir", str(tmp / "bronze" / "patient_fhir"))
+    assert report.quasi_identifiers == ["gender", "birthDate", "home_zip3"] and report.records == len(rows)
+    classes = {(r["gender"], r["birthDate"], r["home_zip3"]) for r in rows}
+    assert report.classes == len(classes)
+    signer = tmp / "signer.pem"
+    signer.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    # k = 2 over (gender, home_zip3), so that some of the 40 records are released
+    cut = spec.model_copy(update={"risk": spec.risk.model_copy(update={"k": 2}),
+                                  "export": spec.export.model_copy(update={"columns": ["gender", "home_zip3"]})})
+    loaded = LoadedPolicy(loaded.policy.model_copy(update={"tables": {**loaded.policy.tables, "patient_fhir": cut}}),
+                          loaded.sha256, loaded.path)
+    out = tmp / "export"
+    overrides = {"export-signer": KeySpec(provider="file", ref=str(signer))}
+    if loaded.policy.audit is not None:  # the trail's sealing key, from the same fixed test material
+        spec_audit = loaded.policy.keys[loaded.policy.audit.key]
+        (tmp / "audit.key").write_text(ENV[spec_audit.ref])
+        overrides[loaded.policy.audit.key] = KeySpec(provider="file", ref=str(tmp / "audit.key"),
+                                                     version=spec_audit.version)
+    result = run_export(session, loaded, "patient_fhir", str(out), source=str(tmp / "bronze" / "patient_fhir"),
+                        audit=str(tmp / "export_audit.jsonl"), key_overrides=overrides)
+    exported = pq.read_table(out / "data").to_pylist()
+    assert 0 < len(exported) == result.records_exported and set(exported[0]) == {"gender", "home_zip3"}
+    assert result.k_achieved >= 2
 
 
 def test_bad_leaf_quarantined_by_path_on_classic_spark_json(spark, loaded, tmp_path):
