@@ -72,7 +72,7 @@ _DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|NORTH|SOUTH|EAST|WES
 _UNIT = (r"(?:,?\s*(?i:Apt|Apartment|Unit|Suite|Ste|Fl|Floor|Rm|Room|Bldg|Building|Lot|Trlr|#)\.?\s*#?\s*"
          r"[0-9A-Z]{1,5}(?:-[0-9A-Z]+)?\b)")
 #: After a street line: ``, City``, ``, City, ST 12345``, ``City ST 12345``.
-_AFTER_STREET = (rf"(?:,\s*{_CITY}(?:,?\s+(?:{_STATE}|{_STATE_NAMES})\b\.?(?:\s+{_ZIP}\b)?)?"
+_AFTER_STREET = (rf"(?:,\s*{_CITY}(?:,?\s+(?:{_STATE}|{_STATE_NAMES})\b\.?)?(?:,?\s+{_ZIP}\b)?"
                  rf"|\s+{_CITY},?\s+{_STATE}\b\.?(?:\s+{_ZIP}\b)?)")
 ADDRESS_PATTERNS: tuple[str, ...] = (
     rf"()\b[0-9]{{1,6}}[A-Z]?(?:-[0-9]{{1,4}})?\s+(?:{_DIRECTION}\s+)?(?:(?:{_TOKEN}|{_CAPS}|[0-9]{{1,3}}"
@@ -128,7 +128,7 @@ _AGE_WORDS = r"(?i:ninety|one hundred)(?:[- ](?i:one|two|three|four|five|six|sev
 _DATE_CUES = (r"on|since|until|till|through|thru|dated|before|after|as of|starting|DOS|DOB|born|seen|admitted|"
               r"admission|"
               r"discharged|discharge|visit|appt|appointment|given|started|stopped|due|scheduled|surgery|returns?|f/u|"
-              r"follow-up|in|for|from|to|dictated|transcribed|signed|submitted|received|collected|drawn|resulted|"
+              r"follow-up|from|to|dictated|transcribed|signed|submitted|received|collected|drawn|resulted|"
               r"reported|performed|done|last|next|by|effective|expires?|expired|date|dx|diagnosed|onset|injury|"
               r"procedure|ordered|obtained|placed|removed|changed|updated|called|hospitalized|ED|ER")
 
@@ -142,7 +142,9 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
     "ip": (rf"()\b{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?::[0-9]{{1,5}})?\b()",),
     # a medical record number after one of its labels: digits (5-12, or dashed groups), optionally after letters
     "mrn": (rf"()\b{_MRN_LABEL}{_LABEL_SEP}"
-            r"(?:[A-Za-z]{1,4}-?[0-9]{4,12}|[0-9]{2,4}(?:[-.][0-9]{2,5}){1,3}|[0-9]{4,12}[A-Za-z]?)\b()",),
+            r"(?:[A-Za-z]{1,4}-?[0-9]{4,12}|[0-9]{2,4}(?:[-.][0-9]{2,5}){1,3}|[0-9]{4,12}[A-Za-z]?)\b()",
+            # a number of 6-8 digits alone in a table cell (its label is in the header row): | 5530917 |
+            r"(\|[ \t]*)[A-Za-z]{0,3}[0-9]{6,8}([ \t]*\|)"),
     # other identifiers after their label (MBI, S/N, VIN, licence, Path #, account, policy, device...)
     "id": (rf"(\b{_ID_LABEL}{_LABEL_SEP}){_ID_VALUE}\b()",
            # a Medicare Beneficiary Identifier's shape, unlabelled: 1 digit, letter, alnum, digit, letter, ...

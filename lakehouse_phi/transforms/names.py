@@ -172,7 +172,7 @@ _WORD = r"[\pL\pN][\pL\pN\pM]*(?:['’][\pL]+)?"
 F_POSSESSIVE, F_TITLE_CASE, F_UPPER, F_LETTERS, F_SINGLE, F_LISTED, F_FIRST, F_LAST = (1 << i for i in range(8))
 F_ENG, F_KEEP, F_ABBREV, F_PARTICLE, F_EPONYM_NOUN, F_TITLE, F_CUE, F_WEAK = (1 << i for i in range(8, 16))
 F_CRED, F_LEN3, F_LEN4, F_SEP_SPACE, F_SEP_COMMA, F_SEP_DOT, F_SEP_COLON, F_OPEN = (1 << i for i in range(16, 24))
-F_CLOSE, F_SHORT, F_DOT_FIRST = (1 << i for i in range(24, 27))
+F_CLOSE, F_SHORT, F_DOT_FIRST, F_NUM = (1 << i for i in range(24, 28))
 _SEP_RULES = ((F_SEP_SPACE, re.compile(r"[ \t]{1,2}|-")), (F_SEP_COMMA, re.compile(r"\.?,[ \t]{1,2}")),
               (F_SEP_DOT, re.compile(r"\.[ \t]{1,2}|\.")), (F_SEP_COLON, re.compile(r"\s*[:#]\s*|\s*[:,]?\s*\n\s*")),
               (F_SHORT, re.compile(r"[ \t.\-/(),#]{1,4}")))
@@ -222,6 +222,8 @@ def _piece(s: str) -> tuple[int, str]:
                     flags |= F_TITLE_CASE
         else:
             flags |= _lexicon().get(folded, 0) & F_ABBREV
+            if s[0].isdigit():
+                flags |= F_NUM
         if len(s) >= 3:
             flags |= F_LEN3
         if len(s) >= 4:
@@ -315,11 +317,13 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     title_case = word & h(F_TITLE_CASE)
     upper = word & h(F_UPPER)
     letters = word & h(F_LETTERS)
-    single = word & h(F_SINGLE)
+    # a capital letter after a number is a unit (36.1 C, 98 F), not an initial
+    single = word & h(F_SINGLE) & ~tok.shifted(word & h(F_NUM), -2)
     listed = word & h(F_LISTED)
     eng = word & h(F_ENG)
     keep = word & h(F_KEEP)
-    abbrev = word & h(F_ABBREV)
+    # an abbreviation in capitals or lower case (ANA, na); written as a name (Ana) a listed name stays a name
+    abbrev = word & h(F_ABBREV) & ~(title_case & listed & h(F_LEN3))
     particle = word & h(F_PARTICLE)
     sep_space = ~word & h(F_SEP_SPACE)
     sep_comma = ~word & h(F_SEP_COMMA)
@@ -353,6 +357,9 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     seeds |= (title_before | strong_cue_before) & (nameish | unknown_cap | unknown_cap_upper) & (~eng | single) & ~keep
     seeds |= (title_before | strong_cue_before) & cap & listed
     seeds |= weak_cue_before & unknown_cap & ~eng & ~upper
+    # any case after a strong cue: a listed name that is not an English word (Caller: luz maria vasquez)
+    lower_listed = letters & listed & ~keep & ~abbrev & ~h(F_CUE | F_CRED | F_TITLE)
+    seeds |= strong_cue_before & lower_listed & ~eng
     seeds |= cred_after & (nameish | unknown_cap)
     seeds |= title_before & cap & ~abbrev  # Dr. Bell: after a title any capitalised word
     seeds &= ~eponym
@@ -360,6 +367,9 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     grow_ok = (nameish | unknown_cap | unknown_cap_upper | (letters & listed & ~eng & tok.shifted(seeds, -2))
                ) & ~eponym & ~abbrev
     grow_ok &= ~(word & h(F_CRED | F_CUE | F_TITLE) & ~listed)
+    # a listed name in any case beside a name, not an English word; between two name words even if one (maria)
+    grow_lower = lower_listed & ~eng
+    between = lower_listed
     joins = sep_space | sep_dot | sep_comma
     # a tag written by an earlier detector ([GEO], [MRN]) is not a word of a name
     in_tag = tok.shifted(~word & h(F_OPEN), -1) & tok.shifted(~word & h(F_CLOSE), 1)
@@ -372,7 +382,7 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     initial_or_title = single | (word & h(F_TITLE))
     left_join = tok.shifted(sep_space | sep_comma, -1) | (tok.shifted(sep_dot, -1) & tok.shifted(initial_or_title, -2))
     right_join = tok.shifted(sep_space | sep_comma, 1) | (tok.shifted(sep_dot, 1) & initial_or_title)
-    comma_ok = (listed | unknown_cap) & ~single
+    comma_ok = (listed | unknown_cap | unknown_cap_upper) & ~single
     next_cap = tok.shifted(cap | particle, 2)
     prev_cap = tok.shifted(cap | particle, -2)
     for _ in range(4):
@@ -380,8 +390,12 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
         right = tok.shifted(runs, 2) & right_join
         # across a comma only Last, First (the word after the comma is a listed name or unknown capitalised)
         grow = grow_ok & ((left & (~left_comma | comma_ok)) | (right & (~right_comma | comma_ok)))
+        grow |= grow_lower & ~in_tag & ((left & ~left_comma) | (right & ~right_comma))
+        grow |= between & ~in_tag & left & tok.shifted(lower_listed & ~eng, 2) & right_join
         # a particle between a name and a capitalised word
         part = particle & ((left & next_cap) | (right & prev_cap))
+        # a particle written as a name (Van, DER) beside a name is a surname: Arjun Van, Van, Margaret
+        part |= particle & (title_case | upper) & (left | right)
         new = runs | grow | part
         if (new == runs).all():
             break

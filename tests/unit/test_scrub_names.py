@@ -115,3 +115,17 @@ def test_counts_per_tag_never_values():
     counts = tag_counts(before, after)
     assert counts == {"SSN": 1, "NAME": 1, "PHONE": 1}
     assert all(isinstance(k, str) and isinstance(v, int) for k, v in counts.items())
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Caller: luz maria vasquez (daughter)", "Caller: [NAME] (daughter)"),  # lower case after a cue
+    ("| Patient | MRN | DOB |\n| OKAFOR, CHIDI | 5530917 | 04/11/1948 |",
+     "| Patient | MRN | DOB |\n| [NAME] | [MRN] | [DATE] |"),
+    ("Discharged to 4410 N KINGS HWY, SHREVEPORT LA 71107", "Discharged to [ADDRESS]"),
+    ("Order signed by Dr. Minh Van; Van, Ngozi reviewed", "Order signed by Dr. [NAME]; [NAME] reviewed"),
+    ("Spoke with Ana Ruiz; ANA 1:80 negative", "Spoke with [NAME]; ANA 1:80 negative"),
+    ("T 36.1 C. Linda Collins, RN notified", "T 36.1 C. [NAME], RN notified"),  # a unit is not an initial
+    ("sutures out in 3/7; PACS 8.8.0.63 upgraded", "sutures out in 3/7; PACS 8.8.0.63 upgraded"),
+])
+def test_tables_particles_units_and_durations(text, expected):
+    assert run([text]) == [expected]
