@@ -70,12 +70,67 @@ def _plain(value: Any) -> Any:
 
 
 def json_text(values: pa.Array) -> pa.Array:
-    """Each value as compact JSON text with sorted keys (NULL stays NULL; a string is taken as JSON text
-    already: a JSON source whose subtree Spark read as a string)."""
+    """Each value as compact JSON text with sorted keys and NULL fields left out (NULL stays NULL; a string is taken
+    as JSON text already: a JSON source whose subtree Spark read as a string). Built with Arrow kernels, level by
+    level (:func:`_json`); only maps and binary values are serialized value by value."""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         return values.cast(pa.string())
     if pa.types.is_null(values.type):
         return pa.nulls(len(values), pa.string())
+    return _json(values)
+
+
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"),
+            ("\f", "\\f"))
+
+
+def _quoted(text: pa.Array) -> pa.Array:
+    """JSON string literals, as ``json.dumps(ensure_ascii=False)`` writes them."""
+    if pc.any(pc.match_substring_regex(text, r'[\x00-\x1f"\\]')).as_py():
+        for old, new in _ESCAPES:
+            text = pc.replace_substring(text, old, new)
+        if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
+            for code in range(0x20):
+                text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def _json(values: pa.Array) -> pa.Array:
+    """JSON text of any Arrow array, NULL where the value is NULL."""
+    t = values.type
+    n = len(values)
+    if pa.types.is_null(t):
+        return pa.nulls(n, pa.string())
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _quoted(values.cast(pa.string()))
+    if pa.types.is_boolean(t):
+        return pc.if_else(values, pa.scalar("true"), pa.scalar("false"))
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return pc.cast(values, pa.string())
+    if pa.types.is_date(t):
+        return _quoted(pc.cast(values, pa.string()))
+    if pa.types.is_timestamp(t):
+        return _quoted(as_text(values, "string")[0])
+    if pa.types.is_struct(t):
+        names = sorted(t.field(i).name for i in range(t.num_fields))
+        if not names:
+            return pc.if_else(pc.is_valid(values), pa.scalar("{}"), pa.scalar(None, pa.string()))
+        parts = []
+        for name, child in zip(names, struct_children(values, names)):
+            enc = _json(child)
+            key = "," + json.dumps(name, ensure_ascii=False) + ":"
+            parts.append(pc.fill_null(pc.binary_join_element_wise(key, enc, ""), ""))  # a NULL field: left out
+        inner = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
+        inner = pc.utf8_slice_codeunits(inner, 1)  # every part starts with its comma: drop the first
+        wrapped = pc.binary_join_element_wise("{", inner, "}", "")
+        return pc.if_else(pc.is_valid(values), wrapped, pa.scalar(None, pa.string()))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        elements, offsets = list_parts(values)
+        enc = pc.fill_null(_json(elements), "null")
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), enc), ",")
+        wrapped = pc.binary_join_element_wise("[", pc.fill_null(joined, ""), "]", "")
+        return pc.if_else(pc.is_valid(values), wrapped, pa.scalar(None, pa.string())) if n else \
+            pa.array([], pa.string())
     return pa.array([None if v is None else json.dumps(_plain(v), sort_keys=True, separators=(",", ":"),
                                                        ensure_ascii=False, default=str)
                      for v in values.to_pylist()], pa.string())

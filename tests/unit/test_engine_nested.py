@@ -243,3 +243,22 @@ def test_nested_type_on_a_csv_source_is_a_policy_error():
             "    columns:\n      c: {type: 'array<struct>', fields: {'[].x': {type: string}}}\n")
     with pytest.raises(PolicyError, match=r"tables\.t\.columns\.c\.type.*csv source"):
         policy_from_data(parse_yaml(text, "t"), "t")
+
+
+def test_json_text_is_the_sorted_compact_json_of_the_value():
+    from lakehouse_phi.engine.nested import json_text
+
+    t = pa.list_(pa.struct([("url", pa.string()), ("valueDecimal", pa.float64()), ("n", pa.int64()),
+                            ("b", pa.bool_()), ("sub", pa.list_(pa.string()))]))
+    rows = [[{"url": 'a,,b "q" \\ \n\t\x01 é', "valueDecimal": 1.5, "n": None, "b": True, "sub": ["x", None]}],
+            None, [], [None, {"url": None, "valueDecimal": None, "n": 3, "b": False, "sub": []}]]
+    got = json_text(pa.array(rows, t)).to_pylist()
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items() if x is not None}
+        return [plain(x) for x in v] if isinstance(v, list) else v
+
+    want = [None if r is None else json.dumps(plain(r), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            for r in rows]
+    assert got == want
