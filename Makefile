@@ -10,7 +10,7 @@ REF_VENV := .venv-pycanon
 $(BIN)/lakehouse-phi: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[spark,local,test,databricks]"
+	$(BIN)/pip install --quiet -e ".[spark,local,test,databricks,otel]"
 	touch $@
 
 setup: $(BIN)/lakehouse-phi

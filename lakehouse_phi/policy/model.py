@@ -290,6 +290,43 @@ class ExportSpec(Strict):
     signing_key: str = Field(min_length=1)
 
 
+class AlertRule(Strict):
+    """One alert: above ``max`` the run warns (printed, logged, in its audit event) or fails (refused before
+    anything is written, audited as ``ingest_refused`` with reason ``alert``)."""
+
+    max: float = Field(ge=0)
+    action: Literal["warn", "fail"] = "warn"
+
+
+class AlertsSpec(Strict):
+    """``alerts:`` (top level for every table, or a table's own, which wins per alert):
+
+    * ``phi_scan_hits``: values that look like PHI in columns not declared PHI (the ingest PHI scan), per run;
+    * ``quarantine_rate``: the share of a run's rows sent to quarantine (0-1);
+    * ``scrub_replacements_drop``: how much the scrub_text replacements per row fell against the table's previous
+      run in the audit trail (0-1: 0.5 = fewer than half as many), a sign the detectors stopped matching a changed
+      source.
+    """
+
+    phi_scan_hits: AlertRule | None = None
+    quarantine_rate: AlertRule | None = None
+    scrub_replacements_drop: AlertRule | None = None
+
+    @model_validator(mode="after")
+    def _shares(self) -> AlertsSpec:
+        for name in ("quarantine_rate", "scrub_replacements_drop"):
+            rule = getattr(self, name)
+            if rule is not None and rule.max > 1:
+                raise ValueError(f"{name}.max is a share between 0 and 1, found {rule.max}")
+        return self
+
+    def merged(self, own: AlertsSpec | None) -> AlertsSpec:
+        """These alerts with a table's ``own`` ones taking precedence, alert by alert."""
+        if own is None:
+            return self
+        return AlertsSpec(**{n: getattr(own, n) or getattr(self, n) for n in type(self).model_fields})
+
+
 class TableSpec(Strict):
     source: SourceSpec
     bronze: str = Field(min_length=1)
@@ -314,6 +351,8 @@ class TableSpec(Strict):
     export: ExportSpec | None = None
     # --- key lifecycle
     retention_days: int | None = Field(default=None, ge=1)
+    # --- monitoring
+    alerts: AlertsSpec | None = None
 
     @property
     def quarantine_target(self) -> str:
@@ -600,6 +639,8 @@ class Policy(Strict):
     version: Literal[1]
     name: str = Field(min_length=1)
     audit: AuditSpec | None = None
+    #: thresholds every table's ingest runs are checked against (a table's own ``alerts`` win per alert)
+    alerts: AlertsSpec | None = None
     keys: dict[str, KeySpec] = Field(default_factory=dict)
     groups: dict[str, str] = Field(default_factory=dict)
     tables: dict[str, TableSpec] = Field(default_factory=dict)
@@ -609,6 +650,11 @@ class Policy(Strict):
     def audit_key(self) -> str | None:
         """The key that seals the trail (``audit.key``), or None: an unkeyed trail."""
         return self.audit.key if self.audit is not None else None
+
+    def alerts_for(self, table: str) -> AlertsSpec:
+        """The alerts of ``tables.<table>``: its own, else the top-level ones, alert by alert."""
+        own = self.tables[table].alerts if table in self.tables else None
+        return (self.alerts or AlertsSpec()).merged(own)
 
     @property
     def audit_retention_days(self) -> int:

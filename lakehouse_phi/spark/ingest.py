@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from lakehouse_phi.engine.plan import name_hasher, roster_refs
 from lakehouse_phi.errors import JobRefused, KeyMaterialError, LakehousePhiError, UsageError
 from lakehouse_phi.keys.providers import Fetchers, KeyRing, verify_check_values
+from lakehouse_phi.observe.alerts import per_tag
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
 from lakehouse_phi.spark.bronze import Tally, WriteSpec, Written, make_flow
@@ -108,6 +110,8 @@ class Job:
     details: dict
     say: Callable[[str], None]
     warnings: list[str] = field(default_factory=list)
+    #: when the run was planned (time.perf_counter), for its duration metric
+    started: float = field(default_factory=time.perf_counter)
 
 
 def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) -> Job:
@@ -272,16 +276,23 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
     columns = result.plan.plan.column_report()
     committed = False
     flow = None
+    tally = None
+    tally_scrub: dict[str, int] = {}
+    batch_started = time.perf_counter()
+    timings: dict[str, float] = {}
     try:
         flow = make_flow(spark, result, wspec)
         job.say("masking, checking and counting (one pass)")
         tally = flow.materialize()
+        timings["tally"] = time.perf_counter() - batch_started
         job.details["phi_scan"] = tally.phi_scan
         scrubbed = flow.scrub_counts()
         if scrubbed:
             job.details["scrub"] = scrubbed  # replacements per scrub_text column and tag: counts, never values
+        tally_scrub = per_tag(scrubbed)  # per detector, summed over the columns: the metrics' and alerts' view
         job.details["key_versions"] = result.key_versions
         _refuse_on_scan(job, spec, tally)
+        _check_alerts(job, tally, tally_scrub)
         refusal = _over_quarantine_rate(job, spec, tally)
         _append(job, "ingest_started", rows=(tally.rows_read, 0, tally.rows_quarantined), columns=columns,
                 details={"pending": True})
@@ -301,16 +312,66 @@ def write_batch(spark: Any, job: Job, result: MaskResult, keys: KeyRing, *, txn:
         sealed = _append(job, "ingest", rows=(tally.rows_read, tally.rows_valid, tally.rows_quarantined),
                          columns=columns, details={"pending": False})
         _mark_bronze(spark, job, keys, written, sealed)
+        _record_metrics(job, tally, tally_scrub, "ok", timings, batch_started, written=tally.rows_valid)
         return Outcome(tally=tally, written=written, event=sealed)
     except Exception as exc:
         if committed and flow is not None:  # the refusal event records what this run committed (verify --against)
             with contextlib.suppress(Exception):
                 job.details["commits"] = flow.versions()
+        _record_metrics(job, tally, tally_scrub, "refused", timings, batch_started, written=0)
         _failed(job, exc, committed)
         raise
     finally:
         if flow is not None:
             flow.release()
+
+
+def _check_alerts(job: Job, tally: Tally, scrub: dict[str, int]) -> None:
+    """The policy's ``alerts:`` on this run's counts: a ``fail`` refuses it before anything is written, a ``warn``
+    is said now and in the run's output; both are recorded in the audit event (``details.alerts``)."""
+    from lakehouse_phi.observe import alerts
+
+    spec = job.loaded.policy.alerts_for(job.table)
+    if not any(getattr(spec, n) is not None for n in type(spec).model_fields):
+        return
+    previous = alerts.previous_scrub_rate(job.sink.read_all(), job.table) if alerts.needs_history(spec) else None
+    fired = alerts.evaluate(spec, _counts(job, tally, scrub, "ok"), previous)
+    if not fired:
+        return
+    job.details["alerts"] = [f.to_dict() for f in fired]
+    failing = [f for f in fired if f.action == "fail"]
+    for f in fired:
+        if f.action == "warn":
+            job.warnings.append(f.message(job.table))
+            log.warning("%s", f.message(job.table))
+    if failing:
+        raise alerts.AlertRefused("; ".join(f.message(job.table) for f in failing) + f"; nothing was written (run "
+                                  f"{job.run_id}); the alert is recorded in the audit trail")
+
+
+def _counts(job: Job, tally: Tally | None, scrub: dict[str, int], outcome: str, written: int = 0) -> Any:
+    from lakehouse_phi.observe import RunCounts
+
+    return RunCounts(policy=job.loaded.policy.name, table=job.table, outcome=outcome,
+                     rows_read=tally.rows_read if tally else 0, rows_written=written,
+                     rows_quarantined=tally.rows_quarantined if tally else 0,
+                     quarantine_reasons=dict(tally.reasons) if tally else {},
+                     phi_scan=tally.phi_scan if tally else {}, scrub_replacements=dict(scrub),
+                     engine=job.details.get("engine"), table_format=job.table_format)
+
+
+def _record_metrics(job: Job, tally: Tally | None, scrub: dict[str, int], outcome: str, timings: dict[str, float],
+                    batch_started: float, written: int) -> None:
+    """The run's (or micro-batch's) counts and durations to OpenTelemetry, where configured (a no-op otherwise)."""
+    from lakehouse_phi.observe.metrics import record_run
+
+    now = time.perf_counter()
+    counts = _counts(job, tally, scrub, outcome, written)
+    counts.durations = {**timings, "write": now - batch_started - timings.get("tally", 0.0),
+                        "total": now - job.started}
+    if "tally" not in timings:
+        counts.durations.pop("write")
+    record_run(counts)
 
 
 def _over_quarantine_rate(job: Job, spec: Any, tally: Tally) -> str | None:
@@ -410,7 +471,9 @@ def _local_session(spark: Any) -> bool:
 
 def _audit_refusal(job: Job, exc: BaseException) -> None:
     """Every run leaves an audit event, refused ones too (the message names places and rules, never values)."""
-    reason = "key" if isinstance(exc, KeyMaterialError) else "refused"
+    from lakehouse_phi.observe.alerts import AlertRefused
+
+    reason = "key" if isinstance(exc, KeyMaterialError) else "alert" if isinstance(exc, AlertRefused) else "refused"
     try:
         _append(job, "ingest_refused", rows=(0, 0, 0), details={"reason": reason, "message": str(exc)[:2000]})
     except (LakehousePhiError, OSError, ValueError) as audit_exc:  # the refusal itself is what the user must see

@@ -483,7 +483,7 @@ def _bronze(r: _Resolver) -> tuple[BronzeIR, ...]:
 
 def ingest_written(policy: Any) -> set[tuple[str, ...]]:
     """Lower-case names of the catalog tables ingest creates: each bronze table, its quarantine, and the audit trail
-    beside it."""
+    beside it (or where ``audit.table`` puts it)."""
     out: set[tuple[str, ...]] = set()
     for spec in policy.tables.values():
         for target in (spec.bronze, spec.quarantine_target):
@@ -492,6 +492,9 @@ def ingest_written(policy: Any) -> set[tuple[str, ...]]:
             parts = tuple(p.lower() for p in target.split("."))
             out.add(parts)
             out.add(parts[:-1] + (AUDIT_TRAIL_TABLE,))
+    trail = policy.audit.table if getattr(policy, "audit", None) is not None else None
+    if trail:  # the trail in a schema of its own (audit.table)
+        out.add(tuple(p.lower() for p in trail.split(".")))
     return out
 
 

@@ -44,7 +44,6 @@ def _policy_name(table: str) -> str:
 def render_draft(table: str, source: str, fmt: str, rows: int, sampled: int,
                  suggestions: Sequence[Suggestion]) -> str:
     """The whole draft."""
-    uses_pseudonym = any(s.ingest and s.ingest.get("key") == "pseudonym" for s in suggestions)
     phi = [s for s in suggestions if s.phi]
     options = {"header": "true"} if fmt == "csv" else {}
     source_spec: dict[str, Any] = {"format": fmt, "path": source}
@@ -62,9 +61,8 @@ def render_draft(table: str, source: str, fmt: str, rows: int, sampled: int,
         "",
         "keys:",
     ]
-    if uses_pseudonym:
-        lines.append("  pseudonym:   {provider: env, ref: LAKEHOUSE_PHI_PSEUDONYM_KEY, version: 1}  "
-                     "# HMAC: joinable tokens (production: a secret scope)")
+    lines.append("  pseudonym:   {provider: env, ref: LAKEHOUSE_PHI_PSEUDONYM_KEY, version: 1}  "
+                 "# HMAC: joinable tokens, row fingerprints (production: a secret scope)")
     lines += [
         "  audit-trail: {provider: env, ref: LAKEHOUSE_PHI_AUDIT_KEY, version: 1}      "
         "# HMAC: seals every audit event",
@@ -77,6 +75,7 @@ def render_draft(table: str, source: str, fmt: str, rows: int, sampled: int,
         f"    bronze: {_scalar('bronze/' + re.sub(r'[^A-Za-z0-9_.-]+', '_', table))}   "
         "# review: a table name (catalog.schema.table) or a path",
         "    on_unclassified: fail        # a column that appears later and is not below stops the job",
+        "    fingerprint_key: pseudonym   # _row_fingerprint: a re-delivered row is not written twice",
         "    # record_key: [COLUMN]       # review: the column(s) that identify a record (re-delivery adds no "
         "duplicate)",
         "    columns:",

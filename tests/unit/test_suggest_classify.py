@@ -44,3 +44,14 @@ def test_categories_and_conservative_strategies():
     assert payer.phi == "free_text" and payer.ingest == {"strategy": "scrub_text"}
     plain = classify(_profile("amount", ["12.50", "3.10"]))
     assert (plain.phi, plain.type, plain.ingest) == (None, "double", None)
+
+
+def test_a_draft_without_phi_still_validates_and_seals_its_trail():
+    from lakehouse_phi.policy.load import parse_yaml, policy_from_data
+    from lakehouse_phi.suggest.render import render_draft
+
+    plain = [classify(_profile("amount", ["12.50", "3.10"])), classify(_profile("odd key: x", ["a b"]))]
+    text = render_draft("my table", "data/x.csv", "csv", 2, 2, plain)
+    policy = policy_from_data(parse_yaml(text, "draft"))
+    assert policy.audit_key == "audit-trail" and list(policy.tables["my table"].columns) == ["amount", "odd key: x"]
+    assert "DRAFT" in text and "0 of 2 columns look like PHI" in text
