@@ -97,8 +97,9 @@ GEO_PATTERNS: tuple[str, ...] = (
     rf"({_GEO_CUE}){_CITY},?\s+{_STATE}\b()",
     # counties, parishes, boroughs
     rf"()\b{_TOKEN}(?:\s+{_TOKEN})?\s+(?:County|Parish|Borough|COUNTY|PARISH)\b()",
-    # a ZIP after a state: ... TX 75766
+    # a ZIP after a state (... TX 75766) or after its label (zip 49001, postal code: 49001-1234)
     rf"(\b{_STATE}\s+){_ZIP}\b()",
+    rf"(\b(?i:zip(?:\s*code)?|postal\s+code)\s*(?:#|:|is)?\s*){_ZIP}\b()",
 )
 
 #: Labels of medical record numbers (``MRN``, ``MR #``, ``EMPI``, ``Clinic #``, ``Chart No.``...).
@@ -110,7 +111,7 @@ _LABEL_SEP = r"\s*(?:#|:|=|-|\||is|was|no\.?|number)?\s*(?:#|:|\|)?\s*"
 #: Labels of other identifiers (Safe Harbor (K)-(R): account, plan, licence, vehicle, device numbers...).
 _ID_LABEL = (r"(?i:MBI|HICN|Medicare(?:\s+(?:Beneficiary\s+)?(?:ID|number|no\.?|#))?|"
              r"Medicaid(?:\s+(?:ID|number|no\.?|#))?|"
-             r"S/N|serial(?:\s+(?:number|no\.?|#))?|VIN|vehicle\s+(?:ID|identification\s+number)|plate(?:\s+(?:number|#))?|"
+             r"S/?N|serial(?:\s+(?:number|no\.?|#))?|VIN|vehicle\s+(?:ID|identification\s+number)|plate(?:\s+(?:number|#))?|"
              r"licen[cs]e(?:\s+plate)?(?:\s+(?:number|no\.?|#))?|lic\.?|DL|driver'?s\s+licen[cs]e(?:\s+(?:number|no\.?|#))?|"
              r"DEA(?:\s+(?:number|no\.?|#))?|path(?:ology)?(?:\s+(?:#|no\.?|number|case|accession))?|surg\s*path|"
              r"acct\.?|account(?:\s+(?:number|no\.?|#))?|policy(?:\s+(?:number|no\.?|#|ID))?|member(?:\s+(?:ID|#|number|no\.?))|"
@@ -219,7 +220,7 @@ GUARDS: tuple[tuple[str, str], ...] = (
 PREFILTERS: dict[str, str] = {
     "address": r"\b[0-9]{1,6}[A-Za-z]?(?:-[0-9]{1,4})?\s+(?:[^\s]+\s+){1,5}" + _SUFFIX + r"\b|"
                r"(?i:box|route)\s*#?\s*[0-9]|\b[A-Z]{2}\s+[0-9]{5}",
-    "geo": r"\b" + _STATE + r"\b|(?i:county|parish|borough)\b|, (?:" + _STATE_NAMES + r")\b",
+    "geo": r"\b" + _STATE + r"\b|(?i:county|parish|borough|zip|postal)\b|, (?:" + _STATE_NAMES + r")\b",
 }
 
 #: Order of application in ``scrub_text`` (``name`` runs on words, after the patterns; see :mod:`.names`).

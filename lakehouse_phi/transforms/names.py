@@ -369,6 +369,7 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
     grow_ok &= ~(word & h(F_CRED | F_CUE | F_TITLE) & ~listed)
     # a listed name in any case beside a name, not an English word; between two name words even if one (maria)
     grow_lower = lower_listed & ~eng
+    unknown_lower = letters & ~title_case & ~upper & ~listed & ~eng & ~keep & ~abbrev & h(F_LEN4)
     between = lower_listed
     joins = sep_space | sep_dot | sep_comma
     # a tag written by an earlier detector ([GEO], [MRN]) is not a word of a name
@@ -392,6 +393,8 @@ def name_runs(tok: Tokens) -> NDArray[Any]:
         grow = grow_ok & ((left & (~left_comma | comma_ok)) | (right & (~right_comma | comma_ok)))
         grow |= grow_lower & ~in_tag & ((left & ~left_comma) | (right & ~right_comma))
         grow |= between & ~in_tag & left & tok.shifted(lower_listed & ~eng, 2) & right_join
+        # a lower-case surname no list holds, right after a lower-case name: son tomasz kowalczyk
+        grow |= unknown_lower & ~in_tag & left & ~left_comma & tok.shifted(lower_listed & ~eng, -2)
         # a particle between a name and a capitalised word
         part = particle & ((left & next_cap) | (right & prev_cap))
         # a particle written as a name (Van, DER) beside a name is a surname: Arjun Van, Van, Margaret

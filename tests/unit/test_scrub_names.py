@@ -126,6 +126,9 @@ def test_counts_per_tag_never_values():
     ("Spoke with Ana Ruiz; ANA 1:80 negative", "Spoke with [NAME]; ANA 1:80 negative"),
     ("T 36.1 C. Linda Collins, RN notified", "T 36.1 C. [NAME], RN notified"),  # a unit is not an initial
     ("sutures out in 3/7; PACS 8.8.0.63 upgraded", "sutures out in 3/7; PACS 8.8.0.63 upgraded"),
+    ("pt states her son tomasz kowalczyk will pick her up", "pt states her son [NAME] will pick her up"),
+    ("in Kalamazoo County; zip 49001; pacemaker SN PJN123456H", "in [GEO]; zip [GEO]; pacemaker SN [ID]"),
+    ("PT SEEN WITH DAUGHTER MARIA LOPEZ. PT IS A 93 Y/O MALE.", "PT SEEN WITH DAUGHTER [NAME]. PT IS A [AGE] MALE."),
 ])
 def test_tables_particles_units_and_durations(text, expected):
     assert run([text]) == [expected]
