@@ -167,10 +167,12 @@ def _runs(data: ReportData) -> str:
              + (f" ({_e(r.refusal)})" if r.refusal else ""),
              f"{r.rows_read:,}", f"{r.rows_written:,}", f"{r.rows_quarantined:,}",
              '<span class="warn">yes</span>' if r.allow_insecure else "no", _e(", ".join(r.conf_errors) or "-"),
+             (f'<span class="{"bad" if any(a.endswith("(fail)") for a in r.alerts) else "warn"}">'
+              f'{_e(", ".join(r.alerts))}</span>' if r.alerts else "-"),
              f"<code>{_e(r.run_id[:8])}</code>"] for r in data.runs[-100:]]
     more = f'<p class="muted">The last 100 of {len(data.runs):,} runs.</p>' if len(data.runs) > 100 else ""
     return more + _table(("time (UTC)", "table", "event", "read", "bronze", "quarantined", "--allow-insecure",
-                          "config errors", "run"), rows, numeric=(3, 4, 5))
+                          "config errors", "alerts", "run"), rows, numeric=(3, 4, 5))
 
 
 def _quarantine(data: ReportData) -> str:

@@ -58,6 +58,18 @@ class Run:
     allow_insecure: bool
     conf_errors: tuple[str, ...]
     refusal: str | None
+    #: alerts that fired in the run, as ``name (action)`` (names from the policy schema only)
+    alerts: tuple[str, ...] = ()
+
+
+#: the alert names a run's ``details.alerts`` may name (``policy.model.AlertsSpec``)
+ALERT_NAMES = ("phi_scan_hits", "quarantine_rate", "scrub_replacements_drop")
+
+
+def _alerts_of(details: dict[str, Any]) -> tuple[str, ...]:
+    items = details.get("alerts")
+    return tuple(f"{a['alert']} ({a['action']})" for a in (items if isinstance(items, list) else ())
+                 if isinstance(a, dict) and a.get("alert") in ALERT_NAMES and a.get("action") in ("warn", "fail"))
 
 
 @dataclass(frozen=True)
@@ -231,7 +243,7 @@ def _run_of(ev: dict, table: str, kind: str, ts: datetime, details: dict[str, An
         rows_written=_count(ev.get("rows_written")), rows_quarantined=_count(ev.get("rows_quarantined")),
         allow_insecure=details.get("allow_insecure") is True, conf_errors=_rule_ids(details.get("conf_errors")),
         refusal=(reason if isinstance(reason, str) and _RULE_RE.fullmatch(reason) else "refused")
-        if kind == "ingest_refused" else None)
+        if kind == "ingest_refused" else None, alerts=_alerts_of(details))
 
 
 def _key_versions(ev: dict, table: str, kind: str, outputs: set[tuple[str, str]]) -> dict[str, int]:

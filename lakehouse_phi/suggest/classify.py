@@ -220,8 +220,14 @@ def suggest_type(profile: ColumnProfile, category: str | None) -> str:
     return "string"
 
 
+def _nested(spark_type: str) -> bool:
+    return spark_type.lower().startswith(("struct", "array", "map"))
+
+
 def _policy_type(spark_type: str) -> str:
     t = spark_type.lower()
+    if _nested(t):  # a subtree kept (or not) as one JSON string; its leaves can be declared under fields:
+        return "json"
     simple = {"integer": "int", "int": "int", "bigint": "long", "long": "long", "double": "double",
               "float": "double", "boolean": "boolean", "date": "date", "timestamp": "timestamp",
               "timestamp_ntz": "timestamp", "smallint": "int", "tinyint": "int", "short": "int", "byte": "int"}
@@ -262,6 +268,9 @@ def classify(profile: ColumnProfile) -> Suggestion:
         category = "free_text"
         kinds = ", ".join(f"{_pct(s)} {t.lower()}" for t, s in sorted(contains.items(), key=lambda kv: -kv[1])[:3])
         evidence.append(f"{_pct(any_hit)} of values hold an identifier ({kinds})")
+    if _nested(profile.spark_type) and category is None:  # a subtree nobody has looked into: nothing kept
+        category = "other"
+        evidence.append("nested: declare its leaves under fields: to keep any of them")
     if hint is not None:
         evidence.append(f"header '{profile.name}'" + ("" if hint == category else f" suggests {hint}"))
     if category is None:

@@ -39,6 +39,8 @@ const k = document.querySelector('[data-figure="k"][data-table="patients"]');
 seen.k = {text: k.innerText, colour: getComputedStyle(k).color, visible: k.getBoundingClientRect().width > 0};
 const risk = [...document.querySelectorAll('h2')].find(h => h.innerText.startsWith('Re-identification'));
 seen.risk = risk.parentElement.innerText;
+const alert = [...document.querySelectorAll('td span')].find(s => s.innerText.includes('phi_scan_hits'));
+seen.alert = {text: alert.innerText, colour: getComputedStyle(alert).color};
 const pre = document.createElement('pre'); pre.id = 'seen'; pre.textContent = JSON.stringify(seen);
 document.body.appendChild(pre);
 </script>
@@ -82,7 +84,9 @@ def report(tmp_path, monkeypatch):
         sink.append(_event(loaded, f"run-{i}", "ingest", rows_written=98, **counts,
                            details={"quarantine_reasons": {"mrn:pattern": 2}}))
     sink.append(_event(loaded, "run-refused", "ingest_refused",
-                       details={"reason": "refused", "message": f"value {SENTINEL}"}))
+                       details={"reason": "alert", "message": f"value {SENTINEL}",
+                                "alerts": [{"alert": "phi_scan_hits", "value": 3, "max": 0, "action": "fail",
+                                            "detail": SENTINEL}]}))
     sink.append(_event(loaded, "run-crashed", "ingest_started", rows_read=100, details={"pending": True}))
     risk = tmp_path / "risk.json"  # as the demo writes it: RiskReport.to_dict() without the smallest classes
     risk.write_text(json.dumps({"tables": {"patients": {
@@ -116,6 +120,7 @@ def test_a_person_sees_the_refused_runs_and_a_red_k(tmp_path, report):
     risk = re.sub(r"\s+", " ", seen["risk"])
     assert "records in classes below k" in risk and "294 (below policy)" in risk
     assert "BREAKS the policy" in risk and "lakehouse-phi export" in risk
+    assert seen["alert"] == {"text": "phi_scan_hits (fail)", "colour": RED}  # the alert that refused the run
 
     shot = tmp_path / "report.png"
     done = headless(binary, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1200,2400",

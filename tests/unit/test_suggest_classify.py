@@ -55,3 +55,9 @@ def test_a_draft_without_phi_still_validates_and_seals_its_trail():
     policy = policy_from_data(parse_yaml(text, "draft"))
     assert policy.audit_key == "audit-trail" and list(policy.tables["my table"].columns) == ["amount", "odd key: x"]
     assert "DRAFT" in text and "0 of 2 columns look like PHI" in text
+
+
+def test_a_nested_column_is_kept_whole_as_json_and_suppressed():
+    tags = classify(_profile("tags", ['["a", "b"]', '["c"]'], spark_type="array<string>"))
+    assert (tags.type, tags.phi, tags.ingest) == ("json", "other", {"strategy": "suppress"})
+    assert "declare its leaves under fields:" in tags.evidence[0]
