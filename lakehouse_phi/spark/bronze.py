@@ -3,10 +3,11 @@
 Two flows, chosen per target (see :func:`lakehouse_phi.storage.delta.uses_deltars`); both write Delta through the
 one adapter of :mod:`lakehouse_phi.storage.delta` (its conflict rule and retry policy):
 
-* :class:`ArrowFlow`: the masked batch is collected once as Arrow (one Spark action, the only pass over the
-  source) and written to Delta through delta-rs: counts from Arrow tallies and MERGE metrics, commits tagged with
-  the run id (``userMetadata``) and, for streams, an app transaction (``txnAppId``/``txnVersion``) so a replayed
-  micro-batch is skipped. Local engines (pysail, classic Spark without Delta jars).
+* :class:`DeltaRsFlow`: Delta paths on engines without Delta SQL on paths (pysail, classic Spark without the Delta
+  jars): the masked batch is staged once (local engines), split, deduplicated and counted by Spark, and each
+  write's rows are streamed to delta-rs in Arrow batches (bounded driver memory): counts from the tally and MERGE
+  metrics, commits tagged with the run id (``userMetadata``) and, for streams, an app transaction
+  (``txnAppId``/``txnVersion``) so a replayed micro-batch is skipped.
 * :class:`SparkFlow`: the masked frame is persisted where the engine can and counted with one aggregation; Delta
   through Spark SQL ``MERGE`` (Databricks, the Delta extension, catalog tables), Parquet through an emulated merge
   (anti-join + append for ``history``, a locked rewrite for ``latest``).
@@ -22,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -33,11 +32,12 @@ import pyarrow.compute as pc
 from lakehouse_phi.engine.plan import ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, MaskResult
-from lakehouse_phi.spark.scrub_counts import scrub_counts_arrow, scrub_counts_spark
+from lakehouse_phi.spark.scrub_counts import scrub_counts_spark
 from lakehouse_phi.spark.session import functions
 from lakehouse_phi.storage import tables
-from lakehouse_phi.storage.delta import Commit, DeltaRsTable, SparkDeltaTable, open_delta, uses_deltars
+from lakehouse_phi.storage.delta import Commit, DeltaRsTable, MergeMetrics, SparkDeltaTable, open_delta, uses_deltars
 from lakehouse_phi.storage.engines import caps
+from lakehouse_phi.storage.spool import ParquetSpool, spooled
 from lakehouse_phi.storage.sqltext import ident
 from lakehouse_phi.storage.tables import path_lock
 from lakehouse_phi.storage.targets import Target
@@ -168,105 +168,6 @@ def _version_order(table: pa.Table, spec: WriteSpec) -> list[tuple[str, str]]:
     return base + [(c, "descending") for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in table.column_names]
 
 
-class ArrowFlow:
-    """Collect once, tally in Arrow, write with delta-rs."""
-
-    def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
-        self.result, self.spec = result, spec
-        self._table: pa.Table | None = None
-
-    def materialize(self) -> Tally:
-        self._table = _to_arrow(self.result.masked)
-        return tally_arrow(self._table, self.result.plan.scan_columns)
-
-    def scrub_counts(self) -> dict[str, dict[str, int]]:
-        """Replacements per ``scrub_text`` column and tag (counts only), after :meth:`materialize`."""
-        assert self._table is not None, "materialize() first"
-        return scrub_counts_arrow(self._table, self.result.plan.plan)
-
-    def _split(self) -> tuple[pa.Table, pa.Table]:
-        table = self._table
-        assert table is not None, "materialize() first"
-        now = pa.array([datetime.now(timezone.utc)] * table.num_rows, pa.timestamp("us", tz="UTC"))
-        bad = pc.greater(pc.list_value_length(table.column(ERRORS_COL)), 0)
-        quarantine = table.filter(bad).drop_columns([c for c in HIDDEN if c in table.column_names])
-        quarantine = quarantine.append_column(QUARANTINED_AT_COL, now[:quarantine.num_rows])
-        valid = table.filter(pc.invert(bad)).drop_columns([ERRORS_COL, SCAN_COL])
-        valid = valid.append_column(INGESTED_AT_COL, now[:valid.num_rows])
-        return valid, quarantine
-
-    def write_quarantine(self) -> int:
-        _, quarantine = self._split()
-        deduped, _ = _first_per_key(quarantine, [FINGERPRINT_COL], [])
-        return self._merge(self.spec.quarantine, deduped, [FINGERPRINT_COL], update=False)["inserted"]
-
-    def write_bronze(self) -> Written:
-        valid, _ = self._split()
-        spec, w = self.spec, Written()
-        if spec.bronze_mode == "latest":
-            winners, w.rows_superseded = _first_per_key(valid, spec.record_key, _version_order(valid, spec))
-            winners = winners.drop_columns([c for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in winners.column_names])
-            m = self._merge(spec.bronze, winners, spec.record_key, update=True)
-            w.rows_inserted, w.rows_updated = m["inserted"], m["updated"]
-        else:
-            valid = valid.drop_columns([c for c in (ORDER_FILE_COL, ORDER_POS_COL) if c in valid.column_names])
-            keys = [*spec.record_key, FINGERPRINT_COL]
-            deduped, _ = _first_per_key(valid, keys, [])
-            w.rows_inserted = self._merge(spec.bronze, deduped, keys, update=False)["inserted"]
-        w.rows_unchanged = valid.num_rows - w.rows_inserted - w.rows_updated
-        return w
-
-    def _merge(self, target: Target, rows: pa.Table, keys: list[str], *, update: bool) -> dict[str, int]:
-        """Insert (and for ``latest`` update) ``rows`` into a Delta path. On a local path the read-compare-write
-        runs under the path's lock: delta-rs resolves a racing create or insert-only MERGE as a blind append, so two
-        runs could both insert the same rows. Elsewhere the adapter retries when another writer commits first."""
-        with path_lock(target):
-            m = DeltaRsTable(target).merge(rows, keys, update_if_differs=FINGERPRINT_COL if update else None,
-                                           commit=commit_of(self.spec))
-        return {"inserted": m.inserted, "updated": m.updated}
-
-    def versions(self) -> dict[str, list[int]]:
-        """The versions of bronze and quarantine this run committed (``audit verify --against`` binds each commit
-        to its run by version)."""
-        return {name: DeltaRsTable(t).run_versions(self.spec.run_id)
-                for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine))}
-
-    def release(self) -> None:
-        self._table = None
-
-
-#: ``spark.sql.files.maxPartitionBytes`` while classic Spark collects a run for delta-rs: each task's Arrow result
-#: is held whole in the JVM (the driver's, in local mode) before it reaches Python, and masked rows are several
-#: times their landing size, so the default 128 MiB splits overflow a default 1 GiB heap at about a million rows.
-COLLECT_SPLIT_BYTES = 16 * 1024 * 1024
-
-
-def _to_arrow(df: Any) -> pa.Table:
-    with _small_splits(df.sparkSession):
-        if hasattr(df, "toArrow"):
-            return df.toArrow()
-        return pa.Table.from_pandas(df.toPandas())  # pragma: no cover - PySpark < 4
-
-
-@contextlib.contextmanager
-def _small_splits(spark: Any) -> Iterator[None]:
-    """Classic Spark: read the landing files in splits of at most :data:`COLLECT_SPLIT_BYTES` for the collect,
-    then put the session's setting back (Spark Connect streams Arrow batches and is left alone)."""
-    key = "spark.sql.files.maxPartitionBytes"
-    if caps(spark).connect:
-        yield
-        return
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, str(COLLECT_SPLIT_BYTES))
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
-
-
 # ---------------------------------------------------------------------------------------------------------- Spark
 class SparkFlow:
     """Persist where the engine can, count once, write with Spark (Delta SQL MERGE, or emulated on Parquet)."""
@@ -392,7 +293,7 @@ class SparkFlow:
                 return inserted, updated
             kept = existing.join(changed.select(*keys), on=keys, how="left_anti")
             rows = kept.unionByName(changed.select(*existing.columns))
-            tables.replace_parquet(target, lambda folder: rows.write.mode("errorifexists").parquet(folder))
+            tables.replace_parquet(target, lambda folder: rows.write.mode("error").parquet(folder))
             return inserted, updated
 
     def _delta(self, target: Target) -> SparkDeltaTable:
@@ -428,7 +329,56 @@ def _window(spark: Any) -> Any:
     return Window
 
 
-def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> ArrowFlow | SparkFlow:
+class DeltaRsFlow(SparkFlow):
+    """Delta paths on an engine without Delta SQL on paths (pysail, classic Spark without the Delta jars): the Spark
+    flow's rules (split, dedup, ``latest`` winners, tally), written through delta-rs in bounded memory. Where the
+    engine writes this machine's files, the masked batch is staged once as Parquet (one evaluation of the pass) and
+    every step reads the stage; each write's rows are spooled by Spark and streamed to a delta-rs MERGE batch by
+    batch (:mod:`lakehouse_phi.storage.spool`), never collected whole. Counts come from the MERGE metrics."""
+
+    def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
+        super().__init__(result, spec)
+        self._stage: contextlib.ExitStack | None = None
+
+    def materialize(self) -> Tally:
+        if not caps(self.spark).local_files:
+            return super().materialize()
+        self._stage = contextlib.ExitStack()
+        staged = self._stage.enter_context(spooled(self._masked))  # the one evaluation of the pass
+        assert isinstance(staged, ParquetSpool)
+        self._masked = self.spark.read.parquet("file://" + staged.folder)
+        tally = tally_spark(self._masked, self.result.plan.scan_columns)
+        self.result_tally_valid = tally.rows_valid
+        return tally
+
+    def _merge(self, target: Target, rows: Any, keys: list[str], update: bool) -> MergeMetrics:
+        with path_lock(target), spooled(rows) as spool:
+            if spool.num_rows == 0 and self.spec.txn is None:
+                return MergeMetrics()
+            return DeltaRsTable(target).merge(spool.reader, keys, commit=commit_of(self.spec),
+                                              update_if_differs=FINGERPRINT_COL if update else None)
+
+    def _insert_new(self, target: Target, rows: Any, keys: list[str]) -> int:
+        return self._merge(target, rows, keys, update=False).inserted
+
+    def _upsert(self, winners: Any) -> tuple[int, int]:
+        m = self._merge(self.spec.bronze, winners, self.spec.record_key, update=True)
+        return m.inserted, m.updated
+
+    def versions(self) -> dict[str, list[int]]:
+        """The versions of bronze and quarantine this run committed (``audit verify --against`` binds each commit
+        to its run by version)."""
+        return {name: DeltaRsTable(t).run_versions(self.spec.run_id)
+                for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine))}
+
+    def release(self) -> None:
+        super().release()
+        if self._stage is not None:
+            self._stage.close()
+            self._stage = None
+
+
+def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> SparkFlow:
     if spec.table_format == "delta" and spec.bronze.is_path != spec.quarantine.is_path:
         raise UsageError("bronze and quarantine must both be paths or both be table names")
     if uses_deltars(spark, spec.bronze, spec.table_format):
@@ -437,5 +387,5 @@ def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> ArrowFlow | Sp
         except ImportError:
             raise UsageError("writing Delta paths on this engine needs delta-rs: pip install 'lakehouse-phi[local]'"
                              ) from None
-        return ArrowFlow(result, spec)
+        return DeltaRsFlow(result, spec)
     return SparkFlow(result, spec)

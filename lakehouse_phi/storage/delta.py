@@ -264,14 +264,17 @@ class DeltaRsTable:
             if n and self._replayed(commit):
                 return MergeMetrics(skipped=True)
             if not self.exists():
-                data = pa.table(source()) if not isinstance(rows, pa.Table) else rows
-                if not data.num_rows:
-                    if schema is None:
+                if isinstance(rows, pa.Table):
+                    if not rows.num_rows and schema is None:
                         return MergeMetrics()
-                    data = schema.empty_table()
-                write_deltalake(self.uri, data, mode="error", storage_options=self.storage_options,
+                    data = rows if rows.num_rows else schema.empty_table()  # type: ignore[union-attr]
+                    write_deltalake(self.uri, data, mode="error", storage_options=self.storage_options,
+                                    commit_properties=self._props(commit))
+                    return MergeMetrics(inserted=data.num_rows)
+                counted = _Counted(source())  # streamed into the new table, never held whole
+                write_deltalake(self.uri, counted.reader(), mode="error", storage_options=self.storage_options,
                                 commit_properties=self._props(commit))
-                return MergeMetrics(inserted=data.num_rows)
+                return MergeMetrics(inserted=counted.rows)
             if isinstance(rows, pa.Table) and not rows.num_rows and commit.txn is None:
                 return MergeMetrics()
             merger = self._table().merge(source(), predicate=_df_pred(keys), source_alias="s", target_alias="t",
@@ -285,6 +288,22 @@ class DeltaRsTable:
                                 updated=int(metrics.get("num_target_rows_updated", 0)))
 
         return self.retry.run(attempt, str(self.target))
+
+
+class _Counted:
+    """An Arrow stream passed through, counting its rows."""
+
+    def __init__(self, stream: Any) -> None:
+        self.source = pa.RecordBatchReader.from_stream(stream)
+        self.rows = 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        def batches() -> Any:
+            for batch in self.source:
+                self.rows += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(self.source.schema, batches())
 
 
 # -------------------------------------------------------------------------------------------------------- Spark SQL
@@ -437,7 +456,7 @@ class SparkDeltaTable:
         def attempt(_n: int) -> MergeMetrics:
             if not self.exists():
                 count = rows.count()
-                writer = rows.write.format("delta").mode("errorifexists")
+                writer = rows.write.format("delta").mode("error")
                 if commit.run_id is not None:
                     writer = writer.option("userMetadata", commit.run_id)
                 if commit.txn is not None:

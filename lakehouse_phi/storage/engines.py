@@ -69,6 +69,8 @@ class EngineCaps:
         autoloader: ``cloudFiles`` streaming source (Databricks).
         foreach_batch: ``writeStream.foreachBatch`` (not pysail).
         commit_info_conf: ``spark.databricks.delta.commitInfo.userMetadata`` and the ``txnAppId`` confs are honoured.
+        local_files: the engine's executors write this machine's filesystem (a ``local[...]`` master, or this
+            process's pysail server), so a result can be spooled to a local folder.
     """
 
     connect: bool
@@ -80,6 +82,7 @@ class EngineCaps:
     autoloader: bool
     foreach_batch: bool
     commit_info_conf: bool
+    local_files: bool = False
 
     @property
     def default_table_format(self) -> str:
@@ -103,9 +106,18 @@ def detect(spark: Any) -> EngineCaps:
         delta_sql = False  # Spark Connect outside Databricks: no way to know the server has the Delta extension
     else:
         delta_sql = "delta" in (spark.conf.get("spark.sql.extensions", "") or "").lower()
+    local_files = sail or (not connect and not databricks and _local_master(spark))
     return EngineCaps(connect=connect, sail=sail, databricks=databricks, delta_sql_on_paths=delta_sql,
                       can_persist=not connect, corrupt_record=not sail, autoloader=databricks,
-                      foreach_batch=not sail, commit_info_conf=not sail)
+                      foreach_batch=not sail, commit_info_conf=not sail, local_files=local_files)
+
+
+def _local_master(spark: Any) -> bool:
+    try:
+        master = spark.conf.get("spark.master", None)
+    except Exception:  # noqa: BLE001 - a session that reports no master is not known to be local
+        return False
+    return bool(master) and str(master).startswith("local")
 
 
 def caps(spark: Any) -> EngineCaps:

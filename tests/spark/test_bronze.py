@@ -330,28 +330,3 @@ def test_concurrent_parquet_runs_serialize_on_the_lock(spark, loaded, tmp_path):
     assert quarantine.count() == quarantine.select("_row_fingerprint").distinct().count() > 0
     assert sorted(r.rows_inserted for r in results) == [0, results[0].rows_written]
     assert [e["event"] for e in events(tmp_path / "audit.jsonl")].count("ingest") == 2
-
-
-def test_classic_collect_for_delta_rs_reads_in_small_splits_and_restores_the_setting(spark, tmp_path, monkeypatch):
-    """Classic Spark hands delta-rs a run through the driver JVM, a task's Arrow result whole: the landing is read
-    in COLLECT_SPLIT_BYTES splits for that collect (1M rows overflowed a 1 GiB heap with the default 128 MiB), and
-    the session's own setting is back afterwards."""
-    from pyspark.sql import functions as F
-
-    from lakehouse_phi.spark import bronze
-
-    landing = tmp_path / "big.csv"
-    landing.write_text("id,note\n" + "".join(f"{i},{'x' * 60}\n" for i in range(50_000)))  # ~3.4 MB
-    monkeypatch.setattr(bronze, "COLLECT_SPLIT_BYTES", 256 * 1024)
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "64m")
-    try:
-        def frame():
-            return spark.read.option("header", "true").csv(str(landing)).select(F.spark_partition_id().alias("p"))
-
-        table = bronze._to_arrow(frame())
-        assert table.num_rows == 50_000
-        assert len(set(table.column("p").to_pylist())) >= 10  # ~13 splits of 256 KiB; 1 without
-        assert spark.conf.get("spark.sql.files.maxPartitionBytes") == "64m"
-        assert len({r.p for r in frame().collect()}) == 1  # outside the collect, the session's splits
-    finally:
-        spark.conf.unset("spark.sql.files.maxPartitionBytes")

@@ -1,0 +1,117 @@
+"""A Spark result as Arrow record batches in bounded memory, for writers that are not Spark (delta-rs).
+
+``DataFrame.toArrow()`` holds a whole result in the driver (and, on classic Spark, each task's Arrow result in the
+JVM first), so a run was bounded by one machine's RAM. :func:`spooled` instead:
+
+* where the engine's executors write this machine's filesystem (a ``local[...]`` master, this process's pysail
+  server: :attr:`EngineCaps.local_files`), Spark writes the result once as Parquet into a temporary folder, in
+  parallel and spilling as it needs; :meth:`Spool.reader` then streams it back batch by batch (pyarrow datasets),
+  as often as a retried commit needs it, and the folder is removed on exit;
+* elsewhere, the rows come to the driver partition by partition (``toLocalIterator``) and are re-batched.
+
+Either way the driver holds one batch (:data:`BATCH_ROWS` rows) at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from lakehouse_phi.storage.engines import caps
+
+#: rows per Arrow batch handed to the writer
+BATCH_ROWS = 65_536
+#: Spark writes timestamps as INT96 by default; micros keep the time zone-aware Arrow type delta-rs expects
+TIMESTAMP_CONF = ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+
+
+class Spool:
+    """The rows of one result, re-readable as a stream."""
+
+    def __init__(self, schema: pa.Schema, num_rows: int) -> None:
+        self.schema, self.num_rows = schema, num_rows
+
+    def reader(self) -> pa.RecordBatchReader:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class ParquetSpool(Spool):
+    def __init__(self, folder: str) -> None:
+        import pyarrow.dataset as ds
+
+        self.folder = folder
+        self._dataset = ds.dataset(folder, format="parquet")
+        super().__init__(self._dataset.schema, self._dataset.count_rows())
+
+    def reader(self) -> pa.RecordBatchReader:
+        return self._dataset.scanner(batch_size=BATCH_ROWS).to_reader()
+
+
+class RowsSpool(Spool):
+    """Rows brought to the driver partition by partition; each :meth:`reader` runs the query again."""
+
+    def __init__(self, df: Any, schema: pa.Schema) -> None:
+        self.df = df
+        super().__init__(schema, int(df.count()))
+
+    def reader(self) -> pa.RecordBatchReader:
+        names = self.schema.names
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            rows: list[dict] = []
+            for row in self.df.toLocalIterator():
+                rows.append(dict(zip(names, row)))
+                if len(rows) == BATCH_ROWS:
+                    yield pa.RecordBatch.from_pylist(rows, schema=self.schema)
+                    rows = []
+            if rows:
+                yield pa.RecordBatch.from_pylist(rows, schema=self.schema)
+
+        return pa.RecordBatchReader.from_batches(self.schema, batches())
+
+
+def _arrow_schema(df: Any) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(df.schema)
+
+
+@contextlib.contextmanager
+def _conf(spark: Any, key: str, value: str) -> Iterator[None]:
+    try:
+        before = spark.conf.get(key, None)
+        spark.conf.set(key, value)
+    except Exception:  # noqa: BLE001 - an engine without this setting writes its own default
+        yield
+        return
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+@contextlib.contextmanager
+def spooled(df: Any, folder: str | None = None) -> Iterator[Spool]:
+    """``df`` evaluated once into a :class:`Spool` (see the module docstring); ``folder``: where the temporary
+    folder goes (default: the system's temporary directory)."""
+    spark = df.sparkSession
+    if not caps(spark).local_files:
+        yield RowsSpool(df, _arrow_schema(df))
+        return
+    tmp = tempfile.mkdtemp(prefix="lakehouse-phi-spool-", dir=folder)
+    try:
+        path = os.path.join(tmp, "rows")
+        with _conf(spark, *TIMESTAMP_CONF):
+            df.write.mode("error").parquet("file://" + path)
+        yield ParquetSpool(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
