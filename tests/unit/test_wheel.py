@@ -30,6 +30,9 @@ def test_wheel_builds_installs_alone_and_compiles_outside_the_repo(tmp_path):
     [wheel] = dist.glob("lakehouse_phi-*-py3-none-any.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lakehouse_phi/examples/policy.yaml" in names and "lakehouse_phi/py.typed" in names
+    # scrub_text's vendored word lists and their licences ship as package data
+    assert {f"lakehouse_phi/transforms/scrub_data/{f}" for f in ("first_names.txt.gz", "last_names.txt.gz",
+            "english_words.txt.gz", "SOURCES.md", "LICENSE-FAKER.txt", "LICENSE-SCOWL.txt")} <= set(names)
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "notebooks/"))]
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "lakehouse-phi = lakehouse_phi.cli:console_main" in entry
