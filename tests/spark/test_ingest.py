@@ -334,3 +334,30 @@ def test_scrub_replacements_counted_per_tag_in_the_audit_event(sail, loaded, tmp
     for tag, n in counts.items():
         assert n == sum(t.count(f"[{tag}]") for t in notes), tag
     assert {"SSN", "PHONE", "DATE"} <= set(counts)
+
+
+def test_known_rosters_are_read_from_the_other_tables_source(sail, tmp_path):
+    """encounters.note with known: [patients.first_name, patients.last_name]: the batch job reads the patients'
+    landing, and every patient's name goes from every note, whatever its case, with no cue beside it."""
+    import yaml
+
+    synth.write_landing(tmp_path, {"patients": 50, "encounters": 20}, seed=9, malformed_rate=0.0)
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["tables"]["patients"]["source"]["path"] = str(tmp_path / "landing" / "patients")
+    data["tables"]["encounters"]["columns"]["note"]["ingest"]["known"] = ["patients.first_name",
+                                                                         "patients.last_name"]
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(data))
+    lines = (tmp_path / "landing" / "patients").glob("*.csv")
+    first, last = next(iter(lines)).read_text().splitlines()[1].split(",")[2:4]
+    first, last = first.strip('"'), last.strip('"')
+    record = json.loads((tmp_path / "landing" / "encounters" / "part-00000.json").read_text().splitlines()[0])
+    record.update(encounter_id="E999999999", note=f"spoke to {first.lower()} {last.upper()} re results; ok")
+    (tmp_path / "landing" / "encounters" / "extra.json").write_text(json.dumps(record) + "\n")
+    result = run_ingest(sail, load_policy(policy_file), "encounters",
+                        options(tmp_path, "encounters", table_format="delta"))
+    rows = {r["encounter_id"]: r["note"] for r in delta_rows(tmp_path / "bronze" / "encounters")}
+    assert result.rows_written == 21
+    assert "[NAME]" in rows["E999999999"] and last.upper() not in rows["E999999999"]
+    assert first.lower() not in rows["E999999999"].lower()
+    assert result.event["details"]["scrub"]["note"]["NAME"] >= 1
