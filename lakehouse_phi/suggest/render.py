@@ -20,6 +20,9 @@ def _key(name: str) -> str:
     return name if _PLAIN.fullmatch(name) and name.lower() not in _RESERVED_WORDS else json.dumps(name)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -28,7 +31,14 @@ def _scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED_WORDS:
         return text
+    if _CONTROL.search(text):  # a line break or control character: a JSON (double-quoted) string keeps it
+        return json.dumps(text)
     return "'" + text.replace("'", "''") + "'"
+
+
+def _comment(text: str) -> str:
+    """One comment line: a header's control characters (a line break would end the comment) shown as ``?``."""
+    return _CONTROL.sub("?", text)
 
 
 def _flow(mapping: dict[str, Any]) -> str:
@@ -50,7 +60,7 @@ def render_draft(table: str, source: str, fmt: str, rows: int, sampled: int,
     if options:
         source_spec["options"] = options
     lines = [
-        f"# DRAFT policy for {source} written by `lakehouse-phi suggest` ({rows:,} rows profiled, "
+        f"# DRAFT policy for {_comment(source)} written by `lakehouse-phi suggest` ({rows:,} rows profiled, "
         f"{sampled:,} sampled).",
         "# REVIEW IT BEFORE USE: every phi category, strategy and pattern below is a guess from the share of values",
         "# the scrub_text detectors match and from the header names. Each column's comment gives that evidence as",
@@ -88,6 +98,6 @@ def render_draft(table: str, source: str, fmt: str, rows: int, sampled: int,
         if s.phi:
             spec["phi"] = s.phi
             spec["ingest"] = s.ingest
-        comment = "; ".join(s.evidence) or "no evidence"
+        comment = _comment("; ".join(s.evidence) or "no evidence")
         lines.append(f"      {(_key(s.name) + ':').ljust(width)} {_flow(spec)}  # {comment}")
     return "\n".join(lines) + "\n"

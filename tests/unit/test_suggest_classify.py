@@ -61,3 +61,13 @@ def test_a_nested_column_is_kept_whole_as_json_and_suppressed():
     tags = classify(_profile("tags", ['["a", "b"]', '["c"]'], spark_type="array<string>"))
     assert (tags.type, tags.phi, tags.ingest) == ("json", "other", {"strategy": "suppress"})
     assert "declare its leaves under fields:" in tags.evidence[0]
+
+
+def test_odd_headers_and_paths_stay_valid_yaml():
+    from lakehouse_phi.policy.load import parse_yaml, policy_from_data
+    from lakehouse_phi.suggest.render import render_draft
+
+    names = ["line\nbreak", "it's #1", "yes", "tab\there", "a: b"]
+    text = render_draft("t", "data/it's\nodd.csv", "csv", 1, 1, [classify(_profile(n, ["x y"])) for n in names])
+    policy = policy_from_data(parse_yaml(text, "draft"))
+    assert list(policy.tables["t"].columns) == names and policy.tables["t"].source.path == "data/it's\nodd.csv"
