@@ -126,9 +126,10 @@ def _info(catalog: str | None, view: str) -> str:
 
 
 def _catalogs(compiled: Compiled) -> list[str | None]:
-    names = [t.name for t in compiled.ir.tables] + [b.name for b in compiled.ir.bronze] + \
-        [g.table for g in compiled.ir.grants]
+    """The catalogs whose ``information_schema`` is read (``None``: the current one, for unqualified names)."""
+    names = [t.name for t in compiled.ir.tables] + [b.name for b in compiled.ir.bronze]
     out = [n.parts[0].lower() if len(n.parts) == 3 else None for n in names]
+    out += [g.table.parts[0].lower() for g in compiled.ir.grants]  # grants name CATALOG.SCHEMA[.TABLE]
     return list(dict.fromkeys(out)) or [None]
 
 
