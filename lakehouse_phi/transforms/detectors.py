@@ -156,7 +156,8 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
     "ssn": (r"()(?:\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3}\.[0-9]{2}\.[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b|"
             r"\b[0-9]{9}\b)()",
             # after its label, any separators and a masked prefix: SSN xxx-xx-1234, SS# 123 45 6789
-            r"(\b(?i:SSN|SS#|SS\s+no\.?|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:#|:|is)?\s*)"
+            r"(\b(?i:SSN|SS#|SS\s+no\.?|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:#|:|is)?\s*"
+            r"(?i:(?:ending|ends)(?:\s+in)?:?\s*|last\s*(?:4|four)(?:\s+digits)?:?\s*)?)"
             r"(?:[0-9Xx*]{3}[\s./-]?[0-9Xx*]{2}[\s./-]?[0-9]{4}|[0-9]{4})\b()"),
     # NANP: +1 / 1- / 1, area code bare or in parentheses, separators space/dot/dash/slash or none (a bare 10-digit
     # number whose area code and exchange start with 2-9: an NPI starts with 1), an extension x / ext. / extension;
@@ -181,6 +182,7 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"|\b{_DAY}(?:st|nd|rd|th)\s+(?:of\s+)?(?i:{_MONTH})\b"  # the 10th of March
         rf"|\b{_DAY}\s+(?:January|February|March|April|June|July|August|September|October|November|December)\b"
         rf"|\b(?i:{_MONTH})\.?,?\s+(?:of\s+)?{_YEAR}\b"  # month and year
+        rf"|\b(?:0[1-9]|1[0-2])/{_YEAR}\b|\b{_YEAR}-(?:0[1-9]|1[0-2])\b"  # month and year: 03/2019, 2019-03
         rf"|\b(?i:{_MONTH})\.?\s*'[0-9]{{2}}\b"  # Mar '21
         rf")()",
         # month/day without a year: after a weekday or a date word, or with a day 11-31 but 15 (``7/10`` is a pain
