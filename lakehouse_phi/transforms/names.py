@@ -428,7 +428,8 @@ class Roster:
     def __init__(self, entries: dict[str, str] | None = None) -> None:
         #: folded key (the value's words, concatenated) -> tag
         self.entries: dict[str, str] = dict(entries or {})
-        self._arrays: dict[int, tuple[pa.Array, list[str]]] | None = None
+        #: the most words of any value (windows longer than this cannot match)
+        self.max_words = MAX_ROSTER_WORDS if entries else 0
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -440,11 +441,11 @@ class Roster:
         return f"Roster({len(self.entries)} keys)"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"entries": self.entries}
+        return {"entries": self.entries, "max_words": self.max_words}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.entries = state["entries"]
-        self._arrays = None
+        self.max_words = state["max_words"]
 
     def add(self, values: Iterable[str | None], tag: str, *, is_name: bool) -> None:
         words_set = english_words()
@@ -454,6 +455,7 @@ class Roster:
             words = _VALUE_WORD.findall(fold(value))
             if not words or len(words) > MAX_ROSTER_WORDS:
                 continue
+            self.max_words = max(self.max_words, len(words))
             joined = "".join(words)
             if is_name:
                 if len(words) == 1 and (joined in words_set or joined in KEEP):
@@ -470,33 +472,20 @@ class Roster:
                         self.entries.setdefault(w, tag)
             elif len(joined) >= 4 and (any(c.isdigit() for c in joined) or len(words) >= 2):
                 self.entries.setdefault(joined, tag)
-        self._arrays = None
-
-    def _by_length(self) -> dict[int, tuple[pa.Array, list[str]]]:
-        """Per number of words: (keys, their tags) — a key's word count is unknown once joined, so every key is
-        tried at every window length up to :data:`MAX_ROSTER_WORDS` (cheap: the look-up is one ``index_in``)."""
-        if self._arrays is None:
-            keys = sorted(self.entries)
-            self._arrays = {0: (pa.array(keys, pa.string()), [self.entries[k] for k in keys])}
-        return self._arrays
 
     def mark(self, tok: Tokens, covered: NDArray[Any], start_tag: NDArray[Any], tags: list[str]) -> None:
-        """Mark (``covered``, ``start_tag`` into ``tags``) every run of words equal to a roster key."""
+        """Mark (``covered``, ``start_tag`` into ``tags``) every run of words equal to a roster key.
+
+        The roster stays a Python dict (hashed once, however many patients): per window length, the batch's
+        distinct candidate keys are looked up in it, so a batch costs its own size, not the roster's."""
         if not self.entries or not len(tok.flat):
             return
-        keys, key_tags = self._by_length()[0]
-        tag_ids = []
-        for t in key_tags:
-            if t not in tags:
-                tags.append(t)
-            tag_ids.append(tags.index(t))
-        tag_of = np.asarray(tag_ids, dtype=np.int64)
         f = tok.folded
         word = tok.is_word
         short = ~word & tok.has(F_SHORT)
         n = len(f)
         idx = np.arange(n)
-        for w in range(MAX_ROSTER_WORDS, 0, -1):
+        for w in range(self.max_words, 0, -1):
             ok = word.copy()
             key = f
             for j in range(1, w):
@@ -506,11 +495,20 @@ class Roster:
                 key = pc.binary_join_element_wise(key, f.take(pa.array(np.minimum(idx + 2 * j, n - 1))), "")
             if not ok.any():
                 continue
-            found = pc.fill_null(pc.index_in(key, value_set=keys), -1).to_numpy(zero_copy_only=False)
-            hit = ok & (found >= 0)
-            for i in np.flatnonzero(hit):
+            enc = pc.dictionary_encode(key.filter(pa.array(ok)))
+            found_u = [self.entries.get(k) if k is not None else None for k in enc.dictionary.to_pylist()]
+            if not any(found_u):
+                continue
+            ids = []
+            for t in found_u:
+                if t is not None and t not in tags:
+                    tags.append(t)
+                ids.append(tags.index(t) if t is not None else -1)
+            found = np.full(n, -1, dtype=np.int64)
+            found[ok] = np.asarray(ids, dtype=np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+            for i in np.flatnonzero(found >= 0):
                 span = 2 * w - 1
                 if covered[i:i + span].any():
                     continue
-                start_tag[i] = tag_of[int(found[i])]
+                start_tag[i] = found[i]
                 covered[i:i + span] = True
