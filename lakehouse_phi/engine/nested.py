@@ -157,6 +157,23 @@ def as_text(values: pa.Array, policy_type: str) -> tuple[pa.Array, pa.Array | No
     return pc.cast(values, pa.string()), None
 
 
+def json_structures(text: pa.Array) -> pa.Array | None:
+    """True where a string is the JSON text of an object or array (``{...}``/``[...]`` that parses): what Spark's
+    JSON reader gives for a key that holds an object in some records and a string in others. ``None`` when no
+    value is one (the common case costs one regex pass)."""
+    candidates = pc.fill_null(pc.match_substring_regex(text, r"^\s*(\{[\s\S]*\}|\[[\s\S]*\])\s*$"), False)
+    if not pc.any(candidates).as_py():
+        return None
+    flags = np.zeros(len(text), dtype=bool)
+    values = text.to_pylist()
+    for i in np.flatnonzero(np.asarray(candidates, dtype=bool)):
+        try:
+            flags[i] = isinstance(json.loads(values[i]), (dict, list))
+        except ValueError:
+            flags[i] = False
+    return pa.array(flags) if flags.any() else None
+
+
 # ---------------------------------------------------------------------------------------------- navigation
 def struct_children(values: pa.Array, names: list[str]) -> list[pa.Array]:
     """The named children of a struct array, with the struct's NULLs merged in (a missing field: all NULL)."""

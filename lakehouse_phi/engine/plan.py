@@ -23,7 +23,16 @@ from numpy.typing import NDArray
 
 from lakehouse_phi.engine.drift import CORRUPT_COL
 from lakehouse_phi.engine.names import NameHasher
-from lakehouse_phi.engine.nested import SHAPE_MESSAGE, LeafPlan, NestedColumn, as_text, is_nested_type, json_text, pick
+from lakehouse_phi.engine.nested import (
+    SHAPE_MESSAGE,
+    LeafPlan,
+    NestedColumn,
+    as_text,
+    is_nested_type,
+    json_structures,
+    json_text,
+    pick,
+)
 from lakehouse_phi.engine.types import arrow_type, in_range, parse, spark_ddl
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import KeyKind, KeyRing
@@ -266,6 +275,12 @@ class TablePlan:
         if shape is not None and pc.any(shape).as_py():
             failures.append((_rows(shape), cname, "type", SHAPE_MESSAGE.format(
                 found="struct" if pa.types.is_struct(raw.type) else "array or map", wanted=f"a {col.type}")))
+        elif self.spec.source.format == "json" and col.type != "json" and pa.types.is_string(raw.type):
+            structured = json_structures(text)
+            if structured is not None:  # Spark reads a key that is an object in some records as their JSON text
+                failures.append((_rows(structured), cname, "type", SHAPE_MESSAGE.format(
+                    found="JSON object or array", wanted=f"a {col.type}")))
+                text = pc.if_else(structured, pa.scalar(None, pa.string()), text)
         return check_values(cname, col, _rows_null_where(malformed, text), self._patterns.get(cname), failures)
 
     def _masked(self, out: OutputColumn, typed: dict[str, pa.Array], malformed: pa.Array | None,

@@ -262,3 +262,18 @@ def test_json_text_is_the_sorted_compact_json_of_the_value():
     want = [None if r is None else json.dumps(plain(r), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             for r in rows]
     assert got == want
+
+
+def test_json_object_text_in_a_scalar_column_of_a_json_source_quarantines_the_row():
+    """Spark reads a key that is an object in some records and a string in others as a string: the object's JSON
+    text. It is not stringified into bronze."""
+    plan = _plan(POLICY.split("      birthDate:")[0])
+    batch = pa.RecordBatch.from_pylist([{"id": "a", "resourceType": '{"ssn":"SENTINEL-123-45-6789"}'},
+                                        {"id": "b", "resourceType": "[REDACTED]"},
+                                        {"id": "c", "resourceType": "Patient"}],
+                                       schema=pa.schema([("id", pa.string()), ("resourceType", pa.string())]))
+    out = plan.process(batch).to_pylist()
+    assert [(e["column"], e["rule"]) for e in out[0][ERRORS_COL]] == [("resourceType", "type")]
+    assert "SENTINEL" not in json.dumps(out)
+    assert [(e["column"], e["rule"]) for e in out[1][ERRORS_COL]] == [("resourceType", "pattern")]  # not JSON
+    assert out[2][ERRORS_COL] == []
