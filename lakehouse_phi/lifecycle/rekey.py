@@ -78,6 +78,12 @@ class Output:
 def outputs_of(ctx: Context) -> list[Output]:
     out = []
     for cname, col in ctx.spec.columns.items():
+        rules = [(cname + p, leaf.effective_ingest) for p, leaf in col.fields.items()] if col.fields else \
+            ([(cname + "[]", col.effective_ingest)] if col.nested else [])
+        keyed = [label for label, rule in rules if registry.get(rule.strategy).key_kind and "key" in rule.params]
+        if keyed:
+            raise UsageError(f"keyed leaves of nested columns ({', '.join(keyed)}) are not rewritten by rekey yet; "
+                             "re-ingest the table from its landing data under the new key version instead")
         for name, rule in ((cname, col.effective_ingest), *col.derive.items()):
             cls = registry.get(rule.strategy)
             params = cls.params_model.model_validate(rule.params)
