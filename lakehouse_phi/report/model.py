@@ -131,11 +131,14 @@ def policy_columns(loaded: LoadedPolicy) -> list[ColumnRow]:
     policy = loaded.policy
     for tname, table in policy.tables.items():
         for cname, col in table.columns.items():
-            for out, rule in ((cname, col.effective_ingest), *col.derive.items()):
+            # a struct column: one row per leaf, named by its path (name[].family); the column itself has none
+            own = [(cname + path, leaf, leaf.effective_ingest) for path, leaf in col.fields.items()] if col.fields \
+                else [(cname, col, col.effective_ingest)]
+            for out, spec, rule in [*own, *((d, col, r) for d, r in col.derive.items())]:
                 key = rule.params.get("key")
                 key = key if isinstance(key, str) else None
                 version = policy.keys[key].version if key in policy.keys else None
-                rows.append(ColumnRow(table=tname, column=out, source_column=cname, type=col.type, phi=col.phi,
+                rows.append(ColumnRow(table=tname, column=out, source_column=cname, type=spec.type, phi=spec.phi,
                                       strategy=rule.strategy, params=_describe_params(rule.params), key=key,
                                       key_version=version, justification=rule.justification))
     return rows
@@ -149,8 +152,10 @@ def governance_rows(loaded: LoadedPolicy) -> list[dict[str, Any]]:
     out = []
     for tname, table in gov.tables.items():
         for cname, mask in table.masks.items():
-            rules = [(", ".join(r.to), r.show.kind) for r in mask.rules]
-            out.append({"table": tname, "column": cname, "rules": rules, "otherwise": mask.otherwise.kind})
+            leaves = [(cname + path, leaf) for path, leaf in mask.fields.items()] or [(cname, mask)]
+            for column, leaf in leaves:
+                rules = [(", ".join(r.to), r.show.kind) for r in leaf.rules]
+                out.append({"table": tname, "column": column, "rules": rules, "otherwise": leaf.otherwise.kind})
         if table.row_filter is not None:
             out.append({"table": tname, "column": "(row filter on " + ", ".join(table.row_filter.columns) + ")",
                         "rules": [(", ".join(r.to), "rows matching a condition") for r in table.row_filter.rules],

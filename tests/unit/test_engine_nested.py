@@ -277,3 +277,11 @@ def test_json_object_text_in_a_scalar_column_of_a_json_source_quarantines_the_ro
     assert "SENTINEL" not in json.dumps(out)
     assert [(e["column"], e["rule"]) for e in out[1][ERRORS_COL]] == [("resourceType", "pattern")]  # not JSON
     assert out[2][ERRORS_COL] == []
+
+
+def test_the_report_lists_leaves_by_path():
+    from lakehouse_phi.report.model import policy_columns
+
+    rows = {r.column: (r.strategy, r.phi) for r in policy_columns(_loaded())}
+    assert rows["name[].family"] == ("hmac", "name") and rows["address[].line[]"] == ("redact", "address")
+    assert "name" not in rows and rows["home_zip3"][0] == "zip3"
