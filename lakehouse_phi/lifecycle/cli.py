@@ -50,8 +50,10 @@ def _context(args: argparse.Namespace):
     from lakehouse_phi.cli_common import parse_key_overrides
     from lakehouse_phi.lifecycle.tables import Context, resolve_targets
     from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.policy.advice import warn_about
 
     loaded = load_policy(args.policy)
+    warn_about(loaded.policy)  # an unsealed trail, a short retention: said by every command that writes the trail
     if args.table not in loaded.policy.tables:
         raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
     overrides = parse_key_overrides(args.key, loaded.policy)

@@ -4,7 +4,11 @@ an error (the policy still loads).
 
 from __future__ import annotations
 
+import logging
+
 from lakehouse_phi.policy.model import DEFAULT_AUDIT_RETENTION_DAYS, Policy
+
+log = logging.getLogger(__name__)
 
 #: The one sentence every command prints for a policy without ``audit.key``.
 UNKEYED_TRAIL = ("audit.key is not set: the audit trail is hash-chained but not sealed, so whoever can write it can "
@@ -24,3 +28,12 @@ def policy_warnings(policy: Policy) -> list[str]:
                    f"({DEFAULT_AUDIT_RETENTION_DAYS} days), the retention HIPAA asks of audit records "
                    "(45 CFR 164.316(b)(2)); the Delta trail's log and deleted files may be cleaned up sooner")
     return out
+
+
+def warn_about(policy: Policy) -> list[str]:
+    """Log :func:`policy_warnings` (every command that writes the trail says them: the CLI prints the
+    ``lakehouse_phi`` logger's warnings on stderr, jobs and notebooks log them) and return them."""
+    found = policy_warnings(policy)
+    for w in found:
+        log.warning("%s", w)
+    return found

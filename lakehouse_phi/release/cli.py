@@ -113,6 +113,7 @@ def risk_html(r: dict) -> str:
 def _export(args: argparse.Namespace, spark: Any) -> int:
     from lakehouse_phi.cli_common import parse_key_overrides
     from lakehouse_phi.policy import load_policy
+    from lakehouse_phi.policy.advice import warn_about
     from lakehouse_phi.release.export import run_export
     from lakehouse_phi.spark.session import get_session
 
@@ -122,6 +123,7 @@ def _export(args: argparse.Namespace, spark: Any) -> int:
     if not args.table or not args.out:
         raise UsageError("export needs --table and --out")
     loaded = load_policy(args.policy)
+    warn_about(loaded.policy)  # the export's event goes to the trail too
     overrides = parse_key_overrides(args.key, loaded.policy)
     spark = spark or get_session(args.engine)
     result = run_export(spark, loaded, args.table, args.out, args.source, args.audit, overrides)

@@ -119,7 +119,7 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
     a run left pending by a crash is recorded first (``ingest_unfinished``)."""
     from lakehouse_phi.audit.sealing import seal_key, session_actor
     from lakehouse_phi.audit.sinks import open_sink
-    from lakehouse_phi.policy.advice import policy_warnings
+    from lakehouse_phi.policy.advice import warn_about
 
     policy = loaded.policy
     if table not in policy.tables:
@@ -147,9 +147,7 @@ def plan_job(spark: Any, loaded: LoadedPolicy, table: str, opts: IngestOptions) 
     # the trail's sealing key (audit.key) is resolved before any data is read: a missing one stops the job
     sink = open_sink(audit_target, spark, seal_key=seal_key(policy, opts.key_overrides, opts.fetchers),
                      retention_days=policy.audit_retention_days)
-    warnings = policy_warnings(policy)
-    for w in warnings:  # every run says it: the CLI, spark-submit jobs and notebooks alike
-        log.warning("%s", w)
+    warnings = warn_about(policy)  # every run says it: the CLI, spark-submit jobs and notebooks alike
     job = Job(loaded=loaded, table=table, run_id=run_id, bronze=bronze, quarantine=quarantine,
               audit_target=audit_target, table_format=opts.table_format, sink=sink, base_event=base_event,
               details=details, say=opts.progress or (lambda _msg: None), warnings=warnings)
