@@ -117,7 +117,8 @@ def test_real_ingests_verify_against_bronze_and_a_copied_run_id_does_not(sail, t
     second = run_ingest(sail, loaded, "claims", opts(tmp_path, tmp_path / "b" / "landing" / "claims"))
     assert first.rows_quarantined and second.rows_inserted
     args = ["audit", "verify", str(tmp_path / "audit.jsonl"), "--against", str(tmp_path / "bronze"),
-            "--quarantine", str(tmp_path / "quarantine"), "--format", "json"]
+            "--quarantine", str(tmp_path / "quarantine"), "--policy", str(EXAMPLE),  # a sealed trail: its key
+            "--format", "json"]
     proc = run_cli(*args, env=ENV)
     out = json.loads(proc.stdout)
     assert proc.returncode == 0, out["against"]["problems"]
