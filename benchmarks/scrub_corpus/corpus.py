@@ -155,8 +155,38 @@ NEGATIVES = {
 }
 
 
+def ident(r: random.Random) -> tuple[str, str]:
+    """(label, value) of another identifier: Medicare, policy, account, licence, vehicle, device numbers."""
+    letters = "ACDEFGHJKMNPQRTUVWXY"
+    mbi = (f"{r.randint(1, 9)}{r.choice(letters)}{r.choice(letters)}{r.randint(0, 9)}{r.choice(letters)}"
+           f"{r.choice(letters)}{r.randint(0, 9)}{r.choice(letters)}{r.choice(letters)}{r.randint(10, 99)}")
+    vin = "".join(r.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(17))
+    return r.choice([
+        ("MBI ", mbi), ("Medicare ID: ", mbi),
+        ("policy # ", f"{r.choice(['PX', 'HM', 'BC'])}-{r.randint(10000, 999999)}"),
+        ("account ", str(r.randint(10_000_000, 99_999_999))), ("Acct #", str(r.randint(100000, 9999999))),
+        ("driver's license ", f"{r.choice('ABCDSW')}{r.randint(1000000, 9999999)}"), ("VIN ", vin),
+        ("S/N ", f"{r.choice(['PJN', 'RNK', 'UHC'])}{r.randint(100000, 999999)}{r.choice('HMKX')}"),
+        ("Member ID: ", f"{r.choice(['XJH', 'W'])}{r.randint(10 ** 8, 10 ** 9)}"),
+        ("Path # ", f"S{r.randint(2019, 2025)}-{r.randint(10000, 99999)}")])
+
+
+US_PLACES = (("Lubbock", "TX", "79401"), ("Kalamazoo", "MI", "49001"), ("Yakima", "WA", "98901"),
+             ("Las Cruces", "NM", "88001"), ("Fort Wayne", "IN", "46802"), ("Bangor", "ME", "04401"),
+             ("Gainesville", "FL", "32601"), ("Duluth", "MN", "55802"), ("Reading", "PA", "19601"),
+             ("Tyler", "TX", "75701"))
+COUNTIES = ("Bexar", "Cuyahoga", "Maricopa", "Hennepin", "Wayne", "Allegheny", "Jefferson", "Orange", "Lake",
+            "Salt Lake")
+
+
+def geo(r: random.Random) -> str:
+    city, st, z = r.choice(US_PLACES)
+    return r.choice([f"{city}, {st}", f"{city} {st} {z}", f"{r.choice(COUNTIES)} County"])
+
+
 # ----------------------------------------------------------------------------------------------- templates
-# {slot} names: name, first, last, ssn, phone, email, mrn, date, address, ip, url, and a look-alike kind
+# {slot} names: name, first, last, ssn, phone, email, mrn, date, address, ip, url, id, oldage (over 89), geo, and a
+# look-alike kind
 TEMPLATES = (
     "Pt seen with {relation} {first} today; vitals: BP {vital}, HR {vital}, SpO2 {vital}.",
     "Spoke with Dr. {last} regarding the {dose} dose.",
@@ -202,6 +232,13 @@ TEMPLATES = (
     "Ms. {last} reports good adherence.",
     "Referred by {name} for sleep study.",
     "Seen by {name} in urgent care.",
+    "Insurance: {id_label}{id} on file.",
+    "Verified {id_label}{id} before the visit.",
+    "This {oldage} y/o presents with {code}.",
+    "Pt is a {oldage}-year-old on {dose} daily.",
+    "Pleasant woman, aged {oldage}, lives alone.",
+    "Moved from {geo} last spring.",
+    "Lives in {geo}; daughter nearby.",
 )
 RELATIONS = ("wife", "husband", "daughter", "son", "mother", "sister", "brother", "friend", "neighbor", "caregiver")
 _SLOT = re.compile(r"\{([a-z_]+)\}")
@@ -210,6 +247,7 @@ _SLOT = re.compile(r"\{([a-z_]+)\}")
 def _fill(template: str, r: random.Random) -> tuple[str, list[Span]]:
     out, spans, last = "", [], 0
     mrn_pair: tuple[str, str] | None = None
+    id_pair = ("", "")
     for m in _SLOT.finditer(template):
         out += template[last:m.start()]
         last = m.end()
@@ -232,6 +270,15 @@ def _fill(template: str, r: random.Random) -> tuple[str, list[Span]]:
             text = mrn_pair[0]
         elif slot == "mrn":
             kind, text = "mrn", (mrn_pair or mrn(r))[1]
+        elif slot == "id_label":
+            id_pair = ident(r)
+            text = id_pair[0]
+        elif slot == "id":
+            kind, text = "id", id_pair[1]
+        elif slot == "oldage":
+            kind, text = "age", str(r.randint(90, 104))
+        elif slot == "geo":
+            kind, text = "geo", geo(r)
         elif slot in NEGATIVES:
             kind, text = "neg", r.choice(NEGATIVES[slot])(r)
         elif slot == "ip":

@@ -113,8 +113,11 @@ def test_targets_on_the_independent_corpus(part):
     texts, labels = handwritten() if part == "handwritten" else generate(1000, seed=29)
     look = LookAlikes()
     scores = evaluate(texts, labels, look_alikes=look)
-    targets = {"ssn": 0.99, "phone": 0.99, "email": 0.99, "mrn": 0.99, "date": 0.97, "name": 0.85, "address": 0.9}
+    targets = {"ssn": 0.99, "phone": 0.99, "email": 0.99, "mrn": 0.99, "date": 0.97, "name": 0.95, "address": 0.95,
+               "id": 0.9, "age": 0.97, "geo": 0.9}
     for name, target in targets.items():
+        if part == "handwritten" and name in ("id", "age", "geo"):
+            continue  # the hand-written snippets predate these detectors; the generated part labels them
         assert scores[name].labeled > 0 and scores[name].recall >= target, (name, scores[name])
     assert look.total > 50 and look.rate >= 0.99, look
 
