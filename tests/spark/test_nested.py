@@ -266,3 +266,17 @@ def test_fhir_on_spark_connect_through_the_cli(tmp_path):
 
 def _key_args() -> list[str]:
     return [x for name, spec in OVERRIDES.items() for x in ("--key", f"{name}=env:{spec.ref}")]
+
+
+def test_fhir_stream_on_classic_spark(spark, loaded, tmp_path):
+    """The streaming job takes nested columns too: the same bronze rows as the batch job."""
+    from lakehouse_phi.spark.stream import ingest_stream
+
+    pats = _landing(tmp_path, 15)
+    res = ingest_stream(spark, loaded, "patient_fhir", _options(tmp_path, "patient_fhir", "Patient",
+                                                                table_format="parquet"),
+                        checkpoint=str(tmp_path / "checkpoint"))
+    assert res is not None
+    rows = pq.read_table(tmp_path / "bronze" / "patient_fhir").to_pylist()
+    assert len(rows) == len(pats) and all(isinstance(r["name"], list) for r in rows)
+    assert SENTINELS["family"] not in json.dumps(rows, default=str)
