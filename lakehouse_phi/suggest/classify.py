@@ -47,6 +47,8 @@ HEADER_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("patient", "name"), "name"), (("name",), "name"),
     (("age",), "age"),
     (("member", "id"), "health_plan_number"), (("policy", "number"), "health_plan_number"),
+    (("insurance",), "health_plan_number"), (("plan", "id"), "health_plan_number"),
+    (("medicare",), "health_plan_number"), (("medicaid",), "health_plan_number"),
     (("subscriber", "id"), "health_plan_number"), (("mbi",), "health_plan_number"),
     (("account",), "account_number"), (("acct",), "account_number"),
     (("license",), "license_number"), (("licence",), "license_number"), (("vin",), "vehicle_id"),
@@ -283,6 +285,8 @@ def classify(profile: ColumnProfile) -> Suggestion:
     if profile.non_null < profile.rows:
         evidence.append(f"{_pct(1 - profile.non_null / profile.rows if profile.rows else 0)} empty")
     ingest = None if category is None else _ingest(category, col_type)
+    if category in ("date", "date_of_birth") and col_type == "string":
+        evidence.append("not yyyy-mm-dd, so a string: suppressed (dates in ISO form could be generalized)")
     return Suggestion(profile.name, col_type, category, ingest, pattern, evidence, hint)
 
 

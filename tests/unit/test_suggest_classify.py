@@ -71,3 +71,9 @@ def test_odd_headers_and_paths_stay_valid_yaml():
     text = render_draft("t", "data/it's\nodd.csv", "csv", 1, 1, [classify(_profile(n, ["x y"])) for n in names])
     policy = policy_from_data(parse_yaml(text, "draft"))
     assert list(policy.tables["t"].columns) == names and policy.tables["t"].source.path == "data/it's\nodd.csv"
+
+
+def test_insurance_ids_and_non_iso_dates_say_why():
+    assert header_hint("Insurance ID") == "health_plan_number" and header_hint("medicare_no") == "health_plan_number"
+    dob = classify(_profile("DateOfBirth", ["03/15/1980", "12/01/1975"]))
+    assert dob.ingest == {"strategy": "suppress"} and any("not yyyy-mm-dd" in e for e in dob.evidence)
