@@ -45,10 +45,12 @@ $(REF_VENV)/bin/pytest: pyproject.toml
 test-pycanon: $(REF_VENV)/bin/pytest
 	$(REF_VENV)/bin/python -m pytest -q -m pycanon tests/reference
 
-# ruff and mypy as configured in pyproject.toml ([tool.ruff], [tool.mypy]); CI runs it after the tests.
+# ruff, mypy and the layering contracts as configured in pyproject.toml ([tool.ruff], [tool.mypy],
+# [tool.importlinter]); CI runs it after the tests.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

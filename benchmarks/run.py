@@ -38,8 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_data import ROOT, dek_b64, example_policy, hmac_only_policy, key_bytes, plan_for, write_landing_parquet
+from cpu import tree_cpu
 from micro import best_of as timed
-from micro import ingest_pass_rates, plan_rate, strategy_rates
+from micro import hmac_variants, ingest_pass_rates, plan_rate, strategy_rates
 
 TARGETS = {"hmac_vs_sha2": (">=", 0.3), "hmac_vs_row_udf": (">=", 2.0), "policy_vs_row_udf": (">=", 2.5),
            "masked_vs_unmasked": ("<=", 1.3), "ingest_e2e_vs_policy": (">=", 0.5)}
@@ -120,8 +121,21 @@ def noop(df) -> None:
     df.write.format("noop").mode("overwrite").save()
 
 
+def timed_cpu(fn, repeat: int) -> tuple[float, float | None]:
+    """Best wall seconds and best CPU seconds (this process, the JVM and the Python workers) of ``repeat`` runs."""
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(repeat):
+        c0, t0 = tree_cpu(), time.perf_counter()
+        fn()
+        wall = min(wall, time.perf_counter() - t0)
+        c1 = tree_cpu()
+        if c0 is not None and c1 is not None:
+            cpu = min(cpu, c1 - c0)
+    return wall, (cpu if cpu != float("inf") else None)
+
+
 def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: int, batch_sizes: list[int],
-                     workdir: Path, say, query_rows: int) -> dict:
+                     workdir: Path, say, query_rows: int, hmac_only: bool = False) -> dict:
     import row_udfs
     from bench_data import keys_for
     from pyspark import cloudpickle
@@ -159,17 +173,27 @@ def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: 
         "policy_row_udf": lambda: landing_strings(declared).select(*row_udfs.patients_row_udf_columns(
             key_bytes("pseudonym"), key_bytes("phi-dek"), key_bytes("fpe-key"), [SOURCE_FILE_COL])),
     }
+    names = ("sha2", "row_udf_hmac", "hmac") if hmac_only else ("sha2", "row_udf_hmac", "hmac", "policy",
+                                                                    "policy_row_udf")
     say("warming up the JVM and the Python workers")
-    for name in ("sha2", "hmac", "policy"):
-        noop(variants[name]())
-    for name in ("row_udf_hmac", "policy_row_udf"):
-        noop(variants[name]().limit(20_000))
+    for name in names:
+        noop(variants[name]() if "row_udf" not in name else variants[name]().limit(20_000))
 
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(DEFAULT_BATCH))
-    for name in ("sha2", "row_udf_hmac", "hmac", "policy", "policy_row_udf"):
+    for name in names:
         say(f"timing {name}")
-        seconds[name] = timed(lambda n=name: noop(variants[n]()), slow_repeat if "row_udf" in name else repeat)
+        wall, used = timed_cpu(lambda n=name: noop(variants[n]()), slow_repeat if "row_udf" in name else repeat)
+        seconds[name] = wall
+        if used is not None:
+            cpu[name] = round(used / rows * 1e6, 3)
+    if hmac_only:
+        return {"partitions": out["partitions"], "seconds": {k: round(v, 3) for k, v in seconds.items()},
+                "cpu_us_per_row": cpu, "arrow_batch_size": DEFAULT_BATCH,
+                "builtin_sha2_rows_per_s": round(rows / seconds["sha2"]),
+                "row_udf_hmac_rows_per_s": round(rows / seconds["row_udf_hmac"]),
+                "hmac_rows_per_s": round(rows / seconds["hmac"])}
     trials = {}
     for size in batch_sizes:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(size))
@@ -184,6 +208,7 @@ def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: 
         "policy_rows_per_s": round(rows / seconds["policy"]),
         "policy_row_udf_rows_per_s": round(rows / seconds["policy_row_udf"]),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "cpu_us_per_row": cpu,
         "arrow_batch_size": DEFAULT_BATCH,
         "arrow_batch_trials": trials,
     })
@@ -292,14 +317,21 @@ def _pair(spark, masked_sql: str, plain_sql: str, repeat: int) -> tuple[float, f
 
 # ---------------------------------------------------------------------------------------------------- main
 def ratios(r: dict) -> dict:
-    return {
+    out = {
         "hmac_vs_sha2": round(r["hmac_rows_per_s"] / r["builtin_sha2_rows_per_s"], 3),
         "hmac_vs_row_udf": round(r["hmac_rows_per_s"] / r["row_udf_hmac_rows_per_s"], 3),
-        "policy_vs_row_udf": round(r["policy_rows_per_s"] / r["policy_row_udf_rows_per_s"], 3),
-        "masked_vs_unmasked": round(r["masked_query_s"] / r["unmasked_query_s"], 3),
-        "masked_vs_unmasked_string": round(r["masked_string_query_s"] / r["unmasked_string_query_s"], 3),
-        "ingest_e2e_vs_policy": round(r["ingest_e2e_rows_per_s"] / r["policy_rows_per_s"], 3),
     }
+    cpu = r.get("cpu_us_per_row", {})
+    if {"sha2", "row_udf_hmac", "hmac"} <= set(cpu):  # the same ratios by CPU per row (steadier on a busy machine)
+        out["hmac_vs_sha2_cpu"] = round(cpu["sha2"] / cpu["hmac"], 3)
+        out["hmac_vs_row_udf_cpu"] = round(cpu["row_udf_hmac"] / cpu["hmac"], 3)
+    if "policy_rows_per_s" not in r:  # --hmac-only
+        return out
+    return {**out,
+            "policy_vs_row_udf": round(r["policy_rows_per_s"] / r["policy_row_udf_rows_per_s"], 3),
+            "masked_vs_unmasked": round(r["masked_query_s"] / r["unmasked_query_s"], 3),
+            "masked_vs_unmasked_string": round(r["masked_string_query_s"] / r["unmasked_string_query_s"], 3),
+            "ingest_e2e_vs_policy": round(r["ingest_e2e_rows_per_s"] / r["policy_rows_per_s"], 3)}
 
 
 def meets(ratio: float, op: str, bound: float) -> bool:
@@ -342,6 +374,9 @@ def render(result: dict, command: str) -> None:
         ok = result[f"{name}_s"] < 1 and not result[f"{name}_imports_pyspark"]
         checks.add_row(f"{name} wall time", f"{result[f'{name}_s']:.2f} s",
                        "< 1 s, no pyspark", "yes" if ok else "NO")
+    for name in ("hmac_vs_sha2_cpu", "hmac_vs_row_udf_cpu"):
+        if name in result:
+            checks.add_row(name, f"{result[name]:.2f}", "(by CPU per row)", "")
     console.print(checks)
     micro = Table(title="strategies, one core, no Spark (values/s)")
     micro.add_column("strategy")
@@ -351,6 +386,8 @@ def render(result: dict, command: str) -> None:
     micro.add_row("[b]patients TablePlan.process (rows/s)[/b]", f"{result['plan_rows_per_s_one_core']:,}")
     cut = result["hmac_cut_rows_per_s_one_core"]
     micro.add_row("hmac cut: strategy alone / ingest pass (rows/s)", f"{cut['strategy']:,} / {cut['ingest_pass']:,}")
+    for name, rate in result["hmac_variants_per_s_one_core"].items():
+        micro.add_row(f"keyed hash: {name} (values/s)", f"{rate:,}")
     console.print(micro)
     trials = Table(title="Arrow batch size (spark.sql.execution.arrow.maxRecordsPerBatch)")
     trials.add_column("batch")
@@ -374,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows of the governed silver table for (e): the masked rows of (d), repeated "
                              "(default 5,000,000; a query's planning cost is fixed, its scan grows with the table)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--hmac-only", action="store_true",
+                        help="only variants (a), (b), (c) and the hmac microbenchmarks (issue 21.5), as JSON")
     args = parser.parse_args(argv)
     rows = 20_000 if args.quick and args.rows == 1_000_000 else args.rows
     query_rows = rows if args.quick else max(rows, args.query_rows)
@@ -388,15 +427,18 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="lakehouse-phi-bench-"))
     try:
         result: dict = {"rows": rows, "machine": machine_info()}
-        say("timing the compile and check-conf commands")
-        result.update(cli_timings(workdir))
-        say(f"strategy microbenchmarks ({micro_values:,} values each)")
-        result["strategies"] = {k: round(v) for k, v in strategy_rates(micro_values, args.seed).items()}
-        rate, top = plan_rate(min(100_000, micro_values), args.seed)
-        result["plan_rows_per_s_one_core"] = round(rate)
-        result["plan_profile_top"] = top
+        if not args.hmac_only:
+            say("timing the compile and check-conf commands")
+            result.update(cli_timings(workdir))
+            say(f"strategy microbenchmarks ({micro_values:,} values each)")
+            result["strategies"] = {k: round(v) for k, v in strategy_rates(micro_values, args.seed).items()}
+            rate, top = plan_rate(min(100_000, micro_values), args.seed)
+            result["plan_rows_per_s_one_core"] = round(rate)
+            result["plan_profile_top"] = top
         result["hmac_cut_rows_per_s_one_core"] = {k: round(v) for k, v in
                                                   ingest_pass_rates(min(100_000, micro_values), args.seed).items()}
+        result["hmac_variants_per_s_one_core"] = {k: round(v) for k, v in
+                                                  hmac_variants(min(100_000, micro_values), args.seed).items()}
         say(f"generating {rows:,} patients rows")
         from lakehouse_phi import synth
 
@@ -405,16 +447,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result["machine"]["java"] = spark.sparkContext._jvm.System.getProperty("java.version")
             result.update(spark_benchmarks(spark, landing, rows, repeat, slow_repeat, batch_sizes, workdir, say,
-                                           query_rows))
+                                           query_rows, hmac_only=args.hmac_only))
         finally:
             spark.stop()
         result.update(ratios(result))
-        result["targets_met"] = {k: meets(result[k], *TARGETS[k]) for k in TARGETS}
+        result["targets_met"] = {k: meets(result[k], *TARGETS[k]) for k in TARGETS if k in result}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     command = " ".join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     result["command"] = command
-    if args.json:
+    if args.json or args.hmac_only:
         print(json.dumps(result, indent=2))
     else:
         render(result, command)

@@ -564,8 +564,8 @@ class IngestPlan:
             from lakehouse_phi.transforms.hmac import HmacSha256
 
             self._mac = HmacSha256(self._fingerprint_key.material)
-        return pa.array(self._mac.hexdigests(row_messages(batch, self.plan.input_columns, self.plan.nested)),
-                        pa.string())
+        out: pa.Array = self._mac.hex_array(row_messages(batch, self.plan.input_columns, self.plan.nested))
+        return out
 
     def scan_hits(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:
         """``list<string>`` of ``column:detector`` per row (empty for most rows)."""

@@ -37,6 +37,12 @@ def test_reports_every_rate_and_ratio_as_a_positive_number(report):
     assert report["ingest_e2e_rows_read"] == report["rows"]   # the job read every row of the mask pass's input
     cut = report["hmac_cut_rows_per_s_one_core"]
     assert set(cut) == {"strategy", "ingest_pass"} and all(v > 0 for v in cut.values())
+    # issue 21.5: each keyed-hash idea measured, and the (c) ratios by CPU per row beside the wall-time ones
+    assert set(report["hmac_variants_per_s_one_core"]) == {"hmac_copy_hex_list", "hmac_copy_hexlify",
+                                                           "hashlib_pads", "blake2b_keyed"}
+    cpu = report["cpu_us_per_row"]
+    assert all(cpu[k] > 0 for k in ("sha2", "row_udf_hmac", "hmac", "policy", "policy_row_udf"))
+    assert report["hmac_vs_sha2_cpu"] == pytest.approx(cpu["sha2"] / cpu["hmac"], rel=1e-2)
 
 
 def test_every_registered_strategy_has_a_microbenchmark(report):

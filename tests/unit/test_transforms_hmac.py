@@ -140,3 +140,17 @@ def test_deterministic_and_null_preserving(values, normalize):
     if normalize == "none":
         assert a == [None if v is None else std_hmac.new(key, v.encode(), hashlib.sha256).hexdigest()
                      for v in values]
+
+
+def test_hex_array_is_the_hex_of_every_digest_and_keeps_nulls():
+    """The batch path (one hexlify over the joined digests) gives exactly the per-value lowercase hex."""
+    import os
+
+    from lakehouse_phi.transforms.hmac import HmacSha256
+
+    mac = HmacSha256(os.urandom(32))
+    for messages in ([], [None], [b""], [b"a", None, b"\xff" * 100, None, "é".encode()],
+                     [os.urandom(i % 70) for i in range(1000)]):
+        got = mac.hex_array(messages)
+        assert got.type == pa.string() and got.to_pylist() == mac.hexdigests(messages)
+        assert got.null_count == sum(m is None for m in messages)
