@@ -259,7 +259,7 @@ def ingest_e2e(spark, workdir: Path, rows: int, repeat: int, say) -> dict:
 
 def governed_query(spark, silver: Path, repeat: int, say) -> dict:
     """The same aggregation on the silver table and through its masks and row filter (temporary SQL functions,
-    ``is_account_group_member`` and ``secret`` SQL functions too, so Spark inlines and constant-folds them as
+    ``is_account_group_member`` and ``try_secret`` SQL functions too, so Spark inlines and constant-folds them as
     Databricks evaluates group membership once per query)."""
     from lakehouse_phi.sql.dialects import Databricks
     from lakehouse_phi.sql.generator import Generator
@@ -269,8 +269,9 @@ def governed_query(spark, silver: Path, repeat: int, say) -> dict:
     groups = ", ".join(string(g) for g in ROLE_GROUPS)
     spark.sql("CREATE OR REPLACE TEMPORARY FUNCTION is_account_group_member(g STRING) RETURNS BOOLEAN "
               f"RETURN g IN ({groups})")
-    spark.sql("CREATE OR REPLACE TEMPORARY FUNCTION secret(scope STRING, key STRING) RETURNS STRING "
-              f"RETURN {string(dek_b64())}")
+    for name in ("secret", "try_secret"):  # the masks read the key with try_secret (NULL, never an error)
+        spark.sql(f"CREATE OR REPLACE TEMPORARY FUNCTION {name}(scope STRING, key STRING) RETURNS STRING "
+                  f"RETURN {string(dek_b64())}")
     ir = build_ir(example_policy())
     gen = Databricks()
     for fn in ir.functions:

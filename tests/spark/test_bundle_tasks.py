@@ -64,6 +64,9 @@ def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
     env_keys, _ = demo_env()
     policy = load_policy(ROOT / "conf" / "policy.yaml").policy
     synth.write_landing(tmp_path, {"patients": 40, "encounters": 40, "claims": 40}, seed=11, malformed_rate=0.05)
+    from lakehouse_phi.synth.fhir import write_fhir
+
+    write_fhir(tmp_path, 20, 2, seed=11)  # the FHIR tables' landing (landing/fhir/<Resource>)
     bundle = load()
     local = {"workspace.file_path": str(ROOT), "var.landing_volume": str(tmp_path / "landing"),
              "bundle.target": "dev"}
@@ -76,7 +79,7 @@ def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
         argv[argv.index("--bronze") + 1] = str(tmp_path / "bronze" / table)
         argv[argv.index("--engine") + 1] = "sail"
         runs[task["task_key"]] = [*argv, "--format", "json"]
-    assert set(runs) == {"ingest_patients", "ingest_encounters", "ingest_claims"}
+    assert set(runs) == {f"ingest_{t}" for t in policy.tables}
     # the secret scope: each key's material under the scope/key the task (or the policy) reads it from
     scopes = {}
     for argv in runs.values():
@@ -98,9 +101,11 @@ def test_serverless_ingest_tasks_run_through_the_entry_point(tmp_path):
 
     events = [r for r in read_delta(tmp_path / "bronze" / "_lakehouse_phi_audit").to_pylist()
               if r["event"] == "ingest"]  # each run: its pending ingest_started, then its closing ingest event
-    assert sorted(e["table"] for e in events) == ["claims", "encounters", "patients"]
+    assert sorted(e["table"] for e in events) == sorted(policy.tables)
     for row in events:
         e = json.loads(row["record"])  # the sealed event, as canonical JSON
+        # keyed trail (issue 26): sealed under the policy's audit key, which came from the secret scope
+        assert e["seal_key"] == policy.audit.key and e["mac"], sorted(e)
         details = e["details"]
         assert details["compute"] == "databricks-serverless" and details["allow_insecure"] is False
         assert "io-encryption" in details["conf_platform_managed"]

@@ -153,6 +153,19 @@ def test_every_ingest_task_reads_all_its_keys_from_the_secret_scope_with_no_envi
         resolve_keys(loaded, table, fetchers=Fetchers(environ={}, dbutils=lambda: _Dbutils({})))
 
 
+def test_the_bundle_jobs_use_an_audit_key(bundle):
+    """Issue 26: the bundle's trail is keyed (tamper-evident), its key from the secret scope."""
+    policy = load_policy(ROOT / "conf" / "policy.yaml").policy
+    assert policy.audit is not None and policy.audit.key, "the example policy names no audit.key"
+    for _, _, task in tasks(bundle):
+        argv = substitute(task["python_wheel_task"]["parameters"], bundle, LOCAL)
+        if argv[0] != "ingest":
+            continue
+        overrides = parse_key_overrides(build_parser(argv).parse_args(argv).key, policy)
+        spec = overrides.get(policy.audit.key, policy.keys[policy.audit.key])
+        assert spec.provider == "databricks", task["task_key"]
+
+
 def test_the_pipeline_reads_its_keys_from_the_secret_scope(bundle):
     loaded = load_policy(ROOT / "conf" / "policy.yaml")
     [pipeline] = bundle["resources"]["pipelines"].values()
