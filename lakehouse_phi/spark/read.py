@@ -137,8 +137,12 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
     if not files:
         return Landing(df.withColumn(SOURCE_FILE_COL, F.lit(None).cast("string")), source_columns, None, skipped,
                        "refuse")
-    parts = [spark.read.format(fmt).options(**options).load(f).withColumn(SOURCE_FILE_COL, F.lit(_uri(f)))
-             for f in files]
+    reader = spark.read.format(fmt).options(**options)
+    if fmt == "json":  # every file read with the folder's schema: files whose structs hold different fields union
+        from pyspark.sql.types import StructType
+
+        reader = reader.schema(StructType([f for f in df.schema.fields if f.name != CORRUPT_COL]))
+    parts = [reader.load(f).withColumn(SOURCE_FILE_COL, F.lit(_uri(f))) for f in files]
     return Landing(_union(parts), source_columns, len(files), skipped, "refuse")
 
 

@@ -44,7 +44,14 @@ def _landing(root: Path, n: int = 40) -> list[dict]:
                        "valueString": SENTINELS["maiden"]}]
     p["contact"] = [{"name": {"family": SENTINELS["kin"]}}]
     fhir.write_fhir(root, 0)  # the folders
-    (root / fhir.FHIR_LANDING["Patient"] / "Patient.ndjson").write_bytes(fhir.ndjson(pats))
+    # two files whose structs hold different fields (a JSON reader infers each file's shape differently)
+    for p in pats[: n // 2]:
+        for name in p["name"]:
+            name.pop("prefix", None)
+        p.pop("telecom", None)
+    pats[-1]["name"][0]["suffix"] = ["Jr."]
+    (root / fhir.FHIR_LANDING["Patient"] / "Patient.ndjson").write_bytes(fhir.ndjson(pats[: n // 2]))
+    (root / fhir.FHIR_LANDING["Patient"] / "Patient-2.ndjson").write_bytes(fhir.ndjson(pats[n // 2:]))
     (root / fhir.FHIR_LANDING["Encounter"] / "Encounter.ndjson").write_bytes(
         fhir.ndjson(fhir.encounters(pats, 2, seed=7)))
     return pats
@@ -151,6 +158,7 @@ def test_bad_leaf_quarantined_by_path_on_classic_spark_json(spark, loaded, tmp_p
     pats = _landing(tmp_path, 12)
     pats[5]["gender"] = "SENTINEL-GENDER"
     pats[6]["address"] = [{"line": ["x"], "postalCode": {"nested": "SENTINEL-ZIP"}}]  # a struct in a scalar leaf
+    (tmp_path / fhir.FHIR_LANDING["Patient"] / "Patient-2.ndjson").unlink()
     (tmp_path / fhir.FHIR_LANDING["Patient"] / "Patient.ndjson").write_bytes(fhir.ndjson(pats))
     res = run_ingest(spark, loaded, "patient_fhir", _options(tmp_path, "patient_fhir", "Patient",
                                                              table_format="parquet"))
