@@ -7,7 +7,12 @@ Settings are read as Spark and Hadoop read them:
   configuration; spark-submit ignores bare keys in a properties file or ``--conf``, and so does the checker;
 * values are trimmed and compared without case (``TRUE ``, ``True`` and ``sse-kms`` are accepted);
 * for each bucket: ``fs.s3a.bucket.<bucket>.<current>``, ``…<legacy>``, ``fs.s3a.<current>``, ``fs.s3a.<legacy>``
-  — the first one set wins (an empty per-bucket value still overrides, as in Hadoop);
+  — the first one set wins (an empty per-bucket value still overrides, as in Hadoop); keys of ``core-site.xml``
+  (``HADOOP_CONF_DIR``) are the base under ``spark.hadoop.*``, and a per-bucket key there still beats a global one
+  anywhere;
+* ``-Dspark.…=…`` in ``spark.driver.extraJavaOptions`` (and the other Java-option settings) are settings of that
+  JVM: checked as given there too (an insecure one is a finding even when a secure value is set elsewhere);
+  ``-Daws.secretAccessKey=…`` and the like are credentials;
 * buckets come from the job's ``s3a://``, ``s3://`` and ``s3n://`` paths (all served by S3A on Databricks and
   open-source Spark; EMRFS's own ``fs.s3.*`` encryption settings are not read). No S3 path: no S3A rule applies.
 
@@ -18,6 +23,7 @@ well-formed KMS key name (it may be an SSE-C key).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -30,9 +36,11 @@ from lakehouse_phi.confcheck.compute import (
     DRIVER_NODE_TYPE_KEY,
     NODE_TYPE_KEY,
     Compute,
+    connect_workspace,
     detect,
 )
 from lakehouse_phi.confcheck.rules import (
+    JAVA_OPTION_KEYS,
     KMS_KEY_RE,
     REDACT_KEY_RE,
     RULES,
@@ -45,7 +53,7 @@ from lakehouse_phi.confcheck.rules import (
     Severity,
     norm,
 )
-from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_session
+from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_environment, read_session
 from lakehouse_phi.errors import JobRefused, UsageError
 
 MASK = "***"
@@ -160,9 +168,12 @@ class _Hadoop:
     @classmethod
     def of(cls, settings: Settings) -> _Hadoop:
         view = cls()
+        view.keys.update((key, (key, value)) for key, value in settings.site.items())
+        hadoop_form: dict[str, tuple[str, Value]] = {}
         for key, value in settings.conf.items():
             if key.startswith(HADOOP_PREFIX):
-                view.keys.setdefault(key[len(HADOOP_PREFIX):], (key, value))
+                hadoop_form.setdefault(key[len(HADOOP_PREFIX):], (key, value))
+        view.keys.update(hadoop_form)
         for key, value in settings.conf.items():
             if not key.startswith("spark."):
                 (view.keys if value.bare_applies else view.ignored)[key] = (key, value)
@@ -290,13 +301,53 @@ def _check_credentials(rule: Rule, settings: Settings) -> list[Finding]:
         req = next((r for r in hadoop_globs if fnmatchcase(hkey, r.setting)), None)
         if req is not None and not req.check.ok(value.value):
             out.append(_finding(rule, req, key, MASK, source=value.source))
+    for key, value in settings.site.items():
+        req = next((r for r in hadoop_globs if fnmatchcase(key, r.setting)), None)
+        if req is not None and not req.check.ok(value.value):
+            out.append(_finding(rule, req, key, MASK, source=value.source))
     if settings.cluster_spec is not None:
         env.extend((name, f"spark_env_vars.{name}", v) for name, v in settings.cluster_spec.env.items())
+    env.extend((name, f"environment variable {name}", v) for name, v in settings.environ.items())
     for name, key, value in env:
         req = next((r for r in env_globs if fnmatchcase(name, r.setting[4:])), None)
         if req is not None and not req.check.ok(value.value):
             out.append(_finding(rule, req, key, MASK, source=value.source))
+    jvm_globs = [r for r in rule.requires if r.setting.startswith("jvm:")]
+    for option_key, prop, value in java_properties(settings):
+        req = next((r for r in jvm_globs if fnmatchcase(prop, r.setting[4:])), None)
+        if req is not None and not req.check.ok(value.value):
+            out.append(_finding(rule, req, f"{option_key} -D{prop}", MASK, source=value.source))
     return out
+
+
+def java_properties(settings: Settings) -> list[tuple[str, str, Value]]:
+    """``(setting, property, value)`` for every ``-Dproperty=value`` in the Java-option settings
+    (:data:`~lakehouse_phi.confcheck.rules.JAVA_OPTION_KEYS`), split as a shell would."""
+    import shlex
+
+    out = []
+    for option_key in JAVA_OPTION_KEYS:
+        got = settings.get(option_key)
+        if got is None:
+            continue
+        try:
+            words = shlex.split(got.value)
+        except ValueError:
+            words = got.value.split()
+        for word in words:
+            if word.startswith("-D") and len(word) > 2:
+                prop, _, val = word[2:].partition("=")
+                out.append((option_key, prop, Value(val, f"{got.source} ({option_key})", True)))
+    return out
+
+
+def _java_overlay(settings: Settings) -> Settings | None:
+    """The settings as a JVM given ``-Dspark.*`` options sees them (those properties laid over the rest), or None
+    when no Java option sets a Spark property."""
+    props = {prop: value for _key, prop, value in java_properties(settings) if prop.startswith("spark.")}
+    if not props:
+        return None
+    return settings.merged(Settings(props, sources=()))
 
 
 def _check_spec_rule(rule: Rule, settings: Settings) -> list[Finding]:
@@ -332,6 +383,17 @@ def check(settings: Settings | Mapping[str, Any], paths: Iterable[str] = (), clu
     """
     if not isinstance(settings, Settings):
         settings = Settings.from_mapping(settings)
+    paths = list(paths)
+    report = _check_one(settings, paths, cluster, compute)
+    overlay = _java_overlay(settings)
+    if overlay is None:
+        return report
+    seen = _check_one(overlay, paths, cluster, compute)  # what a JVM launched with those -D options reads
+    return Report(tuple(dict.fromkeys((*report.findings, *seen.findings))), report.not_applied, report.buckets,
+                  report.sources, report.platform_managed, report.compute)
+
+
+def _check_one(settings: Settings, paths: Iterable[str], cluster: bool | None, compute: Compute | None) -> Report:
     buckets, findings = buckets_of(paths)
     master = settings.get("spark.master")
     if cluster is None:
@@ -395,9 +457,10 @@ def check_session(spark: Any, paths: Iterable[str] = (), cluster: bool | None = 
     environment and the session's settings (serverless: the platform-managed rules are recorded, not checked)."""
     paths = list(paths)
     settings = read_session(spark, probe=[*probe_keys(paths), CLUSTER_ID_KEY, ACCESS_MODE_KEY, NODE_TYPE_KEY,
-                                          DRIVER_NODE_TYPE_KEY])
+                                          DRIVER_NODE_TYPE_KEY, *JAVA_OPTION_KEYS])
+    settings = read_environment(os.environ).merged(settings)  # core-site.xml under the session; AWS_* variables
     if compute is None:
-        compute = detect(conf={k: v.value for k, v in settings.conf.items()})
+        compute = detect(conf={k: v.value for k, v in settings.conf.items()}, workspace=connect_workspace(spark))
     return check(settings, paths, cluster, compute)
 
 
@@ -445,18 +508,25 @@ def _blocklist(element: Mapping[str, Any], check: Check) -> str | None:
 
 
 def _regex(element: Mapping[str, Any], check: Check) -> str | None:
+    """The regex is tried against the rule's probes and against a sample of what it generates itself
+    (:mod:`~lakehouse_phi.confcheck.regex_samples`): one admitted insecure value is a finding."""
+    from lakehouse_phi.confcheck.regex_samples import regex_samples
+
+    text = str(element.get("pattern", ""))
     try:
-        pattern = re.compile(str(element.get("pattern", "")))
+        pattern = re.compile(text)
     except re.error:
         return "its regex does not compile"
-    return _admits("the regex", [p for p in check.probes if p is not None and pattern.fullmatch(p)], check)
+    admitted = [p for p in check.probes if p is not None and pattern.fullmatch(p)] + regex_samples(text)
+    return _admits("the regex", list(dict.fromkeys(admitted))[:5] if any(not check.ok(v) for v in admitted)
+                   else [], check)
 
 
 def _range(element: Mapping[str, Any], check: Check) -> str | None:
     minimum = element.get("minValue")
     if not isinstance(check, AtLeast):
-        return "a range cannot pin this setting"
-    if not isinstance(minimum, (int, float)) or minimum < check.minimum:
+        return "a range cannot pin this setting (it admits numbers, and this setting is not one)"
+    if not isinstance(minimum, (int, float)) or isinstance(minimum, bool) or minimum < check.minimum:
         return f"the range admits values below {check.minimum}"
     return None
 
@@ -471,6 +541,22 @@ _EXPOSURE_BY_TYPE: dict[str, Callable[[Mapping[str, Any], Check], str | None]] =
     "regex": _regex,
     "range": _range,
 }
+
+
+def _override_exposure(element: Mapping[str, Any] | None, check: Check, primary: str) -> str | None:
+    """How a second name of one S3A setting (the legacy name, a per-bucket name) could override ``primary`` with
+    an insecure value; unset is fine here (the lookup falls through to the pinned name)."""
+    if element is None:
+        return (f"not in the policy: a user may set it to an insecure value, and it overrides {primary} (Hadoop "
+                "reads a per-bucket name first; of the current and legacy names the last one set wins)")
+    if element.get("type") == "forbidden":
+        return None
+    by_type = _EXPOSURE_BY_TYPE.get(str(element.get("type")))
+    problems = [by_type(element, check) if by_type else "an unknown element type"]
+    default = _policy_str(element.get("defaultValue"))
+    if element.get("type") != "fixed" and default is not None and not check.ok(default):
+        problems.append(f"its default {shown_v(default, check)!r} is insecure")
+    return "; ".join(p for p in problems if p) or None
 
 
 def _exposure(element: Mapping[str, Any] | None, check: Check) -> str | None:
@@ -507,14 +593,39 @@ def _masked_element(element: Mapping[str, Any], check: Check) -> str:
     return json.dumps(masked, sort_keys=True)
 
 
+def _policy_override_findings(policy: ClusterPolicy, rule: Rule, buckets: list[str]) -> list[Finding]:
+    """Every other name that overrides the pinned S3A one (see :func:`check_cluster_policy`)."""
+    out = []
+    for req in rule.requires:
+        names = [n for n in (req.setting, req.legacy) if n]
+        globals_ = [f"spark_conf.{HADOOP_PREFIX}fs.s3a.{n}" for n in names]
+        primary = next((p for p in globals_ if p in policy.elements), globals_[0])
+        others = [p for p in globals_ if p != primary]
+        others += [f"spark_conf.{HADOOP_PREFIX}fs.s3a.bucket.{b}.{n}" for b in buckets for n in names]
+        for path in others:
+            element = policy.elements.get(path)
+            problem = _override_exposure(element, req.check, primary)
+            if problem is None:
+                continue
+            bucket = next((b for b in buckets if f".bucket.{b}." in path), None)
+            out.append(Finding(rule.id, rule.severity, path,
+                               None if element is None else _masked_element(element, req.check),
+                               f"{problem}; pin it too: \"{path}\": "
+                               f"{json.dumps({'type': 'fixed', 'value': req.secure})}, or "
+                               f"\"{path}\": {{\"type\": \"forbidden\"}}", bucket, policy.label))
+    return out
+
+
 def check_cluster_policy(policy: ClusterPolicy, paths: Iterable[str] = (), cluster: bool = True) -> Report:
     """Check a Databricks cluster policy: a setting the policy lets a user change to an insecure value is a finding.
 
     Each rule's settings are looked up as ``spark_conf.<key>`` (``spark_conf.spark.hadoop.fs.s3a.<suffix>`` for S3A,
     the current name first, else the legacy one), ``spark_env_vars.<VAR>`` or a spec attribute such as
     ``enable_local_disk_encryption``. Credentials are findings only where the policy itself holds a plain value
-    (a policy cannot forbid every per-bucket key). Per-bucket S3A keys cannot be pinned by a policy; the global
-    ones are checked when the job touches S3 (``paths``).
+    (a policy cannot forbid every per-bucket key). For the S3A rules (when the job touches S3: ``paths``) pinning
+    one name is not enough: the other name of the setting (legacy or current) and the per-bucket names of every
+    bucket the job touches (``spark.hadoop.fs.s3a.bucket.<bucket>.*``) override it, so each must be pinned to a
+    secure value or forbidden.
     """
     buckets, findings = buckets_of(paths)
     not_applied: list[NotApplied] = []
@@ -541,4 +652,6 @@ def check_cluster_policy(policy: ClusterPolicy, paths: Iterable[str] = (), clust
             findings.append(Finding(rule.id, rule.severity, path,
                                     None if element is None else _masked_element(element, req.check),
                                     fix, None, policy.label))
+        if rule.scope == "bucket":
+            findings += _policy_override_findings(policy, rule, buckets)
     return Report(tuple(dict.fromkeys(findings)), tuple(not_applied), tuple(buckets), (policy.label,))

@@ -1,6 +1,7 @@
 """``lakehouse-phi check-conf``: the config validator on files and single settings (never imports PySpark).
 
-Precedence is spark-submit's: ``--spark-conf`` (or the properties of ``--spark-submit``) < each cluster of
+Precedence is spark-submit's: ``core-site.xml`` of ``--hadoop-conf-dir`` (default ``$HADOOP_CONF_DIR`` and
+``$YARN_CONF_DIR``) < ``--spark-conf`` (or the properties of ``--spark-submit``) < each cluster of
 ``--cluster-json`` < ``--conf``. A jobs JSON with several clusters is checked once per cluster; a cluster-policy
 JSON is checked on its own. Exit 0: no ``error`` finding; 1: error findings; 2: bad usage or an unreadable file.
 """
@@ -8,6 +9,7 @@ JSON is checked on its own. Exit 0: no ``error`` finding; 1: error findings; 2: 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -26,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one setting, as spark-submit --conf; repeatable; wins over the files")
     p.add_argument("--spark-submit", metavar="CMDLINE",
                    help="a spark-submit command line (quoted) whose --conf/-c/--properties-file/--master to read")
+    p.add_argument("--hadoop-conf-dir", metavar="DIR", action="append", default=None,
+                   help="a Hadoop configuration folder whose core-site.xml to read (repeatable; default: "
+                        "$HADOOP_CONF_DIR and $YARN_CONF_DIR, as spark-submit would)")
     p.add_argument("--paths", metavar="URI", nargs="+", action="extend", default=[],
                    help="the job's input/output URIs; the S3A rules check the buckets of s3a://, s3://, s3n:// ones")
     add_format(p)
@@ -34,22 +39,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lakehouse_phi.confcheck.check import Report, check, check_cluster_policy
     from lakehouse_phi.confcheck.sources import (
+        CONF_DIR_VARS,
         ClusterPolicy,
         Settings,
         parse_conf_pairs,
         parse_submit_args,
         read_cluster_json,
+        read_hadoop_conf_dirs,
         read_spark_defaults,
     )
 
-    if not (args.spark_conf or args.cluster_json or args.conf or args.spark_submit):
-        raise UsageError("nothing to check: give --spark-conf FILE, --cluster-json FILE, --conf K=V or "
-                         "--spark-submit CMDLINE")
+    if not (args.spark_conf or args.cluster_json or args.conf or args.spark_submit or args.hadoop_conf_dir):
+        raise UsageError("nothing to check: give --spark-conf FILE, --cluster-json FILE, --conf K=V, "
+                         "--spark-submit CMDLINE or --hadoop-conf-dir DIR")
     if args.spark_submit:
         base = parse_submit_args(shlex.split(args.spark_submit), spark_defaults=args.spark_conf)
     else:
         base = read_spark_defaults(args.spark_conf) if args.spark_conf else Settings()
     overrides = parse_conf_pairs(args.conf)
+    folders = args.hadoop_conf_dir or [os.environ.get(k, "") for k in CONF_DIR_VARS]
+    site = Settings().merged(*(read_hadoop_conf_dirs({"HADOOP_CONF_DIR": f}) for f in folders if f.strip()))
+    base = site.merged(base)  # core-site.xml is the base the Spark settings override
     clusters: list[Settings] = []
     policies: list[ClusterPolicy] = []
     for path in args.cluster_json:
@@ -59,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             clusters.extend(loaded)
     reports: list[Report] = [check(base.merged(c, overrides), args.paths) for c in clusters]
-    if not clusters and (args.spark_conf or args.conf or args.spark_submit):
+    if not clusters and (args.spark_conf or args.conf or args.spark_submit or site.site):
         reports.append(check(base.merged(overrides), args.paths))
     reports += [check_cluster_policy(p, args.paths) for p in policies]
     report = reports[0].merged(*reports[1:])

@@ -10,8 +10,13 @@ spec the workspace's users write.
 
 Evidence, all of it read, none of it trusted alone:
 
-* ``DATABRICKS_RUNTIME_VERSION`` is set on every Databricks compute; serverless reports ``client.<n>…`` (or sets
-  ``IS_SERVERLESS=TRUE``);
+* serverless is recognised only from what an environment variable cannot fake: the session itself is a
+  **Databricks Connect** session (its Spark Connect channel was built by ``databricks.connect``, or talks to a
+  Databricks workspace host: :func:`connect_workspace`) and the **workspace's own conf**, which that session
+  reports from the server, shows no cluster id. ``DATABRICKS_RUNTIME_VERSION=client.<n>`` or ``IS_SERVERLESS=TRUE``
+  alone (a local run, a job launched with a crafted environment) is recorded as evidence and then refused as
+  serverless: the run is checked as the plain Spark it is;
+* ``DATABRICKS_RUNTIME_VERSION`` is set on every Databricks compute;
 * a session that shows a cluster id (``spark.databricks.clusterUsageTags.clusterId``) runs on a classic cluster,
   whatever the environment says, so an environment variable set in a cluster spec cannot turn a classic cluster into
   "serverless";
@@ -87,22 +92,56 @@ class Compute:
         return asdict(self)
 
 
+#: Host suffixes of Databricks workspaces (AWS, Azure, GCP, GovCloud, China)
+DATABRICKS_HOSTS = (".cloud.databricks.com", ".azuredatabricks.net", ".gcp.databricks.com", ".databricks.us",
+                    ".cloud.databricks.us", ".cloud.databricks.mil", ".databricks.azure.cn", ".databricks.azure.us")
+
+
+def connect_workspace(spark: Any) -> str | None:
+    """The Databricks workspace a **Databricks Connect** session talks to, read from the session object's own Spark
+    Connect channel (never from the environment): the channel's host when it is a Databricks workspace host, or the
+    channel builder's ``databricks.*`` class for a session Databricks built. ``None`` for a classic session, a
+    plain Spark Connect session (a local server, pysail) or anything else."""
+    try:
+        builder = getattr(getattr(spark, "client", None), "_builder", None)
+    except Exception:  # noqa: BLE001 - a classic session has no client; any other failure: not Databricks Connect
+        return None
+    if builder is None:
+        return None
+    try:
+        host = str(getattr(builder, "host", "") or "").strip().lower().rstrip(".")
+    except Exception:  # noqa: BLE001 - a builder without a host
+        host = ""
+    name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    if name and name.endswith(DATABRICKS_HOSTS):
+        return name
+    module = type(builder).__module__ or ""
+    if module.split(".")[0] == "databricks":
+        return f"{module}.{type(builder).__name__}" + (f" ({name})" if name else "")
+    return None
+
+
 def detect(env: Mapping[str, str] | None = None, conf: Mapping[str, Any] | None = None,
-           cluster_spec: Mapping[str, Any] | None = None) -> Compute:
-    """The compute of a job from its environment variables, its session's settings and (if known) its cluster
-    spec. See the module docstring for the evidence used."""
+           cluster_spec: Mapping[str, Any] | None = None, workspace: str | None = None) -> Compute:
+    """The compute of a job from its environment variables, its session's settings, (if known) its cluster spec
+    and ``workspace``, the Databricks workspace its session is connected to (:func:`connect_workspace`; None when
+    the session is not a Databricks Connect session). See the module docstring for the evidence used."""
     env = os.environ if env is None else env
     conf = conf or {}
     runtime = env.get("DATABRICKS_RUNTIME_VERSION", "").strip()
+    cluster_id = str(conf.get(CLUSTER_ID_KEY, "") or "").strip()
+    serverless_env = runtime.lower().startswith("client.") or env.get("IS_SERVERLESS", "").strip().lower() == "true"
+    env_evidence = ([f"DATABRICKS_RUNTIME_VERSION={runtime}"] if runtime else []) + (
+        [f"IS_SERVERLESS={env['IS_SERVERLESS'].strip()}"] if env.get("IS_SERVERLESS") else [])
+    if workspace and not cluster_id and cluster_spec is None:
+        return Compute(SERVERLESS, (f"Databricks Connect session to {workspace}",
+                                    f"the workspace's session conf shows no {CLUSTER_ID_KEY}", *env_evidence))
+    if serverless_env and not cluster_id and cluster_spec is None:
+        return Compute(SPARK, (*env_evidence, "not a Databricks Connect session: the environment alone does not "
+                                              "make a run serverless, so every rule is checked"))
     if not runtime:
         return Compute(SPARK, ("DATABRICKS_RUNTIME_VERSION unset",))
-    evidence = [f"DATABRICKS_RUNTIME_VERSION={runtime}"]
-    serverless_env = runtime.lower().startswith("client.") or env.get("IS_SERVERLESS", "").strip().lower() == "true"
-    if env.get("IS_SERVERLESS"):
-        evidence.append(f"IS_SERVERLESS={env['IS_SERVERLESS'].strip()}")
-    cluster_id = str(conf.get(CLUSTER_ID_KEY, "") or "").strip()
-    if cluster_spec is None and serverless_env and not cluster_id:
-        return Compute(SERVERLESS, tuple(evidence + [f"no {CLUSTER_ID_KEY} in the session"]))
+    evidence = [f"DATABRICKS_RUNTIME_VERSION={runtime}", *env_evidence[1:]]
     if cluster_id:
         evidence.append(f"{CLUSTER_ID_KEY}={cluster_id}")
     mode = str((cluster_spec or {}).get("data_security_mode") or conf.get(ACCESS_MODE_KEY) or "").strip().upper()

@@ -8,7 +8,9 @@ Scopes say where a rule is evaluated:
 * ``spark``     – Spark settings, on every deployment (local runs spill and shuffle to disk too);
 * ``cluster``   – Spark settings, only when executors run on other hosts (not ``local[...]`` masters);
 * ``bucket``    – S3A settings, once per bucket the job touches, the per-bucket value winning;
-* ``anywhere``  – any setting in any source whose key matches one of ``reads`` (credentials);
+* ``anywhere``  – any setting in any source whose key matches one of ``reads`` (credentials): Spark and Hadoop
+  keys (core-site.xml included), environment variables (``env:`` — of the driver process, the executors and the
+  cluster spec) and JVM system properties given in Java options (``jvm:`` — ``-Daws.secretAccessKey=…``);
 * ``cluster-spec`` – attributes of a Databricks cluster spec (not Spark settings).
 """
 
@@ -213,6 +215,9 @@ RULES: tuple[Rule, ...] = (
                 "fs.s3.awsAccessKeyId", "fs.s3.awsSecretAccessKey",
                 "fs.s3n.awsAccessKeyId", "fs.s3n.awsSecretAccessKey",
                 "env:AWS_ACCESS_KEY_ID", "env:AWS_SECRET_ACCESS_KEY", "env:AWS_SESSION_TOKEN",
+                "env:AWS_SECRET_KEY", "env:AWS_ACCESS_KEY",
+                "jvm:aws.accessKeyId", "jvm:aws.secretAccessKey", "jvm:aws.secretKey", "jvm:aws.sessionToken",
+                "jvm:fs.s3a.access.key", "jvm:fs.s3a.secret.key", "jvm:fs.s3a.session.token",
             )
         ),
         summary="no AWS access keys in plain configuration",
@@ -230,6 +235,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+
+#: Spark settings holding JVM options: their ``-Dspark.*`` system properties become Spark settings of that JVM
+#: (SparkConf loads them), and ``-Daws.*`` ones are credentials the AWS SDK reads.
+JAVA_OPTION_KEYS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions",
+                    "spark.driver.defaultJavaOptions", "spark.executor.defaultJavaOptions",
+                    "spark.yarn.am.extraJavaOptions")
 
 #: Spark's default ``spark.redaction.regex``, plus ``encryption.key`` (an SSE-C key is a secret): values of matching
 #: keys are never shown, whatever the rule.

@@ -1,8 +1,11 @@
 """Readers: turn every place settings live into :class:`Settings` (or a :class:`ClusterPolicy`).
 
 Sources: a mapping, a spark-defaults file, ``--conf K=V`` pairs, a spark-submit argument list, a Databricks
-cluster/job JSON, a Databricks cluster-policy JSON, and a live SparkSession (classic or Spark Connect, read with
-``spark.conf.getAll`` — never through ``sparkContext``). Nothing here imports PySpark.
+cluster/job JSON (every cluster spec in it, ``for_each_task`` included), a Databricks cluster-policy JSON, the
+Hadoop XML files of ``HADOOP_CONF_DIR`` / ``YARN_CONF_DIR`` (``core-site.xml``: the base every Hadoop
+configuration starts from, under the ``spark.hadoop.*`` settings), the process environment (AWS credentials), and
+a live SparkSession (classic or Spark Connect, read with ``spark.conf.getAll`` — never through ``sparkContext``).
+Nothing here imports PySpark.
 
 Precedence is spark-submit's: merge sources with :meth:`Settings.merged` in the order spark-defaults, cluster JSON,
 ``--conf``; a later source wins key by key.
@@ -51,6 +54,10 @@ class Settings:
     conf: Mapping[str, Value] = field(default_factory=dict)
     cluster_spec: ClusterSpec | None = None
     sources: tuple[str, ...] = ()
+    #: Hadoop keys from XML resources (core-site.xml): the base that spark.hadoop.* and session keys override
+    site: Mapping[str, Value] = field(default_factory=dict)
+    #: environment variables of the process that runs the job (the driver)
+    environ: Mapping[str, Value] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], source: str = "settings", bare_applies: bool = True,
@@ -61,13 +68,15 @@ class Settings:
 
     def merged(self, *later: Settings) -> Settings:
         """These settings overridden key by key by ``later`` ones (the last cluster spec wins)."""
-        conf = dict(self.conf)
+        conf, site, environ = dict(self.conf), dict(self.site), dict(self.environ)
         spec, sources = self.cluster_spec, list(self.sources)
         for other in later:
             conf.update(other.conf)
+            site.update(other.site)
+            environ.update(other.environ)
             spec = other.cluster_spec or spec
             sources.extend(other.sources)
-        return Settings(conf, spec, tuple(sources))
+        return Settings(conf, spec, tuple(sources), site, environ)
 
     def get(self, key: str) -> Value | None:
         return self.conf.get(key)
@@ -213,6 +222,8 @@ def parse_submit_args(argv: Iterable[str], spark_defaults: str | Path | None = N
                 props = value
             elif name == "--master":
                 master = value
+            elif name == "--driver-java-options":
+                pairs.append(f"spark.driver.extraJavaOptions={value}")
         i += 1
     files = [spark_defaults] if spark_defaults is not None and (props is None or load_defaults) else []
     files += [props] if props is not None else []
@@ -256,7 +267,8 @@ def cluster_from_json(spec: Mapping[str, Any], label: str) -> Settings:
 
 def clusters_from_json(doc: Any, label: str) -> list[Settings]:
     """Every cluster spec in a clusters/create or clusters/get payload, a job (``new_cluster``,
-    ``tasks[].new_cluster``, ``job_clusters[].new_cluster``) or a jobs/get response (``settings``)."""
+    ``tasks[].new_cluster``, ``job_clusters[].new_cluster``, and the task inside ``tasks[].for_each_task``, at any
+    depth) or a jobs/get response (``settings``)."""
     if not isinstance(doc, Mapping):
         return []
     if isinstance(doc.get("settings"), Mapping):
@@ -266,11 +278,22 @@ def clusters_from_json(doc: Any, label: str) -> list[Settings]:
         found.append(cluster_from_json(doc["new_cluster"], f"{label} new_cluster"))
     for list_key, name_key in (("job_clusters", "job_cluster_key"), ("tasks", "task_key")):
         for i, item in enumerate(doc.get(list_key) or []):
-            if isinstance(item, Mapping) and isinstance(item.get("new_cluster"), Mapping):
-                name = f" ({item[name_key]})" if name_key in item else ""
-                found.append(cluster_from_json(item["new_cluster"], f"{label} {list_key}[{i}]{name}.new_cluster"))
+            if isinstance(item, Mapping):
+                found += _task_clusters(item, f"{label} {list_key}[{i}]"
+                                              f"{f' ({item[name_key]})' if name_key in item else ''}")
     if not found and any(m in doc for m in _CLUSTER_MARKERS):
         found.append(cluster_from_json(doc, label))
+    return found
+
+
+def _task_clusters(task: Mapping[str, Any], label: str, depth: int = 0) -> list[Settings]:
+    """The cluster of a task and of the task its ``for_each_task`` runs (nested ones too)."""
+    found = []
+    if isinstance(task.get("new_cluster"), Mapping):
+        found.append(cluster_from_json(task["new_cluster"], f"{label}.new_cluster"))
+    loop = task.get("for_each_task")
+    if isinstance(loop, Mapping) and isinstance(loop.get("task"), Mapping) and depth < 16:
+        found += _task_clusters(loop["task"], f"{label}.for_each_task.task", depth + 1)
     return found
 
 
@@ -318,6 +341,58 @@ def read_cluster_json(path: str | Path) -> list[Settings] | ClusterPolicy:
                          "payload, a job with new_cluster / tasks[].new_cluster / job_clusters[].new_cluster, or a "
                          "policy definition")
     return clusters
+
+
+# ---------------------------------------------------------------- Hadoop XML resources and the environment
+
+#: the Hadoop resource Configuration loads by default (S3A settings live there)
+SITE_FILES = ("core-site.xml",)
+#: where Spark's launcher puts Hadoop configuration on the classpath
+CONF_DIR_VARS = ("HADOOP_CONF_DIR", "YARN_CONF_DIR")
+
+
+def parse_hadoop_xml(text: str, source: str) -> Settings:
+    """A Hadoop configuration XML (``<configuration><property><name/><value/>``) as :attr:`Settings.site`; values
+    trimmed as Hadoop does. A malformed file is an error (Hadoop refuses it too)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise UsageError(f"{source}: not a Hadoop configuration XML ({exc}); Hadoop refuses it too") from None
+    site: dict[str, Value] = {}
+    for i, prop in enumerate(root.iter("property")):
+        name, value = prop.findtext("name"), prop.findtext("value")
+        if name is None or not name.strip():
+            continue
+        site[name.strip()] = Value(java_trim(value or ""), f"{source} property #{i + 1}")
+    return Settings(site=site, sources=(source,))
+
+
+def read_hadoop_conf_dirs(environ: Mapping[str, str]) -> Settings:
+    """The ``core-site.xml`` of each directory named by ``HADOOP_CONF_DIR`` / ``YARN_CONF_DIR`` in ``environ`` (a
+    missing file is skipped; an unreadable or malformed one is an error)."""
+    out = Settings()
+    for var in CONF_DIR_VARS:
+        folder = (environ.get(var) or "").strip()
+        if not folder:
+            continue
+        for name in SITE_FILES:
+            path = Path(folder) / name
+            if path.is_file():
+                out = out.merged(parse_hadoop_xml(_read_text(path), f"{var} {path}"))
+    return out
+
+
+#: process environment variables the rules read (AWS's credential chain)
+ENV_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECRET_KEY", "AWS_ACCESS_KEY")
+
+
+def read_environment(environ: Mapping[str, str]) -> Settings:
+    """The job's own process environment: the AWS credential variables it holds, and its Hadoop XML files."""
+    env = {k: Value(environ[k], "process environment") for k in ENV_VARS if environ.get(k)}
+    return Settings(environ=env, sources=("process environment",) if env else ()).merged(
+        read_hadoop_conf_dirs(environ))
 
 
 # ---------------------------------------------------------------- a live session

@@ -1,6 +1,7 @@
-"""The ingest pre-flight on a session that looks like Databricks serverless (a Spark Connect session that exposes no
-cluster-level settings and no cluster id, with serverless' environment): no ``--allow-insecure`` needed, and the
-audit event records the compute and each platform-managed rule. The same run without that environment is refused."""
+"""The ingest pre-flight on a session that only *looks* like Databricks serverless (a Spark Connect session that
+exposes no cluster-level settings and no cluster id, with serverless' environment variables): it is not a Databricks
+Connect session, so it is refused like any local run (issue 23.7). Serverless recognised from a Databricks Connect
+session: tests/unit/test_confcheck_compute.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import pytest
 from lakehouse_phi import synth
 from tests.helpers import EXAMPLE
 from tests.spark.test_ingest import cli
-
-SERVERLESS_ENV = {"DATABRICKS_RUNTIME_VERSION": "client.4.2"}
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +27,18 @@ def _ingest(root, name: str, env: dict):
                "--format", "json", env=env)
 
 
-def test_serverless_runs_without_allow_insecure_and_audits_platform_managed(landing):
-    out = _ingest(landing, "serverless", SERVERLESS_ENV)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "allow-insecure" not in out.stderr
-    details = json.loads((landing / "serverless.jsonl").read_text().splitlines()[-1])["details"]
-    assert details["compute"] == "databricks-serverless" and details["allow_insecure"] is False
-    assert details["conf_platform_managed"] == ["io-encryption", "io-encryption-key-size", "local-disk-encryption",
-                                                "rpc-encryption"]
-    assert details["conf_errors"] == []
+@pytest.mark.parametrize("env", [{"DATABRICKS_RUNTIME_VERSION": "client.1.5"},
+                                 {"DATABRICKS_RUNTIME_VERSION": "client.4.2", "IS_SERVERLESS": "TRUE"},
+                                 {"IS_SERVERLESS": "true"}], ids=["client-1.5", "client+is-serverless", "flag"])
+def test_serverless_environment_alone_does_not_make_a_local_run_serverless(landing, env):
+    """Issue 23.7: the variables a serverless compute sets, exported around a local (pysail) run, do not switch the
+    io/rpc rules off: the session is not a Databricks Connect session, so the run is refused as plain Spark."""
+    name = "env-" + "-".join(sorted(env)).lower()
+    out = _ingest(landing, name, env)
+    assert out.returncode == 1 and "io-encryption" in out.stderr and "allow-insecure" in out.stderr
+    assert not (landing / name).exists()
+    event = json.loads((landing / f"{name}.jsonl").read_text().splitlines()[-1])
+    assert event["event"] == "ingest_refused"
 
 
 def test_the_same_session_off_databricks_is_refused(landing):

@@ -46,6 +46,13 @@ SECURE_POLICY: dict[str, dict] = {
     "spark_conf.spark.hadoop.fs.s3a.encryption.algorithm": {"type": "fixed", "value": "SSE-KMS"},
     "spark_conf.spark.hadoop.fs.s3a.encryption.key": {"type": "fixed", "value": ARN},
     "enable_local_disk_encryption": {"type": "fixed", "value": True},
+    # every other name that overrides the pinned ones (issue 23.7): the legacy names and the job's bucket's names
+    "spark_conf.spark.hadoop.fs.s3a.server-side-encryption-algorithm": {"type": "forbidden"},
+    "spark_conf.spark.hadoop.fs.s3a.server-side-encryption.key": {"type": "forbidden"},
+    "spark_conf.spark.hadoop.fs.s3a.bucket.phi-bronze.encryption.algorithm": {"type": "forbidden"},
+    "spark_conf.spark.hadoop.fs.s3a.bucket.phi-bronze.server-side-encryption-algorithm": {"type": "forbidden"},
+    "spark_conf.spark.hadoop.fs.s3a.bucket.phi-bronze.encryption.key": {"type": "fixed", "value": ARN},
+    "spark_conf.spark.hadoop.fs.s3a.bucket.phi-bronze.server-side-encryption.key": {"type": "forbidden"},
 }
 
 
@@ -187,7 +194,40 @@ CASES: list[tuple[str, object, list[str], list[str]]] = [
     ("policy with a legacy algorithm name, SSE-S3 allowed",
      policy({"spark_conf.spark.hadoop.fs.s3a.encryption.algorithm": None,
              "spark_conf.spark.hadoop.fs.s3a.server-side-encryption-algorithm":
-                 {"type": "allowlist", "values": ["SSE-KMS", "SSE-S3"]}}), BRONZE, ["s3a-sse-kms"]),
+                 {"type": "allowlist", "values": ["SSE-KMS", "SSE-S3"]}}), BRONZE,
+     ["s3a-sse-kms", "s3a-sse-kms"]),  # the legacy name admits SSE-S3, and the current name is open
+    ("policy pins only the current S3A names", policy({
+        "spark_conf.spark.hadoop.fs.s3a.server-side-encryption-algorithm": None,
+        "spark_conf.spark.hadoop.fs.s3a.server-side-encryption.key": None}), BRONZE, ["s3a-sse-kms", "s3a-kms-key"]),
+    ("policy leaves the bucket's override open", policy({
+        "spark_conf.spark.hadoop.fs.s3a.bucket.phi-bronze.encryption.algorithm": None}), BRONZE,
+     ["s3a-sse-kms@phi-bronze"]),
+    ("policy lets the bucket's override be SSE-S3", policy({
+        "spark_conf.spark.hadoop.fs.s3a.bucket.phi-bronze.encryption.algorithm":
+            {"type": "allowlist", "values": ["SSE-KMS", "SSE-S3"]}}), BRONZE, ["s3a-sse-kms@phi-bronze"]),
+    ("policy legacy name with an insecure default", policy({
+        "spark_conf.spark.hadoop.fs.s3a.server-side-encryption-algorithm":
+            {"type": "regex", "pattern": "SSE-.*", "defaultValue": "SSE-KMS"}}), BRONZE, ["s3a-sse-kms"]),
+    ("policy regex 'true.*' admits 'truex'", policy({"spark_conf.spark.io.encryption.enabled":
+                                                      {"type": "regex", "pattern": "true.*"}}), [], ["io-encryption"]),
+    ("policy regex 't(rue)?' admits 't'", policy({"spark_conf.spark.authenticate":
+                                                   {"type": "regex", "pattern": "t(rue)?"}}), [], ["rpc-encryption"]),
+    ("policy regex key size [0-9]+", policy({"spark_conf.spark.io.encryption.keySizeBits":
+                                             {"type": "regex", "pattern": "[0-9]+"}}), [], ["io-encryption-key-size"]),
+    ("policy regex key size 2(56|048)", policy({"spark_conf.spark.io.encryption.keySizeBits":
+                                                {"type": "regex", "pattern": "2(56|048)"}}), [], []),
+    ("policy regex KMS alias/.*", policy({"spark_conf.spark.hadoop.fs.s3a.encryption.key":
+                                          {"type": "regex", "pattern": "alias/.*"}}), BRONZE, ["s3a-kms-key"]),
+    ("policy regex algorithm (D?SSE)-KMS", policy({"spark_conf.spark.hadoop.fs.s3a.encryption.algorithm":
+                                                   {"type": "regex", "pattern": "(D?SSE)-KMS"}}), BRONZE, []),
+    ("policy range on a boolean", policy({"spark_conf.spark.io.encryption.enabled":
+                                          {"type": "range", "minValue": 1}}), [], ["io-encryption"]),
+    ("policy range from 256 with a default of 128", policy({"spark_conf.spark.io.encryption.keySizeBits":
+                                                             {"type": "range", "minValue": 256,
+                                                              "defaultValue": 128}}), [], ["io-encryption-key-size"]),
+    ("policy allowlist of the key size admits 128", policy({"spark_conf.spark.io.encryption.keySizeBits":
+                                                            {"type": "allowlist", "values": ["256", "128"]}}), [],
+     ["io-encryption-key-size"]),
     ("policy with local disk encryption fixed false", policy({"enable_local_disk_encryption":
                                                               {"type": "fixed", "value": False}}), [],
      ["local-disk-encryption"]),
