@@ -21,7 +21,15 @@ from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
 from lakehouse_phi.policy.load import LoadedPolicy
-from lakehouse_phi.policy.model import IDENT_RE, GovernedTable, MaskSpec, Rendering, RowFilterSpec, TableSpec
+from lakehouse_phi.policy.model import (
+    IDENT_RE,
+    PHI_CATEGORIES,
+    GovernedTable,
+    MaskSpec,
+    Rendering,
+    RowFilterSpec,
+    TableSpec,
+)
 from lakehouse_phi.sql.quoting import CONTROL_RE, qualified
 from lakehouse_phi.sql.where import check_where
 from lakehouse_phi.transforms.partial import PartialParams
@@ -441,15 +449,22 @@ def _outputs(spec: TableSpec) -> dict[str, ColumnMeta]:
     category)."""
     out: dict[str, ColumnMeta] = {}
     for name, col in spec.columns.items():
-        if col.fields:  # a struct column: its leaves' categories, masked leaf by leaf at ingest
-            phis = sorted({leaf.phi for leaf in col.fields.values() if leaf.phi})
-            out[name] = ColumnMeta(name, ",".join(phis) or None, "per_leaf" if phis else "keep",
-                                   description=col.description)
+        if col.fields:  # a struct column, masked leaf by leaf at ingest: tagged with its leading category
+            phis = sorted({leaf.phi for leaf in col.fields.values() if leaf.phi}, key=_category_rank)
+            leaves = f"PHI in leaves: {', '.join(phis)}" if phis else None
+            out[name] = ColumnMeta(name, phis[0] if phis else None, "per_leaf" if phis else "keep",
+                                   description=f"{col.description} ({leaves})" if col.description and leaves
+                                   else col.description or leaves)
         else:
             out[name] = ColumnMeta(name, col.phi, col.effective_ingest.strategy, description=col.description)
         for dname, rule in col.derive.items():
             out[dname] = ColumnMeta(dname, col.phi, rule.strategy)
     return out
+
+
+def _category_rank(phi: str) -> tuple[bool, int]:
+    """Direct identifiers first (in the policy's category order), then dates and free text."""
+    return (phi in ("date", "free_text", "other"), PHI_CATEGORIES.index(phi))
 
 
 def _governed_meta(r: _Resolver, table: Name, mask: MaskFunction) -> ColumnMeta:

@@ -372,22 +372,22 @@ ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `modifierExtension` SET 
 COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`modifierExtension` IS 'PHI (free_text): ingest suppress (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.patient_fhir.identifier
-ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `identifier` SET TAGS ('phi' = 'date,free_text,medical_record_number', 'phi_protection' = 'per_leaf');
+ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `identifier` SET TAGS ('phi' = 'medical_record_number', 'phi_protection' = 'per_leaf');
 
 -- main.bronze.patient_fhir.identifier
-COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`identifier` IS 'PHI (date,free_text,medical_record_number): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
+COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`identifier` IS 'PHI in leaves: medical_record_number, date, free_text - PHI (medical_record_number): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.patient_fhir.name
-ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `name` SET TAGS ('phi' = 'date,free_text,name', 'phi_protection' = 'per_leaf');
+ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `name` SET TAGS ('phi' = 'name', 'phi_protection' = 'per_leaf');
 
 -- main.bronze.patient_fhir.name
-COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`name` IS 'PHI (date,free_text,name): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
+COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`name` IS 'PHI in leaves: name, date, free_text - PHI (name): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.patient_fhir.telecom
-ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `telecom` SET TAGS ('phi' = 'date,free_text,phone', 'phi_protection' = 'per_leaf');
+ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `telecom` SET TAGS ('phi' = 'phone', 'phi_protection' = 'per_leaf');
 
 -- main.bronze.patient_fhir.telecom
-COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`telecom` IS 'PHI (date,free_text,phone): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
+COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`telecom` IS 'PHI in leaves: phone, date, free_text - PHI (phone): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.patient_fhir.birthDate
 ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `birthDate` SET TAGS ('phi' = 'date_of_birth', 'phi_protection' = 'generalize_date');
@@ -402,10 +402,10 @@ ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `deceasedDateTime` SET T
 COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`deceasedDateTime` IS 'PHI (date): ingest partial (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.patient_fhir.address
-ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `address` SET TAGS ('phi' = 'address,date,zip', 'phi_protection' = 'per_leaf');
+ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `address` SET TAGS ('phi' = 'address', 'phi_protection' = 'per_leaf');
 
 -- main.bronze.patient_fhir.address
-COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`address` IS 'PHI (address,date,zip): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
+COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`address` IS 'PHI in leaves: address, zip, date - PHI (address): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.patient_fhir.photo
 ALTER TABLE `main`.`bronze`.`patient_fhir` ALTER COLUMN `photo` SET TAGS ('phi' = 'photo', 'phi_protection' = 'suppress');
@@ -429,16 +429,16 @@ COMMENT ON COLUMN `main`.`bronze`.`patient_fhir`.`link` IS 'PHI (medical_record_
 ALTER TABLE `main`.`bronze`.`encounter_fhir` SET TAGS ('lakehouse_phi_policy' = 'clinical-lakehouse');
 
 -- main.bronze.encounter_fhir.subject
-ALTER TABLE `main`.`bronze`.`encounter_fhir` ALTER COLUMN `subject` SET TAGS ('phi' = 'medical_record_number,name', 'phi_protection' = 'per_leaf');
+ALTER TABLE `main`.`bronze`.`encounter_fhir` ALTER COLUMN `subject` SET TAGS ('phi' = 'name', 'phi_protection' = 'per_leaf');
 
 -- main.bronze.encounter_fhir.subject
-COMMENT ON COLUMN `main`.`bronze`.`encounter_fhir`.`subject` IS 'PHI (medical_record_number,name): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
+COMMENT ON COLUMN `main`.`bronze`.`encounter_fhir`.`subject` IS 'PHI in leaves: name, medical_record_number - PHI (name): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
 
 -- main.bronze.encounter_fhir.period
 ALTER TABLE `main`.`bronze`.`encounter_fhir` ALTER COLUMN `period` SET TAGS ('phi' = 'date', 'phi_protection' = 'per_leaf');
 
 -- main.bronze.encounter_fhir.period
-COMMENT ON COLUMN `main`.`bronze`.`encounter_fhir`.`period` IS 'PHI (date): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
+COMMENT ON COLUMN `main`.`bronze`.`encounter_fhir`.`period` IS 'PHI in leaves: date - PHI (date): ingest per_leaf (lakehouse-phi policy clinical-lakehouse)';
 
 -- phi-admins uses main
 GRANT USE CATALOG ON CATALOG `main` TO `phi-admins`;
