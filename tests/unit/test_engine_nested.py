@@ -285,3 +285,31 @@ def test_the_report_lists_leaves_by_path():
     rows = {r.column: (r.strategy, r.phi) for r in policy_columns(_loaded())}
     assert rows["name[].family"] == ("hmac", "name") and rows["address[].line[]"] == ("redact", "address")
     assert "name" not in rows and rows["home_zip3"][0] == "zip3"
+
+
+def test_undeclared_struct_fields_are_labelled_by_parent_path_position_and_keyed_hash():
+    from lakehouse_phi.engine.drift import check_drift
+    from lakehouse_phi.engine.names import NameHasher
+    from lakehouse_phi.errors import JobRefused
+
+    loaded = _loaded(POLICY.replace("on_unclassified: drop", "on_unclassified: fail"))
+    spec = loaded.policy.tables["patient"]
+    name_type = {"type": "array", "elementType": {"type": "struct", "fields": [
+        {"name": "family", "type": "string"}, {"name": "MothersMaidenSecret", "type": "string"},
+        {"name": "given", "type": {"type": "array", "elementType": "string"}}]}}
+    meta_type = {"type": "struct", "fields": [{"name": "versionId", "type": "string"},
+                                              {"name": "tag", "type": {"type": "struct", "fields": []}}]}
+    columns = list(spec.columns)
+    hasher = NameHasher(KEY)
+    with pytest.raises(JobRefused) as err:
+        check_drift(spec, "patient", columns, "x", hasher, {"name": name_type, "meta": meta_type})
+    message = str(err.value)
+    assert "name[].#2 h:" in message and "meta.#2 h:" in message
+    assert "MothersMaidenSecret" not in message and "tag" not in message.split("h:")[1]
+    dropped = check_drift(_loaded().policy.tables["patient"], "patient", columns, "x", hasher,
+                          {"name": name_type}).dropped
+    assert len(dropped) == 1 and dropped[0].startswith("name[].#2 h:")
+    # a JSON source may lack an optional column altogether; a required one is still missing
+    assert check_drift(spec, "patient", [c for c in columns if c != "telecom"], "x", hasher).dropped == []
+    with pytest.raises(JobRefused, match="missing"):
+        check_drift(spec, "patient", [c for c in columns if c != "id"], "x", hasher)
