@@ -143,7 +143,9 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
     "ip": (rf"()\b{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?::[0-9]{{1,5}})?\b()",),
     # a medical record number after one of its labels: digits (5-12, or dashed groups), optionally after letters
     "mrn": (rf"()\b{_MRN_LABEL}{_LABEL_SEP}"
-            r"(?:[A-Za-z]{1,4}-?[0-9]{4,12}|[0-9]{2,4}(?:[-.][0-9]{2,5}){1,3}|[0-9]{4,12}[A-Za-z]?)\b()",
+            r"(?:[A-Za-z]{1,4}-?[0-9]{4,12}|[0-9]{2,4}(?:[-.][0-9]{2,5}){1,3}|[0-9]{4,12}[A-Za-z]?|"
+            # any letters-and-digits value after the label (OCR: 1234S67)
+            r"[A-Za-z0-9]{0,4}[0-9][A-Za-z0-9]{3,14})\b()",
             # a number of 6-8 digits alone in a table cell (its label is in the header row): | 5530917 |
             r"(\|[ \t]*)[A-Za-z]{0,3}[0-9]{6,8}([ \t]*\|)"),
     # other identifiers after their label (MBI, S/N, VIN, licence, Path #, account, policy, device...)
@@ -188,6 +190,9 @@ DETECTOR_PATTERNS: dict[str, tuple[str, ...]] = {
         # month/day without a year: after a weekday or a date word, or with a day 11-31 but 15 (``7/10`` is a pain
         # score, ``4/5`` a strength grade, ``14/15`` a coma score; ``3/14`` is a date)
         rf"()\b(?i:{_WEEKDAY})\.?,?\s+{_MM}/{_DAY}\b()",
+        # after a birth-date label, a numeric date even with OCR letters for digits (O3/14/195O)
+        r"(\b(?i:DOB|D\.O\.B\.|date of birth|birth\s?date|born)\s*:?\s*)"
+        r"[0-9OoIl]{1,4}[/.-][0-9OoIl]{1,2}[/.-][0-9OoIl]{2,4}\b()",
         # compact yyyymmdd standing alone (not inside a dashed accession such as RA-20210314-0042)
         rf"(^|[^0-9A-Za-z-]){_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])($|[^0-9A-Za-z-])",
         rf"((?i:\b(?:{_DATE_CUES})\.?:?\s+))"

@@ -103,6 +103,7 @@ def test_phone_and_ip_parsers(text, expected):
     ("SSN 123.45.6789", "SSN [SSN]"),
     ("since 03/2019 and 2019-03; SSN ending in 4421", "since [DATE] and [DATE]; SSN ending in [SSN]"),
     ("2019-2020 season vaccine; ref range 3.5-5.0", "2019-2020 season vaccine; ref range 3.5-5.0"),
+    ("OCR: DOB: O3/14/195O MRN: 1234S67; mild MR, MR 2+", "OCR: DOB: [DATE] [MRN]; mild MR, MR 2+"),
     ("on 31/05/2023, 24.01.2023, 20170401 and the 10th of March", "on [DATE], [DATE], [DATE] and the [DATE]"),
     ("27 WALNUT TRAIL; RR 2 Box 15", "[ADDRESS]; [ADDRESS]"),
     ("NPI 1467539821, SNOMED CT 195967001, Epic 2023.1.4", "NPI 1467539821, SNOMED CT 195967001, Epic 2023.1.4"),
