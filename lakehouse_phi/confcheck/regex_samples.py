@@ -24,6 +24,8 @@ MAXREPEAT = sre_parse.MAXREPEAT
 POOL = ("a", "x", "F", "f", "T", "t", "0", "9", " ", "-", "/", "_", ".")
 PER_NODE = 24
 TOTAL = 400
+#: samples longer than this are dropped (a setting's value is short; this bounds time and memory)
+MAX_LENGTH = 256
 
 
 def _cap(items: list[str]) -> list[str]:
@@ -76,8 +78,11 @@ def _sample(parsed: Any, depth: int = 0) -> list[str]:
             top = low + 2 if high == MAXREPEAT else min(high, low + 2)
             options = _sample(inner, depth + 1)[:8]
             out: list[str] = []
-            for n in range(low, top + 1):
-                out += ["".join(combo) for combo in islice(product(options, repeat=n), 12)]
+            if low > MAX_LENGTH:  # a huge minimum: one long string is enough (and bounded memory)
+                out = [options[0] * low] if options and len(options[0]) * low <= 16 * MAX_LENGTH else [""]
+            else:
+                for n in range(low, top + 1):
+                    out += ["".join(combo) for combo in islice(product(options, repeat=n), 12)]
             seqs.append(_cap(out))
         elif name in ("ATOMIC_GROUP",):
             seqs.append(_sample(arg, depth + 1))
@@ -87,7 +92,8 @@ def _sample(parsed: Any, depth: int = 0) -> list[str]:
             seqs.append([""])
     out = [""]
     for options in seqs:
-        out = list(dict.fromkeys(a + b for a, b in islice(product(out, options), TOTAL)))
+        out = list(dict.fromkeys(a + b for a, b in islice(product(out, options), TOTAL)
+                                 if len(a) + len(b) <= 16 * MAX_LENGTH)) or [""]
     return out
 
 

@@ -164,3 +164,26 @@ def test_spark_submit_driver_java_options(tmp_path):
     report = check(parse_submit_args(argv), [BRONZE])
     assert [f.rule for f in report.errors] == ["s3a-static-credentials"]
     assert "-Daws.secretAccessKey" in report.errors[0].setting and SECRET_KEY not in report.to_json()
+
+
+# ------------------------------------------------------------------------------------- policy regex sampling
+@pytest.mark.parametrize(("pattern", "admits_insecure"), [
+    ("true", False), ("(?i)\\s*true\\s*", False), ("[Tt][Rr][Uu][Ee]", False),
+    ("true|false", True), ("(?i)true.*", True), ("t.*", True), ("[tf]rue|false", True), (".*", True),
+    ("tr(ue)?", True), ("true ?|no", True), ("(?:true){1,2}", True), ("[^x]{4}", True),
+])
+def test_a_policy_regex_is_tried_against_what_it_admits(pattern, admits_insecure):
+    from lakehouse_phi.confcheck import ClusterPolicy, check_cluster_policy
+
+    policy = ClusterPolicy("p.json", {"spark_conf.spark.io.encryption.enabled": {"type": "regex", "pattern": pattern}})
+    rules = {f.rule for f in check_cluster_policy(policy).findings}
+    assert ("io-encryption" in rules) is admits_insecure
+
+
+@pytest.mark.parametrize("pattern", ["a{1000000}", "(a+)+$", "(x{0,50}){0,50}", "[\\s\\S]{300,}", "((((((a))))))*"])
+def test_hostile_policy_regexes_are_bounded(pattern):
+    """Huge or nested repeats: the sample stays small (each string bounded), so a policy cannot stall the check."""
+    from lakehouse_phi.confcheck.regex_samples import MAX_LENGTH, regex_samples
+
+    samples = regex_samples(pattern)
+    assert len(samples) <= 2000 and all(len(s) <= 16 * MAX_LENGTH for s in samples)
