@@ -149,8 +149,9 @@ def verify(events: list[dict], keys: SealKeys | None = None,
         keys: material of the seal keys, by (name, version); an event sealed under a key not given makes the
             result ``missing_key`` (unless something is already broken).
         expect_key: the key the policy seals with (``audit.key``), or the names given with ``--key`` (any of them).
-            Then at least one event must be sealed, every event after the first sealed one too, and each under
-            that key: a trail stripped of its seals (and re-hashed) is tampered.
+            Then every event must be sealed, under that key: a trail stripped of its seals (and re-hashed) is
+            tampered. Without ``expect_key``, events before the first sealed one may be unsealed (a trail keyed
+            from some point on), never after it.
 
     A seal is checked only where its key is known: an event with a stale ``mac`` (changed and re-hashed without the
     key) or an unsealed event after a sealed one is named as the first bad event, whichever comes first together
@@ -161,6 +162,7 @@ def verify(events: list[dict], keys: SealKeys | None = None,
     limit = result.first_bad if result.first_bad is not None else len(events)
     keys = {} if keys is None else keys
     seen_seal = False
+    first_unsealed: int | None = None
     sealed = 0
     missing: str | None = None
     for i in range(limit):
@@ -170,7 +172,13 @@ def verify(events: list[dict], keys: SealKeys | None = None,
             if seen_seal:
                 return _bad(events, i, "unsealed event after sealed ones: its seal was stripped (and the chain "
                                        "re-hashed), or it was forged without the trail key")
+            first_unsealed = i if first_unsealed is None else first_unsealed
             continue
+        if expected and first_unsealed is not None:
+            return _bad(events, first_unsealed, f"unsealed event in a trail sealed with key "
+                                                f"'{'/'.join(expected)}': every event must be sealed (a trail "
+                                                "begun before audit.key was set: start a new trail for the keyed "
+                                                "events)")
         seen_seal = True
         problem, known = _seal_problem(ev, name, version, mac, keys, expected)
         if problem is not None:

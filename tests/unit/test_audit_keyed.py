@@ -191,13 +191,17 @@ def test_against_names_unaudited_commits_and_a_missing_anchor(keyed, tmp_path):
 
 
 def test_a_trail_keyed_from_some_point_on(tmp_path):
-    """Events written before audit.key was set stay unsealed; from the first sealed event on, all must be."""
+    """Events written before audit.key was set stay unsealed; from the first sealed event on, all must be. A verifier
+    told the trail key (--policy, --key) accepts no unsealed event at all."""
     path = tmp_path / "audit.jsonl"
     plain = [JsonlSink(path).append(_event(i)) for i in range(2)]
     keyed = [JsonlSink(path, SecretKey("trail", 1, K1)).append(_event(i)) for i in range(2, 4)]
     events = [json.loads(line) for line in path.read_text().splitlines()]
-    result = verify(events, {("trail", 1): K1}, expect_key="trail")
+    result = verify(events, {("trail", 1): K1})
     assert result.ok and result.sealed == 2 and "mac" not in plain[0] and keyed[0]["prev_hash"] == plain[1]["hash"]
+    # issue 23.3: told which key seals the trail (--policy, --key), every event must be sealed
+    strict = verify(events, {("trail", 1): K1}, expect_key="trail")
+    assert not strict.ok and strict.first_bad == 0 and "every event must be sealed" in strict.reason
     JsonlSink(path).append(_event(4))  # a writer without the key appends after sealed events
     events = [json.loads(line) for line in path.read_text().splitlines()]
     bad = verify(events, {("trail", 1): K1})

@@ -132,6 +132,20 @@ def test_an_empty_or_blank_keyed_trail_is_not_intact(lake, keyarg):
         assert code == 1 and not out["ok"] and any("empty trail" in p for p in out["problems"])
 
 
+@pytest.mark.parametrize("keyarg", [("--key", "trail=env:TRAIL_K1"), ("--policy", None)], ids=["key", "policy"])
+@pytest.mark.parametrize("unsealed", [1, 3])
+def test_unsealed_events_before_sealed_ones_fail(tmp_path, keyarg, unsealed):
+    """A keyed key means every event must be sealed: unsealed events ahead of sealed ones are not accepted."""
+    trail, policy = tmp_path / "audit.jsonl", tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    for i in range(unsealed):
+        JsonlSink(trail).append(event(f"plain-{i}"))
+    JsonlSink(trail, SecretKey("trail", 1, K1)).append(event("sealed"))
+    flag, value = keyarg
+    code, out, _ = cli(str(trail), flag, value or str(policy))
+    assert code == 1 and out["first_bad"] == 0 and "every event must be sealed" in out["reason"]
+
+
 def test_a_trail_resealed_under_another_key_fails_with_key(lake):
     """The attacker rewrites every event and seals it with a key of their own, then names that key's name: the
     expected name is 'trail', whatever material the attacker passes."""
