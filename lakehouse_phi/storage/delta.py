@@ -18,6 +18,7 @@ and micro-batch id); a merge whose app transaction the table already holds is sk
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import pyarrow as pa
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.storage import sqltext
 from lakehouse_phi.storage.rules import RETRY, RetryPolicy, is_not_found
-from lakehouse_phi.storage.targets import Target
+from lakehouse_phi.storage.targets import Target, scheme_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -130,6 +131,18 @@ class DeltaRsTable:
 
         return DeltaTable(self.uri, storage_options=self.storage_options)
 
+    def _check_safe_commits(self) -> None:
+        """Refuse to write where two writers could both commit the same version: an S3 table with delta-rs's
+        ``allow_unsafe_rename`` (no conditional put, no lock). delta-rs's default on S3 is a conditional put (and a
+        DynamoDB lock is the other safe choice), under which a lost commit fails and is retried."""
+        if scheme_of(self.uri) not in ("s3", "s3a"):
+            return
+        options = {k.lower(): v for k, v in {**os.environ, **(self.storage_options or {})}.items()}
+        if str(options.get("aws_s3_allow_unsafe_rename", "")).lower() in ("1", "true", "yes"):
+            raise UsageError(f"{self.target}: AWS_S3_ALLOW_UNSAFE_RENAME is set, so two writers could both commit "
+                             "the same table version (duplicates, a forked audit trail); unset it (S3 conditional "
+                             "writes are the default) or use a DynamoDB lock (AWS_S3_LOCKING_PROVIDER=dynamodb)")
+
     def open(self) -> Any:
         """The ``deltalake.DeltaTable`` (for a query that registers several tables)."""
         return self._table()
@@ -209,6 +222,8 @@ class DeltaRsTable:
         return version is not None and version >= commit.txn[1]
 
     def set_properties(self, props: Mapping[str, str], commit: Commit = Commit()) -> None:
+        self._check_safe_commits()
+
         def attempt(_n: int) -> None:
             self._table().alter.set_table_properties(dict(props), raise_if_not_exists=False,
                                                      commit_properties=self._props(commit))
@@ -224,6 +239,7 @@ class DeltaRsTable:
 
         if self.exists():
             return False
+        self._check_safe_commits()
         try:
             write_deltalake(self.uri, schema.empty_table(), mode="error", configuration=dict(properties or {}),
                             storage_options=self.storage_options, commit_properties=self._props(commit))
@@ -242,6 +258,7 @@ class DeltaRsTable:
         """Run one delta-rs operation that commits (``operation(delta_table, commit_properties)``: a delete, a
         custom merge, a vacuum) under this table's retry policy, the commit naming ``commit``'s run. The operation
         must re-read what it needs on each call: a lost race runs it again on the new version."""
+        self._check_safe_commits()
         return self.retry.run(lambda _n: operation(self._table(), self._props(commit)), str(self.target))
 
     def merge(self, rows: ArrowRows, keys: Sequence[str], *, update_if_differs: str | None = None,
@@ -251,6 +268,7 @@ class DeltaRsTable:
         lost is retried as a merge). ``rows`` as in the module docstring; a plain stream cannot be retried."""
         from deltalake import write_deltalake
 
+        self._check_safe_commits()
         if self._replayed(commit):
             log.info("app transaction %s already committed to %s; skipped", commit.txn, self.target)
             return MergeMetrics(skipped=True)

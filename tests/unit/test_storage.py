@@ -277,3 +277,22 @@ def test_permission_error_surfaces_at_once_as_itself():
         with pytest.raises(OSError, match="403"):
             sink.append(_event(0))
         assert time.monotonic() - started < 8  # one backoff alone would be 1 s or more
+
+
+@pytest.mark.parametrize("where", ["env", "options"])
+def test_no_safe_commit_on_s3_refuses_before_writing(where, monkeypatch):
+    """With allow_unsafe_rename (no conditional put, no lock) two writers could both commit one version: refused,
+    before anything is sent (no server is running here)."""
+    options = None
+    if where == "env":
+        monkeypatch.setenv("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    else:
+        options = {"aws_s3_allow_unsafe_rename": "true"}
+    table = DeltaRsTable("s3://lake/unsafe/bronze", storage_options=options)
+    with pytest.raises(UsageError, match="UNSAFE_RENAME"):
+        table.merge(pa.table({"k": ["a"]}), ["k"])
+    with pytest.raises(UsageError, match="UNSAFE_RENAME"):
+        table.delete("true")
+    monkeypatch.setenv("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    with pytest.raises(UsageError, match="UNSAFE_RENAME"):
+        DeltaRsTable("s3a://lake/unsafe/audit").set_properties({"a": "b"})
