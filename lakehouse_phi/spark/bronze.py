@@ -330,40 +330,82 @@ def _window(spark: Any) -> Any:
 
 
 class DeltaRsFlow(SparkFlow):
-    """Delta paths on an engine without Delta SQL on paths (pysail, classic Spark without the Delta jars): the Spark
-    flow's rules (split, dedup, ``latest`` winners, tally), written through delta-rs in bounded memory. Where the
-    engine writes this machine's files, the masked batch is staged once as Parquet (one evaluation of the pass) and
-    every step reads the stage; each write's rows are spooled by Spark and streamed to a delta-rs MERGE batch by
-    batch (:mod:`lakehouse_phi.storage.spool`), never collected whole. Counts come from the MERGE metrics."""
+    """Delta paths on an engine without Delta SQL on paths (pysail, classic Spark without the Delta jars), written
+    through delta-rs in bounded memory. Where the engine writes this machine's files, the masked batch is staged once
+    as Parquet (one evaluation of the pass) and every step reads the stage. Each write's rows are spooled by Spark in
+    hash buckets of the columns that decide duplicates (record key and fingerprint; the record key for ``latest``;
+    the fingerprint for quarantine), and streamed to a delta-rs MERGE bucket by bucket, each bucket deduplicated (or
+    reduced to each key's newest version) in Arrow on the way: the driver holds one bucket, never the run.
+    Counts come from the tally and the MERGE metrics."""
 
     def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
         super().__init__(result, spec)
         self._stage: contextlib.ExitStack | None = None
+        self._tally: Tally | None = None
 
     def materialize(self) -> Tally:
         if not caps(self.spark).local_files:
-            return super().materialize()
+            self._tally = super().materialize()
+            return self._tally
         self._stage = contextlib.ExitStack()
         staged = self._stage.enter_context(spooled(self._masked))  # the one evaluation of the pass
         assert isinstance(staged, ParquetSpool)
         self._masked = self.spark.read.parquet("file://" + staged.folder)
-        tally = tally_spark(self._masked, self.result.plan.scan_columns)
-        self.result_tally_valid = tally.rows_valid
-        return tally
+        self._tally = tally_spark(self._masked, self.result.plan.scan_columns)
+        self.result_tally_valid = self._tally.rows_valid
+        return self._tally
 
-    def _merge(self, target: Target, rows: Any, keys: list[str], update: bool) -> MergeMetrics:
-        with path_lock(target), spooled(rows) as spool:
+    def _merge(self, target: Target, rows: Any, keys: list[str], n: int | None, per_bucket: Any, *,
+               update: bool, on_read: Any = None) -> MergeMetrics:
+        """Spool ``rows`` in buckets of ``keys``, pass each bucket through ``per_bucket`` and MERGE the stream on
+        ``keys`` (``on_read``: called before each read of the stream, a retried commit reads it again)."""
+        with path_lock(target), spooled(rows, bucket_by=keys, rows=n) as spool:
             if spool.num_rows == 0 and self.spec.txn is None:
                 return MergeMetrics()
-            return DeltaRsTable(target).merge(spool.reader, keys, commit=commit_of(self.spec),
+            out_schema = per_bucket(spool.schema.empty_table()).schema
+
+            def stream() -> pa.RecordBatchReader:
+                if on_read is not None:
+                    on_read()
+                return spool.reader(per_bucket, out_schema)
+
+            return DeltaRsTable(target).merge(stream, keys, commit=commit_of(self.spec),
                                               update_if_differs=FINGERPRINT_COL if update else None)
 
-    def _insert_new(self, target: Target, rows: Any, keys: list[str]) -> int:
-        return self._merge(target, rows, keys, update=False).inserted
+    def write_quarantine(self) -> int:
+        def first(t: pa.Table) -> pa.Table:
+            return _first_per_key(t, [FINGERPRINT_COL], [])[0]
 
-    def _upsert(self, winners: Any) -> tuple[int, int]:
-        m = self._merge(self.spec.bronze, winners, self.spec.record_key, update=True)
-        return m.inserted, m.updated
+        n = self._tally.rows_quarantined if self._tally is not None else None
+        return self._merge(self.spec.quarantine, self._quarantine(), [FINGERPRINT_COL], n, first,
+                           update=False).inserted
+
+    def write_bronze(self) -> Written:
+        spec, w = self.spec, Written()
+        n_valid = self.result_tally_valid
+        order_cols = (ORDER_FILE_COL, ORDER_POS_COL)
+        if spec.bronze_mode == "latest":
+            superseded = [0]
+
+            def newest(t: pa.Table) -> pa.Table:
+                winners, dropped = _first_per_key(t, spec.record_key, _version_order(t, spec))
+                superseded[0] += dropped
+                return winners.drop_columns([c for c in order_cols if c in winners.column_names])
+
+            m = self._merge(spec.bronze, self._valid(), spec.record_key, n_valid, newest, update=True,
+                            on_read=lambda: superseded.__setitem__(0, 0))
+            w.rows_inserted, w.rows_updated = m.inserted, m.updated
+            w.rows_superseded = superseded[0]
+        else:
+            keys = [*spec.record_key, FINGERPRINT_COL]
+
+            def first(t: pa.Table) -> pa.Table:
+                return _first_per_key(t, keys, [])[0]
+
+            w.rows_inserted = self._merge(spec.bronze, self._valid().drop(*order_cols), keys, n_valid, first,
+                                          update=False).inserted
+        w.rows_unchanged = n_valid - w.rows_inserted - w.rows_updated
+        return w
 
     def versions(self) -> dict[str, list[int]]:
         """The versions of bronze and quarantine this run committed (``audit verify --against`` binds each commit

@@ -18,15 +18,19 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 
+from lakehouse_phi.storage import sqltext
 from lakehouse_phi.storage.engines import caps
 
 #: rows per Arrow batch handed to the writer
 BATCH_ROWS = 65_536
+#: rows per hash bucket of :func:`spooled` with ``bucket_by`` (what the driver holds at once)
+BUCKET_ROWS = 100_000
+BUCKET_COL = "__lhp_bucket"
 #: Spark writes timestamps as INT96 by default; micros keep the time zone-aware Arrow type delta-rs expects
 TIMESTAMP_CONF = ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
@@ -37,7 +41,8 @@ class Spool:
     def __init__(self, schema: pa.Schema, num_rows: int) -> None:
         self.schema, self.num_rows = schema, num_rows
 
-    def reader(self) -> pa.RecordBatchReader:  # pragma: no cover - overridden
+    def reader(self, per_bucket: Callable[[pa.Table], pa.Table] | None = None,
+               schema: pa.Schema | None = None) -> pa.RecordBatchReader:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
@@ -49,8 +54,40 @@ class ParquetSpool(Spool):
         self._dataset = ds.dataset(folder, format="parquet")
         super().__init__(self._dataset.schema, self._dataset.count_rows())
 
-    def reader(self) -> pa.RecordBatchReader:
+    def reader(self, per_bucket: Callable[[pa.Table], pa.Table] | None = None,
+               schema: pa.Schema | None = None) -> pa.RecordBatchReader:
+        if per_bucket is not None:  # one bucket: the whole spool
+            table = per_bucket(self._dataset.to_table())
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=BATCH_ROWS))
         return self._dataset.scanner(batch_size=BATCH_ROWS).to_reader()
+
+
+class BucketedSpool(Spool):
+    """Rows written in hash buckets of the ``bucket_by`` columns (one folder each): every row sharing those values
+    is in one bucket, so a per-bucket step (deduplication, choosing one version per key) sees all of them while
+    the driver holds one bucket at a time."""
+
+    def __init__(self, folder: str, schema: pa.Schema, num_rows: int) -> None:
+        self.folder = folder
+        super().__init__(schema, num_rows)
+
+    def buckets(self) -> Iterator[pa.Table]:
+        import pyarrow.dataset as ds
+
+        for name in sorted(os.listdir(self.folder)):
+            if name.startswith(BUCKET_COL + "="):
+                table = ds.dataset(os.path.join(self.folder, name), format="parquet").to_table()
+                yield table.cast(self.schema) if table.schema != self.schema else table
+
+    def reader(self, per_bucket: Callable[[pa.Table], pa.Table] | None = None,
+               schema: pa.Schema | None = None) -> pa.RecordBatchReader:
+        """The rows, bucket by bucket, each bucket passed through ``per_bucket`` (whose output has ``schema``)."""
+        def batches() -> Iterator[pa.RecordBatch]:
+            for table in self.buckets():
+                out = per_bucket(table) if per_bucket is not None else table
+                yield from out.to_batches(max_chunksize=BATCH_ROWS)
+
+        return pa.RecordBatchReader.from_batches(schema or self.schema, batches())
 
 
 class RowsSpool(Spool):
@@ -60,8 +97,12 @@ class RowsSpool(Spool):
         self.df = df
         super().__init__(schema, int(df.count()))
 
-    def reader(self) -> pa.RecordBatchReader:
+    def reader(self, per_bucket: Callable[[pa.Table], pa.Table] | None = None,
+               schema: pa.Schema | None = None) -> pa.RecordBatchReader:
         names = self.schema.names
+        if per_bucket is not None:  # one bucket: every row (this fallback is not bounded)
+            table = per_bucket(pa.Table.from_batches(list(self.reader()), schema=self.schema))
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=BATCH_ROWS))
 
         def batches() -> Iterator[pa.RecordBatch]:
             rows: list[dict] = []
@@ -79,7 +120,7 @@ class RowsSpool(Spool):
 def _arrow_schema(df: Any) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(df.schema)
+    return to_arrow_schema(df.schema, timezone="UTC")
 
 
 @contextlib.contextmanager
@@ -100,9 +141,12 @@ def _conf(spark: Any, key: str, value: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def spooled(df: Any, folder: str | None = None) -> Iterator[Spool]:
+def spooled(df: Any, folder: str | None = None, *, bucket_by: Sequence[str] | None = None,
+            rows: int | None = None) -> Iterator[Any]:
     """``df`` evaluated once into a :class:`Spool` (see the module docstring); ``folder``: where the temporary
-    folder goes (default: the system's temporary directory)."""
+    folder goes (default: the system's temporary directory). ``bucket_by``: write hash buckets of about
+    :data:`BUCKET_ROWS` rows (``rows``: how many ``df`` has, if known) as a :class:`BucketedSpool` (local engines;
+    elsewhere the rows come back as one bucket)."""
     spark = df.sparkSession
     if not caps(spark).local_files:
         yield RowsSpool(df, _arrow_schema(df))
@@ -111,7 +155,27 @@ def spooled(df: Any, folder: str | None = None) -> Iterator[Spool]:
     try:
         path = os.path.join(tmp, "rows")
         with _conf(spark, *TIMESTAMP_CONF):
-            df.write.mode("error").parquet("file://" + path)
-        yield ParquetSpool(path)
+            if bucket_by:
+                n = int(df.count()) if rows is None else rows
+                count = max(1, -(-n // BUCKET_ROWS))
+                keys = ", ".join(sqltext.ident(c) for c in bucket_by)
+                (df.selectExpr("*", f"pmod(hash({keys}), {count}) AS {BUCKET_COL}")
+                 .write.mode("error").partitionBy(BUCKET_COL).parquet("file://" + path))
+            else:
+                df.write.mode("error").parquet("file://" + path)
+        if bucket_by:
+            schema = None
+            if os.path.isdir(path):
+                import pyarrow.dataset as ds
+
+                found = [f for f in ds.dataset(path, format="parquet", partitioning="hive").schema
+                         if f.name != BUCKET_COL]
+                schema = pa.schema(found) if found else None
+            else:
+                os.makedirs(path)
+            schema = schema or _arrow_schema(df)
+            yield BucketedSpool(path, schema, n)
+        else:
+            yield ParquetSpool(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
