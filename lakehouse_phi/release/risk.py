@@ -13,8 +13,9 @@ date of birth, age) counts as a quasi-identifier even when not flagged: it links
 
 The smallest classes are listed by their quasi-identifier values only; a quasi-identifier that is a direct
 identifier category (name, SSN, phone...) is shown as ``<hidden>``, and so is a quasi-identifier kept raw
-(strategy ``keep``, such as an exact date of birth) in a class smaller than the required ``k``: for those only the
-counts are shown; generalized values (a year, a ZIP3) are shown. Nothing here imports PySpark: the session's
+(strategy ``keep``, such as an exact date of birth) in a class smaller than the required ``k`` (in every listed class
+when the table has no ``risk.k``): for those only the counts are shown; generalized values (a year, a ZIP3) are
+shown. Nothing here imports PySpark: the session's
 ``functions`` module comes from :func:`lakehouse_phi.spark.session.functions`.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -194,7 +196,8 @@ def compute_risk(spark: Any, df: Any, table: str, source: str, cols: ReleaseColu
         classes_below_k=_int(stats["classes_below_k"]) or 0, records_below_k=_int(stats["records_below_k"]) or 0,
         classes_below_l=(_int(stats["classes_below_l"]) or 0) if cols.sensitive else 0,
         records_below_l=(_int(stats["records_below_l"]) or 0) if cols.sensitive else 0,
-        smallest=_smallest(classes, cols, top, F, k_required or 1))
+        # without a k target every listed class counts as small: raw values are never shown for them
+        smallest=_smallest(classes, cols, top, F, k_required if k_required is not None else sys.maxsize))
     uncache(classes)
     log.info("risk of %s: k=%s l=%s over %d classes", table, report.k, report.l, report.classes)
     return report

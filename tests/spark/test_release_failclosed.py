@@ -101,3 +101,8 @@ def test_risk_hides_raw_values_of_small_classes(spark, release_env, capsys):  # 
     text = capsys.readouterr().out + json.dumps(report.to_dict()) + risk_html(report.to_dict())
     for year in rare_years:
         assert year not in text, year
+    # without a k target, no listed class shows a raw value
+    untargeted = risk_of_table(spark, raw.model_copy(update={"risk": None}), "patients", str(tmp / "masked.parquet"),
+                               top=50)
+    assert all(c["values"]["birth_year"] == HIDDEN for c in untargeted.smallest)
+    assert all(c["values"]["zip"] != HIDDEN for c in untargeted.smallest)
