@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from lakehouse_phi.errors import UsageError
+from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.storage import sqltext
 from lakehouse_phi.storage.rules import RETRY, RetryPolicy, is_not_found
 from lakehouse_phi.storage.targets import Target, scheme_of
@@ -350,6 +350,12 @@ def merge_sql(target_ref: str, source_view: str, on: Sequence[str], *, update_wh
     return text
 
 
+def _has_deltars() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("deltalake") is not None
+
+
 def _metric(rows: list[Any], name: str) -> int:
     if not rows:
         return 0
@@ -400,10 +406,36 @@ class SparkDeltaTable:
         return self.frame() is not None
 
     def version(self) -> int | None:
+        head = self._head()
+        return None if head is None else int(head["version"])
+
+    def _head(self) -> dict | None:
+        """The newest commit (``version``, ``operation``, ``operationMetrics``), None without a table: from the Delta
+        log through delta-rs for a path when it is installed (every engine writes the same log; pysail has no
+        ``DESCRIBE HISTORY``), else ``DESCRIBE HISTORY ... LIMIT 1``."""
+        if self.target.is_path and _has_deltars():
+            history = DeltaRsTable(self.target).history()
+            return dict(history[0]) if history else None
         if not self.exists():
             return None
         rows = self.spark.sql(f"DESCRIBE HISTORY {self.ref} LIMIT 1").collect()
-        return int(rows[0]["version"]) if rows else None
+        return rows[0].asDict() if rows else None
+
+    def _merged(self, rows: list[Any], before: dict | None) -> MergeMetrics:
+        """A MERGE's counts: its result rows (Databricks, delta-spark), else the ``operationMetrics`` of the commit
+        it made (pysail returns a row count only). No new commit: nothing changed."""
+        if rows and "num_inserted_rows" in rows[0].asDict():
+            return MergeMetrics(inserted=_metric(rows, "num_inserted_rows"), updated=_metric(rows, "num_updated_rows"))
+        after = self._head()
+        if after is None or (before is not None and after["version"] == before["version"]):
+            return MergeMetrics()
+        if after.get("operation") != "MERGE" or (before is not None and after["version"] != before["version"] + 1):
+            raise JobRefused(f"{self.target}: another writer committed during this MERGE (versions "
+                             f"{None if before is None else before['version']} -> {after['version']}); its counts "
+                             "cannot be told apart; rerun (re-delivered rows are not written twice)")
+        m = dict(after.get("operationMetrics") or {})
+        return MergeMetrics(inserted=int(m.get("numTargetRowsInserted", 0) or 0),
+                            updated=int(m.get("numTargetRowsUpdated", 0) or 0))
 
     def run_versions(self, run_id: str) -> list[int]:
         if not self.exists():
@@ -490,12 +522,13 @@ class SparkDeltaTable:
             if update_if_differs is not None:
                 col = sqltext.ident(update_if_differs)
                 cond = f"t.{col} <> s.{col}"
+            before = None if self._caps().delta_sql_on_paths else self._head()  # pysail: counts from the log
             try:
                 out = self._with_commit(commit, lambda: self.spark.sql(
                     merge_sql(self.ref, view, keys, update_when=cond)).collect())
             finally:
                 self.spark.catalog.dropTempView(view)
-            return MergeMetrics(inserted=_metric(out, "num_inserted_rows"), updated=_metric(out, "num_updated_rows"))
+            return self._merged(out, before)
 
         return self.retry.run(attempt, str(self.target))
 
