@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _sail_server: Any = None
+#: pysail reads its checkpoint folder from this variable when the server starts
+SAIL_CHECKPOINT_ENV = "SAIL_EXECUTION__CHECKPOINT__PATH"
 
 
 def is_connect(spark: Any) -> bool:
@@ -32,6 +34,15 @@ def start_sail() -> str:
 
             raise UsageError("engine 'sail' needs pysail: pip install 'lakehouse-phi[local]'") from None
         os.environ.setdefault("RUST_LOG", "error")  # pysail logs through Rust's env logger
+        # localCheckpoint (the ingest job evaluates the mask pass once into a checkpoint) needs pysail's
+        # object-store checkpoint folder: this process's own, removed at exit
+        if not os.environ.get(SAIL_CHECKPOINT_ENV):
+            import shutil
+            import tempfile
+
+            folder = tempfile.mkdtemp(prefix="lakehouse-phi-sail-checkpoints-")
+            atexit.register(shutil.rmtree, folder, True)
+            os.environ[SAIL_CHECKPOINT_ENV] = "file://" + folder
         server = SparkConnectServer(ip="127.0.0.1", port=0)
         server.start(background=True)
         atexit.register(server.stop)
