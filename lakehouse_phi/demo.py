@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lakehouse_phi.audit.chain import VerifyResult
     from lakehouse_phi.policy import LoadedPolicy
     from lakehouse_phi.policy.model import KeySpec
-    from lakehouse_phi.spark.ingest import IngestResult
+    from lakehouse_phi.spark.batch import IngestResult
 
 #: the worked example, shipped as package data so that the demo runs from any folder
 
@@ -190,7 +190,8 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
     from lakehouse_phi.audit.sinks import verify_trail
     from lakehouse_phi.audit.verify import policy_seal_keys
     from lakehouse_phi.report import write_report
-    from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
+    from lakehouse_phi.spark.batch import run_ingest
+    from lakehouse_phi.spark.job import IngestOptions
     from lakehouse_phi.spark.session import get_session
     from lakehouse_phi.storage.tables import default_table_format
     from lakehouse_phi.synth import write_landing

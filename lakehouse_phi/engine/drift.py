@@ -14,10 +14,11 @@ from typing import Any
 
 from lakehouse_phi.engine.names import NameHasher
 from lakehouse_phi.errors import JobRefused
+from lakehouse_phi.policy import columns
 from lakehouse_phi.policy.model import TableSpec
 
 #: The column the landing reader puts a row's parse failure in (Spark's ``columnNameOfCorruptRecord``).
-CORRUPT_COL = "_corrupt_record"
+CORRUPT_COL = columns.CORRUPT
 
 
 @dataclass(frozen=True)

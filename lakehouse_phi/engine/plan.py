@@ -36,6 +36,7 @@ from lakehouse_phi.engine.nested import (
 from lakehouse_phi.engine.types import arrow_type, in_range, parse, spark_ddl
 from lakehouse_phi.errors import KeyMaterialError
 from lakehouse_phi.keys.providers import KeyKind, KeyRing
+from lakehouse_phi.policy import columns
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import ColumnSpec, IngestRule, LeafSpec, TableSpec
 from lakehouse_phi.policy.nested import Step, leaf_at, split_reference
@@ -45,8 +46,8 @@ from lakehouse_phi.transforms.scrub_text import ScrubText
 
 log = logging.getLogger(__name__)
 
-ERRORS_COL = "_phi_errors"
-SOURCE_FILE_COL = "_source_file"
+ERRORS_COL = columns.ERRORS
+SOURCE_FILE_COL = columns.SOURCE_FILE
 ERROR_TYPE = pa.struct([("column", pa.string()), ("rule", pa.string()), ("message", pa.string())])
 ERRORS_FIELD = pa.field(ERRORS_COL, pa.list_(ERROR_TYPE))
 ERRORS_DDL = f"{ERRORS_COL} array<struct<column:string,rule:string,message:string>>"
@@ -471,14 +472,14 @@ def _empty_lists(n: int) -> pa.Array:
 
 # ------------------------------------------------------------------------------------ ingest bookkeeping columns
 #: Keyed HMAC-SHA256 (hex) over the canonical encoding of a row's raw declared values (see :func:`row_messages`).
-FINGERPRINT_COL = "_row_fingerprint"
+FINGERPRINT_COL = columns.FINGERPRINT
 #: Per row, ``column:detector`` for every PHI-looking value in a non-PHI column (tallied, then dropped).
-SCAN_COL = "_phi_scan_hits"
+SCAN_COL = columns.SCAN_HITS
 #: The detectors that the scan of non-PHI columns applies (RE2 patterns, evaluated inside the fused pass).
 SCAN_DETECTORS = ("ssn", "email", "phone")
 #: ``bronze_mode: latest``: the raw source file and row position, carried through the pass only to order versions
 #: of one key (the writers drop them; they are never written).
-ORDER_FILE_COL, ORDER_POS_COL = "_lhp_order_file", "_lhp_order_pos"
+ORDER_FILE_COL, ORDER_POS_COL = columns.ORDER_FILE, columns.ORDER_POS
 
 
 def _scanned(spec: LeafSpec) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 
 from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.keys.providers import Fetchers, KeyKind, KeyRing, check_value, load_keys
+from lakehouse_phi.policy import columns
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec, TableSpec
 from lakehouse_phi.storage.delta import Commit, DeltaRsTable
@@ -37,11 +38,11 @@ from lakehouse_phi.storage.targets import Target, default_audit_target, is_jsonl
 
 log = logging.getLogger(__name__)
 
-KEY_VERSIONS_COL = "_key_versions"
-INGESTED_AT_COL = "_ingested_at"
-QUARANTINED_AT_COL = "_quarantined_at"
-RUN_ID_COL = "_ingest_run_id"
-FINGERPRINT_COL = "_row_fingerprint"
+KEY_VERSIONS_COL = columns.KEY_VERSIONS
+INGESTED_AT_COL = columns.INGESTED_AT
+QUARANTINED_AT_COL = columns.QUARANTINED_AT
+RUN_ID_COL = columns.RUN_ID
+FINGERPRINT_COL = columns.FINGERPRINT
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -13,11 +13,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse_phi.errors import PolicyError, Problem
-from lakehouse_phi.policy import nested
+from lakehouse_phi.policy import columns, nested
 from lakehouse_phi.policy.model import (
     DIRECT_IDENTIFIER_PHI,
     EXPORTABLE_DIRECT,
-    RESERVED_COLUMNS,
     AuditSpec,
     ColumnSpec,
     Governance,
@@ -29,6 +28,8 @@ from lakehouse_phi.policy.model import (
     TableSpec,
 )
 from lakehouse_phi.transforms import registry
+
+_RESERVED_TEXT = ", ".join(columns.RESERVED) + ", or a name starting " + " or ".join(columns.RESERVED_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -212,14 +213,15 @@ def _check_table(policy: Policy, name: str, table: TableSpec, problems: list[Pro
             if source is not None:
                 _check_rule(policy, name, dname, source, drule, dplace, problems)
     for cname in table.columns:
-        if cname in RESERVED_COLUMNS:
+        if columns.is_reserved(cname):
             problems.append(Problem(f"{base}.columns.{cname}", f"{cname!r} is reserved for a column the package adds "
-                                                               f"({', '.join(RESERVED_COLUMNS)}); rename it"))
+                                                               f"({_RESERVED_TEXT}); rename it"))
     for cname, col in table.columns.items():
         for dname in col.derive:
-            if dname in RESERVED_COLUMNS:
+            if columns.is_reserved(dname):
                 problems.append(Problem(f"{base}.columns.{cname}.derive.{dname}",
-                                        f"{dname!r} is reserved for a column the package adds; rename it"))
+                                        f"{dname!r} is reserved for a column the package adds ({_RESERVED_TEXT}); "
+                                        "rename it"))
     _check_incremental(policy, name, table, problems)
     if table.source.format == "csv":
         for cname, col in table.columns.items():

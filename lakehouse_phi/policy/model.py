@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
-from lakehouse_phi.policy import types
+from lakehouse_phi.policy import columns, types
 from lakehouse_phi.transforms.age_cap import AgeCapParams
 from lakehouse_phi.transforms.generalize_date import GeneralizeDateParams
 from lakehouse_phi.transforms.partial import PartialParams
@@ -36,9 +36,9 @@ DIRECT_IDENTIFIER_PHI = tuple(c for c in PHI_CATEGORIES if c not in QUASI_PHI)
 #: The only strategies under which a direct identifier may leave in an export: one-way (a keyed pseudonym) or gone.
 EXPORTABLE_DIRECT = ("hmac", "redact", "suppress")
 
-#: Columns the package adds to bronze and quarantine rows: a policy may not declare them.
-RESERVED_COLUMNS = ("_phi_errors", "_source_file", "_ingest_run_id", "_ingested_at", "_quarantined_at",
-                    "_row_fingerprint", "_key_versions")
+#: Columns the package adds to (or carries through) bronze and quarantine rows: a policy may not declare them
+#: (:mod:`lakehouse_phi.policy.columns` owns the names; its prefixes are refused too).
+RESERVED_COLUMNS = columns.RESERVED
 
 #: The longest landing value (in characters) a column accepts unless it declares ``max_length``: a longer one is
 #: quarantined (rule ``max_length``) before it is parsed or masked.

@@ -1,16 +1,16 @@
-"""Writing one masked batch: tallies first (from the single pass), then quarantine, then bronze.
+"""Writing one evaluated batch: quarantine, then bronze, from exactly ``MaskResult.valid`` and ``.quarantine`` over
+the staged copy of the pass (:mod:`lakehouse_phi.spark.staging`), never from the source again. Both flows write
+Delta through the one adapter of :mod:`lakehouse_phi.storage.delta` (its conflict rule and retry policy); which one
+runs is the run's writer (``ingest --writer``, :func:`choose_writer`):
 
-Two flows, chosen per target (see :func:`lakehouse_phi.storage.delta.uses_deltars`); both write Delta through the
-one adapter of :mod:`lakehouse_phi.storage.delta` (its conflict rule and retry policy):
-
-* :class:`DeltaRsFlow`: Delta paths on engines without Delta SQL on paths (pysail, classic Spark without the Delta
-  jars): the masked batch is staged once (local engines), split, deduplicated and counted by Spark, and each
-  write's rows are streamed to delta-rs in Arrow batches (bounded driver memory): counts from the tally and MERGE
-  metrics, commits tagged with the run id (``userMetadata``) and, for streams, an app transaction
+* ``spark`` (:class:`SparkFlow`): Delta through Spark SQL ``MERGE INTO`` (Databricks, the Delta extension, pysail
+  on paths, any catalog table), counts from the MERGE's own metrics (its result rows, else the commit's
+  ``operationMetrics``); Parquet through an emulated merge (anti-join + append for ``history``, a locked rewrite
+  for ``latest``).
+* ``delta-rs`` (:class:`DeltaRsFlow`): Delta paths through delta-rs, with the Spark flow's rules (dedup, ``latest``
+  winners) computed by Spark over the staged rows; each write's rows are streamed to delta-rs in Arrow batches
+  (bounded driver memory); commits tagged with the run id (``userMetadata``) and, for streams, an app transaction
   (``txnAppId``/``txnVersion``) so a replayed micro-batch is skipped.
-* :class:`SparkFlow`: the masked frame is persisted where the engine can and counted with one aggregation; Delta
-  through Spark SQL ``MERGE`` (Databricks, the Delta extension, catalog tables), Parquet through an emulated merge
-  (anti-join + append for ``history``, a locked rewrite for ``latest``).
 
 The rules (both flows): ``history`` appends a valid row unless bronze holds its (record key, fingerprint);
 ``latest`` keeps one row per record key (new key: insert; other fingerprint: update; same: untouched), the newest
@@ -21,7 +21,6 @@ rows already in bronze, duplicates within the batch and superseded versions (``r
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,40 +28,34 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse_phi.engine.plan import ERRORS_COL, FINGERPRINT_COL, ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL
 from lakehouse_phi.errors import UsageError
-from lakehouse_phi.spark.mask import INGESTED_AT_COL, QUARANTINED_AT_COL, MaskResult
+from lakehouse_phi.policy.columns import FINGERPRINT as FINGERPRINT_COL
+from lakehouse_phi.policy.columns import ORDER_FILE as ORDER_FILE_COL
+from lakehouse_phi.policy.columns import ORDER_POS as ORDER_POS_COL
+from lakehouse_phi.policy.columns import SOURCE_FILE as SOURCE_FILE_COL
+from lakehouse_phi.spark.mask import MaskResult
 from lakehouse_phi.spark.scrub_counts import scrub_counts_spark
 from lakehouse_phi.spark.session import functions
 from lakehouse_phi.storage import tables
-from lakehouse_phi.storage.delta import Commit, DeltaRsTable, MergeMetrics, SparkDeltaTable, open_delta, uses_deltars
+from lakehouse_phi.storage.delta import Commit, DeltaRsTable, MergeMetrics, SparkDeltaTable, uses_deltars
 from lakehouse_phi.storage.engines import caps
-from lakehouse_phi.storage.spool import ParquetSpool, spooled
+from lakehouse_phi.storage.spool import spooled
 from lakehouse_phi.storage.sqltext import ident
 from lakehouse_phi.storage.tables import path_lock
 from lakehouse_phi.storage.targets import Target
 
 log = logging.getLogger(__name__)
 
-HIDDEN = (ORDER_FILE_COL, ORDER_POS_COL, SCAN_COL)
-
-
-@dataclass
-class Tally:
-    """What the pass saw, counted once: no value, only counts."""
-
-    rows_read: int = 0
-    rows_quarantined: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    phi_scan: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def rows_valid(self) -> int:
-        return self.rows_read - self.rows_quarantined
+#: Which copy of a row delivered twice in one batch is written (both writers): the lowest ``_source_file``.
+FIRST_DELIVERY = [(SOURCE_FILE_COL, "ascending")]
+#: ``ingest --writer``: how Delta is written (``auto``: :func:`choose_writer`)
+WRITERS = ("auto", "spark", "delta-rs")
 
 
 @dataclass
 class Written:
+    """What the bronze write did, from its own counts (MERGE metrics)."""
+
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_unchanged: int = 0
@@ -85,58 +78,8 @@ class WriteSpec:
     run_id: str
     #: streaming: (app id, micro-batch id), recorded in the Delta commits so a replay is skipped
     txn: tuple[str, int] | None = None
-
-
-def _tally_from_tags(tags: dict[str, int]) -> Tally:
-    t = Tally(rows_quarantined=tags.get("q", 0))
-    t.rows_read = t.rows_quarantined + tags.get("v", 0)
-    for tag, n in sorted(tags.items()):
-        kind, _, rest = tag.partition("|")
-        if kind == "r":
-            t.reasons[rest] = t.reasons.get(rest, 0) + n
-        elif kind == "s":
-            col, _, det = rest.rpartition(":")
-            t.phi_scan.setdefault(col, {})[det] = n
-    return t
-
-
-def tally_arrow(table: pa.Table, scan_columns: list[str]) -> Tally:
-    errors = table.column(ERRORS_COL)
-    n_err = pc.list_value_length(errors)
-    q = int(pc.sum(pc.greater(n_err, 0)).as_py() or 0)
-    tags = {"q": q, "v": table.num_rows - q}
-    flat = pc.list_flatten(errors)
-    if len(flat):
-        labels = pc.binary_join_element_wise(pc.struct_field(flat, "column"), pc.struct_field(flat, "rule"), ":")
-        for item in pc.value_counts(labels).to_pylist():
-            tags[f"r|{item['values']}"] = item["counts"]
-    hits = pc.list_flatten(table.column(SCAN_COL))
-    if len(hits):
-        for item in pc.value_counts(hits).to_pylist():
-            tags[f"s|{item['values']}"] = item["counts"]
-    out = _tally_from_tags(tags)
-    for c in scan_columns:
-        out.phi_scan.setdefault(c, {})
-        for det in ("ssn", "email", "phone"):
-            out.phi_scan[c].setdefault(det, 0)
-    return out
-
-
-def tally_spark(masked: Any, scan_columns: list[str]) -> Tally:
-    """One aggregation over the (persisted) masked frame: valid/quarantined, reasons and scan hits as tags."""
-    F = functions(masked.sparkSession)
-    errors, scan = F.col(ERRORS_COL), F.col(SCAN_COL)
-    tags = F.concat(
-        F.array(F.when(F.size(errors) > 0, F.lit("q")).otherwise(F.lit("v"))),
-        F.transform(errors, lambda e: F.concat(F.lit("r|"), e["column"], F.lit(":"), e["rule"])),
-        F.transform(scan, lambda s: F.concat(F.lit("s|"), s)))
-    rows = masked.select(F.explode(tags).alias("tag")).groupBy("tag").count().collect()
-    out = _tally_from_tags({r[0]: int(r[1]) for r in rows})
-    for c in scan_columns:
-        out.phi_scan.setdefault(c, {})
-        for det in ("ssn", "email", "phone"):
-            out.phi_scan[c].setdefault(det, 0)
-    return out
+    #: ``spark`` or ``delta-rs`` (:func:`choose_writer`)
+    writer: str = "spark"
 
 
 # ---------------------------------------------------------------------------------------------------- Arrow/delta-rs
@@ -170,60 +113,48 @@ def _version_order(table: pa.Table, spec: WriteSpec) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------------------------- Spark
 class SparkFlow:
-    """Persist where the engine can, count once, write with Spark (Delta SQL MERGE, or emulated on Parquet)."""
+    """Write ``valid``/``quarantine`` of the evaluated (staged) pass with Spark: Delta through SQL ``MERGE INTO``,
+    counts from its metrics; Parquet through an emulated merge."""
 
     def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
-        self.result, self.spec = result, spec
+        if result.tally is None:
+            raise UsageError("the masked batch must be evaluated once before it is written (spark.staging.evaluated)")
+        self.result, self.spec, self.tally = result, spec, result.tally
         self.spark = result.masked.sparkSession
         self.F = functions(self.spark)
-        self._masked = result.masked
-        self._persisted = False
-
-    def materialize(self) -> Tally:
-        if caps(self.spark).can_persist:
-            self._masked = self._masked.persist()
-            self._persisted = True
-        tally = tally_spark(self._masked, self.result.plan.scan_columns)
-        self.result_tally_valid = tally.rows_valid
-        return tally
 
     def scrub_counts(self) -> dict[str, dict[str, int]]:
         """Replacements per ``scrub_text`` column and tag (counts only), one aggregation after :meth:`materialize`."""
-        return scrub_counts_spark(self._masked, self.result.plan.plan)
-
-    def _valid(self) -> Any:
-        F, has_errors = self.F, self.F.size(self.F.col(ERRORS_COL)) > 0
-        return self._masked.where(~has_errors).drop(ERRORS_COL, SCAN_COL).withColumn(INGESTED_AT_COL,
-                                                                                     F.current_timestamp())
-
-    def _quarantine(self) -> Any:
-        F, has_errors = self.F, self.F.size(self.F.col(ERRORS_COL)) > 0
-        return (self._masked.where(has_errors).drop(*HIDDEN)
-                .withColumn(QUARANTINED_AT_COL, F.current_timestamp()))
+        return scrub_counts_spark(self.result.masked, self.result.plan.plan)
 
     def write_quarantine(self) -> int:
-        rows = self._quarantine().dropDuplicates([FINGERPRINT_COL])
+        rows = self._first_delivery(self.result.quarantine, [FINGERPRINT_COL])
         return self._insert_new(self.spec.quarantine, rows, [FINGERPRINT_COL])
 
     def write_bronze(self) -> Written:
         spec, w = self.spec, Written()
-        valid = self._valid()
-        n_valid = self.result_tally_valid
+        valid = self.result.valid
+        n_valid = self.tally.rows_valid
         if spec.bronze_mode == "latest":
             winners, w.rows_superseded = self._latest_winners(valid)
             w.rows_inserted, w.rows_updated = self._upsert(winners)
         else:
             keys = [*spec.record_key, FINGERPRINT_COL]
-            rows = valid.drop(ORDER_FILE_COL, ORDER_POS_COL).dropDuplicates(keys)
+            rows = self._first_delivery(valid.drop(ORDER_FILE_COL, ORDER_POS_COL), keys)
             w.rows_inserted = self._insert_new(spec.bronze, rows, keys)
         w.rows_unchanged = n_valid - w.rows_inserted - w.rows_updated
         return w
 
-    result_tally_valid: int = 0
+    def _first_delivery(self, rows: Any, keys: list[str]) -> Any:
+        """One row per ``keys`` (a row delivered twice in a batch): the one with the lowest ``_source_file``, so
+        both writers keep the same copy."""
+        F = self.F
+        window = _window(self.spark).partitionBy(*[F.col(ident(k)) for k in keys]).orderBy(
+            F.col(SOURCE_FILE_COL).asc_nulls_last())
+        ranked = rows.withColumn("__lhp_rn", F.row_number().over(window))
+        return ranked.where(F.col("__lhp_rn") == 1).drop("__lhp_rn")
 
     def _latest_winners(self, valid: Any) -> tuple[Any, int]:
-        from pyspark.sql import Window  # noqa: F401 - classic and Connect share the name
-
         F = self.F
         order = []
         if self.spec.sequence_by and self.spec.sequence_by in valid.columns:
@@ -232,46 +163,35 @@ class SparkFlow:
         window = _window(self.spark).partitionBy(*[F.col(ident(k)) for k in self.spec.record_key]).orderBy(*order)
         ranked = valid.withColumn("__lhp_rn", F.row_number().over(window))
         winners = ranked.where(F.col("__lhp_rn") == 1).drop("__lhp_rn", ORDER_FILE_COL, ORDER_POS_COL)
-        if caps(self.spark).can_persist:
-            winners = winners.persist()
-        superseded = self.result_tally_valid - winners.count()
-        return winners, superseded
+        # one count over the staged rows (the pass is not run again): superseded versions for the audit event
+        return winners, self.tally.rows_valid - winners.count()
 
     def _insert_new(self, target: Target, rows: Any, keys: list[str]) -> int:
-        """Rows whose ``keys`` the target does not hold: appended (Parquet) or merged (Delta)."""
+        """Rows whose ``keys`` the target does not hold: merged (Delta: the count from the MERGE's metrics) or
+        appended (Parquet: counted, as Parquet has no write metrics)."""
         fmt = self.spec.table_format
         with path_lock(target):
-            if not tables.exists(self.spark, target, fmt):
-                new = rows
-            else:
+            if fmt == "delta":
+                return self._delta(target).merge(rows, keys, commit=commit_of(self.spec)).inserted
+            new = rows
+            if tables.exists(self.spark, target, fmt):
                 existing = tables.read(self.spark, target, fmt).select(*[ident(k) for k in keys])
                 new = rows.join(existing, on=keys, how="left_anti")
-            cached = caps(self.spark).can_persist
-            if cached:
-                new = new.persist()
-            try:
-                count = new.count()  # the rows this run adds (Parquet has no write metrics to read back)
-                if count == 0:
-                    return 0
-                if fmt == "delta":
-                    self._delta(target).merge(new, keys, commit=commit_of(self.spec))
-                else:
-                    tables.append(new, target, fmt)
-                return count
-            finally:
-                if cached:
-                    new.unpersist()
+            count = new.count()
+            if count:
+                tables.append(new, target, fmt)
+            return count
 
     def _upsert(self, winners: Any) -> tuple[int, int]:
-        """``latest``: (inserted, updated). Delta: one MERGE; Parquet: a locked rewrite of the table."""
+        """``latest``: (inserted, updated). Delta: one MERGE (its metrics); Parquet: a locked rewrite."""
         F, fmt, keys = self.F, self.spec.table_format, self.spec.record_key
         target = self.spec.bronze
         with path_lock(target):
+            if fmt == "delta":
+                m = self._delta(target).merge(winners, keys, update_if_differs=FINGERPRINT_COL,
+                                              commit=commit_of(self.spec))
+                return m.inserted, m.updated
             if not tables.exists(self.spark, target, fmt):
-                if fmt == "delta":
-                    m = self._delta(target).merge(winners, keys, update_if_differs=FINGERPRINT_COL,
-                                                  commit=commit_of(self.spec))
-                    return m.inserted, m.updated
                 count = winners.count()
                 tables.append(winners, target, fmt)
                 return count, 0
@@ -287,19 +207,14 @@ class SparkFlow:
                 return 0, 0
             changed = joined.where(F.col("__lhp_old_fp").isNull() | (F.col("__lhp_old_fp") != F.col(FINGERPRINT_COL)))
             changed = changed.drop("__lhp_old_fp")
-            if fmt == "delta":
-                self._delta(target).merge(changed, keys, update_if_differs=FINGERPRINT_COL,
-                                          commit=commit_of(self.spec))
-                return inserted, updated
             kept = existing.join(changed.select(*keys), on=keys, how="left_anti")
             rows = kept.unionByName(changed.select(*existing.columns))
             tables.replace_parquet(target, lambda folder: rows.write.mode("error").parquet(folder))
             return inserted, updated
 
     def _delta(self, target: Target) -> SparkDeltaTable:
-        table = open_delta(target, self.spark)
-        assert isinstance(table, SparkDeltaTable), "SparkFlow writes Delta through Spark SQL"
-        return table
+        """The target through Spark SQL, also where delta-rs would be the default (``--writer spark`` on pysail)."""
+        return SparkDeltaTable(self.spark, target)
 
     def versions(self) -> dict[str, list[int]]:
         """The Delta versions this run committed, from the engine's history (``audit verify --against`` binds each
@@ -315,8 +230,7 @@ class SparkFlow:
         return out
 
     def release(self) -> None:
-        if self._persisted:
-            self._masked.unpersist()
+        return None
 
 
 def _window(spark: Any) -> Any:
@@ -330,30 +244,12 @@ def _window(spark: Any) -> Any:
 
 
 class DeltaRsFlow(SparkFlow):
-    """Delta paths on an engine without Delta SQL on paths (pysail, classic Spark without the Delta jars), written
-    through delta-rs in bounded memory. Where the engine writes this machine's files, the masked batch is staged once
-    as Parquet (one evaluation of the pass) and every step reads the stage. Each write's rows are spooled by Spark in
-    hash buckets of the columns that decide duplicates (record key and fingerprint; the record key for ``latest``;
-    the fingerprint for quarantine), and streamed to a delta-rs MERGE bucket by bucket, each bucket deduplicated (or
-    reduced to each key's newest version) in Arrow on the way: the driver holds one bucket, never the run.
-    Counts come from the tally and the MERGE metrics."""
-
-    def __init__(self, result: MaskResult, spec: WriteSpec) -> None:
-        super().__init__(result, spec)
-        self._stage: contextlib.ExitStack | None = None
-        self._tally: Tally | None = None
-
-    def materialize(self) -> Tally:
-        if not caps(self.spark).local_files:
-            self._tally = super().materialize()
-            return self._tally
-        self._stage = contextlib.ExitStack()
-        staged = self._stage.enter_context(spooled(self._masked))  # the one evaluation of the pass
-        assert isinstance(staged, ParquetSpool)
-        self._masked = self.spark.read.parquet("file://" + staged.folder)
-        self._tally = tally_spark(self._masked, self.result.plan.scan_columns)
-        self.result_tally_valid = self._tally.rows_valid
-        return self._tally
+    """Delta paths through delta-rs in bounded memory, over the staged rows of the pass. Each write's rows are
+    spooled by Spark in hash buckets of the columns that decide duplicates (record key and fingerprint; the record
+    key for ``latest``; the fingerprint for quarantine), and streamed to a delta-rs MERGE bucket by bucket, each
+    bucket deduplicated (keeping the first delivery, as :class:`SparkFlow` does) or reduced to each key's newest
+    version in Arrow on the way: the driver holds one bucket, never the run. Counts come from the tally and the
+    MERGE metrics."""
 
     def _merge(self, target: Target, rows: Any, keys: list[str], n: int | None, per_bucket: Any, *,
                update: bool, on_read: Any = None) -> MergeMetrics:
@@ -374,15 +270,14 @@ class DeltaRsFlow(SparkFlow):
 
     def write_quarantine(self) -> int:
         def first(t: pa.Table) -> pa.Table:
-            return _first_per_key(t, [FINGERPRINT_COL], [])[0]
+            return _first_per_key(t, [FINGERPRINT_COL], FIRST_DELIVERY)[0]
 
-        n = self._tally.rows_quarantined if self._tally is not None else None
-        return self._merge(self.spec.quarantine, self._quarantine(), [FINGERPRINT_COL], n, first,
-                           update=False).inserted
+        return self._merge(self.spec.quarantine, self.result.quarantine, [FINGERPRINT_COL],
+                           self.tally.rows_quarantined, first, update=False).inserted
 
     def write_bronze(self) -> Written:
         spec, w = self.spec, Written()
-        n_valid = self.result_tally_valid
+        n_valid = self.tally.rows_valid
         order_cols = (ORDER_FILE_COL, ORDER_POS_COL)
         if spec.bronze_mode == "latest":
             superseded = [0]
@@ -392,7 +287,7 @@ class DeltaRsFlow(SparkFlow):
                 superseded[0] += dropped
                 return winners.drop_columns([c for c in order_cols if c in winners.column_names])
 
-            m = self._merge(spec.bronze, self._valid(), spec.record_key, n_valid, newest, update=True,
+            m = self._merge(spec.bronze, self.result.valid, spec.record_key, n_valid, newest, update=True,
                             on_read=lambda: superseded.__setitem__(0, 0))
             w.rows_inserted, w.rows_updated = m.inserted, m.updated
             w.rows_superseded = superseded[0]
@@ -400,9 +295,9 @@ class DeltaRsFlow(SparkFlow):
             keys = [*spec.record_key, FINGERPRINT_COL]
 
             def first(t: pa.Table) -> pa.Table:
-                return _first_per_key(t, keys, [])[0]
+                return _first_per_key(t, keys, FIRST_DELIVERY)[0]
 
-            w.rows_inserted = self._merge(spec.bronze, self._valid().drop(*order_cols), keys, n_valid, first,
+            w.rows_inserted = self._merge(spec.bronze, self.result.valid.drop(*order_cols), keys, n_valid, first,
                                           update=False).inserted
         w.rows_unchanged = n_valid - w.rows_inserted - w.rows_updated
         return w
@@ -413,17 +308,40 @@ class DeltaRsFlow(SparkFlow):
         return {name: DeltaRsTable(t).run_versions(self.spec.run_id)
                 for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine))}
 
-    def release(self) -> None:
-        super().release()
-        if self._stage is not None:
-            self._stage.close()
-            self._stage = None
+
+
+def choose_writer(spark: Any, bronze: Target, table_format: str, wanted: str = "auto") -> str:
+    """``spark`` or ``delta-rs``: what writes this run's Delta (Parquet: always ``spark``).
+
+    ``auto`` takes the best the engine supports: Spark SQL where the engine itself writes Delta (Databricks, the
+    Delta extension) or the target is a catalog table; delta-rs for a Delta path elsewhere (pysail, classic Spark
+    without the Delta jars), which also records streaming app transactions. ``spark`` on pysail runs the same
+    ``MERGE INTO`` Databricks runs (pysail ignores ``txnAppId``: a replayed micro-batch is then skipped by the
+    fingerprint rule alone).
+    """
+    if wanted not in WRITERS:
+        raise UsageError(f"--writer {wanted!r}; allowed: {', '.join(WRITERS)}")
+    if table_format != "delta":
+        if wanted == "delta-rs":
+            raise UsageError("--writer delta-rs writes Delta only; this run writes parquet (--table-format)")
+        return "spark"
+    if wanted == "auto":
+        return "delta-rs" if uses_deltars(spark, bronze, table_format) else "spark"
+    if wanted == "delta-rs" and not bronze.is_path:
+        raise UsageError(f"--writer delta-rs writes Delta paths; bronze {bronze} is a catalog table: use --writer "
+                         "spark")
+    engine = caps(spark)
+    if wanted == "spark" and bronze.is_path and not (engine.delta_sql_on_paths or engine.sail):
+        raise UsageError("--writer spark needs an engine that writes Delta with SQL (Databricks, Spark with the "
+                         "Delta extension, pysail); this session has none: use --writer delta-rs")
+    return wanted
 
 
 def make_flow(spark: Any, result: MaskResult, spec: WriteSpec) -> SparkFlow:
+    """The writer of an evaluated batch (``result.tally`` set)."""
     if spec.table_format == "delta" and spec.bronze.is_path != spec.quarantine.is_path:
         raise UsageError("bronze and quarantine must both be paths or both be table names")
-    if uses_deltars(spark, spec.bronze, spec.table_format):
+    if spec.writer == "delta-rs":
         try:
             import deltalake  # noqa: F401
         except ImportError:

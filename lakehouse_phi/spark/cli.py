@@ -20,9 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audit", help="audit trail: a .jsonl file or a Delta table/path (default: beside bronze)")
     p.add_argument("--engine", default="auto",
                    help="active | local | connect | sail | sc://host:port | auto (default: the active session, "
-                        "else pysail when installed, else local)")
+                        "else pysail when installed, else local; a --stream run skips pysail, which cannot stream); "
+                        "auto says on stderr which it chose")
     p.add_argument("--table-format", choices=("auto", "delta", "parquet"), default="auto",
                    help="auto (default): delta where the engine has Delta, else parquet")
+    p.add_argument("--writer", choices=("auto", "spark", "delta-rs"), default="auto",
+                   help="how Delta is written: spark (SQL MERGE INTO, as on Databricks), delta-rs (Delta paths, "
+                        "app transactions), or auto (default): spark where the engine writes Delta itself, else "
+                        "delta-rs for paths")
     p.add_argument("--allow-insecure", action="store_true",
                    help="local runs only: proceed despite insecure-config errors (printed and audited)")
     p.add_argument("--key", action="append", default=[], metavar="NAME=PROVIDER:REF",
@@ -38,8 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, spark: Any = None) -> int:
     from lakehouse_phi.policy import load_policy
-    from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
-    from lakehouse_phi.spark.session import get_session
+    from lakehouse_phi.spark.batch import run_ingest
+    from lakehouse_phi.spark.job import IngestOptions
+    from lakehouse_phi.spark.session import choose_engine, get_session
     from lakehouse_phi.storage.tables import default_table_format, delta_writable
 
     loaded = load_policy(args.policy)  # an invalid policy stops here: exit 2, before Spark starts
@@ -50,14 +56,18 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         raise UsageError("--stream needs --checkpoint DIR (where the stream records its progress)")
     if args.checkpoint and not args.stream:
         raise UsageError("--checkpoint is for --stream runs")
-    spark = spark or get_session(args.engine)
+    if spark is None:
+        if args.engine == "auto":
+            engine, reason = choose_engine("auto", streaming=args.stream)
+            print(f"[ingest {args.table}] engine auto: {engine} ({reason})", file=sys.stderr)
+        spark = get_session(args.engine, streaming=args.stream)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
     if fmt == "delta" and not delta_writable(spark, args.bronze or loaded.policy.tables[args.table].bronze):
         raise delta_unavailable()  # before anything is read or written
     progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
     options = IngestOptions(
         input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
-        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress)
+        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress, writer=args.writer)
     if args.stream:
         from lakehouse_phi.spark.stream import ingest_stream
 
@@ -88,7 +98,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         "rows_quarantined": result.rows_quarantined, "quarantine_reasons": result.quarantine_reasons,
         "columns": result.columns, "phi_scan": result.phi_scan, "bronze": result.bronze,
         "quarantine": result.quarantine, "audit": result.audit, "audit_hash": result.event.get("hash"),
-        "warnings": result.warnings,
+        "warnings": result.warnings, "writer": result.writer,
     }
     if args.format == "json":
         print(json.dumps(summary, indent=2, sort_keys=True))

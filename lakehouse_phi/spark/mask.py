@@ -9,67 +9,72 @@ scans every row in one Python pass.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakehouse_phi.engine.drift import CORRUPT_COL, check_drift
-from lakehouse_phi.engine.plan import (
-    ERRORS_COL,
-    FINGERPRINT_COL,
-    ORDER_FILE_COL,
-    ORDER_POS_COL,
-    SCAN_COL,
-    SOURCE_FILE_COL,
-    IngestPlan,
-    TablePlan,
-    key_needs,
-)
+from lakehouse_phi.engine.drift import check_drift
+from lakehouse_phi.engine.plan import IngestPlan, TablePlan, key_needs
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.keys.providers import Fetchers, KeyRing, load_keys
+from lakehouse_phi.policy import columns
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import KeySpec
 from lakehouse_phi.spark.session import functions
+from lakehouse_phi.spark.tally import Tally
 
-RUN_ID_COL = "_ingest_run_id"
-INGESTED_AT_COL = "_ingested_at"
-QUARANTINED_AT_COL = "_quarantined_at"
-KEY_VERSIONS_COL = "_key_versions"
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+RUN_ID_COL = columns.RUN_ID
+INGESTED_AT_COL = columns.INGESTED_AT
+QUARANTINED_AT_COL = columns.QUARANTINED_AT
+KEY_VERSIONS_COL = columns.KEY_VERSIONS
 
 
 @dataclass
 class MaskResult:
-    """The two halves of one masked frame, plus what the writers need.
+    """The two halves of one masked frame: exactly what the writers write.
 
     Attributes:
         valid: bronze rows: the policy's output columns, ``_source_file``, ``_row_fingerprint``,
-            ``_ingest_run_id``, ``_ingested_at``, ``_key_versions``.
+            ``_ingest_run_id``, ``_key_versions``, ``_ingested_at``; under ``bronze_mode: latest`` also
+            ``_lhp_order_file``/``_lhp_order_pos`` (the writers order versions of a key by them, then drop them).
         quarantine: rows that failed a check, masked like bronze, with ``_phi_errors`` (column and rule, never a
             value) and ``_quarantined_at`` instead of ``_ingested_at``.
-        masked: every row once, with ``_phi_errors`` and ``_phi_scan_hits`` (the writers split it themselves so
-            that the pass runs once).
+        masked: every row of the pass once, before the split (with ``_phi_errors`` and ``_phi_scan_hits``): what
+            is evaluated once (:mod:`lakehouse_phi.spark.staging`) and then split; benchmarks measure it.
         plan: the compiled pass (its ``plan.column_report()`` feeds the audit event).
         run_id: the value of ``_ingest_run_id``.
         dropped: undeclared source columns dropped under ``on_unclassified: drop``.
+        tally: counts of the pass (rows, quarantined, reasons, PHI-scan hits); ``None`` until the pass is
+            evaluated once (:func:`lakehouse_phi.spark.staging.evaluated`, which the job runs before any decision).
     """
 
-    valid: Any
-    quarantine: Any
-    masked: Any
+    valid: DataFrame
+    quarantine: DataFrame
+    masked: DataFrame
     plan: IngestPlan
     run_id: str
     dropped: list[str] = field(default_factory=list)
+    tally: Tally | None = None
 
     @property
     def key_versions(self) -> dict[str, int]:
         return key_versions(self.plan)
 
+    def over(self, masked: DataFrame, tally: Tally | None = None) -> MaskResult:
+        """The same result over another frame of the pass's rows (the staged copy, a micro-batch): split again."""
+        valid, quarantine = split_masked(masked, ordered=self.plan.ordered)
+        return dataclasses.replace(self, valid=valid, quarantine=quarantine, masked=masked, tally=tally)
+
 
 def key_versions(plan: IngestPlan) -> dict[str, int]:
     """Output column -> key version for every keyed output (hmac, encrypt, fpe, date_shift), and the fingerprint."""
     out = plan.plan.key_versions()
-    out[FINGERPRINT_COL] = plan.fingerprint_key_version
+    out[columns.FINGERPRINT] = plan.fingerprint_key_version
     return out
 
 
@@ -88,7 +93,7 @@ def build_plan(loaded: LoadedPolicy, table: str, keys: KeyRing,
         raise UsageError(str(exc)) from None
 
 
-def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = None, run_id: str | None = None,
+def mask(df: DataFrame, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = None, run_id: str | None = None,
          fetchers: Fetchers | None = None, where: str | None = None,
          source_columns: Sequence[str] | None = None,
          rosters: Mapping[str, Sequence[str | None]] | None = None) -> MaskResult:
@@ -114,48 +119,49 @@ def mask(df: Any, policy: LoadedPolicy, table: str, *, keys: KeyRing | None = No
         raise UsageError(f"no table {table!r} under tables: in {policy.path} "
                          f"(declared: {', '.join(policy.policy.tables)})")
     spec = policy.policy.tables[table]
-    columns = [c for c in (df.columns if source_columns is None else source_columns)
-               if c not in (SOURCE_FILE_COL, CORRUPT_COL)]
+    source = [c for c in (df.columns if source_columns is None else source_columns)
+              if c not in (columns.SOURCE_FILE, columns.CORRUPT)]
     plan = build_plan(policy, table, keys if keys is not None else resolve_keys(policy, table, fetchers=fetchers),
                       rosters)
     source_types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
-    drift = check_drift(spec, table, columns, where or "the DataFrame", plan.plan.names, source_types)
+    drift = check_drift(spec, table, source, where or "the DataFrame", plan.plan.names, source_types)
     run_id = run_id or str(uuid.uuid4())
     F = functions(df.sparkSession)
-    source_file = (F.col(SOURCE_FILE_COL).cast("string") if SOURCE_FILE_COL in df.columns
-                   else F.lit(None).cast("string")).alias(SOURCE_FILE_COL)
+    source_file = (F.col(columns.SOURCE_FILE).cast("string") if columns.SOURCE_FILE in df.columns
+                   else F.lit(None).cast("string")).alias(columns.SOURCE_FILE)
     hidden = []
     if plan.ordered:  # latest: the later file, then the later row, wins among versions of one key in a batch
-        hidden = [(F.col(SOURCE_FILE_COL).cast("string") if SOURCE_FILE_COL in df.columns
-                   else F.lit(None).cast("string")).alias(ORDER_FILE_COL),
-                  F.monotonically_increasing_id().alias(ORDER_POS_COL)]
+        hidden = [(F.col(columns.SOURCE_FILE).cast("string") if columns.SOURCE_FILE in df.columns
+                   else F.lit(None).cast("string")).alias(columns.ORDER_FILE),
+                  F.monotonically_increasing_id().alias(columns.ORDER_POS)]
     # a row that did not parse (_corrupt_record, from the landing read or Auto Loader's rescue): quarantined, all NULL
-    corrupt = [F.col(CORRUPT_COL).cast("string").alias(CORRUPT_COL)] if CORRUPT_COL in df.columns else []
+    corrupt = [F.col(columns.CORRUPT).cast("string").alias(columns.CORRUPT)] if columns.CORRUPT in df.columns else []
     selected = df.select(*[_landing_column(F, c, spec.columns[c].nested or spec.columns[c].type == "json",
                                            source_types.get(c)) for c in spec.columns],
                          source_file, *corrupt, *hidden)
-    passed = selected.mapInArrow(plan.process_iter, plan.result_ddl([SOURCE_FILE_COL]))
+    passed = selected.mapInArrow(plan.process_iter, plan.result_ddl([columns.SOURCE_FILE]))
     versions = key_versions(plan)
     pairs = [x for k, v in sorted(versions.items()) for x in (F.lit(k), F.lit(v))]
-    masked = (passed.withColumn(RUN_ID_COL, F.lit(run_id))
-              .withColumn(KEY_VERSIONS_COL, F.create_map(*pairs).cast("map<string,int>")))
+    masked = (passed.withColumn(columns.RUN_ID, F.lit(run_id))
+              .withColumn(columns.KEY_VERSIONS, F.create_map(*pairs).cast("map<string,int>")))
     valid, quarantine = split_masked(masked, ordered=plan.ordered)
     return MaskResult(valid=valid, quarantine=quarantine, masked=masked, plan=plan, run_id=run_id,
                       dropped=drift.dropped)
 
 
-def split_masked(masked: Any, *, ordered: bool | None = None) -> tuple[Any, Any]:
-    """``(valid, quarantine)`` of a masked frame (``MaskResult.masked``, or a table that holds it, as the Lakeflow
-    notebook's staging table does): the one place the split is defined. ``ordered``: the plan's ``ordered`` (its
-    ordering columns are dropped too); ``None`` looks at the frame's columns."""
+def split_masked(masked: DataFrame, *, ordered: bool | None = None) -> tuple[DataFrame, DataFrame]:
+    """``(valid, quarantine)`` of the pass's rows (``MaskResult.masked``, a staged copy of it, or a table that
+    holds it, as the Lakeflow notebook's staging table does): the one place the bronze/quarantine split is defined.
+    ``ordered``: the plan's ``ordered`` (``bronze_mode: latest``: ``valid`` keeps the ordering columns for the
+    writer, quarantine never does); ``None`` looks at the frame's columns."""
     F = functions(masked.sparkSession)
-    has_errors = F.size(F.col(ERRORS_COL)) > 0
+    has_errors = F.size(F.col(columns.ERRORS)) > 0
     now = F.current_timestamp()
     if ordered is None:
-        ordered = ORDER_POS_COL in masked.columns
-    hidden_cols = [SCAN_COL, ORDER_FILE_COL, ORDER_POS_COL] if ordered else [SCAN_COL]
-    valid = masked.where(~has_errors).drop(ERRORS_COL, *hidden_cols).withColumn(INGESTED_AT_COL, now)
-    quarantine = masked.where(has_errors).drop(*hidden_cols).withColumn(QUARANTINED_AT_COL, now)
+        ordered = columns.ORDER_POS in masked.columns
+    order_cols = [columns.ORDER_FILE, columns.ORDER_POS] if ordered else []
+    valid = masked.where(~has_errors).drop(columns.ERRORS, columns.SCAN_HITS).withColumn(columns.INGESTED_AT, now)
+    quarantine = masked.where(has_errors).drop(columns.SCAN_HITS, *order_cols).withColumn(columns.QUARANTINED_AT, now)
     return valid, quarantine
 
 

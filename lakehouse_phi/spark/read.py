@@ -87,7 +87,7 @@ def read_source(spark: Any, fmt: str, path: str, options: Mapping[str, str]) -> 
 
 def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
                  declared: Sequence[str] = (), file_label: FileLabel = position_label,
-                 names: NameHasher | None = None) -> Landing:
+                 names: NameHasher | None = None, files: Sequence[str] | None = None) -> Landing:
     """Read the landing data with a ``_source_file`` column (see the module docstring).
 
     Args:
@@ -96,29 +96,39 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
         names: when given, file paths are kept out of the Spark plan: files with different headers are told apart
             on the executors by the keyed hash of their path (``None``: paths may be in the plan, as with
             ``source_file: path``).
+        files: read exactly these files of ``path`` (a stream's micro-batch, listed by Spark's file source; their
+            paths are then in the plan, as they are in the stream's checkpoint).
 
     Raises:
         JobRefused: an unreadable source, a CSV file with a bad header or (pysail) rows that do not parse; the
             message names the source path, the file by its label and the Spark error class, never a value.
     """
-    local = local_path(path)
-    if local is not None and local == path and not os.path.isabs(path):
-        # Spark resolves a relative path against the JVM's working directory, not this process's: make it absolute
-        path = local = os.path.abspath(path)
-    if local is not None and not glob.glob(local):
-        raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {_FIX}")
-    files, skipped = _list_local(local) if local is not None else (None, None)
-    if files is not None and not files:
-        raise JobRefused(f"cannot read the source {path!r} as {fmt}: no files (only {skipped} skipped file(s) "
-                         f"whose name starts with _ or .); {_FIX}")
+    explicit = files is not None
+    skipped: int | None
+    if files is not None:
+        files, skipped = sorted(files), 0
+        if not files:
+            raise JobRefused(f"no files to read from the source {path!r}")
+    else:
+        local = local_path(path)
+        if local is not None and local == path and not os.path.isabs(path):
+            # Spark resolves a relative path against the JVM's working directory, not this process's: absolute
+            path = local = os.path.abspath(path)
+        if local is not None and not glob.glob(local):
+            raise JobRefused(f"cannot read the source {path!r}: no such file or directory; {_FIX}")
+        listed = _list_local(local) if local is not None else None
+        files, skipped = listed if listed is not None else (None, None)
+        if files is not None and not files:
+            raise JobRefused(f"cannot read the source {path!r} as {fmt}: no files (only {skipped} skipped file(s) "
+                             f"whose name starts with _ or .); {_FIX}")
     if fmt == "csv":
-        return _read_csv(spark, path, options, files, skipped, declared, file_label, names)
+        return _read_csv(spark, path, options, files, skipped, declared, file_label, names, explicit)
     opts = dict(options)
     if fmt == "json":
         opts = {**_without(opts, ("mode", "columnNameOfCorruptRecord")), "mode": "PERMISSIVE",
                 "columnNameOfCorruptRecord": CORRUPT_COL}
     try:
-        df = spark.read.format(fmt).options(**opts).load(path)
+        df = spark.read.format(fmt).options(**opts).load(list(files) if explicit and files else path)
         columns = df.columns
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
         raise JobRefused(f"cannot read the source {path!r} as {fmt} ({spark_error_class(exc)}); {_FIX}") from None
@@ -146,9 +156,30 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
     return Landing(_union(parts), source_columns, len(files), skipped, "refuse")
 
 
+def file_columns(spark: Any, fmt: str, f: str, options: Mapping[str, str], declared: Sequence[str],
+                 label: str) -> list[str]:
+    """One landing file's column names, checked as :func:`read_landing` checks them (CSV: the header row, read in
+    Python: no empty, duplicate or reserved name, every declared column present); the stream screens each new file
+    with it, so one bad file is skipped instead of failing every micro-batch after it.
+
+    Raises:
+        JobRefused: naming the file by ``label`` and positions or the engine's error class, never a name or value.
+    """
+    if fmt == "csv":
+        user = dict(options.items())
+        header = _header(spark, f, user, {**_without(user, _CSV_FORCED), **_CSV_FORCED}, label)
+        _check_header(header, declared, label)
+        return list(header)
+    try:
+        return [c for c in spark.read.format(fmt).options(**dict(options)).load(f).columns if c != CORRUPT_COL]
+    except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
+        raise JobRefused(f"{label} of the {fmt} source cannot be read ({spark_error_class(exc)})") from None
+
+
 # -------------------------------------------------------------------------------------------------- CSV
 def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str] | None, skipped: int | None,
-              declared: Sequence[str], file_label: FileLabel, hasher: NameHasher | None) -> Landing:
+              declared: Sequence[str], file_label: FileLabel, hasher: NameHasher | None,
+              explicit: bool = False) -> Landing:
     user = dict(options.items())
     header_opt = next((v for k, v in user.items() if k.lower() == "header"), "true")
     if str(header_opt).strip().lower() != "true":
@@ -168,7 +199,8 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
     for header, group in headers.items():
         csv = _CsvGroup(spark, header, declared)
         if flagged:
-            parts.append(csv.flagged(path, base, group, len(headers) > 1, hasher))
+            parts.append(csv.flagged(path, base, group, len(headers) > 1 or explicit,
+                                     None if explicit else hasher))
         else:
             parts.extend(csv.strict(base, group, file_label))
     out = _union(parts)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse_phi.errors import PolicyError, Problem
+from lakehouse_phi.policy import columns
 from lakehouse_phi.policy.load import LoadedPolicy
 from lakehouse_phi.policy.model import (
     IDENT_RE,
@@ -56,7 +57,7 @@ class Name:
 
 
 #: The row column that names, per output column, the key version that wrote it (``map<string,int>``).
-KEY_VERSIONS_COLUMN = "_key_versions"
+KEY_VERSIONS_COLUMN = columns.KEY_VERSIONS
 #: Its type as the generators name it (:attr:`Generator.TYPE_MAPPING`).
 KEY_VERSIONS_TYPE = "map<string,int>"
 

@@ -18,7 +18,7 @@ from lakehouse_phi.deltars import read_delta
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.keys.providers import Fetchers
 from lakehouse_phi.policy import load_policy
-from lakehouse_phi.spark import ingest as ingest_mod
+from lakehouse_phi.spark import job as job_mod
 from lakehouse_phi.spark.ingest import IngestOptions, run_ingest
 from tests.helpers import EXAMPLE, demo_env
 from tests.spark.test_ingest import cli
@@ -237,19 +237,19 @@ def test_a_damaged_trail_stops_the_run_before_any_data_is_read(sail, loaded, tmp
 def test_no_commit_without_its_event_and_the_next_run_reconciles(sail, loaded, tmp_path, monkeypatch):
     synth.write_landing(tmp_path, {"claims": 200}, seed=2, malformed_rate=0.02)
     landing = tmp_path / "landing" / "claims"
-    real = ingest_mod._append
+    real = job_mod.append_event
 
     def failing(job, event, **kw):  # the trail breaks after the pending event: closing and refusal events fail
         if event != "ingest_started":
             raise OSError("disk full")
         return real(job, event, **kw)
 
-    monkeypatch.setattr(ingest_mod, "_append", failing)
+    monkeypatch.setattr(job_mod, "append_event", failing)
     with pytest.raises(JobRefused) as info:
         run_ingest(sail, loaded, "claims", opts(tmp_path, landing, run_id="run-crashed-1"))
     assert "run-crashed-1" in str(info.value)
     assert [e["event"] for e in events(tmp_path / "audit.jsonl")] == ["ingest_started"]  # written before commits
-    monkeypatch.setattr(ingest_mod, "_append", real)
+    monkeypatch.setattr(job_mod, "append_event", real)
 
     second = run_ingest(sail, loaded, "claims", opts(tmp_path, landing))
     evs = events(tmp_path / "audit.jsonl")

@@ -132,26 +132,3 @@ def test_a_stream_killed_mid_way_and_restarted_ends_exact(spark, loaded, tmp_pat
                              "--policy", str(EXAMPLE)],  # a sealed trail: its key is in env
                             capture_output=True, text=True, env=env, cwd=ROOT)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-
-
-def test_streamed_csv_keeps_a_short_row_whole_and_refuses_a_shifted_header(spark, tmp_path):
-    """The stream's CSV source: a row whose field count differs from its header is kept whole in _corrupt_record
-    (quarantined by the pass, all NULL); a later file whose header names other columns in these positions fails the
-    micro-batch instead of shifting values into other columns."""
-    from pyspark.errors import StreamingQueryException
-
-    from lakehouse_phi.spark.stream import stream_source
-
-    land = tmp_path / "landing"
-    land.mkdir()
-    (land / "a.csv").write_text("mrn,phone,note\nM1,555-111-2222,ok\nM2,555-333-4444\n")
-    src = stream_source(spark, "csv", str(land), {"header": "true"}, None)
-    q = src.writeStream.format("memory").queryName("stream_csv_a").trigger(availableNow=True).start()
-    q.awaitTermination()
-    rows = {r["mrn"]: r for r in spark.sql("SELECT * FROM stream_csv_a").collect()}
-    assert rows["M1"]["_corrupt_record"] is None and rows["M2"]["_corrupt_record"] is not None
-    (land / "b.csv").write_text("phone,mrn,note\nann@example.org,M3,x\n")
-    q = src.writeStream.format("memory").queryName("stream_csv_b").trigger(availableNow=True).start()
-    with pytest.raises(StreamingQueryException):
-        q.awaitTermination()
-    assert spark.sql("SELECT * FROM stream_csv_b").count() == 0  # nothing of the shifted file was emitted

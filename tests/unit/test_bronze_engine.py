@@ -21,7 +21,8 @@ from lakehouse_phi.engine.plan import (
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.keys.providers import Fetchers, load_keys
 from lakehouse_phi.policy import load_policy
-from lakehouse_phi.spark.bronze import WriteSpec, _first_per_key, _version_order, tally_arrow
+from lakehouse_phi.spark.bronze import WriteSpec, _first_per_key, _version_order
+from lakehouse_phi.spark.tally import tally_arrow
 from lakehouse_phi.storage import sqltext
 from lakehouse_phi.storage.delta import merge_sql
 from lakehouse_phi.storage.targets import Target, default_audit_target

@@ -83,6 +83,32 @@ def test_reserved_column_names_are_refused(name):
     assert "reserved" in problems_of(data)[f"tables.t.columns.{name}"]
 
 
+@pytest.mark.parametrize("name", ["_phi_scan_hits", "_corrupt_record", "_lhp_order_file", "_lhp_order_pos",
+                                  "_lhp_anything", "__lhp_rn"])
+def test_every_bookkeeping_name_and_prefix_is_refused_as_a_column_and_a_derive(name):
+    data = base()
+    data["tables"]["t"]["columns"][name] = {"type": "string"}
+    assert "reserved" in problems_of(data)[f"tables.t.columns.{name}"]
+    data = base()
+    data["tables"]["t"]["columns"]["zip"]["derive"] = {name: {"strategy": "suppress"}}
+    assert "reserved" in problems_of(data)[f"tables.t.columns.zip.derive.{name}"]
+
+
+def test_the_bookkeeping_names_have_one_owner():
+    """Every module that names a bookkeeping column takes it from lakehouse_phi.policy.columns."""
+    import pathlib
+
+    from lakehouse_phi.policy import columns
+
+    root = pathlib.Path(columns.__file__).parents[1]
+    for path in root.rglob("*.py"):
+        if path.name == "columns.py" and path.parent.name == "policy":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for name in columns.RESERVED:
+            assert f'"{name}"' not in text and f"'{name}'" not in text, f"{path} spells {name} itself"
+
+
 def test_keep_on_phi_needs_a_pattern():
     data = base()
     data["tables"]["t"]["columns"]["phone"] = {"type": "string", "phi": "phone",
