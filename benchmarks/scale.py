@@ -6,7 +6,8 @@
 Each size runs in a fresh process: the landing data is generated in parts first (by another process, so its
 memory is not counted), then the real ``run_ingest`` writes a Delta bronze, quarantine and audit trail through
 delta-rs, and the process reports its wall time and peak resident memory (``ru_maxrss`` of the process, which hosts
-the driver and, for pysail, the engine; for classic Spark the driver JVM is a child process, reported apart). With
+the driver and, for pysail, the engine; for classic Spark the driver JVM is a child process, reported apart from
+its ``VmHWM``). With
 the masked batch streamed to delta-rs (:mod:`lakehouse_phi.storage.spool`) the peak stays flat as rows grow; with
 a whole-run collect it grew with the rows.
 """
@@ -57,10 +58,30 @@ def measure(landing: str, table: str, engine: str, workdir: str) -> dict:
         input_path=landing, bronze=f"{workdir}/bronze", audit=f"{workdir}/audit", table_format="delta",
         key_overrides=overrides, fetchers=Fetchers(environ=env), allow_insecure=True))
     seconds = time.perf_counter() - t
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
     return {"rows_read": result.rows_read, "rows_written": result.rows_written, "seconds": round(seconds, 2),
             "rows_per_s": round(result.rows_read / seconds), "peak_rss_mb": round(me.ru_maxrss / 1024),
-            "peak_child_rss_mb": round(children.ru_maxrss / 1024)}
+            "peak_child_rss_mb": _children_peak_mb()}
+
+
+def _children_peak_mb() -> int:
+    """Peak resident memory (``VmHWM``) of this process's live children: the classic driver JVM."""
+    peak = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            if ppid != os.getpid():
+                continue
+            with open(f"/proc/{entry}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) // 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+    return peak
 
 
 def run_size(rows: int, table: str, engine: str, say) -> dict:
