@@ -413,8 +413,9 @@ class SparkDeltaTable:
         """The newest commit (``version``, ``operation``, ``operationMetrics``), None without a table: from the Delta
         log through delta-rs for a path when it is installed (every engine writes the same log; pysail has no
         ``DESCRIBE HISTORY``), else ``DESCRIBE HISTORY ... LIMIT 1``."""
-        if self.target.is_path and _has_deltars():
-            history = DeltaRsTable(self.target).history()
+        log_at = self.target if self.target.is_path else Target.path(self.location) if self.location else None
+        if log_at is not None and _has_deltars():  # a table name created at a location (pysail) has its log there
+            history = DeltaRsTable(log_at).history()
             return dict(history[0]) if history else None
         if not self.exists():
             return None
