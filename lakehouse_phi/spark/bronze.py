@@ -22,13 +22,14 @@ rows already in bronze, duplicates within the batch and superseded versions (``r
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse_phi.errors import UsageError
+from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.policy.columns import FINGERPRINT as FINGERPRINT_COL
 from lakehouse_phi.policy.columns import ORDER_FILE as ORDER_FILE_COL
 from lakehouse_phi.policy.columns import ORDER_POS as ORDER_POS_COL
@@ -39,7 +40,7 @@ from lakehouse_phi.spark.session import functions
 from lakehouse_phi.storage import tables
 from lakehouse_phi.storage.delta import Commit, DeltaRsTable, MergeMetrics, SparkDeltaTable, uses_deltars
 from lakehouse_phi.storage.engines import caps
-from lakehouse_phi.storage.spool import spooled
+from lakehouse_phi.storage.spool import BUCKET_COL, BucketedSpool, spooled
 from lakehouse_phi.storage.sqltext import ident
 from lakehouse_phi.storage.tables import path_lock
 from lakehouse_phi.storage.targets import Target
@@ -256,6 +257,10 @@ class DeltaRsFlow(SparkFlow):
         """Spool ``rows`` in buckets of ``keys``, pass each bucket through ``per_bucket`` and MERGE the stream on
         ``keys`` (``on_read``: called before each read of the stream, a retried commit reads it again)."""
         with path_lock(target), spooled(rows, bucket_by=keys, rows=n) as spool:
+            spooled_rows = _rows_in(spool)
+            if n is not None and spooled_rows != n:  # the rows about to be committed are the rows counted
+                raise JobRefused(f"run {self.spec.run_id}: {spooled_rows} rows to write to {target}, but the "
+                                 f"tally counted {n}; nothing more is written (rerun)")
             if spool.num_rows == 0 and self.spec.txn is None:
                 return MergeMetrics()
             out_schema = per_bucket(spool.schema.empty_table()).schema
@@ -308,6 +313,17 @@ class DeltaRsFlow(SparkFlow):
         return {name: DeltaRsTable(t).run_versions(self.spec.run_id)
                 for name, t in (("bronze", self.spec.bronze), ("quarantine", self.spec.quarantine))}
 
+
+
+def _rows_in(spool: Any) -> int:
+    """The rows a spool holds, counted from its files (Parquet metadata, bucket by bucket) for a bucketed spool;
+    the other spools count their rows when they are made."""
+    if not isinstance(spool, BucketedSpool):
+        return int(spool.num_rows)
+    import pyarrow.dataset as ds
+
+    return sum(int(ds.dataset(os.path.join(spool.folder, name), format="parquet").count_rows())
+               for name in os.listdir(spool.folder) if name.startswith(BUCKET_COL + "="))
 
 
 def choose_writer(spark: Any, bronze: Target, table_format: str, wanted: str = "auto") -> str:

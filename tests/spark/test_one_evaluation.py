@@ -92,3 +92,47 @@ def test_the_mask_pass_runs_once_on_local_spark_connect(landing, tmp_path):
     counts = json.loads(out.stdout.strip().splitlines()[-1])
     assert counts["processed"] == counts["read"] == counts["written"] + counts["quarantined"]
     assert counts["quarantined"] > 0
+
+
+def test_without_localcheckpoint_the_pass_is_spooled_once(sail, landing, tmp_path, monkeypatch):
+    """An engine without ``localCheckpoint`` (as some Spark Connect servers): the masked batch is staged in a local
+    Parquet spool instead, still one evaluation."""
+    from pyspark.sql.connect.dataframe import DataFrame as ConnectFrame
+
+    def no_checkpoint(self, eager=True, storageLevel=None):
+        raise RuntimeError("localCheckpoint is not supported here")
+
+    monkeypatch.setattr(ConnectFrame, "localCheckpoint", no_checkpoint)
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    log = tmp_path / "pass.log"
+    monkeypatch.setattr(mask_module, "build_plan", counting_build_plan(log))
+    result = run_ingest(sail, load_policy(EXAMPLE), "claims", _options(tmp_path, landing, writer="spark"))
+    assert rows_processed(log) == result.rows_read == result.rows_written + result.rows_quarantined > 0
+    assert read_delta(tmp_path / "bronze").num_rows == result.rows_inserted
+
+
+def test_rows_that_differ_from_the_tally_are_refused_before_their_commit(sail, landing, tmp_path, monkeypatch):
+    """The tally decides the refusals; the delta-rs writer counts the rows it is about to commit and refuses a
+    difference (here a tally that claims one valid row more) before that commit, naming the run."""
+    import dataclasses
+
+    from lakehouse_phi.errors import JobRefused
+    from lakehouse_phi.spark import staging
+
+    real = staging.tally_spark
+
+    def lying(masked, scan_columns):
+        t = real(masked, scan_columns)
+        return dataclasses.replace(t, rows_read=t.rows_read + 1)
+
+    monkeypatch.setattr(staging, "tally_spark", lying)
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(JobRefused, match="tally counted") as err:
+        run_ingest(sail, load_policy(EXAMPLE), "claims", _options(tmp_path, landing, writer="delta-rs",
+                                                                  run_id="run-lying-tally"))
+    assert "run-lying-tally" in str(err.value)
+    assert not (tmp_path / "bronze").exists()  # the bronze commit never happened
+    events = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "ingest_refused" and "ingest" not in [e["event"] for e in events]
