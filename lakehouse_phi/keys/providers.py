@@ -250,6 +250,11 @@ class KeyRing(Mapping[str, SecretKey]):
                  previous: Mapping[str, Mapping[int, SecretKey]] | None = None) -> None:
         self._keys = dict(keys)
         self._previous = {name: dict(by_version) for name, by_version in (previous or {}).items()}
+        for key in [*self._keys.values(), *(k for v in self._previous.values() for k in v.values())]:
+            weak = weak_key_problem(key.material)  # keys built in Python too (the providers check theirs)
+            if weak is not None:
+                raise KeyMaterialError(f"key '{key.name}' version {key.version}: the material is not a random key "
+                                       f"({weak}); generate one with `openssl rand -base64 32`")
 
     def __getitem__(self, name: str) -> SecretKey:
         return self._keys[name]

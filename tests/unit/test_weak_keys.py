@@ -120,3 +120,16 @@ def test_cli_refuses_a_weak_trail_key_naming_it(tmp_path):
     assert "key 'trail'" in proc.stderr and "all zero bytes" in proc.stderr and "Traceback" not in proc.stderr
     assert _b64(bytes(32)) not in proc.stderr + proc.stdout
     assert json.dumps(_b64(bytes(32))) not in proc.stdout
+
+
+def test_a_keyring_built_in_python_refuses_weak_material():
+    """The seal key, the row-fingerprint key and the name hasher take their material from a KeyRing: one built by
+    hand (the typed Python API) is checked like the providers' keys, older versions included."""
+    from lakehouse_phi.keys.providers import KeyRing, SecretKey
+
+    good = SecretKey("trail", 2, bytes(range(32)))
+    with pytest.raises(KeyMaterialError, match="key 'trail' version 1.*all zero bytes"):
+        KeyRing({"trail": good}, {"trail": {1: SecretKey("trail", 1, bytes(32))}})
+    with pytest.raises(KeyMaterialError, match="key 'fp' version 1.*one byte value repeated"):
+        KeyRing({"fp": SecretKey("fp", 1, b"\x42" * 32)})
+    assert KeyRing({"trail": good})["trail"].version == 2
