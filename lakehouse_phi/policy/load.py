@@ -267,14 +267,20 @@ def _derive_source(cname: str, col: ColumnSpec, rule: IngestRule, place: str,
         problems.append(Problem(f"{place}.from", f"found {rule.source!r}; a derive under column {cname!r} reads a "
                                                  f"leaf of {cname} ({cname}[0].field)"))
         return None
+    return _reference_leaf(rule.source, steps, cname, col, f"{place}.from", "a derived column", problems)
+
+
+def _reference_leaf(ref: str, steps: tuple[nested.Step, ...], cname: str, col: ColumnSpec, place: str, what: str,
+                    problems: list[Problem]) -> LeafSpec | None:
+    """The declared leaf of ``col`` a one-value-per-row reference (``address[0].postalCode``) reaches."""
     if any(isinstance(s, nested.Each) for s in steps):
-        problems.append(Problem(f"{place}.from", f"found {rule.source!r}; a derived column holds one value per row: "
-                                                 "pick one element by index ([0]) instead of []"))
+        problems.append(Problem(place, f"found {ref!r}; {what} holds one value per row: pick one element by index "
+                                       "([0]) instead of []"))
         return None
     found = nested.leaf_at(nested.column_tree(cname, col), steps)
     if found is None:
-        problems.append(Problem(f"{place}.from", f"found {rule.source!r}, which reaches no declared leaf of "
-                                                 f"{cname} (declared: {', '.join(col.fields) or '[]'})"))
+        problems.append(Problem(place, f"found {ref!r}, which reaches no declared leaf of {cname} (declared: "
+                                       f"{', '.join(col.fields) or '[]'})"))
         return None
     return found.spec
 
@@ -306,11 +312,12 @@ def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: li
 
 def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[Problem]) -> None:
     """``quasi_identifier``/``sensitive`` columns, ``risk`` and ``export``."""
-    qi = [c for c, s in table.columns.items() if s.quasi_identifier]
-    sensitive = [c for c, s in table.columns.items() if s.sensitive]
-    for c, s in table.columns.items():
+    flagged = [lf for c, s in table.columns.items() for lf in _declared_leaves(c, s, f"{base}.columns.{c}")]
+    qi = [place for s, place in flagged if s.quasi_identifier]  # a leaf's flag counts (measured when exported)
+    sensitive = [place for s, place in flagged if s.sensitive]
+    for s, place in flagged:
         if s.quasi_identifier and s.sensitive:
-            problems.append(Problem(f"{base}.columns.{c}", "a column is a quasi_identifier or sensitive, not both"))
+            problems.append(Problem(place, "a column is a quasi_identifier or sensitive, not both"))
     if table.risk is not None:
         if not qi:
             problems.append(Problem(f"{base}.risk", "risk needs at least one column with quasi_identifier: true"))
@@ -320,9 +327,13 @@ def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[P
         return
     outputs = {o: (s, r) for c, s in table.columns.items() for o, r in ((c, s.effective_ingest), *s.derive.items())}
     for i, c in enumerate(table.export.columns):
+        place = f"{base}.export.columns.{i}"
         if c not in outputs:
-            problems.append(Problem(f"{base}.export.columns.{i}", f"found {c!r}, not a bronze output column of "
-                                                                  f"{base}"))
+            leaf = _export_leaf(base, table, c, place, set(outputs), problems)
+            if leaf is not None:
+                problem = _export_problem(c, leaf, leaf.effective_ingest)
+                if problem:
+                    problems.append(Problem(place, problem))
             continue
         problem = _export_problem(c, *outputs[c])
         if problem:
@@ -333,7 +344,30 @@ def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[P
                                                               f"{', '.join(policy.keys) or 'none'})"))
 
 
-def _export_problem(output: str, col: ColumnSpec, rule: IngestRule) -> str | None:
+def _export_leaf(base: str, table: TableSpec, ref: str, place: str, outputs: set[str],
+                 problems: list[Problem]) -> LeafSpec | None:
+    """The declared leaf an export column naming a leaf of a nested column (``address[0].postalCode``) reaches;
+    it is released as :func:`nested.release_name` (``address_0_postalCode``), which must not be taken."""
+    try:
+        cname, steps = nested.split_reference(ref)
+    except ValueError as exc:
+        problems.append(Problem(place, f"found {ref!r}, not a bronze output column of {base}: {exc}"))
+        return None
+    col = table.columns.get(cname)
+    if not steps or col is None or not (col.fields or col.nested):
+        problems.append(Problem(place, f"found {ref!r}, not a bronze output column of {base} nor a leaf of one of "
+                                       "its nested columns (address[0].postalCode)"))
+        return None
+    leaf = _reference_leaf(ref, steps, cname, col, place, "an export column", problems)
+    name = nested.release_name(ref)
+    if leaf is not None and name in outputs:
+        problems.append(Problem(place, f"{ref!r} is exported as {name!r}, which is already an output column of "
+                                       f"{base}; rename that column"))
+        return None
+    return leaf
+
+
+def _export_problem(output: str, col: LeafSpec, rule: IngestRule) -> str | None:
     """Why ``output`` may not be released in an export: a PHI column kept raw, or a direct identifier in any form
     but a one-way pseudonym (hmac) or removed (redact, suppress)."""
     if col.phi is None:

@@ -94,6 +94,13 @@ def split_reference(ref: str) -> tuple[str, tuple[Step, ...]]:
     return m.group(1), (parse_path(rest, indexes=True) if rest else ())
 
 
+def release_name(ref: str) -> str:
+    """The column name a leaf reference is released under (risk, export): ``address[0].postalCode`` ->
+    ``address_0_postalCode``; a plain column name is itself."""
+    column, steps = split_reference(ref)
+    return "_".join([column, *(s.name if isinstance(s, Field) else str(s.i) for s in steps if not isinstance(s, Each))])
+
+
 # ---------------------------------------------------------------------------------------------------- trees
 @dataclass
 class Leaf:

@@ -124,7 +124,8 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     """
     from lakehouse_phi.audit.events import utc_now_iso
     from lakehouse_phi.audit.sealing import seal_key
-    from lakehouse_phi.release.risk import read_masked, release_columns
+    from lakehouse_phi.policy.nested import release_name
+    from lakehouse_phi.release.risk import read_masked, release_columns, with_leaves
     from lakehouse_phi.spark.session import functions
 
     policy = loaded.policy
@@ -139,18 +140,19 @@ def run_export(spark: Any, loaded: Any, table: str, out: str, source: str | None
     k_req = spec.risk.k if spec.risk else 1
     l_req = spec.risk.l if spec.risk else 1
     src = source or spec.bronze
-    df = read_masked(spark, src)
-    missing = [c for c in spec.export.columns if c not in df.columns]
+    df = with_leaves(read_masked(spark, src), spec.export.columns, F)
+    columns = tuple(release_name(c) for c in spec.export.columns)  # a leaf address[0].zip as address_0_zip
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise JobRefused(f"{src}: export column(s) {missing} are not in the table; is it the bronze of "
                          f"tables.{table}?")
     run_id = run_id or str(uuid.uuid4())
-    rel = _suppressed(df, tuple(spec.export.columns), cols, k_req, l_req, F)
+    rel = _suppressed(df, columns, cols, k_req, l_req, F)
     files = _write_data(rel, out_dir, run_id)
     rel = _remeasured(rel, out_dir, files, cols, k_req, l_req, table)
     manifest = {
         "format": FORMAT, "policy_name": policy.name, "policy_sha256": loaded.sha256, "table": table,
-        "run_id": run_id, "created_at": utc_now_iso(), "columns": list(spec.export.columns),
+        "run_id": run_id, "created_at": utc_now_iso(), "columns": list(columns),
         "quasi_identifiers": list(cols.quasi_identifiers), "sensitive": list(cols.sensitive),
         "k_required": k_req, "l_required": l_req if cols.sensitive else None, "k_achieved": rel.k_achieved,
         "l_achieved": rel.l_achieved, "records_read": rel.read, "records_exported": rel.kept,

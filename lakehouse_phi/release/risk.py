@@ -29,6 +29,7 @@ from typing import Any
 
 from lakehouse_phi.errors import JobRefused, UsageError
 from lakehouse_phi.policy.model import QUASI_PHI, IngestRule, LeafSpec, TableSpec
+from lakehouse_phi.policy.nested import Field, Index, column_tree, leaf_at, release_name, split_reference
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def release_columns(spec: TableSpec) -> ReleaseColumns:
     sens: list[str] = []
     show: set[str] = set()
     raw: set[str] = set()
-    exported = set(spec.export.columns) if spec.export else None
+    exported = {release_name(c) for c in spec.export.columns} if spec.export else None
     for name, src, rules in _release_sources(spec):
         col = src
         outputs = list(rules) if exported is not None or name not in rules else [name]
@@ -74,9 +75,8 @@ def release_columns(spec: TableSpec) -> ReleaseColumns:
 def _release_sources(spec: TableSpec) -> list[tuple[str, LeafSpec, dict[str, IngestRule]]]:
     """(column, the spec its outputs take their flags from, output -> rule): each column with its own output and
     derived outputs, and each output derived from a leaf of a nested column (``from: address[0].postalCode``) on
-    its own, flagged as that leaf is (a leaf with ``quasi_identifier: true`` is measured through it)."""
-    from lakehouse_phi.policy.nested import column_tree, leaf_at, split_reference
-
+    its own, flagged as that leaf is (a leaf with ``quasi_identifier: true`` is measured through it), and each
+    leaf an export names (``address[0].postalCode``, released as ``address_0_postalCode``), flagged as it is."""
     out: list[tuple[str, LeafSpec, dict[str, IngestRule]]] = []
     for name, col in spec.columns.items():
         own = {} if col.nested else {name: col.effective_ingest}
@@ -88,7 +88,32 @@ def _release_sources(spec: TableSpec) -> list[tuple[str, LeafSpec, dict[str, Ing
                 leaf = leaf_at(column_tree(name, col), split_reference(rule.source)[1])
                 if leaf is not None:
                     out.append((dname, leaf.spec, {dname: rule}))
+    for ref in spec.export.columns if spec.export else ():
+        column, steps = split_reference(ref)
+        source = spec.columns.get(column)
+        leaf = leaf_at(column_tree(column, source), steps) if steps and source is not None else None
+        if leaf is not None:
+            out.append((release_name(ref), leaf.spec, {release_name(ref): leaf.spec.effective_ingest}))
     return out
+
+
+def with_leaves(df: Any, refs: list[str], F: Any) -> Any:
+    """``df`` with each leaf reference among ``refs`` (``address[0].postalCode``) as a column of its
+    :func:`release_name` (``address_0_postalCode``): NULL when the element or a parent is missing (``get``, which
+    tolerates an index past the end even under ANSI). A reference to a column the table lacks is left out (the
+    caller reports the missing column)."""
+    for ref in refs:
+        column, steps = split_reference(ref)
+        if not steps or column not in df.columns:
+            continue
+        expr = F.col(column)
+        for step in steps:
+            if isinstance(step, Index):
+                expr = F.get(expr, F.lit(step.i))
+            elif isinstance(step, Field):
+                expr = expr.getField(step.name)
+        df = df.withColumn(release_name(ref), expr)
+    return df
 
 
 @dataclass
@@ -236,7 +261,9 @@ def _smallest(classes: Any, cols: ReleaseColumns, top: int, F: Any, k: int) -> l
 
 def risk_of_table(spark: Any, spec: TableSpec, table: str, source: str | None = None, top: int = 10) -> RiskReport:
     """:func:`compute_risk` for a policy table, over ``source`` (default: its bronze)."""
+    from lakehouse_phi.spark.session import functions
+
     src = source or spec.bronze
-    df = read_masked(spark, src)
+    df = with_leaves(read_masked(spark, src), spec.export.columns if spec.export else [], functions(spark))
     return compute_risk(spark, df, table, src, release_columns(spec), spec.risk.k if spec.risk else None,
                         spec.risk.l if spec.risk else None, top)

@@ -313,3 +313,62 @@ def test_undeclared_struct_fields_are_labelled_by_parent_path_position_and_keyed
     assert check_drift(spec, "patient", [c for c in columns if c != "telecom"], "x", hasher).dropped == []
     with pytest.raises(JobRefused, match="missing"):
         check_drift(spec, "patient", [c for c in columns if c != "id"], "x", hasher)
+
+
+# ------------------------------------------------------------------- risk and export name a leaf (issue 25.5)
+_RAW_LEAF = ("          \"[].note\": {type: string, phi: address, pattern: '^[A-Z]+$', "
+             "ingest: {strategy: keep, justification: test}}\n")
+
+
+def _exporting(*columns: str) -> str:
+    text = POLICY.replace("  dek: {provider: env, ref: AES}\n",
+                          "  dek: {provider: env, ref: AES}\n  signer: {provider: env, ref: SIGN}\n")
+    text = text.replace("    on_unclassified: drop\n", "    on_unclassified: drop\n    risk: {k: 2}\n"
+                        f"    export: {{columns: {json.dumps(list(columns))}, signing_key: signer}}\n")
+    text = text.replace("ingest: zip3}", "ingest: zip3, quasi_identifier: true}")  # a leaf's flag counts for risk
+    return text.replace("          \"[].text\":", _RAW_LEAF + "          \"[].text\":")
+
+
+def test_an_export_column_may_name_a_leaf_and_risk_measures_it():
+    from lakehouse_phi.policy.nested import release_name
+    from lakehouse_phi.release.risk import release_columns
+
+    assert release_name("address[0].postalCode") == "address_0_postalCode"
+    assert release_name("name[1].given[0]") == "name_1_given_0" and release_name("birthDate") == "birthDate"
+    spec = _loaded(_exporting("birthDate", "address[0].postalCode", "name[0].family")).policy.tables["patient"]
+    cols = release_columns(spec)
+    # a zip leaf links like a quasi-identifier once exported; its zip3 value may be shown; the name pseudonym is not
+    assert cols.quasi_identifiers == ("birthDate", "address_0_postalCode")
+    assert "address_0_postalCode" in cols.showable and "name_0_family" not in cols.quasi_identifiers
+
+
+@pytest.mark.parametrize("ref, problem", [
+    ("address[].postalCode", "an export column holds one value per row: pick one element by index"),
+    ("address[0].zip", "reaches no declared leaf of address"),
+    ("address[0].line", "reaches no declared leaf of address"),
+    ("nosuch[0].x", "not a bronze output column of tables.patient nor a leaf"),
+    ("birthDate[0]", "not a bronze output column of tables.patient nor a leaf"),
+    ("address[0]..x", "cannot read the path"),
+    ("telecom[0].value", "is a direct identifier (phi: phone) written with strategy partial"),
+    ("address[0].note", "is PHI (phi: address) kept raw in bronze"),
+])
+def test_an_export_leaf_is_checked_like_a_column(ref, problem):
+    with pytest.raises(PolicyError) as err:
+        _loaded(_exporting("birthDate", ref))
+    assert problem in str(err.value), str(err.value)
+    assert "tables.patient.export.columns.1" in str(err.value)
+
+
+def test_an_export_leaf_name_may_not_shadow_an_output_column():
+    text = _exporting("birthDate", "address[0].postalCode")
+    text = text.replace("home_zip3: {from", "address_0_postalCode: {from")
+    with pytest.raises(PolicyError, match=r"export\.columns\.1.*exported as 'address_0_postalCode', which is "
+                                          r"already an output column"):
+        _loaded(text)
+
+
+def test_a_leaf_is_a_quasi_identifier_or_sensitive_not_both():
+    text = _exporting("birthDate").replace("quasi_identifier: true}", "quasi_identifier: true, sensitive: true}")
+    with pytest.raises(PolicyError, match=r"tables\.patient\.columns\.address\.fields\.\[\]\.postalCode: a column is "
+                                          r"a quasi_identifier or sensitive, not both"):
+        _loaded(text)
