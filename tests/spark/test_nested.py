@@ -152,6 +152,36 @@ def _risk_and_export(session, loaded, tmp: Path, rows: list[dict]) -> None:
     exported = pq.read_table(out / "data").to_pylist()
     assert 0 < len(exported) == result.records_exported and set(exported[0]) == {"gender", "home_zip3"}
     assert result.k_achieved >= 2
+    _leaf_risk_and_export(session, loaded, tmp, rows, overrides)
+
+
+def _leaf_risk_and_export(session, loaded, tmp: Path, rows: list[dict], overrides: dict) -> None:
+    """risk and export name the leaf itself (address[0].postalCode, read with get(): NULL for a patient without
+    an address), released as address_0_postalCode."""
+    from collections import Counter
+
+    from lakehouse_phi.release.export import run_export
+    from lakehouse_phi.release.risk import risk_of_table
+
+    spec = loaded.policy.tables["patient_fhir"]
+    leaf = spec.model_copy(update={"risk": spec.risk.model_copy(update={"k": 2}), "export": spec.export.model_copy(
+        update={"columns": ["gender", "address[0].postalCode"]})})
+    loaded = LoadedPolicy(loaded.policy.model_copy(update={"tables": {**loaded.policy.tables, "patient_fhir": leaf}}),
+                          loaded.sha256, loaded.path)
+    first = [(r["gender"], (r["address"][0] or {}).get("postalCode") if r["address"] else None) for r in rows]
+    assert any(z is None for _, z in first) and any(z is not None for _, z in first)  # both cases are exercised
+    classes = Counter(first)
+    report = risk_of_table(session, leaf, "patient_fhir", str(tmp / "bronze" / "patient_fhir"))
+    assert report.quasi_identifiers == ["gender", "address_0_postalCode"]
+    assert (report.records, report.classes, report.k) == (len(rows), len(classes), min(classes.values()))
+    out = tmp / "export_leaf"
+    result = run_export(session, loaded, "patient_fhir", str(out), source=str(tmp / "bronze" / "patient_fhir"),
+                        audit=str(tmp / "export_audit.jsonl"), key_overrides=overrides)
+    exported = pq.read_table(out / "data").to_pylist()
+    kept = Counter({c: n for c, n in classes.items() if n >= leaf.risk.k})
+    assert 0 < sum(kept.values()) < len(rows)  # some released, some suppressed
+    assert Counter((r["gender"], r["address_0_postalCode"]) for r in exported) == kept
+    assert result.manifest["columns"] == ["gender", "address_0_postalCode"] and result.k_achieved >= leaf.risk.k
 
 
 def test_bad_leaf_quarantined_by_path_on_classic_spark_json(spark, loaded, tmp_path):
