@@ -312,10 +312,13 @@ def _check_incremental(policy: Policy, name: str, table: TableSpec, problems: li
 
 def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[Problem]) -> None:
     """``quasi_identifier``/``sensitive`` columns, ``risk`` and ``export``."""
-    flagged = [lf for c, s in table.columns.items() for lf in _declared_leaves(c, s, f"{base}.columns.{c}")]
-    qi = [place for s, place in flagged if s.quasi_identifier]  # a leaf's flag counts (measured when exported)
+    declared = [lf for c, s in table.columns.items() for lf in _declared_leaves(c, s, f"{base}.columns.{c}")]
+    read = _read_leaves(table)  # a leaf's flag counts where it is measured: through a derive or an export column
+    read |= {id(s) for s in table.columns.values()}
+    flagged = [(s, place) for s, place in declared if id(s) in read]
+    qi = [place for s, place in flagged if s.quasi_identifier]
     sensitive = [place for s, place in flagged if s.sensitive]
-    for s, place in flagged:
+    for s, place in declared:
         if s.quasi_identifier and s.sensitive:
             problems.append(Problem(place, "a column is a quasi_identifier or sensitive, not both"))
     if table.risk is not None:
@@ -342,6 +345,27 @@ def _check_release(policy: Policy, base: str, table: TableSpec, problems: list[P
         problems.append(Problem(f"{base}.export.signing_key", f"found {table.export.signing_key!r}, which is not "
                                                               f"declared under keys: (declared: "
                                                               f"{', '.join(policy.keys) or 'none'})"))
+
+
+def _read_leaves(table: TableSpec) -> set[int]:
+    """The ids of the declared leaves a ``derive`` (``from:``) or an export column reads (unresolvable references
+    are reported where they are written)."""
+    refs = [r.source for s in table.columns.values() for r in s.derive.values() if r.source is not None]
+    refs += table.export.columns if table.export else []
+    out: set[int] = set()
+    for ref in refs:
+        try:
+            cname, steps = nested.split_reference(ref)
+        except ValueError:
+            continue
+        col = table.columns.get(cname)
+        try:
+            found = nested.leaf_at(nested.column_tree(cname, col), steps) if col is not None and steps else None
+        except ValueError:  # a contradictory declaration, reported under its fields
+            continue
+        if found is not None:
+            out.add(id(found.spec))
+    return out
 
 
 def _export_leaf(base: str, table: TableSpec, ref: str, place: str, outputs: set[str],

@@ -372,3 +372,15 @@ def test_a_leaf_is_a_quasi_identifier_or_sensitive_not_both():
     with pytest.raises(PolicyError, match=r"tables\.patient\.columns\.address\.fields\.\[\]\.postalCode: a column is "
                                           r"a quasi_identifier or sensitive, not both"):
         _loaded(text)
+
+
+def test_a_flagged_leaf_counts_for_risk_only_where_it_is_measured():
+    # a derive from the leaf or an export naming it measures it; a flagged leaf read by neither does not count
+    assert _loaded(_exporting("birthDate", "address[0].postalCode")).policy.tables["patient"].risk.k == 2
+    assert _loaded(_exporting("birthDate")).policy.tables["patient"].risk.k == 2  # through home_zip3
+    unread = _exporting("birthDate").replace("        derive:\n          home_zip3: {from: \"address[0].postalCode\", "
+                                             "strategy: zip3}\n", "")
+    assert "home_zip3" not in unread
+    with pytest.raises(PolicyError, match=r"tables\.patient\.risk: risk needs at least one column with "
+                                          r"quasi_identifier: true"):
+        _loaded(unread)
