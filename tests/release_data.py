@@ -54,3 +54,23 @@ def reference() -> dict[str, Any]:
     """The reference values (``k``, ``l`` over :data:`QI` / :data:`SENSITIVE`) and the data's SHA-256."""
     out: dict[str, Any] = json.loads(REFERENCE_FILE.read_text())
     return out
+
+
+def k_and_l(frame: Any, quasi_identifiers: list[str], sensitive: list[str]) -> tuple[int, int]:
+    """k (smallest class) and distinct l (fewest distinct sensitive values in a class) by a plain pandas groupby,
+    NULL a value of its own. The main suite checks the package's measurements against this; the pycanon lane
+    (``tests/reference/``) holds this function to pycanon on the same frames."""
+    groups = frame.groupby(quasi_identifiers, dropna=False)
+    k = int(groups.size().min())
+    l_div = int(min(groups[s].nunique(dropna=False).min() for s in sensitive))
+    return k, l_div
+
+
+def measurement_frame(n: int, seed: int) -> Any:
+    """A small skewed release (year, zip, dx) for the written-files measurement tests, from Python's ``random``."""
+    import pandas as pd
+
+    rng = random.Random(seed)
+    return pd.DataFrame({"year": rng.choices(["1950", "1960", "1970", "1980"], k=n),
+                         "zip": rng.choices(["021", "100", "606"], [0.6, 0.3, 0.1], k=n),
+                         "dx": rng.choices(["E11", "I10", "J45", "F32"], [0.6, 0.2, 0.15, 0.05], k=n)})

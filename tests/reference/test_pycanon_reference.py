@@ -34,3 +34,41 @@ def test_the_cases_are_not_trivial():
     cases = reference()["cases"]
     assert any(c["k"] > 1 and c["l"] > 1 for c in cases)
     assert QI in [c["quasi_identifiers"] for c in cases]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_main_suites_groupby_matches_pycanon(seed):
+    """The main suite checks the written-files measurement (release/export.measure_files) against
+    ``tests.release_data.k_and_l``; here that function is held to pycanon on the same frames and on the release data."""
+    from pycanon import anonymity
+
+    from tests.release_data import k_and_l, measurement_frame
+
+    df = measurement_frame(400, seed)
+    assert k_and_l(df, ["year", "zip"], ["dx"]) == (anonymity.k_anonymity(df, ["year", "zip"]),
+                                                    anonymity.l_diversity(df, ["year", "zip"], ["dx"]))
+    rel = release_frame()
+    assert k_and_l(rel, QI, SENSITIVE) == (anonymity.k_anonymity(rel, QI), anonymity.l_diversity(rel, QI, SENSITIVE))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_written_files_measurement_matches_pycanon(tmp_path, seed):
+    from pathlib import Path
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pycanon import anonymity
+
+    from lakehouse_phi.release.export import measure_files
+    from lakehouse_phi.release.risk import ReleaseColumns
+    from tests.release_data import measurement_frame
+
+    df = measurement_frame(400, seed)
+    paths: list[Path] = []
+    for i, part in enumerate(np.array_split(df, 3)):
+        paths.append(tmp_path / f"part-{i}.parquet")
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), paths[-1])
+    got = measure_files(paths, ReleaseColumns(("year", "zip"), ("dx",)))
+    qi = ["year", "zip"]
+    assert (got.k, got.l) == (anonymity.k_anonymity(df, qi), anonymity.l_diversity(df, qi, ["dx"]))
