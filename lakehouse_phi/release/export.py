@@ -249,7 +249,8 @@ def _write_data(rel: _Released, out_dir: Path, run_id: str) -> list[dict]:
         shutil.move(str(part), target)
         files.append({"path": f"{DATA}/{target.name}", "sha256": sha256_file(target), "bytes": target.stat().st_size,
                       "rows": pq.ParquetFile(target).metadata.num_rows})
-    shutil.rmtree(staging)
+    # an engine may write no folder at all for an empty release (pysail): nothing to move, nothing to remove
+    shutil.rmtree(staging, ignore_errors=not staging.exists())
     return files
 
 

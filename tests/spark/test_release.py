@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lakehouse_phi.audit.sinks import read_trail, verify_trail
+from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
 from lakehouse_phi.release import cli as release_cli
 from lakehouse_phi.release.export import run_export, verify_export
@@ -209,3 +210,26 @@ def test_risk_and_export_over_a_delta_bronze_on_spark_connect(sail, release_env,
     from lakehouse_phi.release.export import load_public_key
 
     assert verify_export(str(tmp_path / "out"), load_public_key(str(pub))).ok
+
+
+@pytest.mark.parametrize("engine", ["spark", "sail"])
+def test_an_export_that_suppresses_every_record(engine, request, release_env, tmp_path):
+    """k above the number of records: nothing may be released. Each engine writes an empty release (pysail writes no
+    file at all) and the export neither crashes nor signs records it does not hold."""
+    session = request.getfixturevalue(engine)
+    tmp, df, signer, pub = release_env
+    out = tmp_path / "out"
+    try:
+        result = run_export(session, _policy(tmp, len(df) + 1, 2, signer), "patients", str(out),
+                            source=str(tmp / "masked.parquet"), audit=str(tmp_path / "audit.jsonl"))
+    except JobRefused as exc:  # a refusal is acceptable, a crash is not: nothing signed then
+        assert "Traceback" not in str(exc)
+        assert not (out / "manifest.sig").exists()
+        return
+    assert result.records_exported == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["records_exported"] == 0
+    assert not list(out.glob("_staging_*"))
+    from lakehouse_phi.release.export import load_public_key
+
+    assert verify_export(str(out), load_public_key(str(pub))).ok
