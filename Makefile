@@ -7,10 +7,17 @@ REF_VENV := .venv-pycanon
 
 .PHONY: setup chromium demo test test-fast test-slow test-pycanon lint bench clean
 
-$(BIN)/lakehouse-phi: pyproject.toml
+NATIVE_SRC := native/pyproject.toml native/setup.py native/src/lakehouse_phi_native/__init__.py \
+              native/src/lakehouse_phi_native/_hmac.c
+
+$(BIN)/lakehouse-phi: pyproject.toml $(NATIVE_SRC)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[spark,local,test,databricks,otel]"
+	@# the optional native HMAC loop (native/): a C compiler, the Python headers and OpenSSL 3's (libssl-dev)
+	@[ -f /usr/include/openssl/sha.h ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libssl-dev; }
+	$(BIN)/pip install --quiet ./native
 	touch $@
 
 setup: $(BIN)/lakehouse-phi

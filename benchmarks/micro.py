@@ -101,9 +101,11 @@ def hmac_variants(values: int = 100_000, seed: int = 7) -> dict[str, float]:
 
     * ``hmac_copy_hex_list``: the earlier path: a copied ``cryptography`` HMAC context per value, ``.hex()`` per
       digest, ``pa.array`` over the strings;
-    * ``hmac_copy_hexlify``: the shipped path (:meth:`HmacSha256.hex_array`): the same digests, one ``hexlify`` of
+    * ``hmac_copy_hexlify``: the pure path (:meth:`HmacSha256.hex_array`): the same digests, one ``hexlify`` of
       their concatenation into an Arrow array with fixed offsets;
     * ``hashlib_pads``: copied ``hashlib`` SHA-256 states of the key's inner and outer pads (same bytes);
+    * ``native_arrow_loop`` (with ``lakehouse-phi-native`` installed): the shipped path then
+      (:meth:`HmacSha256.hex_arrow`): one C loop over the Arrow buffers, OpenSSL's SHA-256 from the pads' midstates;
     * ``blake2b_keyed``: keyed BLAKE2b-256, copied per value. Faster, but **not** the contract: ``_row_fingerprint``
       and the ``hmac`` strategy are HMAC-SHA256 (policy.md), and bronze's history/latest rules compare stored
       fingerprints across runs, so a different keyed hash would make every row look new. Measured, not used.
@@ -111,7 +113,7 @@ def hmac_variants(values: int = 100_000, seed: int = 7) -> dict[str, float]:
     import binascii
     import hashlib
 
-    from lakehouse_phi.transforms.hmac import HmacSha256
+    from lakehouse_phi.transforms.hmac import NATIVE, HmacSha256
 
     key = hashlib.sha256(b"benchmark-key").digest()
     data = synth.generate("patients", values, seed=seed)
@@ -155,4 +157,8 @@ def hmac_variants(values: int = 100_000, seed: int = 7) -> dict[str, float]:
     assert [binascii.hexlify(d).decode() for d in pads()] == mac.hexdigests(messages)
     runs = {"hmac_copy_hex_list": copy_hex_list, "hmac_copy_hexlify": lambda: mac.hex_array(messages),
             "hashlib_pads": pads, "blake2b_keyed": blake2b}
+    if NATIVE:  # the C loop over the Arrow buffers (lakehouse-phi-native), same bytes
+        arrow_messages = pa.array(messages, pa.binary())
+        assert mac.hex_arrow(arrow_messages).equals(mac.hex_array(messages))
+        runs["native_arrow_loop"] = lambda: mac.hex_arrow(arrow_messages)
     return {name: values / best_of(run, 7, time.process_time) for name, run in runs.items()}

@@ -95,7 +95,18 @@ def machine_info() -> dict:
         commit = ""
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "pyspark": pyspark.__version__, "pyarrow": pyarrow.__version__, "cryptography": cryptography.__version__,
-            "git_commit": commit}
+            "git_commit": commit, "native_hmac": native_hmac()}
+
+
+def native_hmac() -> str | None:
+    """The native HMAC loop's OpenSSL when lakehouse_phi uses it (``lakehouse-phi-native``), else None."""
+    from lakehouse_phi.transforms.hmac import NATIVE
+
+    if not NATIVE:
+        return None
+    import lakehouse_phi_native
+
+    return lakehouse_phi_native.OPENSSL_VERSION
 
 
 # --------------------------------------------------------------------------------------------------- Spark

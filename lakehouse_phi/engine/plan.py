@@ -508,6 +508,14 @@ def row_messages(batch: pa.RecordBatch | pa.Table, columns: list[str],
     """The canonical encoding of each row's raw values of ``columns``: per column, ``-`` for NULL, else the UTF-8
     length in decimal, ``:``, and the UTF-8 bytes (self-delimiting, so no two rows encode alike); a nested column
     by :meth:`NestedColumn.canonical`, a struct or list value of a flat column by its JSON text."""
+    out: list[bytes] = row_message_array(batch, columns, nested).cast(pa.binary()).to_pylist()
+    return out
+
+
+def row_message_array(batch: pa.RecordBatch | pa.Table, columns: list[str],
+                      nested: dict[str, NestedColumn] | None = None) -> pa.Array:
+    """:func:`row_messages` as one Arrow ``string``/``binary`` array (never NULL), which the fingerprint's keyed
+    hash reads without a Python object per row."""
     parts = []
     nested = nested or {}
     for name in columns:
@@ -522,10 +530,9 @@ def row_messages(batch: pa.RecordBatch | pa.Table, columns: list[str],
         framed = pc.binary_join_element_wise(length, text, ":")
         parts.append(pc.fill_null(framed, "-"))
     if not parts:
-        return [b""] * batch.num_rows
+        return pa.array([b""] * batch.num_rows, pa.binary())
     joined = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
-    out: list[bytes] = joined.cast(pa.binary()).to_pylist()
-    return out
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
 class IngestPlan:
@@ -565,7 +572,7 @@ class IngestPlan:
             from lakehouse_phi.transforms.hmac import HmacSha256
 
             self._mac = HmacSha256(self._fingerprint_key.material)
-        out: pa.Array = self._mac.hex_array(row_messages(batch, self.plan.input_columns, self.plan.nested))
+        out: pa.Array = self._mac.hex_arrow(row_message_array(batch, self.plan.input_columns, self.plan.nested))
         return out
 
     def scan_hits(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:

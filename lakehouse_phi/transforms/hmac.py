@@ -12,18 +12,21 @@ A non-string input is first turned into its canonical string (:func:`.base.canon
 in plain decimal, doubles as Arrow prints them (``1.5``, ``1e+20``), booleans ``true``/``false``, dates
 ``YYYY-MM-DD``, timestamps ISO 8601 in UTC with microseconds (``2024-01-02T03:04:05.000000Z``).
 
-Speed: one keyed OpenSSL HMAC context per key (``cryptography``), ``copy()``-ed per value: about 540 ns a value
-here, against 640 ns for copied ``hashlib`` pad states and 1,280 ns for ``hmac.digest`` (which redoes the key pads
-on every call). The raw digests of a batch become one Arrow string array with a single ``binascii.hexlify`` over
-their concatenation and fixed 64-character offsets (:func:`hex_array`), instead of a Python ``str`` per value and
-``pa.array`` over them: about 60 ns a value less (``benchmarks/micro.py`` ``hmac_variants``).
+Speed. With the optional ``lakehouse-phi-native`` package (``native/``; :data:`NATIVE`), a batch is hashed in one C
+loop over the Arrow buffers (OpenSSL's SHA-256 from midstates of the key's pads): about 130 ns a value here. Without
+it, one keyed OpenSSL HMAC context per key (``cryptography``), ``copy()``-ed per value: about 540 ns a value, against
+640 ns for copied ``hashlib`` pad states and 1,280 ns for ``hmac.digest`` (which redoes the key pads on every call);
+the raw digests of a batch become one Arrow string array with a single ``binascii.hexlify`` over their concatenation
+and fixed 64-character offsets (:func:`hex_array`). Both paths give the same bytes (``tests/unit/test_native_hmac.py``
+holds them to each other and to RFC 4231); ``LAKEHOUSE_PHI_NATIVE=0`` turns the native loop off.
 """
 
 from __future__ import annotations
 
 import binascii
+import os
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +35,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from lakehouse_phi.transforms.base import ColumnContext, KeyedParams, Strategy, canonical_strings, require_key
+
+
+def _native_hmac() -> Any:
+    """The optional C loop's class (package ``lakehouse-phi-native``, built from ``native/``), or None."""
+    if os.environ.get("LAKEHOUSE_PHI_NATIVE", "1") == "0":
+        return None
+    try:
+        import lakehouse_phi_native
+    except ImportError:
+        return None
+    return lakehouse_phi_native.HmacSha256
+
+
+_NativeHmac = _native_hmac()
+
+#: True when :meth:`HmacSha256.hex_arrow` hashes a batch in the native loop (``lakehouse-phi-native``).
+NATIVE = _NativeHmac is not None
 
 
 class HmacParams(KeyedParams):
@@ -52,10 +72,14 @@ class HmacSha256:
     """HMAC-SHA256 (RFC 2104) over many messages: the keyed OpenSSL context (``cryptography``) is set up once and
     ``copy()``-ed per message, so no message pays for the key pads again."""
 
-    __slots__ = ("_base",)
+    __slots__ = ("_base", "_native")
 
     def __init__(self, key: bytes) -> None:
         self._base = crypto_hmac.HMAC(key, hashes.SHA256())
+        self._native = _NativeHmac(key) if _NativeHmac is not None else None
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("HmacSha256 holds key material and is not pickled; rebuild it from the key ring")
 
     def __repr__(self) -> str:  # never the key
         return "HmacSha256(key=***)"
@@ -97,6 +121,25 @@ class HmacSha256:
             append(c.finalize())
         return hex_array(out, nulls)
 
+    def hex_arrow(self, messages: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Lowercase hex MACs of the values of an Arrow ``string``/``binary`` array (UTF-8 bytes of a string), as
+        an Arrow ``string`` array; NULL stays NULL. One C loop over the buffers with the native package, else
+        :meth:`hex_array` over the values."""
+        if isinstance(messages, pa.ChunkedArray):
+            messages = messages.combine_chunks()
+        if self._native is None:
+            return self.hex_array(messages.cast(pa.binary()).to_pylist())
+        wide = pa.types.is_large_string(messages.type) or pa.types.is_large_binary(messages.type)
+        if not wide and not (pa.types.is_string(messages.type) or pa.types.is_binary(messages.type)):
+            raise TypeError(f"hex_arrow takes string or binary values, not {messages.type}")
+        n = len(messages)
+        _, offsets, data = messages.buffers()
+        hexed = self._native.hex(b"" if data is None else data, offsets, messages.offset, n, wide) if n else b""
+        out = pa.StringArray.from_buffers(n, _offsets(n), pa.py_buffer(hexed))
+        if messages.null_count:
+            out = pc.if_else(pc.is_valid(messages), out, pa.scalar(None, pa.string()))
+        return out
+
     def hexdigests(self, messages: Iterable[bytes | None]) -> list[str | None]:
         """Lowercase hex MACs; None stays None. (A loop of its own: the hot path of the ``hmac`` strategy.)"""
         copy = self._base.copy
@@ -116,26 +159,25 @@ _NO_DIGEST = bytes(32)
 _OFFSETS: dict[int, pa.Buffer] = {}
 
 
+def _offsets(n: int) -> pa.Buffer:
+    """The int32 offsets of ``n`` values of 64 characters each (batch sizes repeat: a few are kept)."""
+    offsets = _OFFSETS.get(n)
+    if offsets is None:
+        offsets = pa.py_buffer(np.arange(0, 64 * (n + 1), 64, dtype=np.int32))
+        if len(_OFFSETS) < 64:
+            _OFFSETS[n] = offsets
+    return offsets
+
+
 def hex_array(digests: list[bytes], nulls: list[int] | None = None) -> pa.Array:
     """32-byte digests as an Arrow array of their 64-character lowercase hex (``nulls``: positions to make NULL):
     one ``hexlify`` of the concatenation, fixed offsets, no Python ``str`` per value."""
     n = len(digests)
-    offsets = _OFFSETS.get(n)
-    if offsets is None:
-        offsets = pa.py_buffer(np.arange(0, 64 * (n + 1), 64, dtype=np.int32))
-        if len(_OFFSETS) < 64:  # batch sizes repeat; keep a few
-            _OFFSETS[n] = offsets
-    out = pa.StringArray.from_buffers(n, offsets, pa.py_buffer(binascii.hexlify(b"".join(digests))))
+    out = pa.StringArray.from_buffers(n, _offsets(n), pa.py_buffer(binascii.hexlify(b"".join(digests))))
     if nulls:
         valid = np.ones(n, dtype=bool)
         valid[nulls] = False
         out = pc.if_else(pa.array(valid), out, pa.scalar(None, pa.string()))
-    return out
-
-
-def _utf8(values: pa.Array) -> list[bytes | None]:
-    """The UTF-8 bytes of every string (the cast to binary is zero-copy)."""
-    out: list[bytes | None] = values.cast(pa.binary()).to_pylist()
     return out
 
 
@@ -159,4 +201,4 @@ class Hmac(Strategy[HmacParams]):
 
     def apply(self, values: pa.Array, others: Mapping[str, pa.Array] | None = None) -> pa.Array:
         text = _normalize(canonical_strings(values), self.params.normalize)
-        return self._mac.hex_array(_utf8(text))
+        return self._mac.hex_arrow(text)
