@@ -43,7 +43,6 @@ def test_reports_every_rate_and_ratio_as_a_positive_number(report):
                              "native_arrow_loop"}
     # the native loop is installed here (make setup) and is what the run used
     assert report["machine"]["native_hmac"].startswith("OpenSSL 3")
-    assert variants["native_arrow_loop"] > variants["hmac_copy_hexlify"]
     cpu = report["cpu_us_per_row"]
     assert all(cpu[k] > 0 for k in ("sha2", "row_udf_hmac", "hmac", "policy", "policy_row_udf"))
     assert report["hmac_vs_sha2_cpu"] == pytest.approx(cpu["sha2"] / cpu["hmac"], rel=1e-2)
