@@ -175,7 +175,7 @@ class BronzeIR:
     columns: tuple[ColumnMeta, ...]
 
 
-#: The audit trail's table name beside a bronze table (``lakehouse_phi.spark.targets.default_audit_target``).
+#: The audit trail's table name beside a bronze table (``lakehouse_phi.storage.targets.default_audit_target``).
 AUDIT_TRAIL_TABLE = "lakehouse_phi_audit"
 #: What a ``modify`` grant on a table that ingest creates becomes, on that table's schema (with USE SCHEMA):
 #: the tables do not exist before the first ingest, and ingest must be able to create them.
