@@ -36,7 +36,6 @@ from lakehouse_phi.confcheck.compute import (
     DRIVER_NODE_TYPE_KEY,
     NODE_TYPE_KEY,
     Compute,
-    connect_workspace,
     detect,
 )
 from lakehouse_phi.confcheck.rules import (
@@ -55,6 +54,7 @@ from lakehouse_phi.confcheck.rules import (
 )
 from lakehouse_phi.confcheck.sources import ClusterPolicy, Settings, Value, read_environment, read_session
 from lakehouse_phi.errors import JobRefused, UsageError
+from lakehouse_phi.storage.engines import connect_workspace
 
 MASK = "***"
 HADOOP_PREFIX = "spark.hadoop."

@@ -12,7 +12,8 @@ Evidence, all of it read, none of it trusted alone:
 
 * serverless is recognised only from what an environment variable cannot fake: the session itself is a
   **Databricks Connect** session (its Spark Connect channel was built by ``databricks.connect``, or talks to a
-  Databricks workspace host: :func:`connect_workspace`) and the **workspace's own conf**, which that session
+  Databricks workspace host: :func:`lakehouse_phi.storage.engines.connect_workspace`, read once per session as
+  ``caps(spark).workspace``) and the **workspace's own conf**, which that session
   reports from the server, shows no cluster id. ``DATABRICKS_RUNTIME_VERSION=client.<n>`` or ``IS_SERVERLESS=TRUE``
   alone (a local run, a job launched with a crafted environment) is recorded as evidence and then refused as
   serverless: the run is checked as the plain Spark it is;
@@ -92,39 +93,10 @@ class Compute:
         return asdict(self)
 
 
-#: Host suffixes of Databricks workspaces (AWS, Azure, GCP, GovCloud, China)
-DATABRICKS_HOSTS = (".cloud.databricks.com", ".azuredatabricks.net", ".gcp.databricks.com", ".databricks.us",
-                    ".cloud.databricks.us", ".cloud.databricks.mil", ".databricks.azure.cn", ".databricks.azure.us")
-
-
-def connect_workspace(spark: Any) -> str | None:
-    """The Databricks workspace a **Databricks Connect** session talks to, read from the session object's own Spark
-    Connect channel (never from the environment): the channel's host when it is a Databricks workspace host, or the
-    channel builder's ``databricks.*`` class for a session Databricks built. ``None`` for a classic session, a
-    plain Spark Connect session (a local server, pysail) or anything else."""
-    try:
-        builder = getattr(getattr(spark, "client", None), "_builder", None)
-    except Exception:  # noqa: BLE001 - a classic session has no client; any other failure: not Databricks Connect
-        return None
-    if builder is None:
-        return None
-    try:
-        host = str(getattr(builder, "host", "") or "").strip().lower().rstrip(".")
-    except Exception:  # noqa: BLE001 - a builder without a host
-        host = ""
-    name = host.rpartition(":")[0] if host.count(":") == 1 else host
-    if name and name.endswith(DATABRICKS_HOSTS):
-        return name
-    module = type(builder).__module__ or ""
-    if module.split(".")[0] == "databricks":
-        return f"{module}.{type(builder).__name__}" + (f" ({name})" if name else "")
-    return None
-
-
 def detect(env: Mapping[str, str] | None = None, conf: Mapping[str, Any] | None = None,
            cluster_spec: Mapping[str, Any] | None = None, workspace: str | None = None) -> Compute:
     """The compute of a job from its environment variables, its session's settings, (if known) its cluster spec
-    and ``workspace``, the Databricks workspace its session is connected to (:func:`connect_workspace`; None when
+    and ``workspace``, the Databricks workspace its session is connected to (``caps(spark).workspace``; None when
     the session is not a Databricks Connect session). See the module docstring for the evidence used."""
     env = os.environ if env is None else env
     conf = conf or {}

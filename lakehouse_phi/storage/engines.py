@@ -66,6 +66,35 @@ def is_sail(spark: Any) -> bool:
     return f"{host}:{port}" in str(url)
 
 
+#: Host suffixes of Databricks workspaces (AWS, Azure, GCP, GovCloud, China)
+DATABRICKS_HOSTS = (".cloud.databricks.com", ".azuredatabricks.net", ".gcp.databricks.com", ".databricks.us",
+                    ".cloud.databricks.us", ".cloud.databricks.mil", ".databricks.azure.cn", ".databricks.azure.us")
+
+
+def connect_workspace(spark: Any) -> str | None:
+    """The Databricks workspace a **Databricks Connect** session talks to, read from the session object's own Spark
+    Connect channel (never from the environment): the channel's host when it is a Databricks workspace host, or the
+    channel builder's ``databricks.*`` class for a session Databricks built. ``None`` for a classic session, a
+    plain Spark Connect session (a local server, pysail) or anything else."""
+    try:
+        builder = getattr(getattr(spark, "client", None), "_builder", None)
+    except Exception:  # noqa: BLE001 - a classic session has no client; any other failure: not Databricks Connect
+        return None
+    if builder is None:
+        return None
+    try:
+        host = str(getattr(builder, "host", "") or "").strip().lower().rstrip(".")
+    except Exception:  # noqa: BLE001 - a builder without a host
+        host = ""
+    name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    if name and name.endswith(DATABRICKS_HOSTS):
+        return name
+    module = type(builder).__module__ or ""
+    if module.split(".")[0] == "databricks":
+        return f"{module}.{type(builder).__name__}" + (f" ({name})" if name else "")
+    return None
+
+
 @dataclass(frozen=True)
 class EngineCaps:
     """What one session's engine can do.
@@ -82,6 +111,8 @@ class EngineCaps:
         commit_info_conf: ``spark.databricks.delta.commitInfo.userMetadata`` and the ``txnAppId`` confs are honoured.
         local_files: the engine's executors write this machine's filesystem (a ``local[...]`` master, or this
             process's pysail server), so a result can be spooled to a local folder.
+        workspace: the Databricks workspace of a **Databricks Connect** session (:func:`connect_workspace`), read
+            from the session's own channel; None otherwise (the validator's serverless evidence).
     """
 
     connect: bool
@@ -94,6 +125,7 @@ class EngineCaps:
     foreach_batch: bool
     commit_info_conf: bool
     local_files: bool = False
+    workspace: str | None = None
 
     @property
     def default_table_format(self) -> str:
@@ -120,7 +152,8 @@ def detect(spark: Any) -> EngineCaps:
     local_files = sail or (not connect and not databricks and _local_master(spark))
     return EngineCaps(connect=connect, sail=sail, databricks=databricks, delta_sql_on_paths=delta_sql,
                       can_persist=not connect, corrupt_record=not sail, autoloader=databricks,
-                      foreach_batch=not sail, commit_info_conf=not sail, local_files=local_files)
+                      foreach_batch=not sail, commit_info_conf=not sail, local_files=local_files,
+                      workspace=connect_workspace(spark) if connect and not sail else None)
 
 
 def _local_master(spark: Any) -> bool:

@@ -91,7 +91,7 @@ def test_connect_workspace_reads_the_session_channel_not_the_environment(monkeyp
     pytest.importorskip("pyspark.sql.connect.client")
     from pyspark.sql.connect.client import DefaultChannelBuilder
 
-    from lakehouse_phi.confcheck.compute import connect_workspace
+    from lakehouse_phi.storage.engines import connect_workspace
 
     class Client:  # what a pyspark.sql.connect SparkSession's .client holds: the channel builder it connected with
         def __init__(self, url: str) -> None:
