@@ -11,10 +11,10 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from lakehouse_phi.cli import build_parser
-from lakehouse_phi.cli_common import configure_logging
+from lakehouse_phi.cli import build_parser, emit
+from lakehouse_phi.commands import ingest
+from lakehouse_phi.commands._common import configure_logging
 from lakehouse_phi.errors import LakehousePhiError
-from lakehouse_phi.spark import cli as ingest_cli
 
 if __name__ == "__main__":
     argv = ["ingest", *sys.argv[1:]]
@@ -22,7 +22,7 @@ if __name__ == "__main__":
     configure_logging(args.verbose - args.quiet)  # library warnings on stderr, as `lakehouse-phi ingest` does
     spark = SparkSession.builder.appName("lakehouse-phi-bronze-ingest").getOrCreate()
     try:
-        code = ingest_cli.run(args, spark=spark)
+        code = emit(ingest.run(args, spark=spark), as_json=args.format == "json")
     except LakehousePhiError as exc:
         print(f"lakehouse-phi ingest: {exc}", file=sys.stderr)
         code = exc.exit_code

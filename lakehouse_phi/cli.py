@@ -1,9 +1,9 @@
 """``lakehouse-phi`` (also ``python -m lakehouse_phi``).
 
-Each command lives in its area's ``cli.py`` with ``add_arguments(parser)`` and ``run(args) -> int``; this module
-only dispatches, importing an area when its command runs. Nothing here imports PySpark, so ``validate``,
-``compile`` and ``check-conf`` stay fast. Exit codes: 0 success, 1 violations found or job refused, 2 bad usage or
-an invalid policy.
+Each command is a module of :mod:`lakehouse_phi.commands` with ``add_arguments(parser)`` and
+``run(args) -> CommandResult``; this module only dispatches, importing a command's module when it runs, and renders
+its result once. Nothing here imports PySpark, so ``validate``, ``compile`` and ``check-conf`` stay fast. Exit codes:
+0 success, 1 violations found or job refused, 2 bad usage or an invalid policy.
 
 The dispatcher owns what every command shares:
 
@@ -11,8 +11,10 @@ The dispatcher owns what every command shares:
   missing optional package, a missing file, an unreachable service, a Spark error), print one line on stderr
   naming the problem and the fix, and exit with the contract's code. ``--debug`` adds the traceback. An unexpected
   exception prints its class only (its message could quote a data value) and exits 1.
-- **JSON.** With ``--format json`` the command's one object gets ``"schema_version": 1`` first, and a failure
-  prints ``{"schema_version": 1, "error": {"code", "message", "place"}}`` on stdout instead.
+- **output.** The command's :class:`~lakehouse_phi.commands.result.CommandResult` is printed on stdout once: with
+  ``--format json`` its ``data`` with ``"schema_version": 1`` first, otherwise its ``text``. A failure prints
+  ``{"schema_version": 1, "error": {"code", "message", "place"}}`` on stdout instead (JSON) and one line on stderr.
+  What a command says while it runs (progress, diagnostics) goes to stderr.
 - **logging.** ``-v`` (INFO), ``-vv``/``--debug`` (DEBUG) and ``-q`` (errors only) set the level of the
   ``lakehouse_phi`` logger, whose records go to stderr.
 
@@ -26,40 +28,37 @@ import contextlib
 import importlib
 import io
 import json
-import logging
 import os
 import sys
 import traceback
 from typing import Any, NoReturn
 
 from lakehouse_phi import __version__
-from lakehouse_phi.cli_common import configure_logging
+from lakehouse_phi.commands._common import configure_logging
+from lakehouse_phi.commands.result import SCHEMA_VERSION, CommandResult
 from lakehouse_phi.errors import EXIT_REFUSED, EXIT_USAGE, LakehousePhiError, PolicyError, translate
-
-#: the version of every JSON object the CLI prints (``schema_version``)
-SCHEMA_VERSION = 1
 
 #: command -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("lakehouse_phi.policy.cli", "load and check a policy; print every error with its place"),
-    "ingest": ("lakehouse_phi.spark.cli", "run the bronze ingest job for one table"),
-    "compile": ("lakehouse_phi.sql.cli", "write the governance SQL for a target"),
-    "check-conf": ("lakehouse_phi.confcheck.cli", "check Spark/S3A/Databricks settings for PHI leaks"),
-    "audit": ("lakehouse_phi.audit.cli", "work with the audit trail (verify)"),
-    "report": ("lakehouse_phi.report.cli", "write the HTML compliance report (no data values)"),
-    "risk": ("lakehouse_phi.release.cli", "k-anonymity and l-diversity of a masked table; exit 1 below the policy"),
-    "export": ("lakehouse_phi.release.cli", "a k/l-suppressed, signed Parquet export (and `export verify`)"),
-    "rekey": ("lakehouse_phi.lifecycle.cli", "rewrite bronze/quarantine values not at the active key version"),
-    "erase": ("lakehouse_phi.lifecycle.cli", "delete data subjects' rows (by pseudonym) from bronze/quarantine"),
-    "purge": ("lakehouse_phi.lifecycle.cli", "delete bronze/quarantine rows past the table's retention_days"),
-    "suggest": ("lakehouse_phi.suggest.cli", "profile a source and write a DRAFT policy for it (to review)"),
-    "demo": ("lakehouse_phi.demo", "the whole story on synthetic data, locally"),
-    "apply": ("lakehouse_phi.databricks.cli", "apply the compiled governance SQL on a Databricks SQL warehouse"),
+    "validate": ("lakehouse_phi.commands.validate", "load and check a policy; print every error with its place"),
+    "ingest": ("lakehouse_phi.commands.ingest", "run the bronze ingest job for one table"),
+    "compile": ("lakehouse_phi.commands.compile", "write the governance SQL for a target"),
+    "check-conf": ("lakehouse_phi.commands.check_conf", "check Spark/S3A/Databricks settings for PHI leaks"),
+    "audit": ("lakehouse_phi.commands.audit", "work with the audit trail (verify)"),
+    "report": ("lakehouse_phi.commands.report", "write the HTML compliance report (no data values)"),
+    "risk": ("lakehouse_phi.commands.release",
+             "k-anonymity and l-diversity of a masked table; exit 1 below the policy"),
+    "export": ("lakehouse_phi.commands.release", "a k/l-suppressed, signed Parquet export (and `export verify`)"),
+    "rekey": ("lakehouse_phi.commands.lifecycle", "rewrite bronze/quarantine values not at the active key version"),
+    "erase": ("lakehouse_phi.commands.lifecycle",
+              "delete data subjects' rows (by pseudonym) from bronze/quarantine"),
+    "purge": ("lakehouse_phi.commands.lifecycle", "delete bronze/quarantine rows past the table's retention_days"),
+    "suggest": ("lakehouse_phi.commands.suggest", "profile a source and write a DRAFT policy for it (to review)"),
+    "demo": ("lakehouse_phi.commands.demo", "the whole story on synthetic data, locally"),
+    "apply": ("lakehouse_phi.commands.apply", "apply the compiled governance SQL on a Databricks SQL warehouse"),
 }
 
-log = logging.getLogger("lakehouse_phi")
-
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "emit", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,12 +100,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# ------------------------------------------------------------------------------------------------------ JSON
-def with_schema_version(obj: Any) -> dict:
-    """The object a command printed, with ``schema_version`` first (a non-object is wrapped as ``result``)."""
-    if not isinstance(obj, dict):
-        obj = {"result": obj}
-    return {"schema_version": SCHEMA_VERSION, **{k: v for k, v in obj.items() if k != "schema_version"}}
+# ---------------------------------------------------------------------------------------------------- output
+def emit(result: CommandResult, *, as_json: bool) -> int:
+    """Print a command's result on stdout, once: ``data`` with ``schema_version`` first (``as_json``), else its
+    text; return its exit code. A ``run`` that returns anything else is a bug (an internal error, exit 1)."""
+    if not isinstance(result, CommandResult):
+        raise TypeError(f"a command's run returned {type(result).__name__}, not a CommandResult")
+    return result.render(sys.stdout, as_json=as_json)
 
 
 def error_envelope(error: LakehousePhiError) -> dict:
@@ -116,21 +116,8 @@ def error_envelope(error: LakehousePhiError) -> dict:
     return {"schema_version": SCHEMA_VERSION, "error": body}
 
 
-def _emit_json(captured: str) -> None:
-    """Print the command's JSON with ``schema_version``; text that is not one JSON document passes unchanged."""
-    if not captured.strip():
-        obj: Any = {}
-    else:
-        try:
-            obj = json.loads(captured)
-        except json.JSONDecodeError:
-            log.debug("the command printed something that is not one JSON document; passed through unchanged")
-            sys.stdout.write(captured)
-            return
-    print(json.dumps(with_schema_version(obj), indent=2))
-
-
 def _wants_json(argv: list[str]) -> bool:
+    """``--format json`` in the arguments, before they are parsed: a usage error is then reported as JSON too."""
     return any(a == "--format=json" or (a == "--format" and i + 1 < len(argv) and argv[i + 1] == "json")
                for i, a in enumerate(argv))
 
@@ -179,13 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(2 if debug else args.verbose - args.quiet)
         as_json = getattr(args, "format", None) == "json"
         module = importlib.import_module(args._module)
-        if not as_json:
-            return int(module.run(args))
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = int(module.run(args))
-        _emit_json(out.getvalue())
-        return code
+        return emit(module.run(args), as_json=as_json)
     except KeyboardInterrupt:  # pragma: no cover
         print("lakehouse-phi: interrupted", file=sys.stderr)
         return 130

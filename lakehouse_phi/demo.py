@@ -1,14 +1,15 @@
-"""``lakehouse-phi demo``: the whole story on synthetic data, locally.
+"""The demo's pipeline: the whole story on synthetic data, locally (``lakehouse-phi demo``, which
+:mod:`lakehouse_phi.commands.demo` runs and reports on).
 
 Generated landing data for every table -> the config validator -> bronze ingest of each table (real Delta tables
 on pysail; Parquet on a Spark without Delta) -> the audit trail verified -> the governance SQL compiled -> the HTML
 compliance report (``demo_output/report.html``). Keys are random, made for this process only. Runs from any folder:
 the example policy ships inside the package (``lakehouse_phi/examples/policy.yaml``) and the data is generated.
+Progress goes to stderr; what was made is returned (:class:`DemoRun`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -18,10 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED
-from lakehouse_phi.examples import EXAMPLE_POLICY
-from lakehouse_phi.policy.advice import UNKEYED_TRAIL, policy_warnings
-
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -30,36 +27,35 @@ if TYPE_CHECKING:
     from lakehouse_phi.policy.model import KeySpec
     from lakehouse_phi.spark.batch import IngestResult
 
-#: the worked example, shipped as package data so that the demo runs from any folder
-
 #: Patients in the demo's FHIR export (with two encounters each): modest, so the demo stays fast.
 FHIR_PATIENTS = 200
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
-    p.add_argument("--policy", default=str(EXAMPLE_POLICY), help="default: the worked example inside the package")
-    p.add_argument("--out", default="demo_output",
-                   help="where landing, bronze, quarantine, audit, SQL and report.html go (default: ./demo_output)")
-    p.add_argument("--patients", type=int, default=50_000, help="patients (3 encounters and 2 claims each)")
-    p.add_argument("--malformed-rate", type=float, default=0.02)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--engine", default="auto", help="auto (pysail when installed, for Delta), local, connect, sail")
-    add_format(p)
+#: the demo's measured risk, as ``lakehouse-phi risk --format json`` writes it (one document, every table)
+RISK_FILE = "risk.json"
 
 
-def run(args: argparse.Namespace) -> int:
-    import pyspark  # noqa: F401 - without [spark], stop (exit 2, what to install) before generating any data
-    from rich.console import Console
+@dataclass
+class DemoRun:
+    """What :func:`run_demo` made: the pipeline's outputs, the trail key's file, and how long it took."""
 
+    loaded: LoadedPolicy
+    root: Path
+    done: DemoOutputs
+    key_file: Path | None
+    seconds: float
+
+
+def run_demo(policy: str, out: str, *, patients: int = 50_000, malformed_rate: float = 0.02, seed: int = 7,
+             engine: str = "auto") -> DemoRun:
+    """Generate the landing data under ``out`` (its earlier demo folders removed first), make random keys for this
+    process (``os.environ``), ingest every table of ``policy``, verify the trail, compile the SQL and write the
+    report, with a progress bar on stderr."""
     from lakehouse_phi.keys.local import local_keys
     from lakehouse_phi.policy import load_policy
 
-    out_console = Console(stderr=args.format == "json")
     started = time.perf_counter()
-    loaded = load_policy(args.policy)
-    root = Path(args.out).resolve()
+    loaded = load_policy(policy)
+    root = Path(out).resolve()
     for sub in ("landing", "bronze", "quarantine", "audit", "sql", "keys"):
         shutil.rmtree(root / sub, ignore_errors=True)
     for name in ("report.html", RISK_FILE):
@@ -67,36 +63,9 @@ def run(args: argparse.Namespace) -> int:
     env, overrides = local_keys(loaded.policy)  # random, for this process only
     os.environ.update(env)
     key_file = _write_audit_key(loaded, root, env, overrides)
-    done = _pipeline(args, loaded, root, overrides)
-    elapsed = time.perf_counter() - started
-
-    tables = _print_tables(out_console, loaded, done)
-    for table, risk in done.risk.items():
-        tables[table]["risk"] = risk
-    verified = done.verified
-    out_console.print(f"audit trail {done.audit}: {'intact' if verified.ok else 'BROKEN: ' + verified.reason}, "
-                      f"{verified.events} events · governance SQL: {len(done.compiled)} files in {root / 'sql'} · "
-                      f"{elapsed:.1f} s")
-    _print_trail_key(out_console, loaded, done.audit, key_file)
-    out_console.print(f"compliance report: {done.report_path} (open it in a browser; names, counts and versions only)")
-    out_console.print(f"bronze tables under {root / 'bronze'} ({done.fmt}); read them with Spark, or delta-rs: "
-                      f"`python -c \"from lakehouse_phi.deltars import read_delta; "
-                      f"print(read_delta('{root / 'bronze' / next(iter(loaded.policy.tables))}'))\"`")
-    breaking = _print_risk(out_console, loaded, done.risk)
-    if args.format == "json":
-        summary = {"policy": loaded.name, "policy_sha256": loaded.sha256, "out": str(root), "tables": tables,
-                   "report": str(done.report_path), "audit": done.audit, "audit_ok": verified.ok,
-                   "audit_events": verified.events, "audit_sealed": verified.sealed,
-                   "audit_key": loaded.policy.audit_key, "audit_key_file": None if key_file is None else str(key_file),
-                   "risk_breaks_policy": breaking, "sql": done.compiled, "table_format": done.fmt,
-                   "seconds": round(elapsed, 1), "conf_errors": done.conf_errors,
-                   "warnings": policy_warnings(loaded.policy)}
-        print(json.dumps(summary, indent=2, sort_keys=True))
-    return EXIT_OK if verified.ok else EXIT_REFUSED
-
-
-#: the demo's measured risk, as ``lakehouse-phi risk --format json`` writes it (one document, every table)
-RISK_FILE = "risk.json"
+    done = _pipeline(policy, loaded, root, overrides, patients=patients, malformed_rate=malformed_rate, seed=seed,
+                     engine=engine)
+    return DemoRun(loaded, root, done, key_file, time.perf_counter() - started)
 
 
 def _write_audit_key(loaded: LoadedPolicy, root: Path, env: Mapping[str, str],
@@ -115,58 +84,8 @@ def _write_audit_key(loaded: LoadedPolicy, root: Path, env: Mapping[str, str],
     return path
 
 
-def _print_trail_key(out_console: Console, loaded: LoadedPolicy, audit: str, key_file: Path | None) -> None:
-    """Where the trail key is and how to verify with and without it; the warning when the policy seals nothing."""
-    from rich.markup import escape
-
-    name = loaded.policy.audit_key
-    if key_file is None or name is None:
-        out_console.print(f"[yellow]warning:[/] {escape(UNKEYED_TRAIL)}")
-        return
-    out_console.print(
-        f"audit trail sealed under key '{name}', made for this run only: {key_file} (mode 600). Without it, "
-        f"`lakehouse-phi audit verify {audit}` exits 2 (a sealed trail cannot be called intact without its key); "
-        f"with it: `lakehouse-phi audit verify {audit} --key {name}=file:{key_file}`", soft_wrap=True)
-
-
-def _print_risk(out_console: Console, loaded: LoadedPolicy, risk: Mapping[str, dict[str, Any]]) -> list[str]:
-    """The measured k/l of every table with ``risk:``, then, plainly, which tables break their targets and what
-    ``export`` does about it; returns those tables."""
-    breaking = []
-    for table, r in risk.items():
-        ell = f", l = {r['l']} (policy {r['l_required']}) of {', '.join(r['sensitive'])}" if r["sensitive"] else ""
-        out_console.print(f"risk {table}: k = {r['k']} (policy {r['k_required']}){ell} over "
-                          f"{', '.join(r['quasi_identifiers'])}; {r['records_below_k']:,} of {r['records']:,} "
-                          "records in classes below k")
-        if not r["ok"]:
-            breaking.append(table)
-    for table in breaking:
-        r = risk[table]
-        what = []
-        if r["k_required"] is not None and r["k"] is not None and r["k"] < r["k_required"]:
-            what.append(f"its k: k = {r['k']} where the policy asks for {r['k_required']}: {r['records_below_k']:,} "
-                        f"of {r['records']:,} records are in groups of fewer than {r['k_required']} records sharing "
-                        f"{', '.join(r['quasi_identifiers'])}, small enough to single a person out")
-        if r["l_required"] is not None and r["l"] is not None and r["l"] < r["l_required"]:
-            what.append(f"its l: l = {r['l']} where the policy asks for {r['l_required']} "
-                        f"({r['records_below_l']:,} records)")
-        if loaded.policy.tables[table].export is not None:
-            release = (f"`lakehouse-phi export {loaded.path} --table {table} --out DIR` releases only the records "
-                       "of groups that reach k and l and suppresses the others (their count is in its signed "
-                       "manifest)")
-        else:
-            release = (f"{table} has no export: section, so `lakehouse-phi export` refuses to release it at all")
-        out_console.print(
-            f"[bold red]{table} breaks {' and '.join(what)}.[/] Bronze is not a release: {release}; "
-            f"`lakehouse-phi risk {loaded.path} --table {table}` exits 1 until the quasi-identifiers are "
-            "coarsened.", soft_wrap=True)
-    if risk and not breaking:
-        out_console.print("every table with risk targets meets them.")
-    return breaking
-
-
 @dataclass
-class _Done:
+class DemoOutputs:
     """What the demo's pipeline produced."""
 
     spark: Any
@@ -181,7 +100,8 @@ class _Done:
     risk: dict[str, dict[str, Any]]
 
 
-def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overrides: Mapping[str, KeySpec]) -> _Done:
+def _pipeline(policy: str, loaded: LoadedPolicy, root: Path, overrides: Mapping[str, KeySpec], *, patients: int,
+              malformed_rate: float, seed: int, engine: str) -> DemoOutputs:
     """Landing data -> Spark -> config validator -> ingest of each table -> audit check -> SQL -> report, with a
     progress bar on stderr."""
     from rich.console import Console
@@ -206,17 +126,17 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
 
         def describe(table: str) -> Callable[[str], None]:
             return lambda msg: progress.update(step, description=f"{table}: {msg}")
-        rows = {"patients": args.patients, "encounters": 3 * args.patients, "claims": 2 * args.patients}
+        rows = {"patients": patients, "encounters": 3 * patients, "claims": 2 * patients}
         fhir_paths = {path: resource for resource, path in FHIR_LANDING.items()}
         resources = {t: fhir_paths[sp.source.path] for t, sp in loaded.policy.tables.items()
                      if sp.source.path in fhir_paths}
-        landing = write_landing(root, {t: rows.get(t, args.patients) for t in tables if t not in resources},
-                                seed=args.seed, malformed_rate=args.malformed_rate)
+        landing = write_landing(root, {t: rows.get(t, patients) for t in tables if t not in resources},
+                                seed=seed, malformed_rate=malformed_rate)
         if resources:  # FHIR Patient and Encounter ndjson: a modest export, masked leaf by leaf
-            written = write_fhir(root, min(args.patients, FHIR_PATIENTS), 2, seed=args.seed)
+            written = write_fhir(root, min(patients, FHIR_PATIENTS), 2, seed=seed)
             landing.update({t: written[r] for t, r in resources.items()})
         progress.update(step, advance=1, description="starting Spark")
-        spark = get_session(args.engine, app="lakehouse-phi-demo")
+        spark = get_session(engine, app="lakehouse-phi-demo")
         fmt = default_table_format(spark)
         progress.update(step, advance=1, description="checking the Spark configuration")
         conf_errors = _check_conf(spark, root, err)
@@ -237,10 +157,10 @@ def _pipeline(args: argparse.Namespace, loaded: LoadedPolicy, root: Path, overri
         verified = verify_trail(audit, keys=seal_keys, expect_key=expect)
         compiled = _compile(loaded, root / "sql")
         progress.update(step, description="writing the compliance report")
-        report_path, _ = write_report(args.policy, str(root / "report.html"), [audit], [str(root / RISK_FILE)],
+        report_path, _ = write_report(policy, str(root / "report.html"), [audit], [str(root / RISK_FILE)],
                                       seal_keys=seal_keys)
         progress.update(step, advance=1, description="done")
-    return _Done(spark, fmt, conf_errors, results, audit, verified, compiled, report_path, risk)
+    return DemoOutputs(spark, fmt, conf_errors, results, audit, verified, compiled, report_path, risk)
 
 
 def _measure_risk(spark: Any, loaded: LoadedPolicy, results: Mapping[str, IngestResult]) -> dict[str, dict[str, Any]]:
@@ -268,30 +188,6 @@ def _check_conf(spark: Any, root: Path, err: Console) -> list[str]:
                   f"({', '.join(conf_errors)}). A cluster job would stop here; the demo is local, so it runs with "
                   "--allow-insecure, which the audit event records.")
     return conf_errors
-
-
-def _print_tables(out_console: Console, loaded: LoadedPolicy, done: _Done) -> dict[str, dict[str, Any]]:
-    """The rows per table and the strategy of each column; returns the summary's ``tables``."""
-    from rich.table import Table
-
-    summary: dict[str, dict[str, Any]] = {}
-    t = Table("table", "read", "bronze", "quarantined", "top quarantine reasons", "format",
-              title=f"lakehouse-phi demo: policy {loaded.name} ({loaded.sha256[:12]}…)", title_justify="left")
-    for table, r in done.results.items():
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantine_reasons.items(), key=lambda kv: -kv[1])[:3])
-        t.add_row(table, f"{r.rows_read:,}", f"{r.rows_written:,}", f"{r.rows_quarantined:,}", reasons, done.fmt)
-        assert r.rows_read == r.rows_written + r.rows_quarantined
-        summary[table] = {"rows_read": r.rows_read, "rows_written": r.rows_written,
-                          "rows_quarantined": r.rows_quarantined, "quarantine_reasons": r.quarantine_reasons,
-                          "columns": r.columns, "bronze": r.bronze, "quarantine": r.quarantine}
-    out_console.print(t)
-    s = Table("table", "column", "strategy", "key version", title="strategies per column", title_justify="left")
-    for table, r in done.results.items():
-        for col, info in r.columns.items():
-            if info["strategy"] != "keep":
-                s.add_row(table, col, info["strategy"], "" if info["key_version"] is None else str(info["key_version"]))
-    out_console.print(s)
-    return summary
 
 
 def _compile(loaded: Any, out: Path) -> list[str]:

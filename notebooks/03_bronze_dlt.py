@@ -88,7 +88,7 @@ import uuid
 from pyspark.sql import functions as F
 
 from lakehouse_phi import load_policy, mask
-from lakehouse_phi.cli_common import parse_key_overrides
+from lakehouse_phi.keys.overrides import parse_key_overrides
 from lakehouse_phi.keys.providers import Fetchers
 from lakehouse_phi.spark.mask import resolve_keys, split_masked
 

@@ -5,12 +5,27 @@ every value fits, in one aggregation of ``rlike`` counts), and a sample of value
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lakehouse_phi.errors import UsageError
 from lakehouse_phi.suggest.classify import ColumnProfile, candidate_patterns, detector_shares
 
 SOURCE_FORMATS = ("csv", "json", "parquet")
+
+
+def source_format(source: str, given: str | None) -> str:
+    """``given``, else the format of the source's files by their extension (a file, or the files of a folder),
+    else csv."""
+    if given:
+        return given
+    path = Path(source)
+    names = [path.name] if path.is_file() else [f.name for f in path.glob("*") if f.is_file()] if path.is_dir() else []
+    for ext, fmt in ((".parquet", "parquet"), (".json", "json"), (".jsonl", "json"), (".ndjson", "json"),
+                     (".csv", "csv")):
+        if any(n.lower().endswith(ext) for n in names):
+            return fmt
+    return "csv"
 
 
 def read_source(spark: Any, path: str, fmt: str) -> Any:

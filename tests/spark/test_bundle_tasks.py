@@ -24,8 +24,8 @@ import pytest
 
 from lakehouse_phi import synth
 from lakehouse_phi.cli import build_parser
-from lakehouse_phi.cli_common import parse_key_overrides
 from lakehouse_phi.keys.local import local_var
+from lakehouse_phi.keys.overrides import parse_key_overrides
 from lakehouse_phi.policy import load_policy
 from tests.bundle import ROOT, load, substitute, tasks
 from tests.helpers import demo_env

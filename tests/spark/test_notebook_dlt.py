@@ -22,7 +22,7 @@ import yaml
 
 import lakehouse_phi
 from lakehouse_phi import synth
-from lakehouse_phi.cli_common import parse_key_overrides
+from lakehouse_phi.keys.overrides import parse_key_overrides
 from lakehouse_phi.policy import load_policy
 from tests.bundle import load, substitute
 from tests.notebook import ExpectationFailed, run_pipeline

@@ -16,12 +16,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lakehouse_phi.audit.sinks import read_trail, verify_trail
+from lakehouse_phi.cli import emit
+from lakehouse_phi.commands import release as release_cmd
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.policy.load import LoadedPolicy, policy_from_data
-from lakehouse_phi.release import cli as release_cli
 from lakehouse_phi.release.export import run_export, verify_export
 from lakehouse_phi.release.risk import HIDDEN, release_columns, risk_of_table
 from tests.release_data import QI, SENSITIVE, SENTINEL, reference, release_frame, release_rows, rows_sha256
+
+
+def _run(args: argparse.Namespace, spark=None) -> int:
+    """``risk`` / ``export`` as the CLI runs them (on this session): the result printed once, its exit code."""
+    return emit(release_cmd.run(args, spark), as_json=args.format == "json")
+
 
 REFERENCE = {tuple(c["quasi_identifiers"]): (c["k"], c["l"]) for c in reference()["cases"]}
 
@@ -102,15 +109,15 @@ def test_risk_cli_exit_codes_and_formats(spark, release_env, tmp_path, capsys):
         path.write_text(yaml.safe_dump(json.loads(_policy(tmp, k, l, signer).policy.model_dump_json())))
     args = argparse.Namespace(command="risk", policy=str(strict), table="patients", source=str(tmp / "masked.parquet"),
                               top=10, engine="local", format="json")
-    assert release_cli.run(args, spark) == 1
+    assert _run(args, spark) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["k"] == REFERENCE[tuple(QI)][0] and out["ok"] is False
     args.policy, args.format = str(lax), "html"
-    assert release_cli.run(args, spark) == 0
+    assert _run(args, spark) == 0
     page = capsys.readouterr().out
     assert page.startswith("<!doctype html>") and "Smallest classes" in page
     args.format = "text"
-    assert release_cli.run(args, spark) == 0
+    assert _run(args, spark) == 0
     text = capsys.readouterr().out
     assert "meets the policy" in text
     for output in (json.dumps(out), page, text):
@@ -162,7 +169,7 @@ def test_export_suppresses_signs_and_verifies(spark, release_env, tmp_path, monk
     assert verify_export(str(out), key).ok
     args = argparse.Namespace(command="export", policy="verify", directory=str(out), public_key=str(pub),
                               format="text")
-    assert release_cli.run(args) == 0
+    assert _run(args) == 0
     targets = [out / manifest["files"][0]["path"], out / "manifest.json"]
     for target in targets:
         original = target.read_bytes()
@@ -171,7 +178,7 @@ def test_export_suppresses_signs_and_verifies(spark, release_env, tmp_path, monk
             flipped[at] ^= 0x01
             target.write_bytes(bytes(flipped))
             assert not verify_export(str(out), key).ok, (target.name, at)
-            assert release_cli.run(args) == 1
+            assert _run(args) == 1
         target.write_bytes(original)
         assert verify_export(str(out), key).ok
     (out / "data" / "extra.parquet").write_bytes(b"PAR1")

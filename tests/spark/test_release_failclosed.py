@@ -10,9 +10,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from lakehouse_phi.commands.release import print_risk, risk_html
 from lakehouse_phi.errors import JobRefused
 from lakehouse_phi.release import export as export_mod
-from lakehouse_phi.release.cli import print_risk, risk_html
 from lakehouse_phi.release.export import run_export
 from lakehouse_phi.release.risk import HIDDEN, release_columns, risk_of_table
 from tests.release_data import k_and_l

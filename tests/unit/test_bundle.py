@@ -19,9 +19,9 @@ import yaml
 
 from lakehouse_phi.audit.sealing import seal_key
 from lakehouse_phi.cli import build_parser
-from lakehouse_phi.cli_common import parse_key_overrides
 from lakehouse_phi.confcheck import check, detect
 from lakehouse_phi.confcheck.sources import clusters_from_json
+from lakehouse_phi.keys.overrides import parse_key_overrides
 from lakehouse_phi.keys.providers import Fetchers
 from lakehouse_phi.policy import load_policy
 from lakehouse_phi.spark.mask import resolve_keys

@@ -1,12 +1,13 @@
-"""``lakehouse-phi validate POLICY``."""
+"""``lakehouse-phi validate POLICY``: load and check a policy; every problem with its place."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult, lines
 from lakehouse_phi.errors import EXIT_OK, EXIT_USAGE, PolicyError, Problem
 
 if TYPE_CHECKING:
@@ -14,8 +15,6 @@ if TYPE_CHECKING:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     add_format(p)
 
@@ -37,18 +36,21 @@ def collect_problems(path: str) -> tuple[LoadedPolicy | None, list[Problem]]:
     return loaded, []
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.policy.advice import policy_warnings
 
     loaded, problems = collect_problems(args.policy)
     warnings = policy_warnings(loaded.policy) if loaded is not None else []
+    code = EXIT_USAGE if problems else EXIT_OK
+    data: dict[str, Any] = {"policy": args.policy, "valid": not problems,
+                            "problems": [{"place": p.place, "message": p.message} for p in problems],
+                            "warnings": warnings}
+    if loaded is not None and not problems:
+        data.update(name=loaded.name, sha256=loaded.sha256)
     if args.format == "json":
-        out = {"policy": args.policy, "valid": not problems,
-               "problems": [{"place": p.place, "message": p.message} for p in problems], "warnings": warnings}
-        if loaded is not None and not problems:
-            out.update(name=loaded.name, sha256=loaded.sha256)
-        print(json.dumps(out, indent=2))
-    elif problems:
+        return CommandResult(data, exit_code=code)
+    text = ""
+    if problems:
         n = len(problems)
         print(f"{args.policy}: {n} problem{'s' if n != 1 else ''}:", file=sys.stderr)
         for p in problems:
@@ -56,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         assert loaded is not None  # no problems: the policy loaded
         pol = loaded.policy
-        print(f"{args.policy}: valid (policy {pol.name}, sha256 {loaded.sha256[:12]}…, {len(pol.tables)} tables, "
-              f"{len(pol.governance.tables) if pol.governance else 0} governed tables)")
-    for w in warnings if args.format != "json" else ():
+        text = lines(f"{args.policy}: valid (policy {pol.name}, sha256 {loaded.sha256[:12]}…, {len(pol.tables)} "
+                     f"tables, {len(pol.governance.tables) if pol.governance else 0} governed tables)")
+    for w in warnings:
         print(f"{args.policy}: warning: {w}", file=sys.stderr)
-    return EXIT_USAGE if problems else EXIT_OK
+    return CommandResult(data, text, code)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
+from typing import Any, TextIO
 
-from lakehouse_phi.cli_common import add_format, parse_key_overrides
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult, lines, sorted_keys
 from lakehouse_phi.errors import EXIT_OK, JobRefused, LakehousePhiError, UsageError, delta_unavailable
 
 
@@ -41,7 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def run(args: argparse.Namespace, spark: Any = None) -> int:
+def run(args: argparse.Namespace, spark: Any = None) -> CommandResult:
+    """The ingest on ``spark`` (default: the session ``--engine`` names); ``jobs/bronze_ingest.py`` passes the
+    session spark-submit made."""
+    from lakehouse_phi.keys.overrides import parse_key_overrides
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.spark.batch import run_ingest
     from lakehouse_phi.spark.job import IngestOptions
@@ -80,11 +83,8 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
             raise _engine_failure(args.table, exc) from None
         out = {"run_id": streamed.run_id, "table": args.table, "app_id": streamed.app_id,
                "batches": streamed.batches, "audit": streamed.audit, "table_format": fmt}
-        if args.format == "json":
-            print(json.dumps(out, indent=2, sort_keys=True))
-        else:
-            print(f"{args.table}: {len(streamed.batches)} micro-batch(es) written, run {streamed.run_id}")
-        return EXIT_OK
+        return CommandResult(sorted_keys(out), lines(f"{args.table}: {len(streamed.batches)} micro-batch(es) "
+                                                     f"written, run {streamed.run_id}"), EXIT_OK)
     try:
         result = run_ingest(spark, loaded, args.table, options)
     except LakehousePhiError:
@@ -100,18 +100,16 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
         "quarantine": result.quarantine, "audit": result.audit, "audit_hash": result.event.get("hash"),
         "warnings": result.warnings, "writer": result.writer,
     }
-    if args.format == "json":
-        print(json.dumps(summary, indent=2, sort_keys=True))
-    else:
-        print_summary(summary)
-    return EXIT_OK
+    return CommandResult(sorted_keys(summary), lambda stream: print_summary(summary, file=stream), EXIT_OK)
 
 
-def print_summary(s: dict, console: Any = None) -> None:
+def print_summary(s: dict, console: Any = None, file: TextIO | None = None) -> None:
+    """The run's counts and each column's strategy, as rich tables on ``console`` (default: one on ``file``, else
+    stdout)."""
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(file=file)
     console.print(f"[bold]{s['table']}[/]: read {s['rows_read']:,} · valid {s['rows_written']:,} "
                   f"({s['rows_inserted']:,} new, {s['rows_updated']:,} updated, {s['rows_unchanged']:,} unchanged) · "
                   f"quarantined {s['rows_quarantined']:,} → {s['bronze']} [{s['table_format']}]")

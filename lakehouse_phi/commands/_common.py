@@ -1,5 +1,6 @@
-"""What the command-line modules share: the root :mod:`lakehouse_phi.cli` and every area's ``cli.py`` import this
-module, never each other, so imports run one way (root ``cli`` -> area ``cli`` -> ``cli_common``).
+"""What the command modules share: the dispatcher :mod:`lakehouse_phi.cli` and every module of
+:mod:`lakehouse_phi.commands` import this one, never each other, so imports run one way (``cli`` -> a command ->
+``_common``).
 
 Logging: library modules log to ``logging.getLogger(__name__)``, under the ``lakehouse_phi`` logger, and never
 configure it. Only the command line does, through :func:`configure_logging` (``-v`` / ``-q``). A program that
@@ -59,25 +60,3 @@ def configure_logging(verbosity: int = 0) -> None:
     handler.setFormatter(_LevelPrefix("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level_for(verbosity))
-
-
-def parse_key_overrides(items: list[str], policy: Any) -> dict[str, Any]:
-    """``--key NAME=PROVIDER:REF`` options (ingest, export, rekey, erase, purge): another source for a declared
-    key for one run; the policy's version is kept."""
-    from lakehouse_phi.errors import UsageError
-    from lakehouse_phi.policy.model import KEY_PROVIDERS, KeySpec
-
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, rest = item.partition("=")
-        provider, sep2, ref = rest.partition(":")
-        if not (sep and sep2 and name and ref):
-            raise UsageError(f"--key {item!r}: write NAME=PROVIDER:REF, e.g. phi-dek=env:LAKEHOUSE_PHI_DEK")
-        if name not in policy.keys:
-            raise UsageError(f"--key {item!r}: no key {name!r} under keys: (declared: {', '.join(policy.keys)})")
-        try:
-            out[name] = KeySpec.model_validate({"provider": provider, "ref": ref,
-                                                "version": policy.keys[name].version})
-        except ValueError:
-            raise UsageError(f"--key {item!r}: provider must be one of {', '.join(KEY_PROVIDERS)}") from None
-    return out

@@ -10,12 +10,13 @@ No PySpark is imported.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ _TARGET_CHOICES = ("databricks", "databricks-abac", "dynamic-views", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGET_CHOICES, default="databricks",
                    help="databricks (Unity Catalog masks, row filters, tags, comments, grants; default), "
@@ -38,16 +37,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.policy import load_policy
 
     if args.check and not args.out:
         print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
-        return EXIT_USAGE
+        return CommandResult(exit_code=EXIT_USAGE)
     loaded = load_policy(args.policy)  # PolicyError: exit 2; with --format json, the CLI's error envelope
     comp = _Compilation.compile(loaded, args)
     if args.out is None:
-        return _print_sql(comp, as_json=args.format == "json")
+        return _sql(comp)
     if args.check:
         return _check_folder(comp, args, Path(args.out), loaded.sha256)
     return _write_folder(comp, Path(args.out), as_json=args.format == "json")
@@ -81,44 +80,39 @@ class _Compilation:
         return cls(compiled, files, folders, head)
 
 
-def _print_sql(comp: _Compilation, *, as_json: bool) -> int:
+def _sql(comp: _Compilation) -> CommandResult:
     """No ``--out``: the statements (json) or the files' text go to stdout."""
-    if as_json:
-        statements = {c.target: {which: [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in sts]
-                                 for which, sts in (("apply", c.apply), ("rollback", c.rollback))}
-                      for c in comp.compiled}
-        print(json.dumps({**comp.head, "statements": statements}, indent=2))
-    else:
-        for rel, text in comp.files.items():
-            print(f"-- ===== {rel}")
-            print(text)
-    return EXIT_OK
+    statements = {c.target: {which: [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in sts]
+                             for which, sts in (("apply", c.apply), ("rollback", c.rollback))}
+                  for c in comp.compiled}
+    text = "".join(f"-- ===== {rel}\n{text}\n" for rel, text in comp.files.items())
+    return CommandResult({**comp.head, "statements": statements}, text)
 
 
-def _check_folder(comp: _Compilation, args: argparse.Namespace, folder: Path, sha256: str) -> int:
+def _check_folder(comp: _Compilation, args: argparse.Namespace, folder: Path, sha256: str) -> CommandResult:
     """``--out DIR --check``: exit 1, naming each file, if DIR differs from what the policy compiles to."""
     from lakehouse_phi.sql.compile import differences
 
     diff = differences(comp.files, folder, comp.folders)
+    result = CommandResult({**comp.head, "out": str(folder), "up_to_date": not diff, "differences": diff},
+                           exit_code=EXIT_REFUSED if diff else EXIT_OK)
     if args.format == "json":
-        print(json.dumps({**comp.head, "out": str(folder), "up_to_date": not diff, "differences": diff}, indent=2))
-    elif diff:
+        return result
+    if diff:
         print(f"{folder}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate with "
               f"lakehouse-phi compile {args.policy} --target {args.target} --out {folder}", file=sys.stderr)
         for d in diff:
             print(f"  - {d}", file=sys.stderr)
     else:
         print(f"{folder}: up to date with {args.policy} (sha256 {sha256[:12]}…)", file=sys.stderr)
-    return EXIT_REFUSED if diff else EXIT_OK
+    return result
 
 
-def _write_folder(comp: _Compilation, folder: Path, *, as_json: bool) -> int:
+def _write_folder(comp: _Compilation, folder: Path, *, as_json: bool) -> CommandResult:
     from lakehouse_phi.sql.compile import write
 
     written = write(comp.files, folder)
-    if as_json:
-        print(json.dumps({**comp.head, "out": str(folder), "written": [str(p) for p in written]}, indent=2))
-    else:
+    if not as_json:
         for p in written:
             print(f"wrote {p}", file=sys.stderr)
-    return EXIT_OK
+    return CommandResult({**comp.head, "out": str(folder), "written": [str(p) for p in written]})

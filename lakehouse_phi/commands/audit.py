@@ -11,13 +11,13 @@ verification itself is :func:`lakehouse_phi.audit.verify.verify_audit`, which th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
     sub.required = True
     v = sub.add_parser("verify", help="re-check the hash chain and seals; exit 1 naming the first broken event",
@@ -68,7 +68,7 @@ def _retention_days(args: argparse.Namespace) -> int:
     return DEFAULT_AUDIT_RETENTION_DAYS
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.audit.verify import verify_audit
     from lakehouse_phi.errors import UsageError
 
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
                            quarantine=args.quarantine, retention_days=_retention_days(args))
     result, against, code = verdict.result, verdict.against, verdict.code
     if args.format == "json":
-        print(json.dumps({"schema_version": 1, **verdict.to_dict()}, indent=2))
-        return code
+        return CommandResult(verdict.to_dict(), exit_code=code)
+    out: list[str] = []
     if result.first_bad is not None:
         print(f"{args.audit}: BROKEN at position {result.first_bad} (recorded seq {result.seq}, event_id "
               f"{result.event_id}): {result.reason}", file=sys.stderr)
@@ -91,15 +91,15 @@ def run(args: argparse.Namespace) -> int:
     if result.first_bad is None and not result.missing_key and not verdict.problems:
         last = result.last_hash or "-"
         sealed = f", {result.sealed} sealed" if result.sealed else ""
-        print(f"{args.audit}: intact, {result.events} event{'s' if result.events != 1 else ''}{sealed}, "
-              f"last hash {last}")
+        out.append(f"{args.audit}: intact, {result.events} event{'s' if result.events != 1 else ''}{sealed}, "
+                   f"last hash {last}\n")
         if against is None:
             print("note: removing events from the end is not detectable by the chain alone; compare with the bronze "
                   "anchor (--against BRONZE)", file=sys.stderr)
     if against is not None:
         if against.ok:
-            print(f"{args.against}: anchor seq {against.anchor_seq} is in the trail; all {against.commits} bronze "
-                  f"and {against.quarantine_commits} quarantine commits are audited")
+            out.append(f"{args.against}: anchor seq {against.anchor_seq} is in the trail; all {against.commits} "
+                       f"bronze and {against.quarantine_commits} quarantine commits are audited\n")
         for problem in against.problems:
             print(f"{args.against}: {problem}", file=sys.stderr)
-    return code
+    return CommandResult(verdict.to_dict(), "".join(out), code)

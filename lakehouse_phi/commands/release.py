@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import sys
-from typing import Any
+from typing import Any, TextIO
 
+from lakehouse_phi.commands.result import CommandResult, TextWriter, lines, sorted_keys
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
 
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def run(args: argparse.Namespace, spark: Any = None) -> int:
+def run(args: argparse.Namespace, spark: Any = None) -> CommandResult:
     if args.command == "risk":
         return _risk(args, spark)
     if args.policy == "verify":
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, spark: Any = None) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- risk
-def _risk(args: argparse.Namespace, spark: Any) -> int:
+def _risk(args: argparse.Namespace, spark: Any) -> CommandResult:
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.release.risk import risk_of_table
     from lakehouse_phi.spark.session import get_session
@@ -61,13 +61,10 @@ def _risk(args: argparse.Namespace, spark: Any) -> int:
         raise UsageError(f"--table {args.table!r}: not under tables: (declared: {', '.join(loaded.policy.tables)})")
     spark = spark or get_session(args.engine)
     report = risk_of_table(spark, loaded.policy.tables[args.table], args.table, args.source, args.top)
-    if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
-    elif args.format == "html":
-        print(risk_html(report.to_dict()))
-    else:
-        print_risk(report.to_dict())
-    return EXIT_OK if report.ok else EXIT_REFUSED
+    doc = report.to_dict()
+    text: str | TextWriter = (lines(risk_html(doc)) if args.format == "html"
+                              else lambda stream: print_risk(doc, file=stream))
+    return CommandResult(sorted_keys(doc), text, EXIT_OK if report.ok else EXIT_REFUSED)
 
 
 def _figure(value: Any, required: Any) -> str:
@@ -76,11 +73,13 @@ def _figure(value: Any, required: Any) -> str:
     return f"{value}" + ("" if required is None else f" (policy {required}: {'ok' if value >= required else 'BELOW'})")
 
 
-def print_risk(r: dict, console: Any = None) -> None:
+def print_risk(r: dict, console: Any = None, file: TextIO | None = None) -> None:
+    """k, l, the classes below them and the smallest classes, as rich text on ``console`` (default: one on
+    ``file``, else stdout)."""
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(file=file)
     console.print(f"[bold]{r['table']}[/] ({r['source']}): {r['records']:,} records in {r['classes']:,} classes over "
                   f"{', '.join(r['quasi_identifiers'])}")
     console.print(f"k = {_figure(r['k'], r['k_required'])} · l = {_figure(r['l'], r['l_required'])}"
@@ -110,8 +109,8 @@ def risk_html(r: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- export
-def _export(args: argparse.Namespace, spark: Any) -> int:
-    from lakehouse_phi.cli_common import parse_key_overrides
+def _export(args: argparse.Namespace, spark: Any) -> CommandResult:
+    from lakehouse_phi.keys.overrides import parse_key_overrides
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.policy.advice import warn_about
     from lakehouse_phi.release.export import run_export
@@ -132,27 +131,25 @@ def _export(args: argparse.Namespace, spark: Any) -> int:
                "classes_suppressed": result.classes_suppressed, "k_achieved": result.k_achieved,
                "l_achieved": result.l_achieved, "files": len(result.manifest["files"]),
                "audit_hash": result.event.get("hash")}
-    if args.format == "json":
-        print(json.dumps(summary, indent=2, sort_keys=True))
-    else:
-        print(f"{args.table}: exported {result.records_exported:,} of {result.records_read:,} records "
-              f"({result.records_suppressed:,} suppressed in {result.classes_suppressed:,} classes below k/l); "
-              f"k = {result.k_achieved}, l = {result.l_achieved}; signed manifest in {result.out}")
-    return EXIT_OK
+    return CommandResult(sorted_keys(summary), lines(
+        f"{args.table}: exported {result.records_exported:,} of {result.records_read:,} records "
+        f"({result.records_suppressed:,} suppressed in {result.classes_suppressed:,} classes below k/l); "
+        f"k = {result.k_achieved}, l = {result.l_achieved}; signed manifest in {result.out}"), EXIT_OK)
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _verify(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.release.export import load_public_key, verify_export
 
     if not args.directory or not args.public_key:
         raise UsageError("export verify needs DIR and --public-key PEM")
     report = verify_export(args.directory, load_public_key(args.public_key))
+    result = CommandResult(sorted_keys(report.to_dict()), exit_code=EXIT_OK if report.ok else EXIT_REFUSED)
     if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
-    elif report.ok:
-        print(f"{args.directory}: intact, signature valid, {report.files} file(s)")
+        return result
+    if report.ok:
+        result.text = lines(f"{args.directory}: intact, signature valid, {report.files} file(s)")
     else:
         print(f"{args.directory}: NOT intact", file=sys.stderr)
         for p in report.problems:
             print(f"  - {p}", file=sys.stderr)
-    return EXIT_OK if report.ok else EXIT_REFUSED
+    return result

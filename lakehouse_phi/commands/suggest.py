@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lakehouse_phi.commands.result import CommandResult
 from lakehouse_phi.errors import EXIT_OK, UsageError
 
 
@@ -26,23 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="auto", help="auto (pysail when installed), local, connect, sail, active")
 
 
-def source_format(source: str, given: str | None) -> str:
-    if given:
-        return given
-    path = Path(source)
-    names = [path.name] if path.is_file() else [f.name for f in path.glob("*") if f.is_file()] if path.is_dir() else []
-    for ext, fmt in ((".parquet", "parquet"), (".json", "json"), (".jsonl", "json"), (".ndjson", "json"),
-                     (".csv", "csv")):
-        if any(n.lower().endswith(ext) for n in names):
-            return fmt
-    return "csv"
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
+    """The draft goes to ``--out`` or, as the result's text, to stdout (``--format`` names the source's format
+    here: the command has no JSON output)."""
     from lakehouse_phi.policy.load import parse_yaml, policy_from_data
     from lakehouse_phi.spark.session import get_session
     from lakehouse_phi.suggest.classify import classify
-    from lakehouse_phi.suggest.profile import profile_source
+    from lakehouse_phi.suggest.profile import profile_source, source_format
     from lakehouse_phi.suggest.render import render_draft
 
     if not Path(args.source).exists() and "://" not in args.source:
@@ -61,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
         p.sample.clear()  # the sampled values go no further
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-    if not args.out:
-        sys.stdout.write(text)
     n_phi = sum(1 for s in suggestions if s.phi)
     where = args.out or "stdout"
     print(f"wrote a DRAFT policy to {where}: {n_phi} of {len(suggestions)} columns look like PHI. It is a guess from "
           "shares of values and header names: REVIEW every column, then `lakehouse-phi validate` it",
           file=sys.stderr)
-    return EXIT_OK
+    data = {"table": args.table, "source_format": fmt, "out": args.out, "columns": len(suggestions),
+            "phi_columns": n_phi}
+    return CommandResult(data, "" if args.out else text, EXIT_OK)

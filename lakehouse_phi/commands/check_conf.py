@@ -12,14 +12,17 @@ import argparse
 import os
 import shlex
 import shutil
-import sys
+from typing import TYPE_CHECKING, TextIO
 
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
+
+if TYPE_CHECKING:
+    from lakehouse_phi.confcheck.check import Report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     p.add_argument("--spark-conf", metavar="FILE", help="a spark-defaults file (KEY VALUE or KEY=VALUE lines)")
     p.add_argument("--cluster-json", metavar="FILE", action="append", default=[],
                    help="a Databricks cluster spec, job (new_cluster, tasks[], job_clusters[]) or cluster policy "
@@ -36,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lakehouse_phi.confcheck.check import Report, check, check_cluster_policy
+def run(args: argparse.Namespace) -> CommandResult:
+    from lakehouse_phi.confcheck.check import check, check_cluster_policy
     from lakehouse_phi.confcheck.sources import (
         CONF_DIR_VARS,
         ClusterPolicy,
@@ -73,19 +76,16 @@ def run(args: argparse.Namespace) -> int:
         reports.append(check(base.merged(overrides), args.paths))
     reports += [check_cluster_policy(p, args.paths) for p in policies]
     report = reports[0].merged(*reports[1:])
-    if args.format == "json":
-        print(report.to_json())
-    else:
-        _print_text(report)
-    return EXIT_REFUSED if report.errors else EXIT_OK
+    return CommandResult(report.to_dict(), lambda stream: _print_text(report, stream),
+                         EXIT_REFUSED if report.errors else EXIT_OK)
 
 
-def _print_text(report) -> None:
+def _print_text(report: Report, stream: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=sys.stdout, highlight=False, width=max(100, shutil.get_terminal_size((160, 24)).columns))
+    console = Console(file=stream, highlight=False, width=max(100, shutil.get_terminal_size((160, 24)).columns))
     console.print(Text(f"checked: {', '.join(report.sources) or '(no settings)'}"
                        + (f"; buckets: {', '.join(report.buckets)}" if report.buckets else "")))
     if report.findings:

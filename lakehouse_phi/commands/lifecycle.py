@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult, lines, sorted_keys
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, UsageError
+
+if TYPE_CHECKING:
+    from lakehouse_phi.lifecycle.tables import Context
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     command = p.prog.split()[-1]
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("--table", required=True, help="the entry under tables:")
@@ -45,9 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def _context(args: argparse.Namespace):
+def _context(args: argparse.Namespace) -> Context:
     from lakehouse_phi.audit.sealing import session_actor
-    from lakehouse_phi.cli_common import parse_key_overrides
+    from lakehouse_phi.keys.overrides import parse_key_overrides
     from lakehouse_phi.lifecycle.tables import Context, resolve_targets
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.policy.advice import warn_about
@@ -63,7 +65,7 @@ def _context(args: argparse.Namespace):
                    actor=session_actor(None), key_overrides=overrides)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
     ctx = _context(args)
     result: Any
     if args.command == "erase":
@@ -79,16 +81,16 @@ def run(args: argparse.Namespace) -> int:
             with fh:
                 result = erase(ctx, fh, dry_run=args.dry_run, vacuum_hours=args.vacuum_hours, by=args.by)
         code = EXIT_OK
-        lines = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
-                 f"and {result.quarantine_rows_deleted} quarantine rows of {result.subjects} subject(s), matched by "
-                 f"{result.pseudonym_column}" + (f" under key '{result.key}' versions {result.key_versions}"
-                                                  if result.key else " (kept raw)")]
+        said = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
+                f"and {result.quarantine_rows_deleted} quarantine rows of {result.subjects} subject(s), matched by "
+                f"{result.pseudonym_column}" + (f" under key '{result.key}' versions {result.key_versions}"
+                                                 if result.key else " (kept raw)")]
         if result.vacuumed_files is not None:
-            lines.append(f"vacuumed: {result.vacuumed_files} old file(s) removed")
+            said.append(f"vacuumed: {result.vacuumed_files} old file(s) removed")
         else:
-            lines.append("the erased rows stay in older data files until vacuumed; run (after the retention "
-                         "period, or with --vacuum-hours):")
-            lines += [f"  {s}" for s in result.vacuum]
+            said.append("the erased rows stay in older data files until vacuumed; run (after the retention "
+                        "period, or with --vacuum-hours):")
+            said += [f"  {s}" for s in result.vacuum]
     elif args.command == "purge":
         from lakehouse_phi.lifecycle.purge import purge
 
@@ -98,23 +100,21 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--as-of {args.as_of!r}: write a date as YYYY-MM-DD") from None
         result = purge(ctx, as_of, dry_run=args.dry_run)
         code = EXIT_OK
-        lines = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
-                 f"and {result.quarantine_rows_deleted} quarantine rows ingested before {result.cutoff} "
-                 f"(retention {result.retention_days} days as of {result.as_of})"]
+        said = [f"{ctx.table}: {'would delete' if args.dry_run else 'deleted'} {result.bronze_rows_deleted} bronze "
+                f"and {result.quarantine_rows_deleted} quarantine rows ingested before {result.cutoff} "
+                f"(retention {result.retention_days} days as of {result.as_of})"]
         if result.rows_without_timestamp:
-            lines.append(f"kept {result.rows_without_timestamp} row(s) without an ingest timestamp (age unknown)")
-        lines += [f"  {s}" for s in result.vacuum]
+            said.append(f"kept {result.rows_without_timestamp} row(s) without an ingest timestamp (age unknown)")
+        said += [f"  {s}" for s in result.vacuum]
     else:
         from lakehouse_phi.lifecycle.rekey import rekey
 
         result = rekey(ctx, dry_run=args.dry_run, allow_partial=args.allow_partial)
         code = EXIT_OK if result.ok else EXIT_REFUSED
-        lines = result.lines()
-    if args.format == "json":
-        print(json.dumps({"schema_version": 1, "command": args.command, **result.to_dict()}, indent=2,
-                         sort_keys=True))
-    else:
-        out = sys.stdout if code == EXIT_OK else sys.stderr
-        for line in lines:
-            print(line, file=out)
-    return code
+        said = result.lines()
+    data = sorted_keys({"command": args.command, **result.to_dict()})
+    if args.format == "json" or code == EXIT_OK:
+        return CommandResult(data, lines(*said), code)
+    for line in said:  # refused: what was done and what was not goes to stderr
+        print(line, file=sys.stderr)
+    return CommandResult(data, exit_code=code)

@@ -7,16 +7,14 @@ still written and says where), 2 for bad usage (a missing trail or file).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED
-from lakehouse_phi.report import write_report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--audit", metavar="TRAIL", action="append", default=[],
                    help="an audit trail (.jsonl file or Delta directory); repeatable")
@@ -28,10 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
+    from lakehouse_phi.report import write_report
+
     path, intact = write_report(args.policy, args.out, args.audit, args.risk, args.conf_report)
-    if args.format == "json":
-        print(json.dumps({"report": str(path), "audit_intact": intact, "trails": args.audit}))
-    else:
+    if args.format != "json":
         print(f"wrote {path}" + ("" if intact else " (an audit chain is BROKEN: see the page)"), file=sys.stderr)
-    return EXIT_OK if intact else EXIT_REFUSED
+    return CommandResult({"report": str(path), "audit_intact": intact, "trails": args.audit},
+                         exit_code=EXIT_OK if intact else EXIT_REFUSED)

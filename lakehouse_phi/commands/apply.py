@@ -16,14 +16,14 @@ failed, 2 bad usage or an invalid policy.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands.result import CommandResult, lines
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, JobRefused, PolicyError
 
 if TYPE_CHECKING:
-    from lakehouse_phi.databricks.apply import ApplyFailed
     from lakehouse_phi.sql.compile import Compiled
     from lakehouse_phi.sql.generator import Statement
 
@@ -31,8 +31,6 @@ _TARGETS = ("databricks", "databricks-abac", "dynamic-views")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lakehouse_phi.cli_common import add_format
-
     p.add_argument("policy", metavar="POLICY", help="path to the policy YAML")
     p.add_argument("--target", choices=_TARGETS, default="databricks", help="which compiled SQL to apply")
     p.add_argument("--warehouse-id", metavar="ID", help="the SQL warehouse that runs the statements")
@@ -47,22 +45,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.policy import load_policy
     from lakehouse_phi.sql.compile import compile_policy
 
     as_json = args.format == "json"
     if not args.dry_run and not args.warehouse_id:
         print("lakehouse-phi apply: --warehouse-id ID is required (or --dry-run)", file=sys.stderr)
-        return EXIT_USAGE
+        return CommandResult(exit_code=EXIT_USAGE)
     try:
         loaded = load_policy(args.policy)
         compiled = compile_policy(loaded, args.target)
     except PolicyError as exc:
         if as_json:
-            print(json.dumps({"policy": args.policy, "valid": False,
-                              "problems": [{"place": p.place, "message": p.message} for p in exc.problems]}))
-            return EXIT_USAGE
+            return CommandResult({"policy": args.policy, "valid": False,
+                                  "problems": [{"place": p.place, "message": p.message} for p in exc.problems]},
+                                 exit_code=EXIT_USAGE)
         raise
     if args.expected_sha256 is not None and args.expected_sha256.strip().lower() != loaded.sha256:
         raise JobRefused(f"{args.policy} has sha256 {loaded.sha256}, not the expected {args.expected_sha256.strip()}"
@@ -78,7 +76,7 @@ def _statements(args: argparse.Namespace, compiled: Compiled) -> tuple[Statement
     return tuple(compiled.rollback if args.rollback else compiled.apply)
 
 
-def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
+def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> CommandResult:
     """``--dry-run``: print the plan. Without ``--warehouse-id`` nothing is contacted; with it the current state is
     read (``SELECT``s on ``information_schema`` only) so the plan shows moves and skips."""
     from lakehouse_phi.sql.plan import make_plan
@@ -95,33 +93,28 @@ def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any])
         except Exception as exc:  # noqa: BLE001 - auth, unknown warehouse: the SDK's own message
             print(f"lakehouse-phi apply: reading the current state failed: {type(exc).__name__}: "
                   f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", file=sys.stderr)
-            return EXIT_REFUSED
+            return CommandResult(exit_code=EXIT_REFUSED)
     plan = make_plan(compiled, state, rollback=args.rollback)
     missing = [f for f in findings if f.missing]
     contacted = "read-only state queries were run" if state is not None else "nothing was contacted"
-    if args.format == "json":
-        print(json.dumps({**head, "dry_run": True, "changed_signatures": list(plan.changed),
-                          "privileges": [{"securable_type": f.securable_type, "name": f.name,
-                                          "missing": list(f.missing), "note": f.note} for f in findings],
-                          "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
-                          "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}))
-    else:
-        print(f"-- plan: {head['action']} {len(plan.all)} statements of {args.policy} (sha256 {head['sha256']}), "
-              f"target {args.target}; {contacted}. Protections run first and GRANTs last; a failure keeps every "
-              "protection and revokes only what the run granted.")
-        for name in plan.changed:
-            print(f"-- {name}: signature changed; moved through a versioned function (never unmasked)")
-        for st in plan.skipped:
-            print(f"-- skipped until {st.requires} exists: {st.kind} {st.about}")
-        for f in findings:
-            print(f"-- privileges: {f}")
-        for i, st in enumerate(plan.all, 1):
-            print(f"-- [{i}] {st.kind} {st.about}\n{st.sql};")
+    data = {**head, "dry_run": True, "changed_signatures": list(plan.changed),
+            "privileges": [{"securable_type": f.securable_type, "name": f.name,
+                            "missing": list(f.missing), "note": f.note} for f in findings],
+            "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
+            "statements": [{"kind": s.kind, "about": s.about, "sql": s.sql} for s in plan.all]}
+    text = lines(
+        f"-- plan: {head['action']} {len(plan.all)} statements of {args.policy} (sha256 {head['sha256']}), "
+        f"target {args.target}; {contacted}. Protections run first and GRANTs last; a failure keeps every "
+        "protection and revokes only what the run granted.",
+        *(f"-- {name}: signature changed; moved through a versioned function (never unmasked)"
+          for name in plan.changed),
+        *(f"-- skipped until {st.requires} exists: {st.kind} {st.about}" for st in plan.skipped),
+        *(f"-- privileges: {f}" for f in findings),
+        *(f"-- [{i}] {st.kind} {st.about}\n{st.sql};" for i, st in enumerate(plan.all, 1)))
     if missing:
         print(f"lakehouse-phi apply: the applying principal lacks privileges on {len(missing)} securable(s): "
               + "; ".join(str(f) for f in missing), file=sys.stderr)
-        return EXIT_REFUSED
-    return EXIT_OK
+    return CommandResult(data, text, EXIT_REFUSED if missing else EXIT_OK)
 
 
 def _warehouse(args: argparse.Namespace) -> Any:
@@ -133,7 +126,7 @@ def _warehouse(args: argparse.Namespace) -> Any:
     return Warehouse(client, args.warehouse_id, timeout=args.timeout)
 
 
-def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> int:
+def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -> CommandResult:
     """Read the state, plan, run on the warehouse; a failure is reported and exits 1."""
     from databricks.sdk.errors import DatabricksError
 
@@ -146,30 +139,22 @@ def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -
         warehouse = _warehouse(args)
         plan, ran = apply(warehouse.run, compiled, say, rollback=args.rollback)
     except ApplyFailed as exc:
-        _print_failed(exc, head, as_json=as_json)
-        return EXIT_REFUSED
+        if not as_json:
+            print(f"lakehouse-phi apply: {exc}", file=sys.stderr)
+        return CommandResult({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
+                              "about": exc.statement.about, "error_code": exc.error.code,
+                              "revoked": exc.revoked, "revoke_failures": exc.revoke_failures}, exit_code=EXIT_REFUSED)
     except StatementFailed as exc:
         print(f"lakehouse-phi apply: {exc}; nothing was applied", file=sys.stderr)
-        return EXIT_REFUSED
+        return CommandResult(exit_code=EXIT_REFUSED)
     except (DatabricksError, ValueError) as exc:  # auth, unknown warehouse, bad host: the SDK's own message
         print(f"lakehouse-phi apply: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}; "
               "nothing was applied", file=sys.stderr)
-        return EXIT_REFUSED
-    if as_json:
-        print(json.dumps({**head, "ok": True, "statements": ran, "changed_signatures": list(plan.changed),
-                          "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
-                          "statement_ids": warehouse.statement_ids}))
-    else:
+        return CommandResult(exit_code=EXIT_REFUSED)
+    if not as_json:
         print(f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}"
               + (f"; {len(plan.skipped)} skipped until ingest creates their tables" if plan.skipped else ""),
               file=sys.stderr)
-    return EXIT_OK
-
-
-def _print_failed(exc: ApplyFailed, head: dict[str, Any], *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
-                          "about": exc.statement.about, "error_code": exc.error.code,
-                          "revoked": exc.revoked, "revoke_failures": exc.revoke_failures}))
-    else:
-        print(f"lakehouse-phi apply: {exc}", file=sys.stderr)
+    return CommandResult({**head, "ok": True, "statements": ran, "changed_signatures": list(plan.changed),
+                          "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
+                          "statement_ids": warehouse.statement_ids})
