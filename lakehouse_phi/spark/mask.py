@@ -1,5 +1,5 @@
 """``lakehouse_phi.mask(df, policy, table)``: the one engine under the batch job, the streaming job, the notebooks
-and Lakeflow Declarative Pipelines. DataFrame in, ``MaskResult(valid, quarantine)`` out, like DQX's
+and Lakeflow Declarative Pipelines. DataFrame in, a ``MaskResult`` (``valid``, ``quarantine``) out, like DQX's
 ``apply_checks_and_split``.
 
 Lazy: no Spark action runs (the drift check reads the schema only), so it works on batch and streaming frames.
@@ -10,6 +10,7 @@ scans every row in one Python pass.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ KEY_VERSIONS_COL = columns.KEY_VERSIONS
 class MaskResult:
     """The two halves of one masked frame: exactly what the writers write.
 
+    ``valid`` and ``quarantine`` are split from ``masked`` when first read (:func:`split_masked`; building the two
+    frames costs a dozen plan analyses in the driver, which a caller that reads one half, or only ``masked``, does
+    not pay).
+
     Attributes:
         valid: bronze rows: the policy's output columns, ``_source_file``, ``_row_fingerprint``,
             ``_ingest_run_id``, ``_key_versions``, ``_ingested_at``; under ``bronze_mode: latest`` also
@@ -53,13 +58,23 @@ class MaskResult:
             evaluated once (:func:`lakehouse_phi.spark.staging.evaluated`, which the job runs before any decision).
     """
 
-    valid: DataFrame
-    quarantine: DataFrame
     masked: DataFrame
     plan: IngestPlan
     run_id: str
     dropped: list[str] = field(default_factory=list)
     tally: Tally | None = None
+
+    @functools.cached_property
+    def _halves(self) -> tuple[DataFrame, DataFrame]:
+        return split_masked(self.masked, ordered=self.plan.ordered)
+
+    @property
+    def valid(self) -> DataFrame:
+        return self._halves[0]
+
+    @property
+    def quarantine(self) -> DataFrame:
+        return self._halves[1]
 
     @property
     def key_versions(self) -> dict[str, int]:
@@ -67,8 +82,7 @@ class MaskResult:
 
     def over(self, masked: DataFrame, tally: Tally | None = None) -> MaskResult:
         """The same result over another frame of the pass's rows (the staged copy, a micro-batch): split again."""
-        valid, quarantine = split_masked(masked, ordered=self.plan.ordered)
-        return dataclasses.replace(self, valid=valid, quarantine=quarantine, masked=masked, tally=tally)
+        return dataclasses.replace(self, masked=masked, tally=tally)
 
 
 def key_versions(plan: IngestPlan) -> dict[str, int]:
@@ -142,11 +156,9 @@ def mask(df: DataFrame, policy: LoadedPolicy, table: str, *, keys: KeyRing | Non
     passed = selected.mapInArrow(plan.process_iter, plan.result_ddl([columns.SOURCE_FILE]))
     versions = key_versions(plan)
     pairs = [x for k, v in sorted(versions.items()) for x in (F.lit(k), F.lit(v))]
-    masked = (passed.withColumn(columns.RUN_ID, F.lit(run_id))
-              .withColumn(columns.KEY_VERSIONS, F.create_map(*pairs).cast("map<string,int>")))
-    valid, quarantine = split_masked(masked, ordered=plan.ordered)
-    return MaskResult(valid=valid, quarantine=quarantine, masked=masked, plan=plan, run_id=run_id,
-                      dropped=drift.dropped)
+    masked = passed.select("*", F.lit(run_id).alias(columns.RUN_ID),
+                           F.create_map(*pairs).cast("map<string,int>").alias(columns.KEY_VERSIONS))
+    return MaskResult(masked=masked, plan=plan, run_id=run_id, dropped=drift.dropped)
 
 
 def split_masked(masked: DataFrame, *, ordered: bool | None = None) -> tuple[DataFrame, DataFrame]:
