@@ -55,6 +55,8 @@ STRING_QUERY = ("SELECT state, year(dob) AS birth_year, count(*) AS patients, av
 ROLE_GROUPS = ("phi-billing",)
 #: Arrow batch size for the mapInArrow variants (spark.sql.execution.arrow.maxRecordsPerBatch).
 DEFAULT_BATCH = 10_000
+#: full passes of every variant before any is timed (JIT warm-up)
+WARMUP_PASSES = 2
 
 
 # ------------------------------------------------------------------------------------------------ no Spark
@@ -186,9 +188,12 @@ def spark_benchmarks(spark, landing: Path, rows: int, repeat: int, slow_repeat: 
     }
     names = ("sha2", "row_udf_hmac", "hmac") if hmac_only else ("sha2", "row_udf_hmac", "hmac", "policy",
                                                                     "policy_row_udf")
+    # Warm-up: the JVM compiles the hot paths of each kind of query (Arrow exchange, pickled rows, codegen) in
+    # background JIT threads whose CPU is counted; two full passes of each variant let that settle before timing.
     say("warming up the JVM and the Python workers")
-    for name in names:
-        noop(variants[name]() if "row_udf" not in name else variants[name]().limit(20_000))
+    for _ in range(WARMUP_PASSES):
+        for name in names:
+            noop(variants[name]() if "row_udf" not in name else variants[name]().limit(20_000))
 
     seconds: dict[str, float] = {}
     cpu: dict[str, float] = {}
