@@ -153,7 +153,7 @@ def read_landing(spark: Any, fmt: str, path: str, options: Mapping[str, str], *,
 
         reader = reader.schema(StructType([f for f in df.schema.fields if f.name != CORRUPT_COL]))
     parts = [reader.load(f).withColumn(SOURCE_FILE_COL, F.lit(_uri(f))) for f in files]
-    return Landing(_union(parts), source_columns, len(files), skipped, "refuse")
+    return Landing(_file_by_file(spark, parts), source_columns, len(files), skipped, "refuse")
 
 
 def file_columns(spark: Any, fmt: str, f: str, options: Mapping[str, str], declared: Sequence[str],
@@ -203,7 +203,7 @@ def _read_csv(spark: Any, path: str, options: Mapping[str, str], files: list[str
                                      None if explicit else hasher))
         else:
             parts.extend(csv.strict(base, group, file_label))
-    out = _union(parts)
+    out = _union(parts) if flagged else _file_by_file(spark, parts)
     try:
         out.schema  # noqa: B018 - analysis now, not in the middle of the job
     except Exception as exc:  # noqa: BLE001 - engines raise many classes (Py4J, gRPC, Spark); reduced to its error class
@@ -403,6 +403,27 @@ def _q(F: Any, name: str) -> Any:
 def _without(options: Mapping[str, str], keys: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     drop = {k.lower() for k in keys}
     return {k: v for k, v in options.items() if k.lower() not in drop}
+
+
+def _file_by_file(spark: Any, parts: list[Any]) -> Any:
+    """The union of one read per file, run a few files at a time.
+
+    Each file read is one partition, and this process's pysail server runs every partition of a union at once:
+    the mask pass's Python then held all of them open together, and its memory grew with the number of files
+    (measured for issue 21.4: 2,000,000 rows in 8 files peaked at 1,442 MB, in 2 files at 1,047 MB). Coalesced to
+    this machine's cores, the files are read that many at a time, each partition after the other, as a folder
+    read would be; the rows of one file keep their order (``bronze_mode: latest`` orders by file, then row)."""
+    from lakehouse_phi.storage.engines import caps
+
+    out = _union(parts)
+    if caps(spark).sail and len(parts) > _cores():
+        out = out.coalesce(_cores())
+    return out
+
+
+def _cores() -> int:
+    """The cores this process may run on (what the in-process pysail server parallelizes over)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _union(parts: list[Any]) -> Any:

@@ -16,6 +16,12 @@ from typing import Any
 _sail_server: Any = None
 #: pysail reads its checkpoint folder from this variable when the server starts
 SAIL_CHECKPOINT_ENV = "SAIL_EXECUTION__CHECKPOINT__PATH"
+#: rows per Parquet row group the in-process pysail server writes (checkpoints, spools, Parquet bronze), unless
+#: the environment sets it. Sail's default is 1,048,576: its writer holds each open file's row group in memory
+#: until it is full, several files at once, so a staged batch held up to about 4M rows of encoded pages (measured:
+#: issue 21.4, README "Scale"); 131,072 rows (DuckDB writes about 122,880) keeps that bounded.
+SAIL_ROW_GROUP_ENV = "SAIL_PARQUET__MAX_ROW_GROUP_SIZE"
+SAIL_ROW_GROUP_ROWS = 131_072
 
 
 def is_connect(spark: Any) -> bool:
@@ -43,6 +49,7 @@ def start_sail() -> str:
             folder = tempfile.mkdtemp(prefix="lakehouse-phi-sail-checkpoints-")
             atexit.register(shutil.rmtree, folder, True)
             os.environ[SAIL_CHECKPOINT_ENV] = "file://" + folder
+        os.environ.setdefault(SAIL_ROW_GROUP_ENV, str(SAIL_ROW_GROUP_ROWS))
         server = SparkConnectServer(ip="127.0.0.1", port=0)
         server.start(background=True)
         atexit.register(server.stop)

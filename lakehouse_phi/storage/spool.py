@@ -10,6 +10,11 @@ JVM first), so a run was bounded by one machine's RAM. :func:`spooled` instead:
 * elsewhere, the rows come to the driver partition by partition (``toLocalIterator``) and are re-batched.
 
 Either way the driver holds one batch (:data:`BATCH_ROWS` rows) at a time.
+
+Hash buckets (``bucket_by``) on a local engine: Spark writes the rows once with their bucket number, as plain
+Parquet, and the driver splits that into one folder per bucket, :data:`SPLIT_ROWS` rows at a time. Spark's own
+``partitionBy`` would keep one open file per bucket: pysail's writer buffers every open file until the write ends
+(about 25 MB each), so with a bucket per :data:`BUCKET_ROWS` rows its memory grew with the rows (issue 21.4).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ BATCH_ROWS = 65_536
 #: rows per hash bucket of :func:`spooled` with ``bucket_by`` (what the driver holds at once)
 BUCKET_ROWS = 100_000
 BUCKET_COL = "__lhp_bucket"
+#: rows the driver reads at a time when it splits written rows into bucket folders
+SPLIT_ROWS = 131_072
+#: bucket files the split keeps open at once (more buckets: a bucket gets one more file when it comes back)
+OPEN_BUCKET_FILES = 128
 #: Spark writes timestamps as INT96 by default; micros keep the time zone-aware Arrow type delta-rs expects
 TIMESTAMP_CONF = ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
@@ -59,7 +68,7 @@ class ParquetSpool(Spool):
         if per_bucket is not None:  # one bucket: the whole spool
             table = per_bucket(self._dataset.to_table())
             return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=BATCH_ROWS))
-        return self._dataset.scanner(batch_size=BATCH_ROWS).to_reader()
+        return pa.RecordBatchReader.from_batches(self.schema, _batches(self._dataset, BATCH_ROWS))
 
 
 class BucketedSpool(Spool):
@@ -159,8 +168,11 @@ def spooled(df: Any, folder: str | None = None, *, bucket_by: Sequence[str] | No
                 n = int(df.count()) if rows is None else rows
                 count = max(1, -(-n // BUCKET_ROWS))
                 keys = ", ".join(sqltext.ident(c) for c in bucket_by)
+                written = os.path.join(tmp, "written")
                 (df.selectExpr("*", f"pmod(hash({keys}), {count}) AS {BUCKET_COL}")
-                 .write.mode("error").partitionBy(BUCKET_COL).parquet("file://" + path))
+                 .write.mode("error").parquet("file://" + written))
+                _split_buckets(written, path)
+                shutil.rmtree(written, ignore_errors=True)
             else:
                 df.write.mode("error").parquet("file://" + path)
         if bucket_by:
@@ -179,3 +191,57 @@ def spooled(df: Any, folder: str | None = None, *, bucket_by: Sequence[str] | No
             yield ParquetSpool(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _split_buckets(written: str, folder: str) -> None:
+    """The rows under ``written`` (with :data:`BUCKET_COL`) into ``folder/<BUCKET_COL>=<n>/`` without that column,
+    read :data:`SPLIT_ROWS` at a time; at most :data:`OPEN_BUCKET_FILES` files open. No folder: no rows."""
+    import collections
+
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if not os.path.isdir(written):  # an engine that writes nothing for no rows
+        return
+    source = ds.dataset(written, format="parquet")
+    if BUCKET_COL not in source.schema.names:  # no data files: nothing to split
+        return
+    schema = pa.schema([f for f in source.schema if f.name != BUCKET_COL])
+    open_files: collections.OrderedDict[int, pq.ParquetWriter] = collections.OrderedDict()
+    files: collections.Counter[int] = collections.Counter()
+    try:
+        for batch in _batches(source, SPLIT_ROWS):
+            batch = batch.take(pc.sort_indices(batch.column(BUCKET_COL)))
+            buckets = batch.column(BUCKET_COL).to_numpy(zero_copy_only=False)
+            rows = batch.select(schema.names)
+            starts = np.flatnonzero(np.diff(buckets)) + 1
+            for start, end in zip([0, *starts.tolist()], [*starts.tolist(), len(buckets)]):
+                bucket = int(buckets[start])
+                writer = open_files.pop(bucket, None)
+                if writer is None:
+                    if len(open_files) >= OPEN_BUCKET_FILES:
+                        open_files.popitem(last=False)[1].close()
+                    sub = os.path.join(folder, f"{BUCKET_COL}={bucket}")
+                    os.makedirs(sub, exist_ok=True)
+                    writer = pq.ParquetWriter(os.path.join(sub, f"part-{files[bucket]:05d}.parquet"), schema)
+                    files[bucket] += 1
+                open_files[bucket] = writer  # most recently used last
+                writer.write_batch(rows.slice(start, end - start))
+    finally:
+        for writer in open_files.values():
+            writer.close()
+
+
+def _batches(dataset: Any, rows: int) -> Iterator[pa.RecordBatch]:
+    """The non-empty batches of a Parquet dataset, file after file, at most ``rows`` rows each and each read only
+    when asked for. (A ``pyarrow.dataset`` scanner reads on ahead of a slower consumer whatever its readahead
+    settings: streaming 4,000,000 rows to a writer it held about 1 GB.)"""
+    import pyarrow.parquet as pq
+
+    for path in dataset.files:
+        with pq.ParquetFile(path) as f:
+            for batch in f.iter_batches(batch_size=rows):
+                if batch.num_rows:
+                    yield batch if batch.schema == dataset.schema else batch.cast(dataset.schema)

@@ -330,3 +330,26 @@ def test_concurrent_parquet_runs_serialize_on_the_lock(spark, loaded, tmp_path):
     assert quarantine.count() == quarantine.select("_row_fingerprint").distinct().count() > 0
     assert sorted(r.rows_inserted for r in results) == [0, results[0].rows_written]
     assert [e["event"] for e in events(tmp_path / "audit.jsonl")].count("ingest") == 2
+
+
+def test_latest_over_more_files_than_cores_still_takes_the_later_file_then_row(sail, tmp_path, monkeypatch):
+    """pysail reads a folder file by file and runs them a core's share at a time (``read._file_by_file``: issue
+    21.4); the order of versions of a key is still the later file, then the later row."""
+    from lakehouse_phi.spark import read
+
+    monkeypatch.setattr(read, "_cores", lambda: 2)
+    policy = _latest(tmp_path, None)
+    land = tmp_path / "l"
+    for month in range(1, 6):  # five files, two partitions
+        _land(land, f"2024-0{month}.csv", [("A", "", f"a{month}-1"), ("B", "", f"b{month}-1"),
+                                            ("A", "", f"a{month}-2")] + ([("C", "", "c")] if month == 2 else []))
+    landing = read.read_landing(sail, "csv", str(land), {"header": "true"}, declared=["mrn", "updated_at", "plan"])
+    from lakehouse_phi.spark.session import functions
+
+    F = functions(sail)
+    assert landing.df.select(F.spark_partition_id().alias("p")).distinct().count() == 2
+    o = dict(quarantine=str(tmp_path / "q"), audit=str(tmp_path / "a.jsonl"), key_overrides={},
+             fetchers=Fetchers(environ=ENV), allow_insecure=True, table_format="delta")
+    r = run_ingest(sail, policy, "members", IngestOptions(input_path=str(land), bronze=str(tmp_path / "b"), **o))
+    assert r.rows_read == 16 and r.rows_inserted == 3
+    assert _plans(tmp_path / "b") == ["a5-2", "b5-1", "c"]

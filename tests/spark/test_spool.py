@@ -7,9 +7,10 @@ import datetime as dt
 import os
 
 import pyarrow as pa
+import pytest
 
 from lakehouse_phi.storage import spool as spool_mod
-from lakehouse_phi.storage.spool import ParquetSpool, RowsSpool, spooled
+from lakehouse_phi.storage.spool import BUCKET_COL, BucketedSpool, ParquetSpool, RowsSpool, spooled
 
 
 def _frame(spark, n: int):
@@ -46,3 +47,38 @@ def test_rows_spool_streams_partition_by_partition(spark, monkeypatch):
     assert rows.num_rows == 300 and max(b.num_rows for b in batches) <= 64
     got = _sorted(pa.Table.from_batches(batches))
     assert [r["s"] for r in got] == [r["s"] for r in expected]
+
+
+@pytest.mark.parametrize("engine", ["spark", "sail"])
+def test_buckets_hold_every_row_of_a_key_in_one_folder(request, engine, monkeypatch):
+    """Hash buckets (the delta-rs writer's spool): Spark writes the rows once with their bucket number and the
+    driver splits them into one folder per bucket, a few rows at a time and a few files open at a time (here 3
+    rows of 30 buckets per read, 4 files open): every row once, every key in one bucket, no bucket column."""
+    monkeypatch.setattr(spool_mod, "BUCKET_ROWS", 10)
+    monkeypatch.setattr(spool_mod, "SPLIT_ROWS", 64)
+    monkeypatch.setattr(spool_mod, "OPEN_BUCKET_FILES", 4)
+    session = request.getfixturevalue(engine)
+    df = _frame(session, 300).selectExpr("*", "id % 97 AS k")
+    with spooled(df, bucket_by=["k"], rows=300) as spool:
+        assert isinstance(spool, BucketedSpool) and spool.num_rows == 300
+        assert spool.schema.names == ["id", "s", "ts", "m", "k"]
+        buckets = list(spool.buckets())
+        folders = [n for n in os.listdir(spool.folder) if n.startswith(BUCKET_COL + "=")]
+        assert len(buckets) == len(folders) > 4  # more buckets than open files: some were reopened
+        assert any(len(os.listdir(os.path.join(spool.folder, n))) > 1 for n in folders)
+        keys = [set(b.column("k").to_pylist()) for b in buckets]
+        assert all(not (a & b) for i, a in enumerate(keys) for b in keys[i + 1:])  # a key lives in one bucket
+        rows = _sorted(pa.concat_tables(buckets))
+        assert [r["id"] for r in rows] == list(range(300)) and rows[5]["s"] == "5"
+        assert rows[5]["ts"] == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+        folder = spool.folder
+    assert not os.path.exists(os.path.dirname(folder))
+
+
+@pytest.mark.parametrize("engine", ["spark", "sail"])
+def test_buckets_of_no_rows(request, engine):
+    session = request.getfixturevalue(engine)
+    df = _frame(session, 10).where("id < 0").selectExpr("*", "id AS k")
+    with spooled(df, bucket_by=["k"], rows=0) as spool:
+        assert spool.num_rows == 0 and list(spool.buckets()) == []
+        assert spool.schema.names == ["id", "s", "ts", "m", "k"]
