@@ -3,13 +3,15 @@
     PYTHONPATH=. python benchmarks/scale.py [--rows 1000000,3000000] [--table claims] [--engine sail] [--json]
     LAKEHOUSE_PHI_BENCH_10M=1 PYTHONPATH=. python benchmarks/scale.py      # adds the 10,000,000-row run
 
-Each size runs in a fresh process: the landing data is generated in parts first (by another process, so its
-memory is not counted), then the real ``run_ingest`` writes a Delta bronze, quarantine and audit trail through
-delta-rs, and the process reports its wall time and peak resident memory (``ru_maxrss`` of the process, which hosts
-the driver and, for pysail, the engine; for classic Spark the driver JVM is a child process, reported apart from
-its ``VmHWM``). With
-the masked batch streamed to delta-rs (:mod:`lakehouse_phi.storage.spool`) the peak stays flat as rows grow; with
-a whole-run collect it grew with the rows.
+Each size runs in a fresh process: the landing data is generated in files of :data:`PART_ROWS` rows first (by
+another process, so its memory and time are not counted; its seconds are reported apart as ``landing_s``), then
+the real ``run_ingest`` writes a Delta bronze, quarantine and audit trail through delta-rs, and the process reports
+its wall time and peak resident memory (``ru_maxrss`` of the process, which hosts the driver and, for pysail, the
+engine; for classic Spark the driver JVM is a child process, reported apart from its ``VmHWM``), with the
+machine's load averages before and after. With the masked batch streamed to delta-rs
+(:mod:`lakehouse_phi.storage.spool`) the peak stays flat as rows grow; with a whole-run collect it grew with the
+rows, and on pysail it grew too until the landing files were read a core's share at a time, its row groups made
+smaller and the hash buckets split by the driver (issue 21.4, README "Scale").
 """
 
 from __future__ import annotations
@@ -87,12 +89,21 @@ def _children_peak_mb() -> int:
 def run_size(rows: int, table: str, engine: str, say) -> dict:
     with tempfile.TemporaryDirectory(prefix="lakehouse-phi-scale-") as tmp:
         say(f"{rows:,} rows: landing")
+        t = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--land", tmp, "--table", table, "--rows", str(rows)], check=True)
+        landing_s = round(time.perf_counter() - t, 2)
         landing = next(Path(tmp).glob(f"landing/{table}"))
         say(f"{rows:,} rows: ingest ({engine})")
+        load_before = _load()
         out = subprocess.run([sys.executable, __file__, "--measure", str(landing), "--table", table,
                               "--engine", engine, "--workdir", tmp], check=True, capture_output=True, text=True)
-        return {"rows": rows, **json.loads(out.stdout.strip().splitlines()[-1])}
+        return {"rows": rows, **json.loads(out.stdout.strip().splitlines()[-1]), "landing_s": landing_s,
+                "files": len(list(landing.iterdir())), "load_before": load_before, "load_after": _load()}
+
+
+def _load() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (what ``uptime`` prints)."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"table": args.table, "engine": args.engine, "runs": results}, indent=2))
     else:
-        print(f"{'rows':>12} {'seconds':>9} {'rows/s':>9} {'peak RSS MB':>12} {'child RSS MB':>13}")
+        print(f"{'rows':>12} {'seconds':>9} {'rows/s':>9} {'peak RSS MB':>12} {'child RSS MB':>13} "
+              f"{'landing s':>10} {'load':>6}")
         for r in results:
             print(f"{r['rows']:>12,} {r['seconds']:>9} {r['rows_per_s']:>9,} {r['peak_rss_mb']:>12,} "
-                  f"{r['peak_child_rss_mb']:>13,}")
+                  f"{r['peak_child_rss_mb']:>13,} {r['landing_s']:>10} {r['load_after'][0]:>6}")
     return 0
 
 

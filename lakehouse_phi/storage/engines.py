@@ -17,9 +17,9 @@ _sail_server: Any = None
 #: pysail reads its checkpoint folder from this variable when the server starts
 SAIL_CHECKPOINT_ENV = "SAIL_EXECUTION__CHECKPOINT__PATH"
 #: rows per Parquet row group the in-process pysail server writes (checkpoints, spools, Parquet bronze), unless
-#: the environment sets it. Sail's default is 1,048,576: its writer holds each open file's row group in memory
-#: until it is full, several files at once, so a staged batch held up to about 4M rows of encoded pages (measured:
-#: issue 21.4, README "Scale"); 131,072 rows (DuckDB writes about 122,880) keeps that bounded.
+#: the environment sets it. Sail's default is 1,048,576, and its writer holds the open row group of every file it
+#: writes in memory until the group is full: staging the masked batch grew by about 170 MB per million rows up to
+#: millions of rows (issue 21.4, README "Scale"). 131,072 rows (DuckDB writes 122,880) keeps it bounded.
 SAIL_ROW_GROUP_ENV = "SAIL_PARQUET__MAX_ROW_GROUP_SIZE"
 SAIL_ROW_GROUP_ROWS = 131_072
 
