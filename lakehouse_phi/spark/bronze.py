@@ -22,7 +22,6 @@ rows already in bronze, duplicates within the batch and superseded versions (``r
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,7 @@ from lakehouse_phi.spark.session import functions
 from lakehouse_phi.storage import tables
 from lakehouse_phi.storage.delta import Commit, DeltaRsTable, MergeMetrics, SparkDeltaTable, uses_deltars
 from lakehouse_phi.storage.engines import caps
-from lakehouse_phi.storage.spool import BUCKET_COL, BucketedSpool, spooled
+from lakehouse_phi.storage.spool import BucketedSpool, spooled
 from lakehouse_phi.storage.sqltext import ident
 from lakehouse_phi.storage.tables import path_lock
 from lakehouse_phi.storage.targets import Target
@@ -320,10 +319,7 @@ def _rows_in(spool: Any) -> int:
     the other spools count their rows when they are made."""
     if not isinstance(spool, BucketedSpool):
         return int(spool.num_rows)
-    import pyarrow.dataset as ds
-
-    return sum(int(ds.dataset(os.path.join(spool.folder, name), format="parquet").count_rows())
-               for name in os.listdir(spool.folder) if name.startswith(BUCKET_COL + "="))
+    return spool.count_rows()
 
 
 def choose_writer(spark: Any, bronze: Target, table_format: str, wanted: str = "auto") -> str:

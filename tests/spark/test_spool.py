@@ -60,7 +60,7 @@ def test_buckets_hold_every_row_of_a_key_in_one_folder(request, engine, monkeypa
     session = request.getfixturevalue(engine)
     df = _frame(session, 300).selectExpr("*", "id % 97 AS k")
     with spooled(df, bucket_by=["k"], rows=300) as spool:
-        assert isinstance(spool, BucketedSpool) and spool.num_rows == 300
+        assert isinstance(spool, BucketedSpool) and spool.num_rows == spool.count_rows() == 300
         assert spool.schema.names == ["id", "s", "ts", "m", "k"]
         buckets = list(spool.buckets())
         folders = [n for n in os.listdir(spool.folder) if n.startswith(BUCKET_COL + "=")]
@@ -80,5 +80,5 @@ def test_buckets_of_no_rows(request, engine):
     session = request.getfixturevalue(engine)
     df = _frame(session, 10).where("id < 0").selectExpr("*", "id AS k")
     with spooled(df, bucket_by=["k"], rows=0) as spool:
-        assert spool.num_rows == 0 and list(spool.buckets()) == []
+        assert spool.num_rows == spool.count_rows() == 0 and list(spool.buckets()) == []
         assert spool.schema.names == ["id", "s", "ts", "m", "k"]
