@@ -7,8 +7,9 @@ count and once per write, and files landing in between would be written without 
 :func:`evaluated` stages the pass's rows once, eagerly:
 
 1. ``localCheckpoint(eager=True)`` where the engine has it: classic Spark, Spark Connect to Spark 4, pysail (its
-   server gets a checkpoint folder from :func:`lakehouse_phi.storage.engines.start_sail`). The checkpoint cuts the
-   lineage: a lost block fails the run instead of running the pass again.
+   server gets a checkpoint folder from :func:`lakehouse_phi.storage.engines.start_sail` and writes the checkpoint
+   there as Parquet files, not into memory: staging through the spool below instead used as much, issue 21.4). The
+   checkpoint cuts the lineage: a lost block fails the run instead of running the pass again.
 2. Else, on an engine whose executors write this machine's files, a Parquet spool in a temporary folder
    (:func:`lakehouse_phi.storage.spool.spooled`), removed after; else a staging Delta table beside a bronze *table*
    (``<schema>.__lhp_staging_<run>``), written once and dropped after. A remote bronze *path* on an engine with

@@ -14,7 +14,7 @@ Either way the driver holds one batch (:data:`BATCH_ROWS` rows) at a time.
 Hash buckets (``bucket_by``) on a local engine: Spark writes the rows once with their bucket number, as plain
 Parquet, and the driver splits that into one folder per bucket, :data:`SPLIT_ROWS` rows at a time. Spark's own
 ``partitionBy`` would keep one open file per bucket: pysail's writer buffers every open file until the write ends
-(about 25 MB each), so with a bucket per :data:`BUCKET_ROWS` rows its memory grew with the rows (issue 21.4).
+(about 30 MB each), so with a bucket per :data:`BUCKET_ROWS` rows its memory grew with the rows (issue 21.4).
 """
 
 from __future__ import annotations
