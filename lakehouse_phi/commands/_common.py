@@ -60,3 +60,11 @@ def configure_logging(verbosity: int = 0) -> None:
     handler.setFormatter(_LevelPrefix("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level_for(verbosity))
+
+
+def progress(message: str) -> None:
+    """One live progress line on standard error while a long command runs (the engine chosen, a step of the
+    ingest, each statement as ``apply`` runs it). What a command has to say about its outcome goes in
+    :attr:`~lakehouse_phi.commands.result.CommandResult.stderr` instead, printed once by the dispatcher."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()

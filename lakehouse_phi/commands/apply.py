@@ -16,10 +16,9 @@ failed, 2 bad usage or an invalid policy.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
-from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands._common import add_format, progress
 from lakehouse_phi.commands.result import CommandResult, lines
 from lakehouse_phi.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, JobRefused, PolicyError
 
@@ -51,8 +50,8 @@ def run(args: argparse.Namespace) -> CommandResult:
 
     as_json = args.format == "json"
     if not args.dry_run and not args.warehouse_id:
-        print("lakehouse-phi apply: --warehouse-id ID is required (or --dry-run)", file=sys.stderr)
-        return CommandResult(exit_code=EXIT_USAGE)
+        return CommandResult(exit_code=EXIT_USAGE,
+                             stderr=["lakehouse-phi apply: --warehouse-id ID is required (or --dry-run)"])
     try:
         loaded = load_policy(args.policy)
         compiled = compile_policy(loaded, args.target)
@@ -91,9 +90,9 @@ def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any])
             state = read_state(warehouse.run, compiled)
             findings = check(warehouse.client, compiled)
         except Exception as exc:  # noqa: BLE001 - auth, unknown warehouse: the SDK's own message
-            print(f"lakehouse-phi apply: reading the current state failed: {type(exc).__name__}: "
-                  f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", file=sys.stderr)
-            return CommandResult(exit_code=EXIT_REFUSED)
+            return CommandResult(exit_code=EXIT_REFUSED, stderr=[
+                f"lakehouse-phi apply: reading the current state failed: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"])
     plan = make_plan(compiled, state, rollback=args.rollback)
     missing = [f for f in findings if f.missing]
     contacted = "read-only state queries were run" if state is not None else "nothing was contacted"
@@ -111,10 +110,9 @@ def _dry_run(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any])
         *(f"-- skipped until {st.requires} exists: {st.kind} {st.about}" for st in plan.skipped),
         *(f"-- privileges: {f}" for f in findings),
         *(f"-- [{i}] {st.kind} {st.about}\n{st.sql};" for i, st in enumerate(plan.all, 1)))
-    if missing:
-        print(f"lakehouse-phi apply: the applying principal lacks privileges on {len(missing)} securable(s): "
-              + "; ".join(str(f) for f in missing), file=sys.stderr)
-    return CommandResult(data, text, EXIT_REFUSED if missing else EXIT_OK)
+    notes = [f"lakehouse-phi apply: the applying principal lacks privileges on {len(missing)} securable(s): "
+             + "; ".join(str(f) for f in missing)] if missing else []
+    return CommandResult(data, text, EXIT_REFUSED if missing else EXIT_OK, stderr=notes)
 
 
 def _warehouse(args: argparse.Namespace) -> Any:
@@ -133,28 +131,25 @@ def _apply(args: argparse.Namespace, compiled: Compiled, head: dict[str, Any]) -
     from lakehouse_phi.sql.plan import ApplyFailed, StatementFailed, apply
 
     as_json = args.format == "json"
-    say = (lambda _m: None) if as_json else (lambda m: print(m, file=sys.stderr))
+    say = (lambda _m: None) if as_json else progress
     warehouse = None
     try:
         warehouse = _warehouse(args)
         plan, ran = apply(warehouse.run, compiled, say, rollback=args.rollback)
     except ApplyFailed as exc:
-        if not as_json:
-            print(f"lakehouse-phi apply: {exc}", file=sys.stderr)
         return CommandResult({**head, "ok": False, "failed_statement": exc.index, "kind": exc.statement.kind,
                               "about": exc.statement.about, "error_code": exc.error.code,
-                              "revoked": exc.revoked, "revoke_failures": exc.revoke_failures}, exit_code=EXIT_REFUSED)
+                              "revoked": exc.revoked, "revoke_failures": exc.revoke_failures}, exit_code=EXIT_REFUSED,
+                             stderr=[] if as_json else [f"lakehouse-phi apply: {exc}"])
     except StatementFailed as exc:
-        print(f"lakehouse-phi apply: {exc}; nothing was applied", file=sys.stderr)
-        return CommandResult(exit_code=EXIT_REFUSED)
+        return CommandResult(exit_code=EXIT_REFUSED, stderr=[f"lakehouse-phi apply: {exc}; nothing was applied"])
     except (DatabricksError, ValueError) as exc:  # auth, unknown warehouse, bad host: the SDK's own message
-        print(f"lakehouse-phi apply: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}; "
-              "nothing was applied", file=sys.stderr)
-        return CommandResult(exit_code=EXIT_REFUSED)
-    if not as_json:
-        print(f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}"
-              + (f"; {len(plan.skipped)} skipped until ingest creates their tables" if plan.skipped else ""),
-              file=sys.stderr)
+        return CommandResult(exit_code=EXIT_REFUSED, stderr=[
+            f"lakehouse-phi apply: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}; "
+            "nothing was applied"])
+    done = [] if as_json else [
+        f"lakehouse-phi apply: {head['action']} of {ran} statements done on warehouse {args.warehouse_id}"
+        + (f"; {len(plan.skipped)} skipped until ingest creates their tables" if plan.skipped else "")]
     return CommandResult({**head, "ok": True, "statements": ran, "changed_signatures": list(plan.changed),
                           "skipped": [{"kind": s.kind, "about": s.about} for s in plan.skipped],
-                          "statement_ids": warehouse.statement_ids})
+                          "statement_ids": warehouse.statement_ids}, stderr=done)

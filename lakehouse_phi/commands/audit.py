@@ -11,7 +11,6 @@ verification itself is :func:`lakehouse_phi.audit.verify.verify_audit`, which th
 from __future__ import annotations
 
 import argparse
-import sys
 
 from lakehouse_phi.commands._common import add_format
 from lakehouse_phi.commands.result import CommandResult
@@ -81,25 +80,24 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.format == "json":
         return CommandResult(verdict.to_dict(), exit_code=code)
     out: list[str] = []
+    err: list[str] = []
     if result.first_bad is not None:
-        print(f"{args.audit}: BROKEN at position {result.first_bad} (recorded seq {result.seq}, event_id "
-              f"{result.event_id}): {result.reason}", file=sys.stderr)
+        err.append(f"{args.audit}: BROKEN at position {result.first_bad} (recorded seq {result.seq}, event_id "
+                   f"{result.event_id}): {result.reason}")
     elif result.missing_key:
-        print(f"{args.audit}: {result.reason}", file=sys.stderr)
-    for problem in verdict.problems:
-        print(f"{args.audit}: NOT INTACT: {problem}", file=sys.stderr)
+        err.append(f"{args.audit}: {result.reason}")
+    err += [f"{args.audit}: NOT INTACT: {problem}" for problem in verdict.problems]
     if result.first_bad is None and not result.missing_key and not verdict.problems:
         last = result.last_hash or "-"
         sealed = f", {result.sealed} sealed" if result.sealed else ""
         out.append(f"{args.audit}: intact, {result.events} event{'s' if result.events != 1 else ''}{sealed}, "
                    f"last hash {last}\n")
         if against is None:
-            print("note: removing events from the end is not detectable by the chain alone; compare with the bronze "
-                  "anchor (--against BRONZE)", file=sys.stderr)
+            err.append("note: removing events from the end is not detectable by the chain alone; compare with the "
+                       "bronze anchor (--against BRONZE)")
     if against is not None:
         if against.ok:
             out.append(f"{args.against}: anchor seq {against.anchor_seq} is in the trail; all {against.commits} "
                        f"bronze and {against.quarantine_commits} quarantine commits are audited\n")
-        for problem in against.problems:
-            print(f"{args.against}: {problem}", file=sys.stderr)
-    return CommandResult(verdict.to_dict(), "".join(out), code)
+        err += [f"{args.against}: {problem}" for problem in against.problems]
+    return CommandResult(verdict.to_dict(), "".join(out), code, stderr=err)

@@ -10,7 +10,6 @@ No PySpark is imported.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +40,8 @@ def run(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.policy import load_policy
 
     if args.check and not args.out:
-        print("lakehouse-phi compile: --check needs --out DIR (the folder to compare)", file=sys.stderr)
-        return CommandResult(exit_code=EXIT_USAGE)
+        return CommandResult(exit_code=EXIT_USAGE,
+                             stderr=["lakehouse-phi compile: --check needs --out DIR (the folder to compare)"])
     loaded = load_policy(args.policy)  # PolicyError: exit 2; with --format json, the CLI's error envelope
     comp = _Compilation.compile(loaded, args)
     if args.out is None:
@@ -99,12 +98,11 @@ def _check_folder(comp: _Compilation, args: argparse.Namespace, folder: Path, sh
     if args.format == "json":
         return result
     if diff:
-        print(f"{folder}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate with "
-              f"lakehouse-phi compile {args.policy} --target {args.target} --out {folder}", file=sys.stderr)
-        for d in diff:
-            print(f"  - {d}", file=sys.stderr)
+        result.stderr = [f"{folder}: {len(diff)} file(s) differ from what {args.policy} compiles to; regenerate "
+                         f"with lakehouse-phi compile {args.policy} --target {args.target} --out {folder}",
+                         *(f"  - {d}" for d in diff)]
     else:
-        print(f"{folder}: up to date with {args.policy} (sha256 {sha256[:12]}…)", file=sys.stderr)
+        result.stderr = [f"{folder}: up to date with {args.policy} (sha256 {sha256[:12]}…)"]
     return result
 
 
@@ -112,7 +110,5 @@ def _write_folder(comp: _Compilation, folder: Path, *, as_json: bool) -> Command
     from lakehouse_phi.sql.compile import write
 
     written = write(comp.files, folder)
-    if not as_json:
-        for p in written:
-            print(f"wrote {p}", file=sys.stderr)
-    return CommandResult({**comp.head, "out": str(folder), "written": [str(p) for p in written]})
+    return CommandResult({**comp.head, "out": str(folder), "written": [str(p) for p in written]},
+                         stderr=[] if as_json else [f"wrote {p}" for p in written])

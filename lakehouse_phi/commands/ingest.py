@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, TextIO
 
-from lakehouse_phi.commands._common import add_format
+from lakehouse_phi.commands._common import add_format, progress
 from lakehouse_phi.commands.result import CommandResult, lines, sorted_keys
 from lakehouse_phi.errors import EXIT_OK, JobRefused, LakehousePhiError, UsageError, delta_unavailable
 
@@ -62,15 +61,15 @@ def run(args: argparse.Namespace, spark: Any = None) -> CommandResult:
     if spark is None:
         if args.engine == "auto":
             engine, reason = choose_engine("auto", streaming=args.stream)
-            print(f"[ingest {args.table}] engine auto: {engine} ({reason})", file=sys.stderr)
+            progress(f"[ingest {args.table}] engine auto: {engine} ({reason})")
         spark = get_session(args.engine, streaming=args.stream)
     fmt = default_table_format(spark) if args.table_format == "auto" else args.table_format
     if fmt == "delta" and not delta_writable(spark, args.bronze or loaded.policy.tables[args.table].bronze):
         raise delta_unavailable()  # before anything is read or written
-    progress = (lambda msg: print(f"[ingest {args.table}] {msg}", file=sys.stderr)) if args.format == "text" else None
+    say = (lambda msg: progress(f"[ingest {args.table}] {msg}")) if args.format == "text" else None
     options = IngestOptions(
         input_path=args.input, bronze=args.bronze, quarantine=args.quarantine, audit=args.audit, table_format=fmt,
-        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=progress, writer=args.writer)
+        allow_insecure=args.allow_insecure, key_overrides=overrides, progress=say, writer=args.writer)
     if args.stream:
         from lakehouse_phi.spark.stream import ingest_stream
 

@@ -115,6 +115,4 @@ def run(args: argparse.Namespace) -> CommandResult:
     data = sorted_keys({"command": args.command, **result.to_dict()})
     if args.format == "json" or code == EXIT_OK:
         return CommandResult(data, lines(*said), code)
-    for line in said:  # refused: what was done and what was not goes to stderr
-        print(line, file=sys.stderr)
-    return CommandResult(data, exit_code=code)
+    return CommandResult(data, exit_code=code, stderr=said)  # refused: what was done and what was not, on stderr

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import sys
 from typing import Any, TextIO
 
 from lakehouse_phi.commands.result import CommandResult, TextWriter, lines, sorted_keys
@@ -149,7 +148,5 @@ def _verify(args: argparse.Namespace) -> CommandResult:
     if report.ok:
         result.text = lines(f"{args.directory}: intact, signature valid, {report.files} file(s)")
     else:
-        print(f"{args.directory}: NOT intact", file=sys.stderr)
-        for p in report.problems:
-            print(f"  - {p}", file=sys.stderr)
+        result.stderr = [f"{args.directory}: NOT intact", *(f"  - {p}" for p in report.problems)]
     return result

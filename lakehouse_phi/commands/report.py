@@ -7,7 +7,6 @@ still written and says where), 2 for bad usage (a missing trail or file).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from lakehouse_phi.commands._common import add_format
 from lakehouse_phi.commands.result import CommandResult
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace) -> CommandResult:
     from lakehouse_phi.report import write_report
 
     path, intact = write_report(args.policy, args.out, args.audit, args.risk, args.conf_report)
-    if args.format != "json":
-        print(f"wrote {path}" + ("" if intact else " (an audit chain is BROKEN: see the page)"), file=sys.stderr)
+    notes = [] if args.format == "json" else [
+        f"wrote {path}" + ("" if intact else " (an audit chain is BROKEN: see the page)")]
     return CommandResult({"report": str(path), "audit_intact": intact, "trails": args.audit},
-                         exit_code=EXIT_OK if intact else EXIT_REFUSED)
+                         exit_code=EXIT_OK if intact else EXIT_REFUSED, stderr=notes)

@@ -3,11 +3,14 @@
 ``data`` is the command's JSON object (``--format json``), without ``schema_version``: :func:`with_schema_version`
 puts it first when the object is printed. ``text`` is what the command says on stdout otherwise: a string, or a
 callable that writes to the stream it is given (for rich tables, which size and colour themselves to the terminal).
+``stderr`` holds the lines the command has for people on standard error (what it wrote, what it refused): the
+dispatcher prints them before the result, so a command module never prints.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -28,6 +31,7 @@ class CommandResult:
     data: dict[str, Any] = field(default_factory=dict)
     text: str | TextWriter = ""
     exit_code: int = EXIT_OK
+    stderr: list[str] = field(default_factory=list)
 
     def write_text(self, stream: TextIO) -> None:
         """``text`` on ``stream``, as is (a string carries its own line endings)."""
@@ -40,8 +44,14 @@ class CommandResult:
         """``data`` as the JSON document the CLI prints: ``schema_version`` first, indented by two."""
         return json.dumps(with_schema_version(self.data), indent=2)
 
-    def render(self, stream: TextIO, *, as_json: bool) -> int:
-        """Write the result on ``stream`` in the format asked for; return the exit code."""
+    def render(self, stream: TextIO, *, as_json: bool, err: TextIO | None = None) -> int:
+        """Write ``stderr`` on ``err`` (default: standard error), then the result on ``stream`` in the format asked
+        for; return the exit code."""
+        err = sys.stderr if err is None else err
+        for line in self.stderr:
+            err.write(line + "\n")
+        if self.stderr:
+            err.flush()
         if as_json:
             stream.write(self.json_text() + "\n")
         else:

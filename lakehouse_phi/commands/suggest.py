@@ -8,7 +8,6 @@ data). The draft never holds a value of the source: evidence is shares and heade
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from lakehouse_phi.commands.result import CommandResult
@@ -54,9 +53,8 @@ def run(args: argparse.Namespace) -> CommandResult:
         Path(args.out).write_text(text, encoding="utf-8")
     n_phi = sum(1 for s in suggestions if s.phi)
     where = args.out or "stdout"
-    print(f"wrote a DRAFT policy to {where}: {n_phi} of {len(suggestions)} columns look like PHI. It is a guess from "
-          "shares of values and header names: REVIEW every column, then `lakehouse-phi validate` it",
-          file=sys.stderr)
+    note = (f"wrote a DRAFT policy to {where}: {n_phi} of {len(suggestions)} columns look like PHI. It is a guess "
+            "from shares of values and header names: REVIEW every column, then `lakehouse-phi validate` it")
     data = {"table": args.table, "source_format": fmt, "out": args.out, "columns": len(suggestions),
             "phi_columns": n_phi}
-    return CommandResult(data, "" if args.out else text, EXIT_OK)
+    return CommandResult(data, "" if args.out else text, EXIT_OK, stderr=[note])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from lakehouse_phi.commands._common import add_format
@@ -50,16 +49,14 @@ def run(args: argparse.Namespace) -> CommandResult:
     if args.format == "json":
         return CommandResult(data, exit_code=code)
     text = ""
+    err: list[str] = []
     if problems:
         n = len(problems)
-        print(f"{args.policy}: {n} problem{'s' if n != 1 else ''}:", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
+        err = [f"{args.policy}: {n} problem{'s' if n != 1 else ''}:", *(f"  - {p}" for p in problems)]
     else:
         assert loaded is not None  # no problems: the policy loaded
         pol = loaded.policy
         text = lines(f"{args.policy}: valid (policy {pol.name}, sha256 {loaded.sha256[:12]}…, {len(pol.tables)} "
                      f"tables, {len(pol.governance.tables) if pol.governance else 0} governed tables)")
-    for w in warnings:
-        print(f"{args.policy}: warning: {w}", file=sys.stderr)
-    return CommandResult(data, text, code)
+    err += [f"{args.policy}: warning: {w}" for w in warnings]
+    return CommandResult(data, text, code, stderr=err)
