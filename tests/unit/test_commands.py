@@ -177,3 +177,25 @@ def test_commands_package_holds_one_module_per_command():
              if not p.stem.startswith("_") and p.stem != "result"}
     assert modules == files
     assert Path(importlib.import_module("lakehouse_phi.commands._common").__file__).parent.name == "commands"
+
+
+def test_stderr_lines_are_rendered_once_by_the_dispatcher_not_printed_by_the_command(capsys, tmp_path):
+    """A command's outcome lines for stderr travel in CommandResult.stderr: `run` itself writes nothing, and
+    rendering puts them on stderr, the result on stdout, in both formats."""
+    import io
+
+    from lakehouse_phi.cli import build_parser
+    from lakehouse_phi.commands.result import CommandResult
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ntables: {t: {columns: {ssn: {type: string, phi: ssn}}}}\n")
+    args = build_parser(["validate", str(bad)]).parse_args(["validate", str(bad)])
+    import importlib
+
+    result = importlib.import_module("lakehouse_phi.commands.validate").run(args)
+    assert capsys.readouterr() == ("", "")  # run printed nothing
+    assert result.exit_code == 2 and result.stderr[0] == f"{bad}: 3 problems:"
+    assert all(line.startswith("  - ") for line in result.stderr[1:])
+    out, err = io.StringIO(), io.StringIO()
+    assert CommandResult({"a": 1}, "text\n", 1, stderr=["one", "two"]).render(out, as_json=False, err=err) == 1
+    assert (out.getvalue(), err.getvalue()) == ("text\n", "one\ntwo\n")
